@@ -1,0 +1,1 @@
+"""Data in: arrays and tensors (:mod:`.arrays`), CSV files (:mod:`.csv`)."""

@@ -1,0 +1,126 @@
+"""Validate array-likes once, at the boundary, and turn them into tensors.
+
+Errors say where the problem is (row and column) and what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _is_sparse(a: Any) -> bool:
+    # scipy.sparse matrices and arrays all carry these; importing scipy to ask is too heavy.
+    return hasattr(a, "tocsr") and hasattr(a, "nnz")
+
+
+def _to_numpy_or_tensor(a: Any, name: str) -> Any:
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        if a.is_complex():
+            raise InputError(f"{name} is complex; only real numbers can be fitted")
+        return a
+    if _is_sparse(a):
+        raise TypeError(
+            f"{name} is a sparse matrix, which is not supported; convert it with {name}.toarray()"
+        )
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} could not be read as a numeric array: {exc}") from None
+    if np.iscomplexobj(arr):
+        raise InputError(f"{name} is complex; only real numbers can be fitted")
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"{name} holds non-numeric values (dtype {arr.dtype}); "
+                "encode or drop the text columns first"
+            ) from None
+    return arr
+
+
+def _check_finite(t: torch.Tensor, source: Any, name: str) -> None:
+    import torch
+
+    finite = torch.isfinite(t)
+    if bool(finite.all()):
+        return
+    bad = (~finite).nonzero()[0].tolist()
+    where = f"{name}[{', '.join(map(str, bad))}]"
+    value = float(t[tuple(bad)])
+    original = source[tuple(bad)]
+    if np.isfinite(float(original)):
+        raise InputError(
+            f"{where} = {float(original)!r} overflows {t.dtype}; use dtype='float64'"
+        )
+    kind = "NaN" if np.isnan(value) else "infinity"
+    raise InputError(
+        f"{name} contains {kind} at {where}; remove or impute those rows before fitting"
+    )
+
+
+def as_tensor(
+    a: Any,
+    name: str,
+    *,
+    ndim: tuple[int, ...],
+    dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
+    """Return ``a`` as a finite tensor of ``dtype`` on ``device`` with one of ``ndim`` dims."""
+    import torch
+
+    src = _to_numpy_or_tensor(a, name)
+    if src.ndim not in ndim:
+        if ndim == (2,) and src.ndim == 1:
+            hint = (
+                f"; reshape it with {name}.reshape(-1, 1) for a single feature "
+                f"or {name}.reshape(1, -1) for a single sample"
+            )
+        else:
+            hint = ""
+        expected = " or ".join(f"{d}-D" for d in ndim)
+        raise InputError(f"expected a {expected} {name}, got {src.ndim}-D{hint}")
+    if src.shape[0] == 0:
+        raise InputError(f"{name} has 0 samples; at least 1 is required")
+    if isinstance(src, torch.Tensor):
+        t = src.detach().to(device=device, dtype=dtype)
+    else:
+        t = torch.as_tensor(src, dtype=dtype, device=device)
+    if src.ndim == 2 and src.shape[1] == 0:
+        raise InputError(f"{name} has 0 features; at least 1 is required")
+    _check_finite(t, src, name)
+    return t
+
+
+def check_lengths(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> None:
+    """Every input must describe the same rows."""
+    if y.shape[0] != X.shape[0]:
+        raise InputError(
+            f"X has {X.shape[0]} samples but y has {y.shape[0]}; they must describe the same rows"
+        )
+    if w is not None and w.shape[0] != X.shape[0]:
+        raise InputError(
+            f"X has {X.shape[0]} samples but sample_weight has {w.shape[0]}; "
+            "give one weight per row"
+        )
+
+
+def check_sample_weight(w: torch.Tensor) -> None:
+    """Weights must be non-negative and not all zero."""
+    if bool((w < 0).any()):
+        row = int((w < 0).nonzero()[0, 0])
+        raise InputError(
+            f"sample_weight[{row}] = {float(w[row])!r} is negative; weights must be >= 0"
+        )
+    if not bool((w > 0).any()):
+        raise InputError("sample_weight is zero for every row; give at least one positive weight")

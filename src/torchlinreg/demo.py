@@ -1,0 +1,70 @@
+"""The tutorial, replayed: ``y = W*x + b`` on three points, SGD, MSE, 3000 epochs."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import TextIO
+
+# The tutorial's data: y = 2x exactly, so the least-squares answer is W = 2, b = 0.
+X_TRAIN = [[1.0], [2.0], [3.0]]
+Y_TRAIN = [[2.0], [4.0], [6.0]]
+
+
+@dataclass
+class DemoResult:
+    W: float
+    b: float
+    cost: float
+    exact_W: float
+    exact_b: float
+
+
+def _fixed(x: float) -> str:
+    # Rounding noise such as -1e-16 must not print as "-0.000000".
+    text = f"{x:.6f}"
+    return text[1:] if text == "-0.000000" else text
+
+
+def exact_line(W: float, b: float, exact_W: float, exact_b: float) -> str:
+    """The line after the log: the gradient answer against the exact one."""
+    return (
+        f"Exact least squares: W = {_fixed(exact_W)}, b = {_fixed(exact_b)}; "
+        f"gradient descent is off by |dW| = {abs(W - exact_W):.1e}, "
+        f"|db| = {abs(b - exact_b):.1e}"
+    )
+
+
+def run_demo(
+    *,
+    lr: float = 0.01,
+    epochs: int = 3000,
+    optimizer: str = "sgd",
+    log_every: int = 200,
+    out: TextIO | None = None,
+) -> DemoResult:
+    """Train as the tutorial does and write its log (then the comparison) to ``out``."""
+    import torch
+
+    from .models.gd import GDRegressor
+
+    out = sys.stdout if out is None else out
+    torch.manual_seed(1)  # as the tutorial; zero initialisation draws nothing from it
+    x_train = torch.tensor(X_TRAIN, dtype=torch.float32)
+    y_train = torch.tensor(Y_TRAIN, dtype=torch.float32)
+    model = GDRegressor(
+        optimizer=optimizer, lr=lr, epochs=epochs, log_every=log_every, log_to=out
+    ).fit(x_train, y_train)
+
+    # The exact answer, in float64, from the same data.
+    A = torch.tensor([[x[0], 1.0] for x in X_TRAIN], dtype=torch.float64)
+    exact = torch.linalg.lstsq(A, torch.tensor(Y_TRAIN, dtype=torch.float64)).solution
+    result = DemoResult(
+        W=float(model.coef_[0, 0]),
+        b=float(model.intercept_[0]),
+        cost=model.history_.cost[-1],
+        exact_W=float(exact[0, 0]),
+        exact_b=float(exact[1, 0]),
+    )
+    out.write(exact_line(result.W, result.b, result.exact_W, result.exact_b) + "\n")
+    return result

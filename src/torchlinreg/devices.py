@@ -1,0 +1,49 @@
+"""Resolve the ``device`` and ``dtype`` options users pass as strings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Union
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+DeviceLike = Union[str, "torch.device"]
+DtypeLike = Union[str, "torch.dtype"]
+
+_DTYPES = ("float32", "float64")
+
+
+def resolve_device(device: DeviceLike) -> torch.device:
+    """``"auto"`` is CUDA when available, else the CPU; anything else goes to torch."""
+    import torch
+
+    if isinstance(device, torch.device):
+        resolved = device
+    elif device == "auto":
+        resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            resolved = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise InputError(
+                f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'"
+            ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            f"device {device!r} was asked for but CUDA is not available here; "
+            "use device='cpu' or device='auto'"
+        )
+    return resolved
+
+
+def resolve_dtype(dtype: DtypeLike) -> torch.dtype:
+    """Accept ``"float32"``/``"float64"`` (or the torch dtypes themselves)."""
+    import torch
+
+    if dtype in (torch.float32, torch.float64):
+        return dtype  # type: ignore[return-value]
+    if isinstance(dtype, str) and dtype in _DTYPES:
+        return getattr(torch, dtype)  # type: ignore[no-any-return]
+    raise InputError(f"unsupported dtype {dtype!r}; use 'float32' or 'float64'")

@@ -1,0 +1,39 @@
+"""Exceptions that carry what went wrong and how to fix it.
+
+Every error the user can cause derives from :class:`InputError` (a ``ValueError``), so
+library callers can catch it like any bad-argument error and the CLI can map it to exit
+code 2 with its one-line message.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input or options: the message names the problem and the fix."""
+
+    exit_code = 2
+
+
+class TrainingDivergedError(InputError, FloatingPointError):
+    """The gradient trainer's cost became NaN or infinite.
+
+    Attributes
+    ----------
+    epoch:
+        The first epoch whose cost was not finite.
+    cost:
+        That cost (``nan``, ``inf``).
+    """
+
+    def __init__(self, message: str, *, epoch: int, cost: float) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.cost = cost
+
+
+class NotFittedError(ValueError, AttributeError):
+    """An estimator was used before ``fit``.
+
+    Subclasses ``ValueError`` and ``AttributeError`` as scikit-learn's own does, so code
+    written for scikit-learn estimators catches it.
+    """

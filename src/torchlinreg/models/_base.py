@@ -1,0 +1,157 @@
+"""The scikit-learn estimator contract, without importing scikit-learn.
+
+Parameters are the keyword arguments of ``__init__``, stored unchanged; ``fit`` sets
+attributes ending in ``_``. scikit-learn itself is only imported when scikit-learn asks
+for the estimator's tags, so ``clone``, pipelines, grid search and ``check_estimator``
+all work while the library does not depend on it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, NotFittedError
+
+
+class RegressorBase:
+    """Parameter handling, ``repr``, ``score`` (R²) and the fitted check."""
+
+    _estimator_type = "regressor"
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values() if p.name != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters, as stored."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> RegressorBase:
+        """Set constructor parameters by name; returns ``self``."""
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"invalid parameter {name!r} for {type(self).__name__}; "
+                    f"valid parameters are: {', '.join(valid)}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()
+        }
+        changed = [
+            f"{k}={v!r}"
+            for k, v in self.get_params().items()
+            if not (v is defaults.get(k) or _equal(v, defaults.get(k)))
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "n_features_in_")
+
+    def _check_is_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"this {type(self).__name__} instance is not fitted yet; "
+                "call fit(X, y) before using it"
+            )
+
+    def _set_feature_names(self, X: Any) -> None:
+        names = _column_names(X)
+        if names is None:
+            self.__dict__.pop("feature_names_in_", None)
+        else:
+            self.feature_names_in_ = names
+
+    def _check_feature_names(self, X: Any) -> None:
+        fitted, given = getattr(self, "feature_names_in_", None), _column_names(X)
+        name = type(self).__name__
+        if fitted is None and given is not None:
+            warnings.warn(
+                f"X has feature names, but {name} was fitted without feature names",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif fitted is not None and given is None:
+            warnings.warn(
+                f"X does not have valid feature names, but {name} was fitted with feature names",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif fitted is not None and given is not None and list(fitted) != list(given):
+            missing = sorted(set(fitted) - set(given))
+            unexpected = sorted(set(given) - set(fitted))
+            detail = "; ".join(
+                part
+                for part in (
+                    f"missing: {', '.join(missing)}" if missing else "",
+                    f"unexpected: {', '.join(unexpected)}" if unexpected else "",
+                    "" if missing or unexpected else "same names in another order",
+                )
+                if part
+            )
+            raise InputError(
+                f"The feature names should match those that were passed during fit ({detail}); "
+                "select the columns in the order used for fitting"
+            )
+
+    def _check_n_features(self, n_features: int) -> None:
+        if n_features != self.n_features_in_:
+            raise InputError(
+                f"X has {n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import InputTags, RegressorTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="regressor",
+            target_tags=TargetTags(required=True, single_output=True, multi_output=True),
+            transformer_tags=None,
+            classifier_tags=None,
+            regressor_tags=RegressorTags(),
+            input_tags=InputTags(),
+        )
+
+    def predict(self, X: Any) -> Any:  # pragma: no cover - defined by subclasses
+        raise NotImplementedError
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R² of ``predict(X)`` against ``y`` (uniform average over targets)."""
+        from ..stats.metrics import r2_score
+
+        pred = self.predict(X)
+        if hasattr(pred, "detach"):
+            pred = pred.detach().cpu().numpy()
+        if hasattr(y, "detach"):
+            y = y.detach().cpu().numpy()
+        if hasattr(sample_weight, "detach"):
+            sample_weight = sample_weight.detach().cpu().numpy()
+        return r2_score(y, pred, sample_weight)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # arrays and other objects without a plain truth value
+        return False
+
+
+def _column_names(X: Any) -> np.ndarray | None:
+    # DataFrames (pandas, polars) and pyarrow tables name their columns; all must be str.
+    columns = getattr(X, "columns", None)
+    if columns is None or hasattr(X, "__array_interface__"):
+        return None
+    names = [c if isinstance(c, str) else None for c in columns]
+    if not names or any(c is None for c in names):
+        return None
+    return np.asarray(names, dtype=object)

@@ -1,0 +1,209 @@
+"""``GDRegressor``: the tutorial's gradient-descent linear regression as an estimator."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..training.optimizers import OptimizerSpec
+from ._base import RegressorBase
+from ._validation import check_choice, check_int, check_positive, seed_from
+
+_INITS = ("zeros", "random")
+
+
+class GDRegressor(RegressorBase):
+    """Linear regression ``y = X W + b`` trained by gradient descent with torch.optim.
+
+    With the defaults this is the tutorial's program: W and b start at zero, plain SGD
+    with ``lr=0.01`` minimises the mean squared error over the full batch, for epochs
+    ``0..3000``.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "huber"}
+        The cost. ``"squared_error"`` (MSE) uses a closed-form gradient;
+        ``"huber"`` is robust to outliers and uses autograd.
+    epsilon : float
+        Huber threshold: residuals beyond it count linearly.
+    optimizer : str, torch.optim class or callable
+        A ``torch.optim`` name (``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``,
+        ``"lbfgs"``, ...; case-insensitive), an optimizer class, or any factory called
+        as ``optimizer(params, lr=lr, **optimizer_options)``.
+    lr : float
+        Learning rate.
+    optimizer_options : dict, optional
+        Further keyword options for the optimizer, e.g. ``{"momentum": 0.9}``.
+    epochs : int
+        Index of the last epoch: epochs ``0..epochs`` run (``epochs + 1`` passes), as in
+        the tutorial's ``range(nb_epochs + 1)``.
+    batch_size : int, optional
+        Rows per update. ``None`` (default) uses the full batch, as the tutorial does.
+    shuffle : bool
+        Reshuffle the rows every epoch when using mini-batches.
+    fit_intercept : bool
+        Fit ``b``; when False the model is ``y = X W``.
+    init : {"zeros", "random"}
+        Starting point. ``"random"`` draws W and b uniformly from ±1/√n_features, as
+        ``torch.nn.Linear`` does, seeded by ``random_state``.
+    log_every : int, optional
+        Write the tutorial's log line every this many epochs (and at the last epoch).
+    log_to : stream or callable, optional
+        Where log lines go: a text stream (``write`` is called) or a function taking the
+        line. Default: standard output.
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available).
+    dtype : {"float32", "float64"}
+        Precision of training; float32 as in the tutorial.
+    random_state : int, numpy RandomState or None
+        Seed for shuffling and random initialisation.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+    intercept_ : float or ndarray of shape (n_targets,)
+    history_ : History
+        Per-epoch cost, and per-epoch ``coef``/``intercept`` for small models.
+    n_features_in_ : int
+    n_iter_ : int
+        Passes over the data (``epochs + 1``).
+    """
+
+    def __init__(
+        self,
+        *,
+        loss: str = "squared_error",
+        epsilon: float = 1.35,
+        optimizer: OptimizerSpec = "sgd",
+        lr: float = 0.01,
+        optimizer_options: Mapping[str, Any] | None = None,
+        epochs: int = 3000,
+        batch_size: int | None = None,
+        shuffle: bool = True,
+        fit_intercept: bool = True,
+        init: str = "zeros",
+        log_every: int | None = None,
+        log_to: Any = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        random_state: Any = None,
+    ) -> None:
+        self.loss = loss
+        self.epsilon = epsilon
+        self.optimizer = optimizer
+        self.lr = lr
+        self.optimizer_options = optimizer_options
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.fit_intercept = fit_intercept
+        self.init = init
+        self.log_every = log_every
+        self.log_to = log_to
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def _log_sink(self) -> Callable[[str], None] | None:
+        if not self.log_every:
+            return None
+        target = sys.stdout if self.log_to is None else self.log_to
+        if hasattr(target, "write"):
+            return lambda line: (target.write(line + "\n"), None)[1]
+        if callable(target):
+            return target  # type: ignore[no-any-return]
+        raise ValueError(f"log_to must be a text stream or a callable, got {target!r}")
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GDRegressor:
+        """Train on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or
+        (n_samples, n_targets); returns ``self``.
+
+        Raises :class:`~torchlinreg.errors.TrainingDivergedError` when the cost becomes
+        NaN or infinite (the learning rate is too large).
+        """
+        import torch
+
+        from ..data.arrays import as_tensor, check_lengths, check_sample_weight
+        from ..devices import resolve_device, resolve_dtype
+        from ..training.losses import make_loss
+        from ..training.loop import split_theta, train
+
+        check_positive("lr", self.lr)
+        check_int("epochs", self.epochs, low=0)
+        check_int("batch_size", self.batch_size, low=1, allow_none=True)
+        check_int("log_every", self.log_every, low=1, allow_none=True)
+        check_choice("init", self.init, _INITS)
+        loss = make_loss(self.loss, self.epsilon)
+        device, dtype = resolve_device(self.device), resolve_dtype(self.dtype)
+        seed = seed_from(self.random_state)
+
+        self._set_feature_names(X)
+        Xt = as_tensor(X, "X", ndim=(2,), dtype=dtype, device=device)
+        yt = as_tensor(y, "y", ndim=(1, 2), dtype=dtype, device=device)
+        wt = None
+        if sample_weight is not None:
+            wt = as_tensor(sample_weight, "sample_weight", ndim=(1,), dtype=dtype, device=device)
+            check_sample_weight(wt)
+        check_lengths(Xt, yt, wt)
+        target_1d = yt.ndim == 1
+        y2 = yt.reshape(len(yt), -1)
+        n_features, n_targets = Xt.shape[1], y2.shape[1]
+
+        generator = torch.Generator()
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        theta0 = torch.zeros(n_features + int(self.fit_intercept), n_targets, dtype=dtype)
+        if self.init == "random":
+            bound = 1.0 / n_features**0.5
+            theta0.uniform_(-bound, bound, generator=generator)
+
+        result = train(
+            Xt,
+            y2,
+            wt,
+            theta0=theta0.to(device),
+            fit_intercept=self.fit_intercept,
+            target_1d=target_1d,
+            loss=loss,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            optimizer_options=self.optimizer_options,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
+            generator=generator,
+            log_every=self.log_every,
+            log=self._log_sink(),
+        )
+        coef, intercept = split_theta(result.theta.cpu(), self.fit_intercept, target_1d)
+        self.coef_ = coef.numpy().copy()
+        if intercept is None:
+            self.intercept_: Any = 0.0 if target_1d else np.zeros(n_targets, coef.numpy().dtype)
+        else:
+            self.intercept_ = intercept.item() if target_1d else intercept.numpy().copy()
+        self.history_ = result.history
+        self.n_features_in_ = n_features
+        self.n_iter_ = self.epochs + 1
+        return self
+
+    def predict(self, X: Any) -> Any:
+        """``X W + b``. A torch tensor in gives a tensor out (same device); anything
+        else gives a numpy array."""
+        import torch
+
+        from ..data.arrays import as_tensor
+
+        self._check_is_fitted()
+        self._check_feature_names(X)
+        dtype = torch.from_numpy(np.asarray(self.coef_)).dtype
+        device = X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
+        Xt = as_tensor(X, "X", ndim=(2,), dtype=dtype, device=device)
+        self._check_n_features(Xt.shape[1])
+        coef = torch.as_tensor(np.asarray(self.coef_), device=device)
+        pred = Xt @ coef.T + torch.as_tensor(self.intercept_, dtype=dtype, device=device)
+        return pred if isinstance(X, torch.Tensor) else pred.cpu().numpy()

@@ -1,0 +1,1 @@
+"""Statistics of fitted models: metrics (:mod:`.metrics`)."""

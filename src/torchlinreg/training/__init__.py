@@ -1,0 +1,1 @@
+"""Gradient training: the tutorial's loop, generalised (see :func:`.loop.train`)."""

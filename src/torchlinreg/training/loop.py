@@ -1,0 +1,179 @@
+"""The one epoch/batch loop: the tutorial's program, for any data and optimizer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import TrainingDivergedError
+from .history import History
+from .log import format_log_line
+from .losses import Evaluation, Loss
+from .optimizers import OptimizerSpec, make_optimizer, needs_closure
+
+# How often (in epochs) the costs are checked for NaN/inf. Checking every epoch would
+# force a device sync per step; a diverged run only wastes this many epochs at worst.
+_CHECK_EVERY = 100
+# Per-epoch parameters are recorded in the history up to this many numbers.
+_HISTORY_PARAMS_MAX = 64
+
+
+@dataclass
+class TrainResult:
+    """``theta`` stacks ``W`` (features × targets) over the intercept row ``b`` (if any)."""
+
+    theta: torch.Tensor
+    history: History
+
+
+def split_theta(
+    theta: torch.Tensor, fit_intercept: bool, target_1d: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``theta`` → (coef, intercept) in scikit-learn's layout: coef is
+    (targets, features), or (features,) and a scalar intercept for a 1-D target.
+
+    Leading dimensions of ``theta`` (a stack of epochs) are kept."""
+    W = theta[..., :-1, :] if fit_intercept else theta
+    coef = W.transpose(-1, -2)
+    b = theta[..., -1, :] if fit_intercept else None
+    if target_1d:
+        coef = coef[..., 0, :]
+        b = None if b is None else b[..., 0]
+    return coef, b
+
+
+def _as_logged(t: torch.Tensor | None) -> Any:
+    # One number prints as a number (the tutorial's W: 0.187), more as a list.
+    if t is None:
+        return None
+    return t.item() if t.numel() == 1 else t.tolist()
+
+
+def _first_non_finite(costs: list[torch.Tensor], start: int) -> int | None:
+    finite = torch.isfinite(torch.stack(costs[start:]))
+    if bool(finite.all()):
+        return None
+    return start + int((~finite).nonzero()[0, 0])
+
+
+def _diverged(epoch: int, cost: float, lr: float) -> TrainingDivergedError:
+    return TrainingDivergedError(
+        f"training diverged: the cost became {cost} at epoch {epoch} with lr={lr:g}; "
+        f"the learning rate is too large for this data: try lr={lr / 10:g} or smaller, "
+        "or standardize the features",
+        epoch=epoch,
+        cost=cost,
+    )
+
+
+def train(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    sample_weight: torch.Tensor | None,
+    *,
+    theta0: torch.Tensor,
+    fit_intercept: bool,
+    target_1d: bool,
+    loss: Loss,
+    optimizer: OptimizerSpec,
+    lr: float,
+    optimizer_options: Mapping[str, Any] | None,
+    epochs: int,
+    batch_size: int | None,
+    shuffle: bool,
+    generator: torch.Generator | None,
+    log_every: int | None,
+    log: Callable[[str], None] | None,
+) -> TrainResult:
+    """Minimise ``loss`` over ``y ≈ X W + b`` for epochs ``0..epochs`` (the tutorial's
+    ``range(nb_epochs + 1)``), starting from ``theta0``.
+
+    ``X`` is (n, p) and ``y`` (n, k), both already validated, on one device, in one
+    dtype; ``sample_weight`` is (n,) or ``None``. Full batch when ``batch_size`` is
+    ``None`` or at least n; otherwise mini-batches, reshuffled every epoch by
+    ``generator`` when ``shuffle``. A line is passed to ``log`` every ``log_every``
+    epochs and at the last one.
+    """
+    n = X.shape[0]
+    A = torch.cat([X, X.new_ones(n, 1)], dim=1) if fit_intercept else X
+    w = None if sample_weight is None else sample_weight.reshape(n, 1)
+    w_cpu = None if sample_weight is None else sample_weight.detach().cpu()
+    weight_sum = n if w_cpu is None else float(w_cpu.sum())
+
+    theta = theta0.detach().clone().requires_grad_(True)
+    opt = make_optimizer(optimizer, [theta], lr, optimizer_options)
+    use_closure = needs_closure(opt)
+    full_batch = batch_size is None or batch_size >= n
+    full = loss.bind(theta, A, y, w, weight_sum) if full_batch else None
+    record_params = theta.numel() <= _HISTORY_PARAMS_MAX
+    theta_ = theta.detach()
+
+    def step(evaluate: Evaluation) -> torch.Tensor:
+        if use_closure:
+            return opt.step(evaluate)  # type: ignore[no-any-return]
+        summed = evaluate()
+        opt.step()
+        return summed
+
+    costs: list[torch.Tensor] = []  # summed weighted cost per epoch
+    params: list[torch.Tensor] = []
+    checked = 0
+    with torch.no_grad():
+        for epoch in range(epochs + 1):
+            if full is not None:
+                summed = step(full)
+            else:
+                assert batch_size is not None
+                order = (
+                    torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+                )
+                summed = torch.zeros((), dtype=X.dtype, device=X.device)
+                for start in range(0, n, batch_size):
+                    idx = order[start : start + batch_size]
+                    idx_dev = idx.to(X.device)
+                    wb = None if w is None else w[idx_dev]
+                    wsum = len(idx) if w_cpu is None else float(w_cpu[idx].sum())
+                    if wsum > 0:
+                        batch = loss.bind(theta, A[idx_dev], y[idx_dev], wb, wsum)
+                        summed = summed + step(batch)
+            costs.append(summed)
+            if record_params:
+                params.append(theta_.clone())
+
+            last = epoch == epochs
+            if log is not None and log_every and (epoch % log_every == 0 or last):
+                cost = (summed / weight_sum).item()
+                coef, b = split_theta(theta_, fit_intercept, target_1d)
+                log(format_log_line(epoch, epochs, _as_logged(coef), _as_logged(b), cost))
+            if epoch - checked + 1 >= _CHECK_EVERY or last:
+                bad = _first_non_finite(costs, checked)
+                if bad is not None:
+                    raise _diverged(bad, (costs[bad] / weight_sum).item(), lr)
+                checked = epoch + 1
+
+    if not bool(torch.isfinite(theta).all()):
+        raise _diverged(epochs, float("nan"), lr)
+    return TrainResult(
+        theta=theta.detach(),
+        history=_history(costs, params, weight_sum, fit_intercept, target_1d),
+    )
+
+
+def _history(
+    costs: list[torch.Tensor],
+    params: list[torch.Tensor],
+    weight_sum: float,
+    fit_intercept: bool,
+    target_1d: bool,
+) -> History:
+    history = History(
+        epoch=list(range(len(costs))), cost=(torch.stack(costs) / weight_sum).tolist()
+    )
+    if params:
+        coef, b = split_theta(torch.stack(params).cpu(), fit_intercept, target_1d)
+        history.coef = coef.tolist()
+        history.intercept = None if b is None else b.tolist()
+    return history
