@@ -14,6 +14,10 @@ class InputError(ValueError):
     exit_code = 2
 
 
+class InputTypeError(InputError, TypeError):
+    """Input of the wrong kind (a sparse matrix, objects that are not numbers)."""
+
+
 class TrainingDivergedError(InputError, FloatingPointError):
     """The gradient trainer's cost became NaN or infinite.
 
@@ -37,3 +41,26 @@ class NotFittedError(ValueError, AttributeError):
     Subclasses ``ValueError`` and ``AttributeError`` as scikit-learn's own does, so code
     written for scikit-learn estimators catches it.
     """
+
+
+_sklearn_compatible: type[NotFittedError] | None = None
+
+
+def not_fitted(message: str) -> NotFittedError:
+    """A :class:`NotFittedError` that is also scikit-learn's when scikit-learn is in use.
+
+    Code written for scikit-learn catches ``sklearn.exceptions.NotFittedError``; such code
+    has imported scikit-learn, so the combined class is only built when it is loaded.
+    """
+    import sys
+
+    global _sklearn_compatible
+    if "sklearn" not in sys.modules:
+        return NotFittedError(message)
+    if _sklearn_compatible is None:
+        from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+        _sklearn_compatible = type(
+            "NotFittedError", (NotFittedError, SklearnNotFittedError), {"__module__": __name__}
+        )
+    return _sklearn_compatible(message)

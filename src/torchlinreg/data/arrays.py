@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, InputTypeError
 
 if TYPE_CHECKING:
     import torch
@@ -25,10 +25,10 @@ def _to_numpy_or_tensor(a: Any, name: str) -> Any:
 
     if isinstance(a, torch.Tensor):
         if a.is_complex():
-            raise InputError(f"{name} is complex; only real numbers can be fitted")
+            raise InputError(f"Complex data not supported: {name} is complex; use real numbers")
         return a
     if _is_sparse(a):
-        raise TypeError(
+        raise InputTypeError(
             f"{name} is a sparse matrix, which is not supported; convert it with {name}.toarray()"
         )
     try:
@@ -36,14 +36,14 @@ def _to_numpy_or_tensor(a: Any, name: str) -> Any:
     except (TypeError, ValueError) as exc:
         raise InputError(f"{name} could not be read as a numeric array: {exc}") from None
     if np.iscomplexobj(arr):
-        raise InputError(f"{name} is complex; only real numbers can be fitted")
+        raise InputError(f"Complex data not supported: {name} is complex; use real numbers")
     if arr.dtype.kind not in "biuf":
         try:
             arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise InputError(
-                f"{name} holds non-numeric values (dtype {arr.dtype}); "
-                "encode or drop the text columns first"
+        except (TypeError, ValueError) as exc:
+            error = InputTypeError if isinstance(exc, TypeError) else InputError
+            raise error(
+                f"{name} holds non-numeric values ({exc}); encode or drop the text columns first"
             ) from None
     return arr
 
@@ -79,11 +79,14 @@ def as_tensor(
     """Return ``a`` as a finite tensor of ``dtype`` on ``device`` with one of ``ndim`` dims."""
     import torch
 
+    if a is None:
+        raise InputError(f"requires {name} to be passed, but the target {name} is None"
+                         if name == "y" else f"{name} is required but is None")
     src = _to_numpy_or_tensor(a, name)
     if src.ndim not in ndim:
         if ndim == (2,) and src.ndim == 1:
             hint = (
-                f"; reshape it with {name}.reshape(-1, 1) for a single feature "
+                f"; Reshape your data with {name}.reshape(-1, 1) for a single feature "
                 f"or {name}.reshape(1, -1) for a single sample"
             )
         else:
@@ -91,13 +94,17 @@ def as_tensor(
         expected = " or ".join(f"{d}-D" for d in ndim)
         raise InputError(f"expected a {expected} {name}, got {src.ndim}-D{hint}")
     if src.shape[0] == 0:
-        raise InputError(f"{name} has 0 samples; at least 1 is required")
+        raise InputError(
+            f"{name} has 0 sample(s) (shape={tuple(src.shape)}) while a minimum of 1 is required."
+        )
     if isinstance(src, torch.Tensor):
         t = src.detach().to(device=device, dtype=dtype)
     else:
         t = torch.as_tensor(src, dtype=dtype, device=device)
     if src.ndim == 2 and src.shape[1] == 0:
-        raise InputError(f"{name} has 0 features; at least 1 is required")
+        raise InputError(
+            f"{name} has 0 feature(s) (shape={tuple(src.shape)}) while a minimum of 1 is required."
+        )
     _check_finite(t, src, name)
     return t
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, NotFittedError
+from ..errors import InputError, not_fitted
 
 
 class RegressorBase:
@@ -59,7 +59,7 @@ class RegressorBase:
 
     def _check_is_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
-            raise NotFittedError(
+            raise not_fitted(
                 f"this {type(self).__name__} instance is not fitted yet; "
                 "call fit(X, y) before using it"
             )

@@ -1,0 +1,52 @@
+"""Shared test helpers: the tutorial's own program, as an oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def tutorial_log(lr: float = 0.01, nb_epochs: int = 3000, every: int = 200) -> list[str]:
+    """Run the tutorial's code as written (autograd + optim.SGD) and return its log."""
+    import torch
+    import torch.optim as optim
+
+    torch.manual_seed(1)
+    x_train = torch.FloatTensor([[1], [2], [3]])
+    y_train = torch.FloatTensor([[2], [4], [6]])
+    W = torch.zeros(1, requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    optimizer = optim.SGD([W, b], lr=lr)
+    lines = []
+    for epoch in range(nb_epochs + 1):
+        pred = W * x_train + b
+        error = torch.mean((pred - y_train) ** 2)
+        optimizer.zero_grad()
+        error.backward()
+        optimizer.step()
+        if epoch % every == 0:
+            lines.append(
+                "Epoch {:4d}/{} W: {:.3f}, b: {:.3f} Cost: {:.6f}".format(
+                    epoch, nb_epochs, W.item(), b.item(), error.item()
+                )
+            )
+    return lines
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+def lstsq_fit(X, y, sample_weight=None, fit_intercept=True):
+    """The oracle: numpy's least squares (weighted via √w row scaling)."""
+    X = np.asarray(X, np.float64)
+    y = np.asarray(y, np.float64)
+    A = np.column_stack([X, np.ones(len(X))]) if fit_intercept else X
+    if sample_weight is not None:
+        s = np.sqrt(np.asarray(sample_weight, np.float64))
+        A, y = A * s[:, None], (y.T * s).T
+    theta = np.linalg.lstsq(A, y, rcond=None)[0]
+    if fit_intercept:
+        return theta[:-1].T, theta[-1]
+    return theta.T, np.zeros(theta.shape[1:]) if theta.ndim > 1 else 0.0
