@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit TARGET ~ FEATURES from a CSV file (header row required) with the "
         "gradient trainer and print the coefficients.",
         epilog="example: torchlinreg fit examples/houses.csv --target price "
-        "--features area,rooms --optimizer adam --lr 0.1 --json",
+        "--features area,rooms,age --optimizer lbfgs --lr 1 --epochs 50 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("data", metavar="DATA.csv", help="CSV file with a header row")

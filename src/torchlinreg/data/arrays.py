@@ -5,6 +5,7 @@ Errors say where the problem is (row and column) and what to do about it.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -100,7 +101,10 @@ def as_tensor(
     if isinstance(src, torch.Tensor):
         t = src.detach().to(device=device, dtype=dtype)
     else:
-        t = torch.as_tensor(src, dtype=dtype, device=device)
+        with warnings.catch_warnings():
+            # Read-only arrays (memmaps) are fine: inputs are never written to.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            t = torch.as_tensor(src, dtype=dtype, device=device)
     if src.ndim == 2 and src.shape[1] == 0:
         raise InputError(
             f"{name} has 0 feature(s) (shape={tuple(src.shape)}) while a minimum of 1 is required."

@@ -37,25 +37,36 @@ def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def _first_bad_cell(column, path: str, name: str) -> InputError:  # type: ignore[no-untyped-def]
-    """The first cell of a non-numeric column that is not a number."""
-    # Line numbers count the header as line 1; rows are one line each.
+def _not_numeric(column, path: str, name: str) -> InputError:  # type: ignore[no-untyped-def]
+    """Why a column pyarrow could not read as numbers: one bad cell, or text throughout."""
+    first_bad: tuple[int, object] | None = None
+    numbers = 0
     for row, value in enumerate(column.to_pylist()):
-        if value is None:
-            return InputError(
-                f"{path}, line {row + 2}, column {name!r}: the value is missing; "
-                "fill it in or remove the row"
-            )
         try:
             float(value)
+            numbers += 1
         except (TypeError, ValueError):
-            return InputError(
-                f"{path}, line {row + 2}, column {name!r}: {value!r} is not a number; "
-                "fix the value or leave the column out with --features"
-            )
+            if first_bad is None:
+                first_bad = (row, value)
+        if numbers and first_bad is not None:
+            break
+    if first_bad is None:
+        return InputError(f"{path}, column {name!r} has type {column.type}, not numbers")
+    row, value = first_bad
+    # Line numbers count the header as line 1; rows are one line each.
+    if value is None:
+        return InputError(
+            f"{path}, line {row + 2}, column {name!r}: the value is missing; "
+            "fill it in or remove the row"
+        )
+    if numbers:
+        return InputError(
+            f"{path}, line {row + 2}, column {name!r}: {value!r} is not a number; "
+            "fix the value or leave the column out with --features"
+        )
     return InputError(
-        f"{path}, column {name!r} has type {column.type}, not numbers; "
-        "leave it out with --features"
+        f"{path}: column {name!r} is not numeric (e.g. {value!r} on line {row + 2}); "
+        "choose the feature columns with --features"
     )
 
 
@@ -64,7 +75,7 @@ def _numeric(table, path: str, name: str) -> np.ndarray:  # type: ignore[no-unty
 
     column = table.column(name)
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-        raise _first_bad_cell(column, path, name)
+        raise _not_numeric(column, path, name)
     if column.null_count:
         row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
         raise InputError(
@@ -114,17 +125,6 @@ def read_csv_columns(
         )
     if features is None:
         features = [c for c in names if c != target]
-        text = [
-            c for c in features
-            if not (pa.types.is_integer(table.column(c).type)
-                    or pa.types.is_floating(table.column(c).type)
-                    or pa.types.is_null(table.column(c).type))
-        ]
-        if text:
-            raise InputError(
-                f"{path}: column {', '.join(map(repr, text))} is not numeric; "
-                "choose the feature columns with --features"
-            )
     if target in features:
         raise InputError(f"column {target!r} is the target; it cannot also be a feature")
     if not features:

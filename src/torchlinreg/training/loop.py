@@ -12,7 +12,7 @@ from ..errors import TrainingDivergedError
 from .history import History
 from .log import format_log_line
 from .losses import Evaluation, Loss
-from .optimizers import OptimizerSpec, make_optimizer, needs_closure
+from .optimizers import OptimizerSpec, make_optimizer, needs_closure, plain_step
 
 # How often (in epochs) the costs are checked for NaN/inf. Checking every epoch would
 # force a device sync per step; a diverged run only wastes this many epochs at worst.
@@ -106,6 +106,7 @@ def train(
     theta = theta0.detach().clone().requires_grad_(True)
     opt = make_optimizer(optimizer, [theta], lr, optimizer_options)
     use_closure = needs_closure(opt)
+    opt_step = plain_step(opt)
     full_batch = batch_size is None or batch_size >= n
     full = loss.bind(theta, A, y, w, weight_sum) if full_batch else None
     record_params = theta.numel() <= _HISTORY_PARAMS_MAX
@@ -115,7 +116,7 @@ def train(
         if use_closure:
             return opt.step(evaluate)  # type: ignore[no-any-return]
         summed = evaluate()
-        opt.step()
+        opt_step()
         return summed
 
     costs: list[torch.Tensor] = []  # summed weighted cost per epoch
