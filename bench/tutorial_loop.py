@@ -73,12 +73,18 @@ def main() -> None:
         t_ours.append(timed(ours)[0])
     med_t, med_o = statistics.median(t_tutorial), statistics.median(t_ours)
     steps = 3001
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, {args.repeats} repeats, medians")
-    print(f"tutorial loop (autograd + optim.SGD): {med_t * 1e3:7.1f} ms  "
-          f"({med_t / steps * 1e6:5.1f} us/step)")
-    print(f"torchlinreg GDRegressor             : {med_o * 1e3:7.1f} ms  "
-          f"({med_o / steps * 1e6:5.1f} us/step)")
+    print(
+        f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, {args.repeats} repeats, medians"
+    )
+    print(
+        f"tutorial loop (autograd + optim.SGD): {med_t * 1e3:7.1f} ms  "
+        f"({med_t / steps * 1e6:5.1f} us/step)"
+    )
+    print(
+        f"torchlinreg GDRegressor             : {med_o * 1e3:7.1f} ms  "
+        f"({med_o / steps * 1e6:5.1f} us/step)"
+    )
     print(f"speed-up: {med_t / med_o:.2f}x   logs identical: yes (16 lines)")
 
 

@@ -26,8 +26,19 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 def test_fit_json_matches_lstsq(capsys) -> None:
     code, out, err = run(
         [
-            "fit", str(EXAMPLES / "houses.csv"), "--target", "price",
-            "--optimizer", "lbfgs", "--lr", "1", "--epochs", "50", "--dtype", "float64", "--json",
+            "fit",
+            str(EXAMPLES / "houses.csv"),
+            "--target",
+            "price",
+            "--optimizer",
+            "lbfgs",
+            "--lr",
+            "1",
+            "--epochs",
+            "50",
+            "--dtype",
+            "float64",
+            "--json",
         ],
         capsys,
     )
@@ -58,15 +69,30 @@ def test_fit_text_output_on_the_tutorial_csv(capsys) -> None:
 def test_fit_features_option_and_log_to_stderr(capsys) -> None:
     code, out, err = run(
         [
-            "fit", str(EXAMPLES / "houses.csv"), "--target", "price", "--features", "area",
-            "--optimizer", "lbfgs", "--lr", "1", "--epochs", "20", "--log-every", "10", "--json",
+            "fit",
+            str(EXAMPLES / "houses.csv"),
+            "--target",
+            "price",
+            "--features",
+            "area",
+            "--optimizer",
+            "lbfgs",
+            "--lr",
+            "1",
+            "--epochs",
+            "20",
+            "--log-every",
+            "10",
+            "--json",
         ],
         capsys,
     )
     assert code == 0
     assert list(json.loads(out)["coef"]) == ["area"]  # stdout stays pure JSON
     assert [line.split("/")[0] for line in err.splitlines()] == [
-        "Epoch    0", "Epoch   10", "Epoch   20"
+        "Epoch    0",
+        "Epoch   10",
+        "Epoch   20",
     ]
 
 

@@ -93,9 +93,9 @@ def test_weighted_mini_batches_with_zero_weight_rows(rng) -> None:
     X, y = make_data(rng, n=64)
     w = np.ones(64)
     w[:48] = 0.0  # three whole batches of zero weight: skipped, not divided by zero
-    model = GDRegressor(
-        lr=0.05, epochs=3000, batch_size=16, shuffle=False, dtype="float64"
-    ).fit(X, y, sample_weight=w)
+    model = GDRegressor(lr=0.05, epochs=3000, batch_size=16, shuffle=False, dtype="float64").fit(
+        X, y, sample_weight=w
+    )
     coef, _ = lstsq_fit(X[48:], y[48:])
     np.testing.assert_allclose(model.coef_, coef, atol=1e-6)
     assert np.isfinite(model.history_.cost).all()
@@ -162,9 +162,12 @@ def test_optimizer_as_class_or_factory(rng) -> None:
     by_name = GDRegressor(optimizer="sgd", lr=0.02, optimizer_options={"momentum": 0.5})
     by_class = GDRegressor(optimizer=torch.optim.SGD, lr=0.02, optimizer_options={"momentum": 0.5})
     by_factory = GDRegressor(optimizer=functools.partial(torch.optim.SGD, momentum=0.5), lr=0.02)
-    fits = [m.set_params(epochs=50).fit(X, y).coef_ for m in (by_name, by_class, by_factory)]
-    np.testing.assert_array_equal(fits[0], fits[1])
-    np.testing.assert_array_equal(fits[0], fits[2])
+    template = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=9.0, momentum=0.5)
+    by_instance = GDRegressor(optimizer=template, lr=0.02)
+    models = (by_name, by_class, by_factory, by_instance)
+    fits = [m.set_params(epochs=50).fit(X, y).coef_ for m in models]
+    for other in fits[1:]:
+        np.testing.assert_array_equal(fits[0], other)
 
 
 def test_tensor_in_tensor_out_numpy_in_numpy_out(rng) -> None:
@@ -277,3 +280,26 @@ def test_repr_and_params_follow_the_scikit_learn_contract() -> None:
     assert model.set_params(epochs=5) is model and model.epochs == 5
     with pytest.raises(ValueError, match="invalid parameter 'alpha'"):
         model.set_params(alpha=1.0)
+
+
+def test_auto_device_and_unavailable_cuda(rng) -> None:
+    X, y = make_data(rng, n=10)
+    model = GDRegressor(device="auto", epochs=3).fit(X, y)
+    assert model.coef_.shape == (4,)
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available here; use device='cpu'"):
+            GDRegressor(device="cuda").fit(X, y)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_matches_cpu(rng) -> None:
+    X, y = make_data(rng, n=500, k=2)
+    kw = dict(lr=0.05, epochs=500, dtype="float64", batch_size=64, random_state=1)
+    cpu = GDRegressor(device="cpu", **kw).fit(X, y)
+    gpu = GDRegressor(device="cuda", **kw).fit(X, y)
+    np.testing.assert_allclose(gpu.coef_, cpu.coef_, rtol=1e-9, atol=1e-10)
+    out = gpu.predict(torch.tensor(X, device="cuda"))
+    assert out.device.type == "cuda"
+    with pytest.raises(TrainingDivergedError):
+        GDRegressor(device="cuda", lr=10.0).fit(X, y)

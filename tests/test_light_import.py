@@ -37,8 +37,7 @@ def test_cli_loads_nothing_heavy(argvs) -> None:
 
 def test_the_probe_would_see_a_heavy_import() -> None:
     # Guards the test above: touching the public API does load torch.
-    code = PROBE.format(argvs=[], heavy=HEAVY).replace(
-        "import torchlinreg, torchlinreg.cli", "import torchlinreg, torchlinreg.cli\ntorchlinreg.GDRegressor"
-    )
+    header = "import torchlinreg, torchlinreg.cli"
+    code = PROBE.format(argvs=[], heavy=HEAVY).replace(header, header + "\ntorchlinreg.GDRegressor")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "torch" in json.loads(proc.stdout)

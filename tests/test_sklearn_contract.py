@@ -12,7 +12,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from torchlinreg import GDRegressor  # noqa: E402
 
-
 # Adam's bounded steps train stably on every check's data (unscaled, some of it large),
 # where plain SGD at a fixed lr can rightly stop with a divergence error.
 ESTIMATORS = [

@@ -43,9 +43,7 @@ def _add_training_options(p: argparse.ArgumentParser, *, log_every: int | None) 
     g = p.add_argument_group("gradient training")
     g.add_argument("--optimizer", default="sgd", help="torch.optim name (default: sgd)")
     g.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (0.01)")
-    g.add_argument(
-        "--epochs", type=_int_at_least(0), default=3000, help="last epoch index (3000)"
-    )
+    g.add_argument("--epochs", type=_int_at_least(0), default=3000, help="last epoch index (3000)")
     g.add_argument(
         "--log-every",
         type=_int_at_least(1),
@@ -129,7 +127,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         random_state=args.seed,
     ).fit(cols.X, cols.y)
-    coef = {name: float(c) for name, c in zip(cols.feature_names, model.coef_)}
+    coef = {name: float(c) for name, c in zip(cols.feature_names, model.coef_, strict=True)}
     result = {
         "method": "gd",
         "target": cols.target_name,

@@ -60,9 +60,7 @@ def _check_finite(t: torch.Tensor, source: Any, name: str) -> None:
     value = float(t[tuple(bad)])
     original = source[tuple(bad)]
     if np.isfinite(float(original)):
-        raise InputError(
-            f"{where} = {float(original)!r} overflows {t.dtype}; use dtype='float64'"
-        )
+        raise InputError(f"{where} = {float(original)!r} overflows {t.dtype}; use dtype='float64'")
     kind = "NaN" if np.isnan(value) else "infinity"
     raise InputError(
         f"{name} contains {kind} at {where}; remove or impute those rows before fitting"
@@ -81,8 +79,11 @@ def as_tensor(
     import torch
 
     if a is None:
-        raise InputError(f"requires {name} to be passed, but the target {name} is None"
-                         if name == "y" else f"{name} is required but is None")
+        raise InputError(
+            f"requires {name} to be passed, but the target {name} is None"
+            if name == "y"
+            else f"{name} is required but is None"
+        )
     src = _to_numpy_or_tensor(a, name)
     if src.ndim not in ndim:
         if ndim == (2,) and src.ndim == 1:

@@ -21,6 +21,7 @@ class RegressorBase:
     """Parameter handling, ``repr``, ``score`` (R²) and the fitted check."""
 
     _estimator_type = "regressor"
+    n_features_in_: int  # set by fit
 
     @classmethod
     def _param_names(cls) -> list[str]:

@@ -29,10 +29,12 @@ class GDRegressor(RegressorBase):
         ``"huber"`` is robust to outliers and uses autograd.
     epsilon : float
         Huber threshold: residuals beyond it count linearly.
-    optimizer : str, torch.optim class or callable
+    optimizer : str, torch.optim class, callable or optimizer instance
         A ``torch.optim`` name (``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``,
-        ``"lbfgs"``, ...; case-insensitive), an optimizer class, or any factory called
-        as ``optimizer(params, lr=lr, **optimizer_options)``.
+        ``"lbfgs"``, ...; case-insensitive), an optimizer class, any factory called
+        as ``optimizer(params, lr=lr, **optimizer_options)``, or an optimizer instance
+        used as a template (its class and hyper-parameters; ``lr`` still comes from
+        this estimator).
     lr : float
         Learning rate.
     optimizer_options : dict, optional
@@ -128,8 +130,8 @@ class GDRegressor(RegressorBase):
 
         from ..data.arrays import as_tensor, check_lengths, check_sample_weight
         from ..devices import resolve_device, resolve_dtype
-        from ..training.losses import make_loss
         from ..training.loop import split_theta, train
+        from ..training.losses import make_loss
 
         check_positive("lr", self.lr)
         check_int("epochs", self.epochs, low=0)

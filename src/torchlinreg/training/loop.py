@@ -114,7 +114,8 @@ def train(
 
     def step(evaluate: Evaluation) -> torch.Tensor:
         if use_closure:
-            return opt.step(evaluate)  # type: ignore[no-any-return]
+            # torch types the closure as returning a float; any tensor works too.
+            return opt.step(evaluate)  # type: ignore[arg-type, return-value]
         summed = evaluate()
         opt_step()
         return summed
@@ -128,9 +129,7 @@ def train(
                 summed = step(full)
             else:
                 assert batch_size is not None
-                order = (
-                    torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-                )
+                order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
                 summed = torch.zeros((), dtype=X.dtype, device=X.device)
                 for start in range(0, n, batch_size):
                     idx = order[start : start + batch_size]

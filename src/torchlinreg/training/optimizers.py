@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Union
+from typing import Any
 
 import torch
 
 from ..errors import InputError
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
-OptimizerSpec = Union[str, OptimizerFactory]
+OptimizerSpec = str | OptimizerFactory | torch.optim.Optimizer
 
 # Optimizers that cannot work on a dense parameter, so they are not offered by name.
 _UNSUITABLE = {"sparseadam"}
@@ -35,8 +35,12 @@ def make_optimizer(
     lr: float,
     options: Mapping[str, Any] | None,
 ) -> torch.optim.Optimizer:
-    """``spec`` is a name (``"sgd"``, ``"adam"``…), an optimizer class, or any callable
-    with ``torch.optim``'s signature ``factory(params, lr=..., **options)``."""
+    """``spec`` is a name (``"sgd"``, ``"adam"``…), an optimizer class, any callable
+    with ``torch.optim``'s signature ``factory(params, lr=..., **options)``, or an
+    optimizer instance used as a template: a fresh optimizer of its class is built over
+    ``params`` with its hyper-parameters, ``options`` on top and ``lr`` always from the
+    caller (an optimizer is bound to the tensors it was built with, so the instance
+    itself cannot train the model's parameters)."""
     options = dict(options or {})
     if "lr" in options:
         raise InputError("give the learning rate as lr=..., not inside optimizer_options")
@@ -49,11 +53,16 @@ def make_optimizer(
                 "or pass a torch.optim class or factory"
             )
         label = spec
+    elif isinstance(spec, torch.optim.Optimizer):
+        template = {k: v for k, v in spec.defaults.items() if k != "lr"}
+        options = {**template, **options}
+        factory, label = type(spec), type(spec).__name__
     elif callable(spec):
         factory, label = spec, getattr(spec, "__name__", repr(spec))
     else:
         raise InputError(
-            f"optimizer must be a name, a torch.optim class or a factory, got {spec!r}"
+            "optimizer must be a name, a torch.optim class, a factory or an optimizer "
+            f"instance, got {spec!r}"
         )
     try:
         opt = factory(params, lr=lr, **options)
@@ -89,6 +98,7 @@ def plain_step(opt: torch.optim.Optimizer) -> Callable[[], object]:
     step = type(opt).step
     inner = getattr(step, "__wrapped__", None)
     import torch.optim.optimizer as module
+
     global_pre = getattr(module, "_global_optimizer_pre_hooks", None)
     global_post = getattr(module, "_global_optimizer_post_hooks", None)
     pre = getattr(opt, "_optimizer_step_pre_hooks", None)
