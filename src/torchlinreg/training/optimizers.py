@@ -42,11 +42,12 @@ def make_optimizer(
     caller (an optimizer is bound to the tensors it was built with, so the instance
     itself cannot train the model's parameters)."""
     options = dict(options or {})
+    factory: OptimizerFactory | None
     if "lr" in options:
         raise InputError("give the learning rate as lr=..., not inside optimizer_options")
     if isinstance(spec, str):
         known = optimizer_names()
-        factory: OptimizerFactory | None = known.get(spec.lower())
+        factory = known.get(spec.lower())
         if factory is None:
             raise InputError(
                 f"unknown optimizer {spec!r}; choose one of {', '.join(sorted(known))} "
@@ -56,7 +57,8 @@ def make_optimizer(
     elif isinstance(spec, torch.optim.Optimizer):
         template = {k: v for k, v in spec.defaults.items() if k != "lr"}
         options = {**template, **options}
-        factory, label = type(spec), type(spec).__name__
+        factory = type(spec)
+        label = factory.__name__
     elif callable(spec):
         factory, label = spec, getattr(spec, "__name__", repr(spec))
     else:
