@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -57,8 +57,9 @@ def make_optimizer(
     elif isinstance(spec, torch.optim.Optimizer):
         template = {k: v for k, v in spec.defaults.items() if k != "lr"}
         options = {**template, **options}
-        factory = type(spec)
-        label = factory.__name__
+        # Concrete optimizer classes take lr; the abstract base's signature does not.
+        factory = cast(OptimizerFactory, type(spec))
+        label = type(spec).__name__
     elif callable(spec):
         factory, label = spec, getattr(spec, "__name__", repr(spec))
     else:
