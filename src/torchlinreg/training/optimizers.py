@@ -57,9 +57,7 @@ def make_optimizer(
     elif isinstance(spec, torch.optim.Optimizer):
         template = {k: v for k, v in spec.defaults.items() if k != "lr"}
         options = {**template, **options}
-        # Concrete optimizer classes take lr; the abstract base's signature does not.
-        factory = cast(OptimizerFactory, type(spec))
-        label = type(spec).__name__
+        factory, label = type(spec), type(spec).__name__
     elif callable(spec):
         factory, label = spec, getattr(spec, "__name__", repr(spec))
     else:
@@ -68,7 +66,8 @@ def make_optimizer(
             f"instance, got {spec!r}"
         )
     try:
-        opt = factory(params, lr=lr, **options)
+        # Concrete optimizer classes take lr; the abstract base's signature does not.
+        opt = cast(OptimizerFactory, factory)(params, lr=lr, **options)
     except TypeError as exc:
         raise InputError(f"optimizer {label!r} rejected its options: {exc}") from None
     except ValueError as exc:
