@@ -10,17 +10,21 @@ pytest.importorskip("sklearn")
 
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from torchlinreg import GDRegressor  # noqa: E402
+from torchlinreg import GDRegressor, LinearRegression, Ridge  # noqa: E402
 
 # Adam's bounded steps train stably on every check's data (unscaled, some of it large),
 # where plain SGD at a fixed lr can rightly stop with a divergence error.
 ESTIMATORS = [
     GDRegressor(optimizer="adam", lr=0.05, epochs=500),
     GDRegressor(optimizer="adam", lr=0.05, epochs=500, dtype="float64", batch_size=7),
+    LinearRegression(),
+    Ridge(alpha=0.5),
 ]
 
 
 def expected_failures(estimator):  # type: ignore[no-untyped-def]
+    if not isinstance(estimator, GDRegressor):
+        return {}
     if estimator.dtype == "float32":
         return {
             "check_sample_weight_equivalence_on_dense_data": "float32 training: weighting "

@@ -11,24 +11,45 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .errors import InputError, NotFittedError, TrainingDivergedError
+    from .errors import (
+        AccuracyWarning,
+        IllConditionedWarning,
+        InputError,
+        NotFittedError,
+        RankDeficientWarning,
+        TrainingDivergedError,
+    )
     from .models.gd import GDRegressor
+    from .models.linear import LinearRegression, Ridge
+    from .solvers.state import LeastSquaresState
     from .training.history import History
 
 __all__ = [
+    "AccuracyWarning",
     "GDRegressor",
     "History",
+    "IllConditionedWarning",
     "InputError",
+    "LeastSquaresState",
+    "LinearRegression",
     "NotFittedError",
+    "RankDeficientWarning",
+    "Ridge",
     "TrainingDivergedError",
     "__version__",
 ]
 
 _LAZY = {
     "GDRegressor": "torchlinreg.models.gd",
+    "LinearRegression": "torchlinreg.models.linear",
+    "Ridge": "torchlinreg.models.linear",
+    "LeastSquaresState": "torchlinreg.solvers.state",
     "History": "torchlinreg.training.history",
+    "AccuracyWarning": "torchlinreg.errors",
+    "IllConditionedWarning": "torchlinreg.errors",
     "InputError": "torchlinreg.errors",
     "NotFittedError": "torchlinreg.errors",
+    "RankDeficientWarning": "torchlinreg.errors",
     "TrainingDivergedError": "torchlinreg.errors",
 }
 

@@ -35,6 +35,18 @@ class TrainingDivergedError(InputError, FloatingPointError):
         self.cost = cost
 
 
+class RankDeficientWarning(UserWarning):
+    """Columns of X are linearly dependent: the minimum-norm solution was returned."""
+
+
+class IllConditionedWarning(UserWarning):
+    """X is badly conditioned: coefficients are sensitive to tiny changes in the data."""
+
+
+class AccuracyWarning(UserWarning):
+    """The solution could not be refined although its accuracy is at risk."""
+
+
 class NotFittedError(ValueError, AttributeError):
     """An estimator was used before ``fit``.
 

@@ -49,18 +49,26 @@ def _to_numpy_or_tensor(a: Any, name: str) -> Any:
     return arr
 
 
-def _check_finite(t: torch.Tensor, source: Any, name: str) -> None:
+def check_finite(t: torch.Tensor, name: str, row_offset: int = 0, source: Any = None) -> None:
+    """Raise an :class:`InputError` naming the first NaN/inf cell of ``t``.
+
+    ``row_offset`` is added to the row so that a block of a larger array reports the
+    row in the whole array; ``source`` (the original values) tells an overflow in a
+    conversion apart from a value that was never finite.
+    """
     import torch
 
     finite = torch.isfinite(t)
     if bool(finite.all()):
         return
     bad = (~finite).nonzero()[0].tolist()
-    where = f"{name}[{', '.join(map(str, bad))}]"
     value = float(t[tuple(bad)])
-    original = source[tuple(bad)]
-    if np.isfinite(float(original)):
-        raise InputError(f"{where} = {float(original)!r} overflows {t.dtype}; use dtype='float64'")
+    bad[0] += row_offset
+    where = f"{name}[{', '.join(map(str, bad))}]"
+    if source is not None:
+        original = float(source[tuple(bad)])
+        if np.isfinite(original):
+            raise InputError(f"{where} = {original!r} overflows {t.dtype}; use dtype='float64'")
     kind = "NaN" if np.isnan(value) else "infinity"
     raise InputError(
         f"{name} contains {kind} at {where}; remove or impute those rows before fitting"
@@ -72,10 +80,17 @@ def as_tensor(
     name: str,
     *,
     ndim: tuple[int, ...],
-    dtype: torch.dtype,
-    device: torch.device,
+    dtype: torch.dtype | None,
+    device: torch.device | None,
+    finite: bool = True,
 ) -> torch.Tensor:
-    """Return ``a`` as a finite tensor of ``dtype`` on ``device`` with one of ``ndim`` dims."""
+    """Return ``a`` as a tensor with one of ``ndim`` dims, of ``dtype`` on ``device``.
+
+    ``dtype=None`` keeps float32 and float64 as they are (no copy of a large input) and
+    turns anything else into float64; ``device=None`` keeps a tensor where it is (numpy
+    goes to the CPU). With ``finite`` every value is checked for NaN/inf; callers that
+    check block by block pass ``finite=False``.
+    """
     import torch
 
     if a is None:
@@ -99,8 +114,10 @@ def as_tensor(
         raise InputError(
             f"{name} has 0 sample(s) (shape={tuple(src.shape)}) while a minimum of 1 is required."
         )
+    if dtype is None:
+        dtype = torch.float32 if src.dtype in (torch.float32, np.float32) else torch.float64
     if isinstance(src, torch.Tensor):
-        t = src.detach().to(device=device, dtype=dtype)
+        t = src.detach().to(device=device if device is not None else src.device, dtype=dtype)
     else:
         with warnings.catch_warnings():
             # Read-only arrays (memmaps) are fine: inputs are never written to.
@@ -110,7 +127,8 @@ def as_tensor(
         raise InputError(
             f"{name} has 0 feature(s) (shape={tuple(src.shape)}) while a minimum of 1 is required."
         )
-    _check_finite(t, src, name)
+    if finite:
+        check_finite(t, name, source=src)
     return t
 
 

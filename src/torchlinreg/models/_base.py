@@ -22,6 +22,8 @@ class RegressorBase:
 
     _estimator_type = "regressor"
     n_features_in_: int  # set by fit
+    coef_: Any
+    intercept_: Any
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -123,8 +125,26 @@ class RegressorBase:
             input_tags=InputTags(),
         )
 
-    def predict(self, X: Any) -> Any:  # pragma: no cover - defined by subclasses
-        raise NotImplementedError
+    def predict(self, X: Any) -> Any:
+        """``X W + b``. A torch tensor in gives a tensor out (same device); anything
+        else gives a numpy array. Computed in X's precision when X is float32 or
+        float64, else in float64."""
+        import torch
+
+        from ..data.arrays import as_tensor
+
+        self._check_is_fitted()
+        self._check_feature_names(X)
+        dtype = torch.float32 if getattr(X, "dtype", None) in (np.float32, torch.float32) else None
+        dtype = dtype or torch.float64
+        device = X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
+        Xt = as_tensor(X, "X", ndim=(2,), dtype=dtype, device=device)
+        self._check_n_features(Xt.shape[1])
+        coef = torch.as_tensor(np.asarray(self.coef_), dtype=dtype, device=device)
+        # coef_ is (n_features,) for a 1-D target, (n_targets, n_features) otherwise.
+        pred = Xt @ (coef if coef.ndim == 1 else coef.T)
+        pred += torch.as_tensor(self.intercept_, dtype=dtype, device=device)
+        return pred if isinstance(X, torch.Tensor) else pred.cpu().numpy()
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """R² of ``predict(X)`` against ``y`` (uniform average over targets)."""

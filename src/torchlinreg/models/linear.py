@@ -1,0 +1,399 @@
+"""Exact least squares estimators: ``LinearRegression`` and ``Ridge``.
+
+Both fold the data into a :class:`~torchlinreg.solvers.state.LeastSquaresState` and
+solve from it, so ``fit`` (one fold), ``partial_fit`` (a fold per call) and
+``fit_chunks`` (a fold over a stream) give the same coefficients up to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from ..errors import (
+    AccuracyWarning,
+    IllConditionedWarning,
+    InputError,
+    RankDeficientWarning,
+)
+from ._base import RegressorBase
+from ._validation import check_choice
+
+# Warn about conditioning above this κ (column-scaled): float64 data then determine
+# fewer than ~8 digits of the coefficients in the worst case.
+ILL_CONDITIONED = 1e8
+# Refine in memory when the estimated error of the QR solution exceeds this, or always
+# when the data are small enough for it to cost nothing noticeable.
+RISK = 1e-13
+CHEAP_CELLS = 1 << 17
+
+
+def error_estimate(state: Any, cond: float) -> float:
+    """First-order bound on the relative error of a backward-stable solve:
+    ε·(κ + κ²·tan θ), tan θ = ‖residual‖ / ‖fitted‖ (worst target), from R alone."""
+    from ..solvers.solve import EPS
+
+    fitted = float((state.R_target**2).sum(0).min().sqrt())
+    resid = float((state.R_residual**2).sum(0).max().sqrt())
+    tan = resid / fitted if fitted > 0 else math.inf
+    return EPS * (cond + cond**2 * tan)
+
+
+class _ExactRegressor(RegressorBase):
+    """Shared fitting logic; subclasses choose the solve (OLS or ridge)."""
+
+    fit_intercept: bool
+    solver: str
+    refine: Any
+    device: Any
+    _solvers: tuple[str, ...] = ("auto", "qr", "svd")
+
+    def _solve(self, state: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _can_refine(self) -> bool:
+        return True
+
+    def _check_params(self) -> None:
+        check_choice("solver", self.solver, self._solvers)
+        if self.refine not in ("auto", True, False):
+            raise InputError(f"refine must be 'auto', True or False; got {self.refine!r}")
+
+    def _device(self) -> Any:
+        if self.device is None:
+            return None
+        from ..devices import resolve_device
+
+        return resolve_device(self.device)
+
+    def _new_state(self, chunk: Any) -> Any:
+        from ..solvers.state import LeastSquaresState
+
+        return LeastSquaresState(
+            chunk.X.shape[1],
+            chunk.Y.shape[1],
+            fit_intercept=self.fit_intercept,
+            device=chunk.X.device,
+        )
+
+    def _wants_refinement(self, state: Any, solution: Any, small: bool) -> bool:
+        if self.refine is False or not self._can_refine():
+            return False
+        if solution.rank < state.n_params:
+            return False  # minimum-norm answers are not refined
+        if self.refine is True:
+            return True
+        return small or error_estimate(state, solution.condition_number) > RISK
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        """Fit on in-memory data; returns ``self``. float32 input is accumulated in float64.
+
+        X: array or tensor (n_samples, n_features); y: (n_samples,) or (n_samples,
+        n_targets); sample_weight: (n_samples,), non-negative, not all zero.
+        """
+        from ..solvers.refine import refine_in_memory
+        from ..solvers.state import validate_chunk
+
+        self._check_params()
+        self._set_feature_names(X)
+        chunk = validate_chunk(X, y, sample_weight, device=self._device())
+        state = self._new_state(chunk).update_chunk(chunk)
+        solution = self._solve(state)
+        small = chunk.X.shape[0] * state.n_params <= CHEAP_CELLS
+        self.refined_ = False
+        if self._wants_refinement(state, solution, small):
+            theta = refine_in_memory(chunk, self.fit_intercept, solution.theta)
+            solution = _with_theta(solution, theta, self.fit_intercept)
+            self.refined_ = True
+        return self._finish(state, solution, chunk.target_1d)
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        """Fold one more chunk in and re-solve; returns ``self``.
+
+        The data are not kept, so the solution cannot be refined: on problems where
+        accuracy is at risk an :class:`~torchlinreg.errors.AccuracyWarning` says so
+        (``fit`` or ``fit_chunks`` with a re-iterable source can refine).
+        """
+        from ..solvers.state import validate_chunk
+
+        self._check_params()
+        if not hasattr(self, "state_"):
+            self._set_feature_names(X)
+            chunk = validate_chunk(X, y, sample_weight, device=self._device())
+            state = self._new_state(chunk)
+        else:
+            self._check_feature_names(X)
+            state = self.state_
+            chunk = validate_chunk(
+                X, y, sample_weight, device=state.R.device, row_offset=state.n_samples
+            )
+            self._check_n_features(chunk.X.shape[1])
+        state.update_chunk(chunk)
+        solution = self._solve(state)
+        self.refined_ = False
+        self._warn_unrefined(state, solution, "partial_fit does not keep the data")
+        # Fewer rows than parameters is expected early in a stream: no rank warning yet.
+        return self._finish(
+            state, solution, chunk.target_1d, warn=state.n_samples >= state.n_params
+        )
+
+    def fit_chunks(self, chunks: Iterable[Any] | Callable[[], Iterable[Any]]) -> Any:
+        """Fit from a stream of ``(X, y)`` or ``(X, y, sample_weight)`` chunks.
+
+        ``chunks`` is a re-iterable (a list, a reader object) or a function returning a
+        fresh iterator each call; either allows a second pass for refinement when
+        accuracy is at risk. A one-shot iterator (a generator) is read once.
+        """
+        from ..solvers.refine import refine_from_chunks
+        from ..solvers.state import validate_chunk
+
+        self._check_params()
+        one_shot = not callable(chunks) and iter(chunks) is chunks
+
+        def make() -> Iterable[Any]:
+            return chunks() if callable(chunks) else chunks
+
+        def validated() -> Iterable[Any]:
+            rows = 0
+            for item in make():
+                if not isinstance(item, tuple) or len(item) not in (2, 3):
+                    raise InputError("each chunk must be a tuple (X, y) or (X, y, sample_weight)")
+                chunk = validate_chunk(*item, device=self._device(), row_offset=rows)
+                rows += chunk.X.shape[0]
+                yield chunk
+
+        state = None
+        target_1d = True
+        for i, chunk in enumerate(validated()):
+            if state is None:
+                self._set_feature_names(None)
+                state = self._new_state(chunk)
+                target_1d = chunk.target_1d
+            elif chunk.X.shape[1] != state.n_features:
+                raise InputError(
+                    f"chunk {i} has {chunk.X.shape[1]} features, the first had {state.n_features}"
+                )
+            state.update_chunk(chunk)
+        if state is None:
+            raise InputError("the chunk stream was empty; it must hold at least one row")
+        solution = self._solve(state)
+        self.refined_ = False
+        reiterable = not one_shot
+        reason = "the stream is a one-shot iterator and cannot be read twice"
+        if reiterable and self._wants_refinement(state, solution, small=False):
+            theta, passes = refine_from_chunks(
+                validated, state, solution.theta, solution.condition_number
+            )
+            if passes:
+                solution = _with_theta(solution, theta, self.fit_intercept)
+                self.refined_ = True
+            reason = "refining from a stream needs condition number² · ε < 0.01"
+        if not self.refined_:
+            self._warn_unrefined(state, solution, reason)
+        return self._finish(state, solution, target_1d)
+
+    def _warn_unrefined(self, state: Any, solution: Any, reason: str) -> None:
+        if (
+            self._can_refine()
+            and solution.rank == state.n_params
+            and error_estimate(state, solution.condition_number) > 10 * RISK
+        ):
+            warnings.warn(
+                f"accuracy at risk (condition number {solution.condition_number:.2g}, "
+                f"residual size considered) and the solution could not be refined: {reason}; "
+                "fit() on in-memory data refines in extended precision",
+                AccuracyWarning,
+                stacklevel=3,
+            )
+
+    def _finish(self, state: Any, solution: Any, target_1d: bool, warn: bool = True) -> Any:
+        coef = solution.coef.T.cpu().numpy()  # (k, p)
+        intercept = (
+            np.zeros(state.n_targets)
+            if solution.intercept is None
+            else solution.intercept.cpu().numpy()
+        )
+        self.coef_ = coef[0] if target_1d else coef
+        self.intercept_ = float(intercept[0]) if target_1d else intercept
+        self.rank_ = solution.rank
+        self.condition_number_ = solution.condition_number
+        self.n_features_in_ = state.n_features
+        self.n_samples_seen_ = state.n_samples
+        self.state_ = state
+        if warn:
+            self._warn_about(solution, state)
+        return self
+
+    def _feature_label(self, j: int) -> str:
+        names = getattr(self, "feature_names_in_", None)
+        return str(names[j]) if names is not None else f"x{j}"
+
+    def _feature_list(self, indices: list[int], shown: int = 10) -> str:
+        labels = [self._feature_label(j) for j in indices[:shown]]
+        if len(indices) > shown:
+            labels.append(f"... ({len(indices)} columns)")
+        return ", ".join(labels)
+
+    def _warn_about(self, solution: Any, state: Any) -> None:
+        if solution.constant or solution.dependent:
+            parts = []
+            if solution.constant:
+                what = "constant" if state.fit_intercept else "all zero"
+                cols = self._feature_list(solution.constant)
+                parts.append(f"{what}: {cols}")
+            if solution.dependent:
+                cols = self._feature_list(solution.dependent)
+                parts.append(f"linearly dependent: {cols}")
+            warnings.warn(
+                f"X is rank deficient (rank {solution.rank} of {state.n_params} parameters); "
+                f"{'; '.join(parts)}. The minimum-norm solution is returned; drop redundant "
+                "columns for unique coefficients",
+                RankDeficientWarning,
+                stacklevel=3,
+            )
+        elif solution.condition_number > ILL_CONDITIONED:
+            warnings.warn(
+                f"X is badly conditioned (condition number {solution.condition_number:.2g} "
+                "after scaling columns): the coefficients are sensitive to tiny changes in the "
+                "data; centre/scale polynomial terms or drop nearly collinear features",
+                IllConditionedWarning,
+                stacklevel=3,
+            )
+
+    def exact_cost(self) -> float:
+        """Mean (weighted) squared residual of the fitted coefficients, from the state."""
+        import torch
+
+        self._check_is_fitted()
+        coef = np.atleast_2d(self.coef_).T
+        theta = torch.as_tensor(coef, dtype=torch.float64)
+        if self.fit_intercept:
+            b = torch.as_tensor(np.atleast_1d(self.intercept_), dtype=torch.float64)
+            theta = torch.cat([b.unsqueeze(0), theta])
+        rss = self.state_.rss_of(theta)
+        return float(rss.sum() / (self.state_.weight_sum * self.state_.n_targets))
+
+
+def _with_theta(solution: Any, theta: Any, fit_intercept: bool) -> Any:
+    from dataclasses import replace
+
+    if fit_intercept:
+        return replace(solution, intercept=theta[0], coef=theta[1:])
+    return replace(solution, coef=theta)
+
+
+class LinearRegression(_ExactRegressor):
+    """Ordinary (or weighted) least squares, solved exactly and accurately.
+
+    The data are folded into a small mergeable state (the R factor of a tall-skinny QR
+    of √w·[1, X, y]); coefficients come from a triangular solve on power-of-two scaled
+    columns. When the problem is ill-conditioned enough to put digits at risk, the
+    solution is refined with residuals computed in double-double precision.
+
+    Parameters
+    ----------
+    fit_intercept : bool
+        Fit an intercept (never part of the minimum norm or of any penalty).
+    solver : {"auto", "qr", "svd"}
+        ``"qr"``: triangular solve, minimum-norm fallback if rank deficient; ``"svd"``:
+        always the SVD minimum-norm solution; ``"auto"``: ``"qr"``.
+    refine : {"auto", True, False}
+        Iterative refinement in extended precision: when accuracy is at risk (default),
+        always, or never.
+    device : str, optional
+        Where to compute (``"cpu"``, ``"cuda"``, ``"auto"``); default: where the data are.
+
+    Attributes
+    ----------
+    coef_ : ndarray (n_features,) or (n_targets, n_features)
+    intercept_ : float or ndarray (n_targets,)
+    rank_ : int
+        Numerical rank of the design, the intercept column included.
+    condition_number_ : float
+        2-norm condition number of the column-scaled design (intercept included).
+    refined_ : bool
+        Whether iterative refinement was applied.
+    state_ : LeastSquaresState
+        The folded data; ``partial_fit`` continues from it.
+    n_features_in_, n_samples_seen_ : int
+    """
+
+    def __init__(
+        self,
+        *,
+        fit_intercept: bool = True,
+        solver: str = "auto",
+        refine: Any = "auto",
+        device: str | None = None,
+    ) -> None:
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.refine = refine
+        self.device = device
+
+    def _solve(self, state: Any) -> Any:
+        from ..solvers.solve import solve_ols
+
+        return solve_ols(state, min_norm=self.solver == "svd")
+
+
+class Ridge(_ExactRegressor):
+    """Ridge regression: minimises ‖√w(y − Xβ − b)‖² + α‖β‖² exactly.
+
+    The intercept is never penalised. ``alpha`` may be one number or one per target.
+    Parameters as :class:`LinearRegression`; ``alpha=0`` is ordinary least squares.
+    """
+
+    _solvers = ("auto", "qr")
+
+    def __init__(
+        self,
+        alpha: Any = 1.0,
+        *,
+        fit_intercept: bool = True,
+        solver: str = "auto",
+        refine: Any = "auto",
+        device: str | None = None,
+    ) -> None:
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.refine = refine
+        self.device = device
+
+    def _alphas(self, n_targets: int) -> Any:
+        import torch
+
+        alpha = np.atleast_1d(np.asarray(self.alpha, dtype=np.float64))
+        if alpha.ndim != 1 or (alpha.size != 1 and alpha.size != n_targets):
+            raise InputError(
+                f"alpha must be a number or one per target ({n_targets}); got shape {alpha.shape}"
+            )
+        if not np.all(np.isfinite(alpha)) or np.any(alpha < 0):
+            raise InputError(f"alpha must be finite and >= 0; got {self.alpha!r}")
+        return torch.as_tensor(np.broadcast_to(alpha, (n_targets,)).copy())
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not isinstance(self.alpha, (numbers.Real, list, tuple, np.ndarray)) or isinstance(
+            self.alpha, bool
+        ):
+            raise InputError(f"alpha must be a number or one per target; got {self.alpha!r}")
+        self._alphas(int(np.size(np.asarray(self.alpha))))
+
+    def _can_refine(self) -> bool:
+        return bool(np.all(np.asarray(self.alpha) == 0))
+
+    def _solve(self, state: Any) -> Any:
+        from ..solvers.solve import solve_ridge
+
+        return solve_ridge(state, self._alphas(state.n_targets).to(state.R.device))
+
+    def _warn_about(self, solution: Any, state: Any) -> None:
+        if self._can_refine():
+            super()._warn_about(solution, state)

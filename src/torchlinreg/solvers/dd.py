@@ -1,0 +1,81 @@
+"""Double-double arithmetic in plain torch: error-free transformations, any device.
+
+A double-double number is an unevaluated sum ``hi + lo`` with ``|lo| <= ulp(hi)/2``,
+about 106 bits of significand. Only what residual computation needs is here:
+exact products (Dekker's TwoProduct), exact sums (Knuth's TwoSum), and reductions.
+Every op is a separate kernel, so no compiler may fuse ``a*b + c`` into an FMA and
+break the error-free property.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Dekker's splitter for float64: 2^27 + 1 splits a double into two 26-bit halves.
+_SPLITTER = 134217729.0
+
+
+def two_sum(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """s + e == a + b exactly, s = fl(a + b) (Knuth; no ordering of |a|, |b| needed)."""
+    s = a + b
+    bb = s - a
+    e = (a - (s - bb)) + (b - bb)
+    return s, e
+
+
+def split(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """a == hi + lo exactly with hi, lo holding at most 26 significant bits each."""
+    c = a * _SPLITTER
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def two_prod(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """p + e == a * b exactly, p = fl(a * b) (Dekker's TwoProduct)."""
+    p = a * b
+    ah, al = split(a)
+    bh, bl = split(b)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e
+
+
+def dd_sum(hi: torch.Tensor, lo: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum double-doubles along ``dim`` by pairwise TwoSum (log2 n vector steps)."""
+    hi, lo = hi.movedim(dim, 0), lo.movedim(dim, 0)
+    while hi.shape[0] > 1:
+        if hi.shape[0] % 2:
+            pad = hi.new_zeros((1, *hi.shape[1:]))
+            hi, lo = torch.cat([hi, pad]), torch.cat([lo, pad])
+        s, e = two_sum(hi[0::2], hi[1::2])
+        e = e + (lo[0::2] + lo[1::2])
+        hi, lo = two_sum(s, e)
+    return hi[0], lo[0]
+
+
+def residual(
+    A: torch.Tensor, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``b - r - A @ x`` in double-double, for A (n, p), x (p, k), b and r (n, k).
+
+    Each product a_ij·x_j is formed exactly and the row sums are accumulated with
+    TwoSum, so the result is accurate to ~2⁻¹⁰⁶ relative to Σ|a_ij x_j| + |b_i| + |r_i|
+    whatever the cancellation.
+    """
+    if r is None:
+        hi, lo = b.clone(), torch.zeros_like(b)
+    else:
+        hi, lo = two_sum(b, -r)
+    for j in range(A.shape[1]):
+        p, e = two_prod(A[:, j : j + 1], -x[j : j + 1, :])
+        hi, err = two_sum(hi, p)
+        lo = lo + (err + e)
+    return two_sum(hi, lo)
+
+
+def rmatvec(
+    A: torch.Tensor, r_hi: torch.Tensor, r_lo: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``Aᵀ r`` in double-double for A (n, p) and r = r_hi + r_lo (n, k): (p, k)."""
+    p, e = two_prod(A.unsqueeze(2), r_hi.unsqueeze(1))  # (n, p, k)
+    e = e + A.unsqueeze(2) * r_lo.unsqueeze(1)
+    return dd_sum(p, e, dim=0)
