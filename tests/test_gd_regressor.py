@@ -303,3 +303,23 @@ def test_cuda_training_matches_cpu(rng) -> None:
     assert out.device.type == "cuda"
     with pytest.raises(TrainingDivergedError):
         GDRegressor(device="cuda", lr=10.0).fit(X, y)
+
+
+def test_exact_gap_compares_with_the_exact_solution(rng) -> None:
+    X, y = make_data(rng)
+    coef, intercept = lstsq_fit(X, y)
+    short = GDRegressor(lr=0.05, epochs=20, dtype="float64").fit(X, y)
+    long = GDRegressor(lr=0.05, epochs=3000, dtype="float64").fit(X, y)
+    for model in (short, long):
+        gap = model.exact_
+        np.testing.assert_allclose(gap.coef, coef, rtol=1e-10)
+        assert gap.intercept == pytest.approx(intercept, rel=1e-10)
+        assert gap.cost == pytest.approx(np.mean((X @ coef + intercept - y) ** 2), rel=1e-10)
+        own = np.mean((model.predict(X) - y) ** 2)
+        assert gap.gd_cost == pytest.approx(own, rel=1e-9)
+        assert gap.cost_gap >= -1e-12
+        expected = max(np.abs(model.coef_ - coef).max(), abs(model.intercept_ - intercept))
+        assert gap.coef_gap == pytest.approx(expected, rel=1e-6)
+    assert short.exact_.coef_gap > 1e-2 > 1e-6 > long.exact_.coef_gap
+    assert GDRegressor(loss="huber", epochs=2).fit(X, y).exact_ is None
+    assert GDRegressor(compare_exact=False, epochs=2).fit(X, y).exact_ is None

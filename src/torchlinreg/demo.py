@@ -56,15 +56,14 @@ def run_demo(
         optimizer=optimizer, lr=lr, epochs=epochs, log_every=log_every, log_to=out
     ).fit(x_train, y_train)
 
-    # The exact answer, in float64, from the same data.
-    A = torch.tensor([[x[0], 1.0] for x in X_TRAIN], dtype=torch.float64)
-    exact = torch.linalg.lstsq(A, torch.tensor(Y_TRAIN, dtype=torch.float64)).solution
+    # The exact answer on the same data, from the exact solver (accumulated in float64).
+    exact = model.exact_
     result = DemoResult(
         W=float(model.coef_[0, 0]),
         b=float(model.intercept_[0]),
         cost=model.history_.cost[-1],
-        exact_W=float(exact[0, 0]),
-        exact_b=float(exact[1, 0]),
+        exact_W=float(exact.coef[0, 0]),
+        exact_b=float(exact.intercept[0]),
     )
     out.write(exact_line(result.W, result.b, result.exact_W, result.exact_b) + "\n")
     return result

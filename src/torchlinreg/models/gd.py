@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,52 @@ from ._base import RegressorBase
 from ._validation import check_choice, check_int, check_positive, seed_from
 
 _INITS = ("zeros", "random")
+
+
+@dataclass
+class ExactGap:
+    """How far a gradient fit is from the exact least-squares answer on the same data.
+
+    ``coef``/``intercept`` are the exact solution (scikit-learn layout), ``cost`` its
+    mean squared error and ``gd_cost`` that of the gradient coefficients (after the last
+    epoch); ``coef_gap`` is the largest absolute difference over coefficients and
+    intercepts, ``cost_gap = gd_cost - cost`` (≥ 0 up to rounding).
+    """
+
+    coef: Any
+    intercept: Any
+    cost: float
+    gd_cost: float
+    coef_gap: float
+    cost_gap: float
+
+
+def exact_gap(
+    X: Any, y: Any, sample_weight: Any, coef: Any, intercept: Any, fit_intercept: bool
+) -> ExactGap:
+    """Solve the same problem exactly and compare (costs from the exact state alone)."""
+    import torch
+
+    from .linear import LinearRegression
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exact fit's own diagnostics are not the user's
+        exact = LinearRegression(fit_intercept=fit_intercept).fit(X, y, sample_weight)
+    state = exact.state_
+
+    def mse(c: Any, b: Any) -> float:
+        theta = torch.as_tensor(np.atleast_2d(c).T, dtype=torch.float64)
+        if fit_intercept:
+            b0 = torch.as_tensor(np.atleast_1d(b), dtype=torch.float64)
+            theta = torch.cat([b0.unsqueeze(0), theta])
+        return float(state.rss_of(theta).sum() / (state.weight_sum * state.n_targets))
+
+    gap = max(
+        float(np.max(np.abs(np.asarray(coef, np.float64) - exact.coef_))),
+        float(np.max(np.abs(np.asarray(intercept, np.float64) - exact.intercept_))),
+    )
+    cost, gd_cost = mse(exact.coef_, exact.intercept_), mse(coef, intercept)
+    return ExactGap(exact.coef_, exact.intercept_, cost, gd_cost, gap, gd_cost - cost)
 
 
 class GDRegressor(RegressorBase):
@@ -62,6 +110,9 @@ class GDRegressor(RegressorBase):
         Precision of training; float32 as in the tutorial.
     random_state : int, numpy RandomState or None
         Seed for shuffling and random initialisation.
+    compare_exact : bool
+        After training with the squared error, also solve the problem exactly and
+        record the gap in ``exact_`` (one extra pass over the data).
 
     Attributes
     ----------
@@ -72,6 +123,8 @@ class GDRegressor(RegressorBase):
     n_features_in_ : int
     n_iter_ : int
         Passes over the data (``epochs + 1``).
+    exact_ : ExactGap or None
+        The exact least-squares answer and the gap to it (squared error only).
     """
 
     def __init__(
@@ -92,6 +145,7 @@ class GDRegressor(RegressorBase):
         device: str = "cpu",
         dtype: str = "float32",
         random_state: Any = None,
+        compare_exact: bool = True,
     ) -> None:
         self.loss = loss
         self.epsilon = epsilon
@@ -108,6 +162,7 @@ class GDRegressor(RegressorBase):
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
+        self.compare_exact = compare_exact
 
     def _log_sink(self) -> Callable[[str], None] | None:
         if not self.log_every:
@@ -191,4 +246,7 @@ class GDRegressor(RegressorBase):
         self.history_ = result.history
         self.n_features_in_ = n_features
         self.n_iter_ = self.epochs + 1
+        self.exact_ = None
+        if self.compare_exact and self.loss == "squared_error":
+            self.exact_ = exact_gap(Xt, yt, wt, self.coef_, self.intercept_, self.fit_intercept)
         return self
