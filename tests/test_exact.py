@@ -326,3 +326,44 @@ def test_cuda_fit_matches_cpu(rng) -> None:
     Xb[:, 1] = Xb[:, 0] * 2
     with pytest.warns(RankDeficientWarning):
         LinearRegression(device="cuda").fit(Xb, y)
+
+
+def test_large_well_conditioned_data_take_the_normal_equations(rng) -> None:
+    X, y = make(rng, n=40000, p=6, k=2)
+    w = rng.uniform(0.2, 3.0, size=len(X))
+    for weights in (None, w):
+        fast = LinearRegression().fit(X, y, sample_weight=weights)
+        qr = LinearRegression(solver="qr").fit(X, y, sample_weight=weights)
+        assert fast.solver_used_ == "cholesky" and qr.solver_used_ == "qr"
+        coef, intercept = lstsq_fit(X, y, sample_weight=weights)
+        ours = np.c_[fast.intercept_, fast.coef_]
+        ref = np.c_[intercept, coef]
+        assert np.abs(ours - ref).max() <= 1e-10 * np.abs(ref).max()  # normwise
+        # The residual block is recomputed, so residual sums of squares agree to rounding.
+        torch.testing.assert_close(
+            fast.state_.R_residual.abs(), qr.state_.R_residual.abs(), rtol=1e-10, atol=0
+        )
+    fast32 = LinearRegression().fit(X.astype(np.float32), y)
+    coef, _ = lstsq_fit(X.astype(np.float32).astype(np.float64), y)
+    np.testing.assert_allclose(fast32.coef_[0], coef[0], rtol=1e-10)
+    assert fast32.solver_used_ == "cholesky"
+
+
+def test_large_ill_conditioned_data_fall_back_to_qr_and_refine(rng) -> None:
+    n = 40000
+    t = rng.uniform(0, 1, size=n)
+    X = np.column_stack([t, t + 1e-7 * rng.normal(size=n), rng.normal(size=n)])
+    y = X @ np.array([1.0, -1.0, 0.5]) + 3 + rng.normal(size=n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LinearRegression().fit(X, y)
+    assert model.solver_used_ == "qr" and model.refined_
+    coef, _ = lstsq_fit(X, y)
+    np.testing.assert_allclose(model.coef_, coef, rtol=1e-6)  # lstsq itself loses digits
+
+
+def test_nan_in_large_data_is_still_named(rng) -> None:
+    X, y = make(rng, n=40000, p=4)
+    X[31234, 3] = np.nan
+    with pytest.raises(InputError, match=r"X\[31234, 3\]"):
+        LinearRegression().fit(X, y)

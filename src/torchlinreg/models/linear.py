@@ -51,7 +51,7 @@ class _ExactRegressor(RegressorBase):
     solver: str
     refine: Any
     device: Any
-    _solvers: tuple[str, ...] = ("auto", "qr", "svd")
+    _solvers: tuple[str, ...] = ("auto", "qr", "svd", "cholesky")
 
     def _solve(self, state: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -96,17 +96,26 @@ class _ExactRegressor(RegressorBase):
         X: array or tensor (n_samples, n_features); y: (n_samples,) or (n_samples,
         n_targets); sample_weight: (n_samples,), non-negative, not all zero.
         """
+        from ..solvers.gram import gram_state
         from ..solvers.refine import refine_in_memory
         from ..solvers.state import validate_chunk
 
         self._check_params()
         self._set_feature_names(X)
         chunk = validate_chunk(X, y, sample_weight, device=self._device())
-        state = self._new_state(chunk).update_chunk(chunk)
+        small = chunk.X.shape[0] * (chunk.X.shape[1] + 1) <= CHEAP_CELLS
+        state = None
+        self.solver_used_ = "qr"
+        if self.solver == "cholesky" or (self.solver == "auto" and not small):
+            # Normal equations when they are accurate enough, else the QR fold below.
+            state = gram_state(chunk, self.fit_intercept)
+            if state is not None:
+                self.solver_used_ = "cholesky"
+        if state is None:
+            state = self._new_state(chunk).update_chunk(chunk)
         solution = self._solve(state)
-        small = chunk.X.shape[0] * state.n_params <= CHEAP_CELLS
         self.refined_ = False
-        if self._wants_refinement(state, solution, small):
+        if self.solver_used_ == "qr" and self._wants_refinement(state, solution, small):
             theta = refine_in_memory(chunk, self.fit_intercept, solution.theta)
             solution = _with_theta(solution, theta, self.fit_intercept)
             self.refined_ = True
@@ -299,9 +308,13 @@ class LinearRegression(_ExactRegressor):
     ----------
     fit_intercept : bool
         Fit an intercept (never part of the minimum norm or of any penalty).
-    solver : {"auto", "qr", "svd"}
-        ``"qr"``: triangular solve, minimum-norm fallback if rank deficient; ``"svd"``:
-        always the SVD minimum-norm solution; ``"auto"``: ``"qr"``.
+    solver : {"auto", "qr", "svd", "cholesky"}
+        ``"qr"``: tall-skinny QR and a triangular solve, minimum-norm fallback if rank
+        deficient; ``"svd"``: always the SVD minimum-norm solution; ``"cholesky"``:
+        normal equations (one matrix multiply, about twice as fast), used only when the
+        condition number keeps them accurate (ε·κ² ≤ 1e-11), else QR; ``"auto"``:
+        ``"cholesky"`` for large in-memory data, ``"qr"`` otherwise (streams and
+        ``partial_fit`` always fold by QR). ``solver_used_`` tells which ran.
     refine : {"auto", True, False}
         Iterative refinement in extended precision: when accuracy is at risk (default),
         always, or never.
@@ -318,6 +331,8 @@ class LinearRegression(_ExactRegressor):
         2-norm condition number of the column-scaled design (intercept included).
     refined_ : bool
         Whether iterative refinement was applied.
+    solver_used_ : str
+        ``"cholesky"`` or ``"qr"`` (set by ``fit``).
     state_ : LeastSquaresState
         The folded data; ``partial_fit`` continues from it.
     n_features_in_, n_samples_seen_ : int
@@ -349,7 +364,7 @@ class Ridge(_ExactRegressor):
     Parameters as :class:`LinearRegression`; ``alpha=0`` is ordinary least squares.
     """
 
-    _solvers = ("auto", "qr")
+    _solvers = ("auto", "qr", "cholesky")
 
     def __init__(
         self,
