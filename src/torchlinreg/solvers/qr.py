@@ -22,18 +22,33 @@ def fold_rows(R: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
     return qr_r(torch.cat([R, block]))
 
 
-def augmented_block(
-    X: torch.Tensor, Y: torch.Tensor, sqrt_w: torch.Tensor | None, fit_intercept: bool
+def fill_augmented(
+    out: torch.Tensor,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    sqrt_w: torch.Tensor | None,
+    fit_intercept: bool,
 ) -> torch.Tensor:
-    """√w ⊙ [1, X, Y] in float64: the rows the state folds in.
+    """Write √w ⊙ [1, X, Y] (float64) into ``out`` (rows × m): the rows the state folds in.
 
     The ones column goes first, so the trailing block of R is the R factor of the
     (weighted-)centred [X, Y]: centring without the cancellation of subtracting means.
     """
-    parts = [X.to(torch.float64), Y.to(torch.float64)]
+    c = int(fit_intercept)
+    p = X.shape[1]
     if fit_intercept:
-        parts.insert(0, torch.ones(X.shape[0], 1, dtype=torch.float64, device=X.device))
-    M = torch.cat(parts, dim=1)
+        out[:, 0] = 1.0
+    out[:, c : c + p] = X
+    out[:, c + p :] = Y
     if sqrt_w is not None:
-        M *= sqrt_w.to(torch.float64).unsqueeze(1)
-    return M
+        out *= sqrt_w.to(torch.float64).unsqueeze(1)
+    return out
+
+
+def augmented_block(
+    X: torch.Tensor, Y: torch.Tensor, sqrt_w: torch.Tensor | None, fit_intercept: bool
+) -> torch.Tensor:
+    """√w ⊙ [1, X, Y] in a new float64 tensor (see :func:`fill_augmented`)."""
+    m = X.shape[1] + Y.shape[1] + int(fit_intercept)
+    out = torch.empty(X.shape[0], m, dtype=torch.float64, device=X.device)
+    return fill_augmented(out, X, Y, sqrt_w, fit_intercept)
