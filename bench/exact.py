@@ -89,8 +89,10 @@ def main() -> None:
     from torchlinreg import LinearRegression
 
     X, y = make(n, p)
-    print(f"n = {n:,} x p = {p}, float64, intercept; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; medians of {r}")
+    print(
+        f"n = {n:,} x p = {p}, float64, intercept; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; medians of {r}"
+    )
 
     ours = lambda: LinearRegression().fit(X, y)  # noqa: E731
     ours()  # warm-up
@@ -105,18 +107,20 @@ def main() -> None:
         import statsmodels.api as sm
 
         Xc = sm.add_constant(X)
-        t_sm, _ = timed(lambda: sm.OLS(y, Xc).fit(), 1)
+        t_sm, _ = timed(lambda Xc=Xc: sm.OLS(y, Xc).fit(), 1)
         del Xc
         rows.append(("statsmodels OLS().fit() (pinv)", t_sm))
     except ImportError:
         pass
 
     X32 = X.astype(np.float32)
-    t32, _ = timed(lambda: LinearRegression().fit(X32, y), r)
+    t32, _ = timed(lambda X32=X32: LinearRegression().fit(X32, y), r)
     del X32
 
     for name, t in rows:
-        ratio = "" if name.startswith("torchlinreg") else f"   torchlinreg is {t / t_ours:5.1f}x faster"
+        ratio = (
+            "" if name.startswith("torchlinreg") else f"   torchlinreg is {t / t_ours:5.1f}x faster"
+        )
         print(f"  {name:40s} {t:7.3f} s{ratio}")
     print(f"  {'torchlinreg, float32 input':40s} {t32:7.3f} s")
 
@@ -125,10 +129,14 @@ def main() -> None:
         A = np.column_stack([np.ones(n), X])
         ref = np.linalg.lstsq(A, y, rcond=None)[0]
         del A
-    ours_theta = np.r_[model.intercept_, model.coef_]
-    rel = float(np.max(np.abs(ours_theta - ref)) / np.max(np.abs(ref)))
-    print(f"  max |ours - numpy lstsq| / max |lstsq| = {rel:.1e} (required <= 1e-10); "
-          f"scikit-learn: {float(np.max(np.abs(np.r_[sk.intercept_, sk.coef_] - ref)) / np.max(np.abs(ref))):.1e}")
+
+    def rel(m) -> float:  # type: ignore[no-untyped-def]
+        return float(np.max(np.abs(np.r_[m.intercept_, m.coef_] - ref)) / np.max(np.abs(ref)))
+
+    print(
+        f"  max |ours - numpy lstsq| / max |lstsq| = {rel(model):.1e} (required <= 1e-10); "
+        f"scikit-learn: {rel(sk):.1e}"
+    )
 
     m = p + 2  # [1, X, y]
     if model.solver_used_ == "cholesky":  # Gram by one multiply, then a residual pass
@@ -137,17 +145,23 @@ def main() -> None:
         flops, what = 2 * n * m**2, f"QR of the augmented {n:,} x {m}"
     peak = matmul_rate()
     rate = flops / t_ours / 1e9
-    print(f"  solver used: {model.solver_used_}; {what}: {rate:.1f} GFLOP/s; "
-          f"float64 matmul on this machine: {peak:.1f} GFLOP/s ({rate / peak:.0%})")
+    print(
+        f"  solver used: {model.solver_used_}; {what}: {rate:.1f} GFLOP/s; "
+        f"float64 matmul on this machine: {peak:.1f} GFLOP/s ({rate / peak:.0%})"
+    )
 
     probe = subprocess.run(
         [sys.executable, "-c", STREAM_PROBE, str(n), str(p)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     mem = json.loads(probe.stdout)
-    print(f"  streamed fit (fit_chunks, chunks of 65,536 rows, QR fold): {mem['seconds']:.3f} s; "
-          f"peak memory beyond X = {mem['extra_mib']:.0f} MiB "
-          f"= {mem['extra_mib'] / mem['x_mib']:.1%} of X ({mem['x_mib']:.0f} MiB)")
+    print(
+        f"  streamed fit (fit_chunks, chunks of 65,536 rows, QR fold): {mem['seconds']:.3f} s; "
+        f"peak memory beyond X = {mem['extra_mib']:.0f} MiB "
+        f"= {mem['extra_mib'] / mem['x_mib']:.1%} of X ({mem['x_mib']:.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ def run_demo(
 
     # The exact answer on the same data, from the exact solver (accumulated in float64).
     exact = model.exact_
+    assert exact is not None  # squared error with compare_exact=True
     result = DemoResult(
         W=float(model.coef_[0, 0]),
         b=float(model.intercept_[0]),

@@ -39,27 +39,17 @@ def exact_gap(
     X: Any, y: Any, sample_weight: Any, coef: Any, intercept: Any, fit_intercept: bool
 ) -> ExactGap:
     """Solve the same problem exactly and compare (costs from the exact state alone)."""
-    import torch
-
     from .linear import LinearRegression
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exact fit's own diagnostics are not the user's
         exact = LinearRegression(fit_intercept=fit_intercept).fit(X, y, sample_weight)
-    state = exact.state_
-
-    def mse(c: Any, b: Any) -> float:
-        theta = torch.as_tensor(np.atleast_2d(c).T, dtype=torch.float64)
-        if fit_intercept:
-            b0 = torch.as_tensor(np.atleast_1d(b), dtype=torch.float64)
-            theta = torch.cat([b0.unsqueeze(0), theta])
-        return float(state.rss_of(theta).sum() / (state.weight_sum * state.n_targets))
 
     gap = max(
         float(np.max(np.abs(np.asarray(coef, np.float64) - exact.coef_))),
         float(np.max(np.abs(np.asarray(intercept, np.float64) - exact.intercept_))),
     )
-    cost, gd_cost = mse(exact.coef_, exact.intercept_), mse(coef, intercept)
+    cost, gd_cost = exact.cost_of(exact.coef_, exact.intercept_), exact.cost_of(coef, intercept)
     return ExactGap(exact.coef_, exact.intercept_, cost, gd_cost, gap, gd_cost - cost)
 
 

@@ -274,15 +274,19 @@ class _ExactRegressor(RegressorBase):
                 stacklevel=3,
             )
 
-    def exact_cost(self) -> float:
-        """Mean (weighted) squared residual of the fitted coefficients, from the state."""
+    def cost_of(self, coef: Any, intercept: Any) -> float:
+        """Mean (weighted) squared error of any coefficients on the data this model was
+        fitted to, computed from the state alone (no pass over the data).
+
+        ``coef`` and ``intercept`` are in the layout of ``coef_`` and ``intercept_``;
+        ``cost_of(model.coef_, model.intercept_)`` is the fit's own minimum.
+        """
         import torch
 
         self._check_is_fitted()
-        coef = np.atleast_2d(self.coef_).T
-        theta = torch.as_tensor(coef, dtype=torch.float64)
+        theta = torch.as_tensor(np.atleast_2d(coef).T, dtype=torch.float64)
         if self.fit_intercept:
-            b = torch.as_tensor(np.atleast_1d(self.intercept_), dtype=torch.float64)
+            b = torch.as_tensor(np.atleast_1d(intercept), dtype=torch.float64)
             theta = torch.cat([b.unsqueeze(0), theta])
         rss = self.state_.rss_of(theta)
         return float(rss.sum() / (self.state_.weight_sum * self.state_.n_targets))

@@ -104,4 +104,6 @@ def _recompute_residual_block(state: LeastSquaresState, chunk: Chunk) -> None:
         cross += Ew.T @ E
     L, info = torch.linalg.cholesky_ex(cross)
     p = state.n_params
-    state.R[p:, p:] = L.T if int(info) == 0 else torch.diag(torch.diagonal(cross).clamp(min=0).sqrt())
+    state.R[p:, p:] = (
+        L.T if int(info) == 0 else torch.diag(torch.diagonal(cross).clamp(min=0).sqrt())
+    )
