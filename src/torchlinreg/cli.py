@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from ._version import __version__
 
@@ -53,51 +55,161 @@ def _add_training_options(p: argparse.ArgumentParser, *, log_every: int | None) 
     )
 
 
+def _columns(text: str) -> list[str]:
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give one or more comma-separated column names")
+    return names
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quiet", action="store_true", help="no progress report on stderr")
+
+
+def _sub(sub: Any, name: str, help: str, description: str, example: str) -> Any:
+    return sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torchlinreg",
         description="PyTorch-native linear regression.",
-        epilog="Run 'torchlinreg COMMAND --help' for a command's options and an example.",
+        epilog="Run 'torchlinreg COMMAND --help' for a command's options and an example. "
+        "Exit codes: 0 ok, 2 bad input or usage, 1 internal error.",
     )
     parser.add_argument("--version", action="version", version=f"torchlinreg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    demo = sub.add_parser(
+    demo = _sub(
+        sub,
         "demo",
-        help="replay the tutorial: y = W*x + b on three points with SGD",
-        description="Replay the tutorial: fit y = W*x + b to (1,2), (2,4), (3,6) with "
+        "replay the tutorial: y = W*x + b on three points with SGD",
+        "Replay the tutorial: fit y = W*x + b to (1,2), (2,4), (3,6) with "
         "torch.optim.SGD on the mean squared error, printing its log line, then compare "
         "with the exact least-squares answer.",
-        epilog="example: torchlinreg demo --lr 0.05 --epochs 1000 --log-every 100",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "torchlinreg demo --lr 0.05 --epochs 1000 --log-every 100",
     )
     _add_training_options(demo, log_every=200)
 
-    fit = sub.add_parser(
+    fit = _sub(
+        sub,
         "fit",
-        help="fit a linear model to a CSV file by gradient descent",
-        description="Fit TARGET ~ FEATURES from a CSV file (header row required) with the "
-        "gradient trainer and print the coefficients.",
-        epilog="example: torchlinreg fit examples/houses.csv --target price "
-        "--features area,rooms,age --optimizer lbfgs --lr 1 --epochs 50 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "fit a linear model to a CSV/Parquet/.npy file",
+        "Fit TARGET ~ FEATURES from a file, streamed in bounded memory: exact least "
+        "squares by default (ridge with --ridge), or gradient descent with --method gd. "
+        "Prints n, the coefficients, R² and RMSE; -o saves the model.",
+        "torchlinreg fit examples/houses.csv --target price -o houses.safetensors",
     )
-    fit.add_argument("data", metavar="DATA.csv", help="CSV file with a header row")
-    fit.add_argument("--target", required=True, metavar="COL", help="column to predict")
     fit.add_argument(
+        "data",
+        metavar="DATA",
+        help="CSV/TSV (.gz ok), Parquet file or directory, .npy, or - for stdin",
+    )
+    cols = fit.add_argument_group("columns")
+    cols.add_argument(
+        "--target",
+        required=True,
+        type=_columns,
+        metavar="COL[,COL...]",
+        help="column(s) to predict",
+    )
+    cols.add_argument(
         "--features",
+        type=_columns,
         metavar="A,B,...",
-        help="comma-separated feature columns (default: every other column)",
+        help="feature columns (default: every other numeric column)",
     )
-    fit.add_argument("--delimiter", default=",", help="field separator (default: ',')")
+    cols.add_argument(
+        "--exclude",
+        type=_columns,
+        default=[],
+        metavar="A,B,...",
+        help="columns to leave out of the default features",
+    )
+    cols.add_argument("--weights", metavar="COL", help="column of sample weights (>= 0)")
+    cols.add_argument(
+        "--one-hot",
+        type=_columns,
+        default=[],
+        metavar="A,B,...",
+        help="text columns to one-hot encode (first category is the reference)",
+    )
+    cols.add_argument(
+        "--missing",
+        choices=("error", "drop"),
+        default="error",
+        help="rows with missing values: stop with an error (default) or drop them",
+    )
+    cols.add_argument("--delimiter", help="CSV field separator (default: ',' or tab for .tsv)")
+    model = fit.add_argument_group("model")
+    model.add_argument(
+        "--method",
+        choices=("exact", "gd"),
+        default="exact",
+        help="exact least squares (default) or gradient descent",
+    )
+    model.add_argument("--ridge", type=float, metavar="ALPHA", help="ridge penalty (exact method)")
+    model.add_argument("--no-intercept", action="store_true", help="fit y = X W (no b)")
     _add_training_options(fit, log_every=None)
-    fit.add_argument(
+    g = fit.add_argument_group("gradient training (--method gd)")
+    g.add_argument(
         "--batch-size", type=_int_at_least(1), metavar="N", help="mini-batch size (full batch)"
     )
-    fit.add_argument("--device", default="cpu", help="cpu, cuda or auto (cpu)")
-    fit.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    fit.add_argument("--seed", type=int, help="seed for mini-batch shuffling")
-    fit.add_argument("--json", action="store_true", help="print the result as JSON")
+    g.add_argument("--device", default="cpu", help="cpu, cuda or auto (cpu)")
+    g.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    g.add_argument("--seed", type=int, help="seed for mini-batch shuffling")
+    fit.add_argument("-o", "--output", metavar="MODEL.safetensors", help="save the model here")
+    _common(fit)
+
+    predict = _sub(
+        sub,
+        "predict",
+        "predict with a saved model",
+        "Predict for every row of DATA; feature columns are matched by name. Writes CSV "
+        "to stdout, or CSV/TSV/Parquet to -o (written atomically).",
+        "torchlinreg predict houses.safetensors examples/houses.csv --keep area -o pred.csv",
+    )
+    predict.add_argument("model", metavar="MODEL")
+    predict.add_argument("data", metavar="DATA")
+    predict.add_argument("-o", "--output", metavar="OUT", help="output file (.csv, .tsv, .parquet)")
+    predict.add_argument(
+        "--keep",
+        type=_columns,
+        default=[],
+        metavar="A,B,...",
+        help="input columns to copy beside the predictions (an id, say)",
+    )
+    predict.add_argument("--delimiter", help="CSV field separator of DATA")
+    _common(predict)
+
+    evaluate = _sub(
+        sub,
+        "evaluate",
+        "score a saved model on data",
+        "MSE, RMSE, MAE, R² and n of MODEL on DATA (which must hold the target column).",
+        "torchlinreg evaluate houses.safetensors examples/houses.csv --json",
+    )
+    evaluate.add_argument("model", metavar="MODEL")
+    evaluate.add_argument("data", metavar="DATA")
+    evaluate.add_argument("--delimiter", help="CSV field separator of DATA")
+    _common(evaluate)
+
+    summary = _sub(
+        sub,
+        "summary",
+        "describe a saved model",
+        "What the model is, its coefficients, and how it was fitted.",
+        "torchlinreg summary houses.safetensors",
+    )
+    summary.add_argument("model", metavar="MODEL")
+    _common(summary)
     return parser
 
 
@@ -108,53 +220,210 @@ def _run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_fit(args: argparse.Namespace) -> int:
-    from .data.csv import read_csv_columns
-    from .models.gd import GDRegressor
+def _fit_options(args: argparse.Namespace) -> Any:
+    from .errors import InputError
+    from .jobs import FitOptions
 
-    features = None
-    if args.features is not None:
-        features = [f.strip() for f in args.features.split(",") if f.strip()]
-    cols = read_csv_columns(args.data, args.target, features, delimiter=args.delimiter)
-    model = GDRegressor(
-        optimizer=args.optimizer,
-        lr=args.lr,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        log_every=args.log_every,
-        log_to=sys.stderr,  # stdout carries the result (and may be JSON)
-        device=args.device,
-        dtype=args.dtype,
-        random_state=args.seed,
-    ).fit(cols.X, cols.y)
-    coef = {name: float(c) for name, c in zip(cols.feature_names, model.coef_, strict=True)}
-    result = {
-        "method": "gd",
-        "target": cols.target_name,
-        "n": len(cols.y),
-        "intercept": float(model.intercept_),
-        "coef": coef,
-        "cost": model.history_.cost[-1],
-        "optimizer": args.optimizer,
-        "lr": args.lr,
-        "epochs": args.epochs,
+    gd: dict[str, Any] = {}
+    if args.method == "gd":
+        if args.ridge is not None:
+            raise InputError("--ridge works with the exact method; drop --method gd")
+        gd = {
+            "optimizer": args.optimizer,
+            "lr": args.lr,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "log_every": args.log_every,
+            "log_to": sys.stderr,  # stdout carries the result (and may be JSON)
+            "device": args.device,
+            "dtype": args.dtype,
+            "random_state": args.seed,
+        }
+    elif args.ridge is not None and not args.ridge >= 0:
+        raise InputError(f"--ridge must be >= 0, got {args.ridge}")
+    return FitOptions(
+        targets=args.target,
+        features=args.features,
+        exclude=args.exclude,
+        weights=args.weights,
+        one_hot=args.one_hot,
+        missing=args.missing,
+        delimiter=args.delimiter,
+        method=args.method,
+        ridge=args.ridge,
+        fit_intercept=not args.no_intercept,
+        gd=gd,
+    )
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    from ._files import check_output_path
+    from .jobs import fit_file
+    from .persistence import save_model
+
+    if args.output is not None:
+        check_output_path(args.output, inputs=(args.data,))
+    result = fit_file(args.data, _fit_options(args), quiet=args.quiet)
+    if args.output is not None:
+        save_model(args.output, result.estimator, design=result.design, info=result.info)
+    report = {
+        "method": result.info["method"],
+        "targets": result.design.targets,
+        "features": result.design.feature_names,
+        "n": result.info["n"],
+        "dropped": result.dropped,
+        "coefficients": _coefficients(result.estimator, result.design),
+        "r2": result.stats["r2"],
+        "rmse": result.stats["rmse"],
+        "seconds": result.seconds,
+        "ignored_text_columns": result.skipped_text,
+        "output": args.output,
     }
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(report, indent=2))
         return EXIT_OK
-    width = max(len("intercept"), *(len(n) for n in coef))
+    targets = result.design.targets
+    features = result.design.feature_names
+    what = "exact least squares" if report["method"] == "exact" else "gradient descent"
+    if args.ridge is not None and report["method"] == "exact":
+        what = f"ridge (alpha={args.ridge:g})"
+    rhs = " + ".join(features) if len(features) <= 8 else f"{len(features)} features"
+    dropped = f" ({result.dropped:,} dropped for missing values)" if result.dropped else ""
     print(
-        f"{cols.target_name} ~ {' + '.join(cols.feature_names)}: gradient descent "
-        f"({args.optimizer}, lr={args.lr:g}, epochs 0..{args.epochs}) on {result['n']} rows"
+        f"{', '.join(targets)} ~ {rhs}: {what} on {report['n']:,} rows{dropped} "
+        f"in {result.seconds:.2f} s"
     )
-    print(f"  {'intercept':<{width}}  {result['intercept']: .6g}")
-    for name, value in coef.items():
-        print(f"  {name:<{width}}  {value: .6g}")
-    print(f"final cost (MSE): {result['cost']:.6g}")
+    _print_table(report["coefficients"], targets)
+    for j, t in enumerate(targets):
+        label = f" ({t})" if len(targets) > 1 else ""
+        print(f"R² {report['r2'][j]:.6g}   RMSE {report['rmse'][j]:.6g}{label}")
+    if result.skipped_text:
+        cols = ", ".join(result.skipped_text)
+        print(f"note: text column(s) not used: {cols} (encode with --one-hot)", file=sys.stderr)
+    if args.output:
+        print(f"model saved to {args.output}")
     return EXIT_OK
 
 
-_COMMANDS = {"demo": _run_demo, "fit": _run_fit}
+def _coefficients(estimator: Any, design: Any) -> dict[str, dict[str, float]]:
+    import numpy as np
+
+    coef = np.atleast_2d(estimator.coef_)
+    intercept = np.atleast_1d(estimator.intercept_)
+    return {
+        t: {
+            "intercept": float(intercept[j]),
+            **{f: float(coef[j, i]) for i, f in enumerate(design.feature_names)},
+        }
+        for j, t in enumerate(design.targets)
+    }
+
+
+def _print_table(coefficients: dict[str, dict[str, float]], targets: list[str]) -> None:
+    rows = list(next(iter(coefficients.values())))
+    width = max(len(r) for r in rows)
+    if len(targets) > 1:
+        print("  " + " " * width + "".join(f"  {t:>14}" for t in targets))
+    for r in rows:
+        print(f"  {r:<{width}}" + "".join(f"  {coefficients[t][r]:>14.6g}" for t in targets))
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from .jobs import predict_file
+
+    if args.json and args.output is None:
+        return _predict_json_lines(args)
+    result = predict_file(
+        args.model,
+        args.data,
+        args.output,
+        keep=args.keep,
+        delimiter=args.delimiter,
+        quiet=args.quiet,
+    )
+    dropped = f" ({result.dropped:,} rows dropped for missing values)" if result.dropped else ""
+    if args.output is not None:
+        summary = {
+            "rows": result.rows,
+            "dropped": result.dropped,
+            "output": args.output,
+            "columns": result.columns,
+        }
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            print(f"{result.rows:,} predictions written to {args.output}{dropped}")
+    elif result.dropped:
+        print(f"note:{dropped}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _predict_json_lines(args: argparse.Namespace) -> int:
+    import tempfile
+
+    import pyarrow.csv as pacsv
+
+    from .jobs import predict_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/predictions.csv"
+        predict_file(
+            args.model, args.data, path, keep=args.keep, delimiter=args.delimiter, quiet=args.quiet
+        )
+        for batch in pacsv.open_csv(path):
+            for record in batch.to_pylist():
+                print(json.dumps(record))
+    return EXIT_OK
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from .jobs import evaluate_file
+
+    result = evaluate_file(args.model, args.data, delimiter=args.delimiter, quiet=args.quiet)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK
+    dropped = f" ({result['dropped']:,} dropped)" if result["dropped"] else ""
+    print(f"n = {result['n']:,}{dropped}")
+    for t, m in result["targets"].items():
+        r2 = "n/a (constant target)" if m["r2"] is None else f"{m['r2']:.6g}"
+        print(f"{t}: MSE {m['mse']:.6g}   RMSE {m['rmse']:.6g}   MAE {m['mae']:.6g}   R² {r2}")
+    return EXIT_OK
+
+
+def _run_summary(args: argparse.Namespace) -> int:
+    from .jobs import describe_model
+
+    d = describe_model(args.model)
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return EXIT_OK
+    print(f"{d['model']} predicting {', '.join(d['targets'])} from {len(d['features'])} feature(s)")
+    if d.get("method"):
+        dropped = f", {d['dropped']:,} dropped" if d.get("dropped") else ""
+        print(
+            f"fitted by {d['method']} on {d.get('n', 0):,} rows of {d.get('source', '?')}{dropped}"
+        )
+    fit = d.get("fit") or {}
+    for j, t in enumerate(d["targets"]):
+        if fit.get("r2"):
+            print(f"  {t}: R² {fit['r2'][j]:.6g}   RMSE {fit['rmse'][j]:.6g}")
+    if d.get("condition_number") is not None:
+        refined = ", refined" if d.get("refined") else ""
+        print(f"  condition number {d['condition_number']:.3g}, rank {d.get('rank')}{refined}")
+    for c, cats in d["one_hot"].items():
+        print(f"  one-hot {c}: reference {cats[0]!r}, levels {', '.join(cats[1:])}")
+    _print_table(d["coefficients"], d["targets"])
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "demo": _run_demo,
+    "fit": _run_fit,
+    "predict": _run_predict,
+    "evaluate": _run_evaluate,
+    "summary": _run_summary,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,11 +432,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from .errors import InputError
 
-        try:
-            return _COMMANDS[args.command](args)
-        except InputError as exc:
-            print(f"torchlinreg {args.command}: error: {exc}", file=sys.stderr)
-            return EXIT_INPUT
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                code = _COMMANDS[args.command](args)
+            except InputError as exc:
+                print(f"torchlinreg {args.command}: error: {exc}", file=sys.stderr)
+                code = EXIT_INPUT
+        for w in caught:  # the library's warnings, one line each
+            if issubclass(w.category, UserWarning):
+                print(f"torchlinreg {args.command}: warning: {w.message}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("torchlinreg: interrupted", file=sys.stderr)
         return 130

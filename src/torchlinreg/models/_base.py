@@ -146,6 +146,13 @@ class RegressorBase:
         pred += torch.as_tensor(self.intercept_, dtype=dtype, device=device)
         return pred if isinstance(X, torch.Tensor) else pred.cpu().numpy()
 
+    def predict_array(self, X: Any) -> Any:
+        """``X W + b`` for a float64 numpy array whose columns the caller has already
+        matched to ``feature_names_in_`` (no name checks; used by file streaming)."""
+        self._check_is_fitted()
+        coef = np.asarray(self.coef_, dtype=np.float64)
+        return X @ (coef if coef.ndim == 1 else coef.T) + np.asarray(self.intercept_, np.float64)
+
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """R² of ``predict(X)`` against ``y`` (uniform average over targets)."""
         from ..stats.metrics import r2_score

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -151,12 +151,18 @@ class _ExactRegressor(RegressorBase):
             state, solution, chunk.target_1d, warn=state.n_samples >= state.n_params
         )
 
-    def fit_chunks(self, chunks: Iterable[Any] | Callable[[], Iterable[Any]]) -> Any:
+    def fit_chunks(
+        self,
+        chunks: Iterable[Any] | Callable[[], Iterable[Any]],
+        *,
+        feature_names: Sequence[str] | None = None,
+    ) -> Any:
         """Fit from a stream of ``(X, y)`` or ``(X, y, sample_weight)`` chunks.
 
         ``chunks`` is a re-iterable (a list, a reader object) or a function returning a
         fresh iterator each call; either allows a second pass for refinement when
         accuracy is at risk. A one-shot iterator (a generator) is read once.
+        ``feature_names`` name the columns (``feature_names_in_``, warnings).
         """
         from ..solvers.refine import refine_from_chunks
         from ..solvers.state import validate_chunk
@@ -181,6 +187,12 @@ class _ExactRegressor(RegressorBase):
         for i, chunk in enumerate(validated()):
             if state is None:
                 self._set_feature_names(None)
+                if feature_names is not None:
+                    if len(feature_names) != chunk.X.shape[1]:
+                        raise InputError(
+                            f"{len(feature_names)} feature names for {chunk.X.shape[1]} columns"
+                        )
+                    self.feature_names_in_ = np.asarray(list(feature_names), dtype=object)
                 state = self._new_state(chunk)
                 target_1d = chunk.target_1d
             elif chunk.X.shape[1] != state.n_features:

@@ -232,16 +232,13 @@ class LeastSquaresState:
     def save(self, path: str) -> None:
         """Write the state to a ``.safetensors`` file (atomically)."""
         import json
-        import os
-        import tempfile
 
         from safetensors.torch import save_file
 
+        from .._files import atomic_path
+
         d = self.state_dict()
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             save_file(
                 {"R": d["R"]},
                 tmp,
@@ -251,10 +248,6 @@ class LeastSquaresState:
                     "meta": json.dumps(d["meta"]),
                 },
             )
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
 
     @classmethod
     def load(cls, path: str) -> LeastSquaresState:

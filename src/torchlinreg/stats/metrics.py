@@ -27,3 +27,50 @@ def r2_score(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.where(ss_res == 0, 1.0, 0.0))
     return float(r2.mean())
+
+
+class StreamingMetrics:
+    """MSE, RMSE, MAE and R² accumulated chunk by chunk, in one pass.
+
+    The target's variance uses Chan et al.'s pairwise update of (count, mean, M2), so R²
+    does not suffer the cancellation of Σy² − (Σy)²/n on large, offset data.
+    """
+
+    def __init__(self, n_targets: int) -> None:
+        self.n = 0
+        self.sse = np.zeros(n_targets)
+        self.sae = np.zeros(n_targets)
+        self.mean = np.zeros(n_targets)
+        self.m2 = np.zeros(n_targets)
+
+    def update(self, y: Any, pred: Any) -> None:
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        pred = np.asarray(pred, dtype=np.float64).reshape(len(y), -1)
+        m = len(y)
+        if m == 0:
+            return
+        err = y - pred
+        self.sse += (err**2).sum(0)
+        self.sae += np.abs(err).sum(0)
+        mean_b = y.mean(0)
+        m2_b = ((y - mean_b) ** 2).sum(0)
+        total = self.n + m
+        delta = mean_b - self.mean
+        self.mean += delta * m / total
+        self.m2 += m2_b + delta**2 * self.n * m / total
+        self.n = total
+
+    def result(self, names: list[str]) -> dict[str, Any]:
+        mse = self.sse / self.n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(self.m2 > 0, 1.0 - self.sse / self.m2, np.nan)
+        per = {
+            name: {
+                "mse": float(mse[j]),
+                "rmse": float(np.sqrt(mse[j])),
+                "mae": float(self.sae[j] / self.n),
+                "r2": None if np.isnan(r2[j]) else float(r2[j]),
+            }
+            for j, name in enumerate(names)
+        }
+        return {"n": self.n, "targets": per}

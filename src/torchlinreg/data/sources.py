@@ -1,0 +1,328 @@
+"""Tabular sources read in bounded memory: CSV/TSV (plain or gzip), Parquet (a file or a
+directory), NumPy ``.npy`` and standard input (``-``).
+
+Parsing is pyarrow's; this module picks the reader by extension, streams record batches
+with their row offsets, and turns every way a file can be wrong into one
+:class:`~torchlinreg.errors.InputError` that names the file (and line, when known).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InputError
+
+CSV_EXTENSIONS = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
+PARQUET_EXTENSIONS = (".parquet", ".pq")
+SUPPORTED = ", ".join((*CSV_EXTENSIONS, *PARQUET_EXTENSIONS, ".npy", "a Parquet directory", "-"))
+# Bytes pyarrow parses per CSV block: one block is one batch of rows in memory.
+CSV_BLOCK_BYTES = 16 << 20
+PARQUET_BATCH_ROWS = 1 << 17
+
+
+def one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+@dataclass
+class Batch:
+    """Columns of consecutive rows; ``start`` is the 0-based index of the first row."""
+
+    table: Any  # pyarrow.RecordBatch or Table
+    start: int
+
+
+def _numeric_type(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_null(kind)
+        or pa.types.is_decimal(kind)
+    )
+
+
+class Source:
+    """A tabular data set: ``columns`` (names, in order), ``types`` (pyarrow types), and
+    ``batches(columns)`` streaming the chosen columns. ``reiterable`` tells whether the
+    data can be read more than once (not so for standard input)."""
+
+    name: str
+    columns: list[str]
+    types: dict[str, Any]
+    reiterable: bool = True
+
+    def batches(
+        self, columns: Sequence[str], types: dict[str, Any] | None = None
+    ) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def where(self, row: int) -> str:
+        """Human location of a 0-based data row."""
+        return f"{self.name}, row {row + 1}"
+
+    def looks_numeric(self, column: str) -> bool:
+        return _numeric_type(self.types[column])
+
+    @property
+    def empty(self) -> bool:
+        return False
+
+
+def _kind(path: str) -> str:
+    lower = path.lower()
+    if path == "-":
+        return "csv"
+    if os.path.isdir(path):
+        return "parquet-dir"
+    if lower.endswith(CSV_EXTENSIONS):
+        return "csv"
+    if lower.endswith(PARQUET_EXTENSIONS):
+        return "parquet"
+    if lower.endswith(".npy"):
+        return "npy"
+    raise InputError(f"{path}: unsupported file type; use one of {SUPPORTED}")
+
+
+def open_source(path: str, *, delimiter: str | None = None) -> Source:
+    """Open ``path`` by its extension (``-`` is CSV on standard input)."""
+    if path != "-" and not os.path.exists(path):
+        raise InputError(f"{path}: no such file or directory; check the path")
+    kind = _kind(path)
+    if kind == "csv":
+        return CsvSource(path, delimiter)
+    if kind == "npy":
+        return NpySource(path)
+    return ParquetSource(path)
+
+
+def _check_names(source: Source) -> None:
+    names = source.columns
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"{source.name}: duplicate column names {', '.join(dupes)}; rename them")
+
+
+class CsvSource(Source):
+    """CSV with a header row, read in blocks by pyarrow's streaming reader.
+
+    Line numbers in messages count the header as line 1 and assume one line per row
+    (a quoted field with a line break shifts them).
+    """
+
+    def __init__(self, path: str, delimiter: str | None) -> None:
+        self.path = path
+        self.name = "<stdin>" if path == "-" else path
+        self.reiterable = path != "-"
+        lower = path.lower()
+        self.delimiter = delimiter or ("\t" if lower.endswith((".tsv", ".tsv.gz")) else ",")
+        self._stdin_reader: Any = None
+        reader = self._open({}, None)
+        schema = reader.schema
+        self._first: Any = None  # the first block, for judging inferred text columns
+        try:
+            self._first = reader.read_next_batch()
+        except StopIteration:
+            self._first = None
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types here
+            raise self._explain(exc, {}) from None
+        if path == "-":
+            self._stdin_reader = reader  # standard input can only be opened once
+        try:
+            self.columns = list(schema.names)
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{self.name} is not a text CSV file (its header is not UTF-8); "
+                "check that this is the right file"
+            ) from None
+        self.types = {f.name: f.type for f in schema}
+        _check_names(self)
+        if len(self.columns) == 1 and any(d in self.columns[0] for d in ",;\t|"):
+            raise InputError(
+                f"{self.name}: the header has a single column {self.columns[0]!r}; "
+                f"is the delimiter right? Use --delimiter (now {self.delimiter!r})"
+            )
+
+    def _open(self, types: dict[str, Any], columns: Sequence[str] | None) -> Any:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        source: Any = sys.stdin.buffer if self.path == "-" else self.path
+        try:
+            return pacsv.open_csv(
+                source,
+                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                parse_options=pacsv.ParseOptions(delimiter=self.delimiter),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=types, include_columns=list(columns) if columns else None
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            raise self._explain(exc, types) from None
+        except (OSError, UnicodeDecodeError, EOFError) as exc:
+            raise InputError(f"{self.name} could not be read: {one_line(str(exc))}") from None
+
+    def _explain(self, exc: Exception, types: dict[str, Any]) -> InputError:
+        from .diagnose import diagnose_csv
+
+        message = one_line(str(exc))
+        if "Empty CSV file" in message:
+            return InputError(f"{self.name} is empty; it needs a header row and data rows")
+        found = diagnose_csv(self, message, types) if self.reiterable else None
+        if found is not None:
+            return found
+        return InputError(f"{self.name} could not be parsed as CSV: {message}")
+
+    def batches(
+        self, columns: Sequence[str], types: dict[str, Any] | None = None
+    ) -> Iterator[Batch]:
+        import pyarrow as pa
+
+        types = types or {}
+        wanted = list(columns)
+        start = 0
+        if self._stdin_reader is not None:
+            reader, self._stdin_reader = self._stdin_reader, None
+            first, self._first = self._first, None
+            if first is not None:
+                yield Batch(_cast(first.select(wanted), types, self, 0), 0)
+                start = first.num_rows
+        else:
+            if self.path == "-":
+                raise InputError("standard input can only be read once")
+            reader = self._open(types, columns)
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except pa.ArrowInvalid as exc:
+                raise self._explain(exc, types) from None
+            except (OSError, UnicodeDecodeError, EOFError) as exc:
+                raise InputError(f"{self.name} could not be read: {one_line(str(exc))}") from None
+            table = batch.select(wanted)
+            if types:  # standard input was opened before the types were known
+                table = _cast(table, types, self, start)
+            yield Batch(table, start)
+            start += batch.num_rows
+
+    def where(self, row: int) -> str:
+        return f"{self.name}, line {row + 2}"
+
+    def looks_numeric(self, column: str) -> bool:
+        """A column pyarrow inferred as text from the first block is still numeric when
+        some of its values are numbers: then one bad cell is an error to name."""
+        import pyarrow as pa
+
+        kind = self.types[column]
+        if not pa.types.is_string(kind) or self._first is None:
+            return _numeric_type(kind)
+        from .diagnose import _is_number
+
+        return any(
+            isinstance(v, str) and _is_number(v) for v in self._first.column(column).to_pylist()
+        )
+
+    @property
+    def empty(self) -> bool:
+        return self._first is None or self._first.num_rows == 0
+
+
+def _cast(table: Any, types: dict[str, Any], source: Source, start: int) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrays = []
+    for name, column in zip(table.schema.names, table.columns, strict=True):
+        want = types.get(name)
+        if want is None or column.type == want:
+            arrays.append(column)
+            continue
+        try:
+            arrays.append(pc.cast(column, want))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            from .diagnose import first_non_number
+
+            row, value = first_non_number(column)
+            raise InputError(
+                f"{source.where(start + row)}, column {name!r}: {value!r} is not a number; "
+                "fix the value or leave the column out"
+            ) from None
+    return pa.RecordBatch.from_arrays(arrays, names=table.schema.names)
+
+
+class ParquetSource(Source):
+    """A Parquet file or a directory of Parquet files, read a row group batch at a time."""
+
+    def __init__(self, path: str) -> None:
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        self.path = self.name = path
+        try:
+            self.dataset = ds.dataset(path, format="parquet")
+            schema = self.dataset.schema
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{path} could not be read as Parquet: {one_line(str(exc))}") from None
+        self.columns = list(schema.names)
+        self.types = {f.name: f.type for f in schema}
+        if not self.columns:
+            raise InputError(f"{path} holds no Parquet data (no columns)")
+        _check_names(self)
+
+    def batches(
+        self, columns: Sequence[str], types: dict[str, Any] | None = None
+    ) -> Iterator[Batch]:
+        import pyarrow as pa
+
+        start = 0
+        try:
+            for batch in self.dataset.to_batches(
+                columns=list(columns), batch_size=PARQUET_BATCH_ROWS
+            ):
+                if batch.num_rows:
+                    yield Batch(_cast(batch, types or {}, self, start), start)
+                    start += batch.num_rows
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{self.name} could not be read: {one_line(str(exc))}") from None
+
+
+class NpySource(Source):
+    """A 2-D ``.npy`` array (memory-mapped); its columns are named "0", "1", ..."""
+
+    def __init__(self, path: str) -> None:
+        import numpy as np
+
+        self.path = self.name = path
+        try:
+            self.array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"{path} could not be read as .npy: {one_line(str(exc))}") from None
+        if self.array.ndim != 2:
+            raise InputError(
+                f"{path}: expected a 2-D array (rows × columns), got {self.array.ndim}-D"
+            )
+        if self.array.dtype.kind not in "biuf":
+            raise InputError(f"{path}: expected numbers, got dtype {self.array.dtype}")
+        self.columns = [str(j) for j in range(self.array.shape[1])]
+        import pyarrow as pa
+
+        self.types = {c: pa.from_numpy_dtype(self.array.dtype) for c in self.columns}
+
+    def batches(
+        self, columns: Sequence[str], types: dict[str, Any] | None = None
+    ) -> Iterator[Batch]:
+        import numpy as np
+        import pyarrow as pa
+
+        index = [int(c) for c in columns]
+        for start in range(0, self.array.shape[0], PARQUET_BATCH_ROWS):
+            block = np.asarray(self.array[start : start + PARQUET_BATCH_ROWS][:, index])
+            arrays = [pa.array(block[:, j]) for j in range(len(index))]
+            yield Batch(pa.RecordBatch.from_arrays(arrays, names=list(columns)), start)

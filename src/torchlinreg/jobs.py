@@ -1,0 +1,336 @@
+"""The CLI's work on files: fit, predict, evaluate, describe. Each function streams its
+input in chunks, calls the library, and returns a result for the CLI to print."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .data.design import Design, chunks, plan
+from .data.sources import Source, open_source
+from .errors import InputError, RankDeficientWarning
+from .progress import Progress
+
+
+@dataclass
+class FitOptions:
+    targets: list[str]
+    features: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    weights: str | None = None
+    one_hot: list[str] = field(default_factory=list)
+    missing: str = "error"
+    delimiter: str | None = None
+    method: str = "exact"
+    ridge: float | None = None
+    fit_intercept: bool = True
+    gd: dict[str, Any] = field(default_factory=dict)  # GDRegressor keyword options
+
+
+@dataclass
+class FitResult:
+    estimator: Any
+    design: Design
+    stats: dict[str, Any]
+    dropped: int
+    seconds: float
+    skipped_text: list[str]
+    info: dict[str, Any]
+
+
+def _open(path: str, delimiter: str | None) -> Source:
+    source = open_source(path, delimiter=delimiter)
+    if source.empty:
+        raise InputError(f"{source.name} has a header but no data rows")
+    return source
+
+
+class _Counted:
+    """Chunks of a design as (X, y[, w]) tuples, counting rows and dropped rows on the
+    first pass (later passes, for refinement, read the same rows again)."""
+
+    def __init__(self, source: Source, design: Design, progress: Progress) -> None:
+        self.source, self.design, self.progress = source, design, progress
+        self.rows = self.dropped = self.passes = 0
+
+    def __call__(self) -> Iterator[tuple[Any, ...]]:
+        self.passes += 1
+        first = self.passes == 1
+        for chunk, _ in chunks(self.source, self.design):
+            if first:
+                self.rows += chunk.X.shape[0]
+                self.dropped += chunk.dropped
+                self.progress.update(chunk.X.shape[0] + chunk.dropped)
+            Y = chunk.Y[:, 0] if chunk.Y is not None and chunk.Y.shape[1] == 1 else chunk.Y
+            yield (chunk.X, Y) if chunk.w is None else (chunk.X, Y, chunk.w)
+
+
+def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResult:
+    """Fit a model to the data in ``path`` (streamed; read twice if refinement is due)."""
+    from .stats.fit import fit_statistics
+
+    started = time.perf_counter()
+    source = _open(path, options.delimiter)
+    design, skipped = plan(
+        source,
+        targets=options.targets,
+        features=options.features,
+        exclude=options.exclude,
+        weights=options.weights,
+        one_hot=options.one_hot,
+        missing=options.missing,
+    )
+    progress = Progress("reading", enabled=not quiet)
+    stream = _Counted(source, design, progress)
+    names = design.feature_names
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model, state = _fit(source, design, options, stream, names)
+        finally:
+            progress.close()
+    n_params = len(names) + int(options.fit_intercept)
+    if stream.rows == 0:
+        raise InputError(f"{source.name}: every row was dropped for missing values; nothing to fit")
+    if stream.rows < n_params:
+        raise InputError(
+            f"{source.name}: {stream.rows} row(s) for {n_params} parameters; "
+            "a fit needs at least as many rows as parameters"
+        )
+    for w in caught:
+        if issubclass(w.category, RankDeficientWarning):
+            # From a file, dependent columns are a data problem to fix, not to work around.
+            text = str(w.message).split(". The minimum-norm")[0]
+            raise InputError(f"{source.name}: {text}; leave columns out with --exclude")
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    stats = fit_statistics(state, model.coef_, model.intercept_)
+    info: dict[str, Any] = {
+        "method": options.method,
+        "source": os.path.basename(path) if path != "-" else "<stdin>",
+        "n": stream.rows,
+        "dropped": stream.dropped,
+        "fit": stats,
+        "options": {
+            "ridge": options.ridge,
+            "fit_intercept": options.fit_intercept,
+            "missing": options.missing,
+        },
+    }
+    if options.method == "gd":
+        info["options"]["gd"] = {k: v for k, v in options.gd.items() if k != "log_to"}
+        info["history"] = {
+            "epochs": len(model.history_),
+            "first_cost": model.history_.cost[0],
+            "last_cost": model.history_.cost[-1],
+        }
+    else:
+        info["condition_number"] = model.condition_number_
+        info["rank"] = model.rank_
+        info["refined"] = model.refined_
+    return FitResult(
+        estimator=model,
+        design=design,
+        stats=stats,
+        dropped=stream.dropped,
+        seconds=time.perf_counter() - started,
+        skipped_text=skipped,
+        info=info,
+    )
+
+
+def _fit(
+    source: Source, design: Design, options: FitOptions, stream: _Counted, names: list[str]
+) -> tuple[Any, Any]:
+    """The estimator fitted on the stream, and a state of the data for fit statistics."""
+    from .models.gd import GDRegressor
+    from .models.linear import LinearRegression, Ridge
+    from .solvers.state import LeastSquaresState
+
+    if options.method == "exact":
+        model: Any
+        if options.ridge is not None:
+            model = Ridge(alpha=options.ridge, fit_intercept=options.fit_intercept)
+        else:
+            model = LinearRegression(fit_intercept=options.fit_intercept)
+        model.fit_chunks(stream if source.reiterable else stream(), feature_names=names)
+        return model, model.state_
+    if options.method != "gd":
+        raise InputError(f"unknown method {options.method!r}; use 'exact' or 'gd'")
+    parts = list(stream())  # gradient descent needs every row for every epoch
+    if not parts or sum(len(p[0]) for p in parts) == 0:
+        return None, None
+    X = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    w = np.concatenate([p[2] for p in parts]) if design.weights else None
+    model = GDRegressor(fit_intercept=options.fit_intercept, **options.gd).fit(X, y, w)
+    model.feature_names_in_ = np.asarray(names, dtype=object)
+    k = 1 if y.ndim == 1 else y.shape[1]
+    state = LeastSquaresState(X.shape[1], k, fit_intercept=options.fit_intercept)
+    return model, state.update(X, y, w)
+
+
+def _model_design(model_file: Any) -> Design:
+    if model_file.design is not None:
+        return model_file.design
+    names = getattr(model_file.estimator, "feature_names_in_", None)
+    if names is None:
+        raise InputError(
+            "this model was fitted without feature names, so its columns cannot be found "
+            "in a file; fit it from a file or from a DataFrame"
+        )
+    return Design(targets=[], inputs=[str(n) for n in names])
+
+
+def _check_inputs(source: Source, design: Design, with_targets: bool) -> None:
+    need = list(design.inputs) + (list(design.targets) if with_targets else [])
+    missing = [c for c in need if c not in source.columns]
+    if missing:
+        raise InputError(
+            f"{source.name} lacks column(s) the model needs: {', '.join(missing)} "
+            f"(it has: {', '.join(source.columns)}); rename or add them"
+        )
+
+
+@dataclass
+class PredictResult:
+    rows: int
+    dropped: int
+    columns: list[str]
+
+
+def prediction_names(design: Design, n_targets: int) -> list[str]:
+    targets = design.targets or [f"y{j}" for j in range(n_targets)]
+    return [f"predicted_{t}" for t in targets]
+
+
+def predict_file(
+    model_path: str,
+    data_path: str,
+    output: str | None,
+    *,
+    keep: Sequence[str] = (),
+    delimiter: str | None = None,
+    quiet: bool = False,
+) -> PredictResult:
+    """Predict for every row of ``data_path``; write CSV or Parquet (by ``output``'s
+    extension; standard output as CSV when ``output`` is None), atomically."""
+    import sys
+
+    import pyarrow as pa
+
+    from ._files import atomic_path, check_output_path
+    from .data.output import TableWriter
+    from .persistence import load_model
+
+    if output is not None:
+        check_output_path(output, inputs=(data_path, model_path))
+    mf = load_model(model_path)
+    design = _model_design(mf)
+    source = _open(data_path, delimiter)
+    _check_inputs(source, design, with_targets=False)
+    missing_keep = [c for c in keep if c not in source.columns]
+    if missing_keep:
+        raise InputError(f"{source.name}: no column {', '.join(map(repr, missing_keep))} to keep")
+    n_targets = np.atleast_2d(mf.estimator.coef_).shape[0]
+    names = prediction_names(design, n_targets)
+    progress = Progress("predicting", enabled=not quiet)
+    rows = dropped = 0
+
+    def tables() -> Iterator[Any]:
+        nonlocal rows, dropped
+        for chunk, raw in chunks(source, design, with_targets=False, keep=keep):
+            pred = np.asarray(mf.estimator.predict_array(chunk.X)).reshape(chunk.X.shape[0], -1)
+            arrays = []
+            for c in keep:
+                col = raw.column(c)
+                arrays.append(col if chunk.kept is None else col.filter(pa.array(chunk.kept)))
+            arrays += [pa.array(pred[:, j]) for j in range(pred.shape[1])]
+            rows += chunk.X.shape[0]
+            dropped += chunk.dropped
+            progress.update(chunk.X.shape[0] + chunk.dropped)
+            yield pa.RecordBatch.from_arrays(arrays, names=[*keep, *names])
+
+    try:
+        if output is None:
+            TableWriter(sys.stdout.buffer, "csv").write_all(tables())
+        else:
+            with atomic_path(output) as tmp:
+                TableWriter(tmp, TableWriter.kind_of(output)).write_all(tables())
+    finally:
+        progress.close()
+    return PredictResult(rows, dropped, [*keep, *names])
+
+
+def evaluate_file(
+    model_path: str, data_path: str, *, delimiter: str | None = None, quiet: bool = False
+) -> dict[str, Any]:
+    """MSE, RMSE, MAE, R² and n per target of a model on the data in ``data_path``."""
+    from .persistence import load_model
+    from .stats.metrics import StreamingMetrics
+
+    mf = load_model(model_path)
+    design = _model_design(mf)
+    if not design.targets:
+        raise InputError("this model does not record its target column; evaluate needs it")
+    source = _open(data_path, delimiter)
+    _check_inputs(source, design, with_targets=True)
+    eval_design = Design(design.targets, design.inputs, design.one_hot, None, design.missing)
+    metrics = StreamingMetrics(len(design.targets))
+    progress = Progress("evaluating", enabled=not quiet)
+    dropped = 0
+    try:
+        for chunk, _ in chunks(source, eval_design):
+            pred = np.asarray(mf.estimator.predict_array(chunk.X)).reshape(chunk.X.shape[0], -1)
+            metrics.update(chunk.Y, pred)
+            dropped += chunk.dropped
+            progress.update(chunk.X.shape[0] + chunk.dropped)
+    finally:
+        progress.close()
+    if metrics.n == 0:
+        raise InputError(f"{source.name}: no rows to evaluate on")
+    out = metrics.result(design.targets)
+    out["dropped"] = dropped
+    return out
+
+
+def describe_model(model_path: str) -> dict[str, Any]:
+    """What the model is and how it was fitted, as a JSON-ready dict."""
+    from .persistence import load_model
+
+    mf = load_model(model_path)
+    est = mf.estimator
+    design = _model_design(mf)
+    coef = np.atleast_2d(est.coef_)
+    intercept = np.atleast_1d(est.intercept_)
+    targets = design.targets or [f"y{j}" for j in range(coef.shape[0])]
+    features = design.feature_names
+    return {
+        "model": type(est).__name__,
+        "params": {k: v for k, v in est.get_params().items() if _plain(v)},
+        "targets": targets,
+        "features": features,
+        "one_hot": design.one_hot,
+        "coefficients": {
+            t: {
+                "intercept": float(intercept[j]),
+                **{f: float(coef[j, i]) for i, f in enumerate(features)},
+            }
+            for j, t in enumerate(targets)
+        },
+        **mf.info,
+    }
+
+
+def _plain(value: Any) -> bool:
+    return (
+        value is None
+        or isinstance(value, (str, int, float, bool))
+        and not (isinstance(value, float) and math.isnan(value))
+    )

@@ -1,0 +1,39 @@
+"""Goodness of fit of any coefficients, from a least-squares state alone."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def fit_statistics(state: Any, coef: Any, intercept: Any) -> dict[str, Any]:
+    """n, residual sum of squares, MSE, RMSE and R² per target for ``coef``/``intercept``
+    (scikit-learn layout) on the rows folded into ``state``.
+
+    R² is centred with an intercept and uncentred without one (as R and NIST define it).
+    The total sum of squares comes from R: the target column of R (centred part when the
+    first column is the intercept) has the norm of the (centred) target.
+    """
+    import torch
+
+    theta = torch.as_tensor(np.atleast_2d(coef).T, dtype=torch.float64)
+    if state.fit_intercept:
+        b = torch.as_tensor(np.atleast_1d(intercept), dtype=torch.float64)
+        theta = torch.cat([b.unsqueeze(0), theta])
+    rss = state.rss_of(theta.to(state.R.device)).cpu()
+    c = int(state.fit_intercept)
+    tss = ((state.R_target[c:] ** 2).sum(0) + (state.R_residual**2).sum(0)).cpu()
+    mse = rss / state.weight_sum
+    r2 = [
+        1.0 - float(a) / float(t) if float(t) > 0 else math.nan
+        for a, t in zip(rss, tss, strict=True)
+    ]
+    return {
+        "n": state.n_samples,
+        "rss": rss.tolist(),
+        "mse": mse.tolist(),
+        "rmse": mse.sqrt().tolist(),
+        "r2": r2,
+    }
