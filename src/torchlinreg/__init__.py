@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from .data.tables import Dataset, load_data
     from .errors import (
         AccuracyWarning,
         IllConditionedWarning,
@@ -21,11 +22,13 @@ if TYPE_CHECKING:
     )
     from .models.gd import GDRegressor
     from .models.linear import LinearRegression, Ridge
+    from .persistence import load_model, save_model
     from .solvers.state import LeastSquaresState
     from .training.history import History
 
 __all__ = [
     "AccuracyWarning",
+    "Dataset",
     "GDRegressor",
     "History",
     "IllConditionedWarning",
@@ -37,9 +40,16 @@ __all__ = [
     "Ridge",
     "TrainingDivergedError",
     "__version__",
+    "load_data",
+    "load_model",
+    "save_model",
 ]
 
 _LAZY = {
+    "Dataset": "torchlinreg.data.tables",
+    "load_data": "torchlinreg.data.tables",
+    "load_model": "torchlinreg.persistence",
+    "save_model": "torchlinreg.persistence",
     "GDRegressor": "torchlinreg.models.gd",
     "LinearRegression": "torchlinreg.models.linear",
     "Ridge": "torchlinreg.models.linear",

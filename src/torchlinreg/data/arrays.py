@@ -21,6 +21,50 @@ def _is_sparse(a: Any) -> bool:
     return hasattr(a, "tocsr") and hasattr(a, "nnz")
 
 
+def _is_arrow_table(a: Any) -> bool:
+    return hasattr(a, "column_names") and hasattr(a, "num_rows") and hasattr(a, "column")
+
+
+def _is_polars(a: Any) -> bool:
+    return type(a).__module__.startswith("polars") and hasattr(a, "to_numpy")
+
+
+def _text_columns_error(name: str, text: list[str]) -> InputError:
+    return InputError(
+        f"{name} column {', '.join(map(repr, text))} holds text, not numbers; "
+        "encode it (one-hot) or drop it before fitting"
+    )
+
+
+def _arrow_to_numpy(table: Any, name: str) -> np.ndarray:
+    import pyarrow as pa
+
+    text = [
+        c
+        for c, f in zip(table.column_names, table.schema, strict=True)
+        if not (
+            pa.types.is_integer(f.type)
+            or pa.types.is_floating(f.type)
+            or pa.types.is_boolean(f.type)
+        )
+    ]
+    if text:
+        raise _text_columns_error(name, text)
+    if table.num_columns == 0:
+        return np.empty((table.num_rows, 0))
+    columns = [
+        np.asarray(table.column(i).to_numpy(zero_copy_only=False), dtype=np.float64)
+        for i in range(table.num_columns)
+    ]
+    return np.column_stack(columns)
+
+
+def _check_frame_dtypes(frame: Any, name: str) -> None:
+    text = [str(c) for c, dt in frame.dtypes.items() if getattr(dt, "kind", "O") not in "biuf"]
+    if text:
+        raise _text_columns_error(name, text)
+
+
 def _to_numpy_or_tensor(a: Any, name: str) -> Any:
     import torch
 
@@ -28,6 +72,12 @@ def _to_numpy_or_tensor(a: Any, name: str) -> Any:
         if a.is_complex():
             raise InputError(f"Complex data not supported: {name} is complex; use real numbers")
         return a
+    if _is_arrow_table(a):
+        return _arrow_to_numpy(a, name)
+    if _is_polars(a):
+        a = a.to_numpy()
+    elif hasattr(a, "dtypes") and hasattr(a, "columns") and hasattr(a.dtypes, "items"):
+        _check_frame_dtypes(a, name)  # pandas: name the text columns before converting
     if _is_sparse(a):
         raise InputTypeError(
             f"{name} is a sparse matrix, which is not supported; convert it with {name}.toarray()"

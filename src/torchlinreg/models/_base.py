@@ -176,7 +176,9 @@ def _equal(a: Any, b: Any) -> bool:
 
 def _column_names(X: Any) -> np.ndarray | None:
     # DataFrames (pandas, polars) and pyarrow tables name their columns; all must be str.
-    columns = getattr(X, "columns", None)
+    columns = getattr(X, "column_names", None)  # pyarrow
+    if columns is None:
+        columns = getattr(X, "columns", None)
     if columns is None or hasattr(X, "__array_interface__"):
         return None
     names = [c if isinstance(c, str) else None for c in columns]

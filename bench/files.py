@@ -1,0 +1,160 @@
+"""File pipelines: torchlinreg's streamed fit/predict against pyarrow and pandas + scikit-learn.
+
+    python bench/files.py [--parquet-rows 20000000] [--csv-rows 1000000] [--repeats 3]
+
+Data are written once under bench/_data/ (git-ignored): a Parquet file of N × 20 float64
+columns (x0..x18, y) and a CSV file of M × 20. Prints medians, ratios, and the peak
+resident memory of the Parquet fit, run as `torchlinreg fit` in a child process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+DATA = Path(__file__).resolve().parent / "_data"
+COLS = [f"x{j}" for j in range(19)] + ["y"]
+
+
+def write_data(path: Path, rows: int, kind: str) -> None:
+    if path.exists():
+        return
+    DATA.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    beta = rng.normal(size=19)
+    tmp = path.with_suffix(".tmp")
+    writer = None
+    for start in range(0, rows, 1_000_000):
+        m = min(1_000_000, rows - start)
+        X = rng.normal(size=(m, 19)) * 3 + 1
+        y = X @ beta + 2 + rng.normal(size=m)
+        table = pa.table({**{c: X[:, j] for j, c in enumerate(COLS[:-1])}, "y": y})
+        if writer is None:
+            writer = (
+                pq.ParquetWriter(tmp, table.schema)
+                if kind == "parquet"
+                else pacsv.CSVWriter(tmp, table.schema)
+            )
+        writer.write_table(table)
+    writer.close()
+    tmp.rename(path)
+
+
+def median_time(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def child_fit(path: Path) -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of `torchlinreg fit` in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "torchlinreg", "fit", str(path), "--target", "y", "--quiet"],
+        check=True,
+        capture_output=True,
+    )
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parquet-rows", type=int, default=20_000_000)
+    parser.add_argument("--csv-rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression as SkLinearRegression
+
+    from torchlinreg.jobs import FitOptions, fit_file, predict_file
+
+    parquet = DATA / f"bench_{args.parquet_rows}.parquet"
+    csv = DATA / f"bench_{args.csv_rows}.csv"
+    write_data(parquet, args.parquet_rows, "parquet")
+    write_data(csv, args.csv_rows, "csv")
+    r = args.repeats
+
+    # Parquet: pyarrow's own read of every column, against our fit (a child process, so
+    # its peak memory is its own).
+    def read_all() -> None:
+        for _ in pq.ParquetFile(parquet).iter_batches(batch_size=1 << 17):
+            pass
+
+    t_read = median_time(read_all, r)
+    fits = [child_fit(parquet) for _ in range(r)]
+    t_fit = statistics.median(f[0] for f in fits)
+    peak = max(f[1] for f in fits)
+    size = parquet.stat().st_size / 2**20
+    print(f"Parquet {args.parquet_rows:,} x 20 float64 ({size:,.0f} MiB on disk), medians of {r}")
+    print(
+        f"  pyarrow read alone           {t_read:7.2f} s  {args.parquet_rows / t_read:12,.0f} rows/s"
+    )
+    print(
+        f"  torchlinreg fit (CLI)        {t_fit:7.2f} s  {args.parquet_rows / t_fit:12,.0f} rows/s"
+        f"   = {t_read / t_fit:.0%} of pyarrow's read (target >= 50%)"
+    )
+    print(f"  peak RSS of the fit process  {peak:7.0f} MiB (target < 1024)")
+
+    # CSV fit: pandas.read_csv + scikit-learn against our streamed fit, in this process.
+    def pandas_fit() -> object:
+        frame = pd.read_csv(csv)
+        return SkLinearRegression().fit(frame[COLS[:-1]].to_numpy(), frame["y"].to_numpy())
+
+    options = FitOptions(targets=["y"])
+    t_pd = median_time(pandas_fit, r)
+    t_ours = median_time(lambda: fit_file(str(csv), options, quiet=True), r)
+    print(f"CSV {args.csv_rows:,} x 20, medians of {r}")
+    print(f"  pandas.read_csv + scikit-learn fit   {t_pd:6.2f} s")
+    print(
+        f"  torchlinreg fit                      {t_ours:6.2f} s   {t_pd / t_ours:.1f}x faster (target >= 2x)"
+    )
+
+    # CSV predict, both writing a CSV of predictions.
+    model_path = DATA / "bench_model.safetensors"
+    from torchlinreg.persistence import save_model
+
+    result = fit_file(str(csv), options, quiet=True)
+    save_model(str(model_path), result.estimator, design=result.design, info=result.info)
+    sk = pandas_fit()
+    out_pd, out_ours = DATA / "pred_pandas.csv", DATA / "pred_ours.csv"
+
+    def pandas_predict() -> None:
+        frame = pd.read_csv(csv)
+        pred = sk.predict(frame[COLS[:-1]].to_numpy())  # type: ignore[attr-defined]
+        pd.DataFrame({"predicted_y": pred}).to_csv(out_pd, index=False)
+
+    t_pdp = median_time(pandas_predict, r)
+    t_op = median_time(
+        lambda: predict_file(str(model_path), str(csv), str(out_ours), quiet=True), r
+    )
+    print(f"  pandas + scikit-learn predict (CSV out) {t_pdp:6.2f} s")
+    print(
+        f"  torchlinreg predict (CSV out)           {t_op:6.2f} s   {t_pdp / t_op:.1f}x faster (target >= 2x)"
+    )
+    a = pd.read_csv(out_pd)["predicted_y"].to_numpy()
+    b = pd.read_csv(out_ours)["predicted_y"].to_numpy()
+    print(f"  predictions agree to {np.max(np.abs(a - b)) / np.max(np.abs(a)):.1e} (relative)")
+    for p in (out_pd, out_ours, model_path):
+        os.unlink(p)
+
+
+if __name__ == "__main__":
+    main()
