@@ -74,7 +74,9 @@ def save_model(
     }
     state = getattr(estimator, "state_", None)
     if state is not None:
-        tensors["state.R"] = state.R.detach().cpu().contiguous()
+        saved = state.state_dict()
+        for part in ("R", "shift_x", "shift_y"):
+            tensors[f"state.{part}"] = saved[part]
     names = getattr(estimator, "feature_names_in_", None)
     meta = {
         "estimator": name,
@@ -172,7 +174,6 @@ def _rebuild(meta: dict[str, Any], tensors: dict[str, Any]) -> Any:
     if "state.R" in tensors and meta.get("state"):
         from .solvers.state import LeastSquaresState
 
-        est.state_ = LeastSquaresState.from_state_dict(
-            {"R": tensors["state.R"], "meta": meta["state"]}
-        )
+        parts = {k[len("state.") :]: v for k, v in tensors.items() if k.startswith("state.")}
+        est.state_ = LeastSquaresState.from_state_dict({**parts, "meta": meta["state"]})
     return est

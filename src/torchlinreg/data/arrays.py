@@ -69,6 +69,11 @@ def _to_numpy_or_tensor(a: Any, name: str) -> Any:
     import torch
 
     if isinstance(a, torch.Tensor):
+        if a.is_sparse or a.layout != torch.strided:
+            raise InputTypeError(
+                f"{name} is a sparse tensor, which is not supported; convert it with "
+                f"{name}.to_dense()"
+            )
         if a.is_complex():
             raise InputError(f"Complex data not supported: {name} is complex; use real numbers")
         return a
@@ -88,6 +93,10 @@ def _to_numpy_or_tensor(a: Any, name: str) -> Any:
         raise InputError(f"{name} could not be read as a numeric array: {exc}") from None
     if np.iscomplexobj(arr):
         raise InputError(f"Complex data not supported: {name} is complex; use real numbers")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))  # torch reads native byte order only
+    if any(s < 0 for s in arr.strides):
+        arr = np.ascontiguousarray(arr)  # reversed views: torch takes no negative strides
     if arr.dtype.kind not in "biuf":
         try:
             arr = arr.astype(np.float64)
@@ -195,12 +204,12 @@ def check_lengths(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = Non
         )
 
 
-def check_sample_weight(w: torch.Tensor) -> None:
-    """Weights must be non-negative and not all zero."""
+def check_sample_weight(w: torch.Tensor, allow_all_zero: bool = False) -> None:
+    """Weights must be non-negative and (for a whole data set) not all zero."""
     if bool((w < 0).any()):
         row = int((w < 0).nonzero()[0, 0])
         raise InputError(
             f"sample_weight[{row}] = {float(w[row])!r} is negative; weights must be >= 0"
         )
-    if not bool((w > 0).any()):
+    if not allow_all_zero and not bool((w > 0).any()):
         raise InputError("sample_weight is zero for every row; give at least one positive weight")

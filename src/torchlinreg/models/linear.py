@@ -7,7 +7,6 @@ solve from it, so ``fit`` (one fold), ``partial_fit`` (a fold per call) and
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -35,12 +34,16 @@ CHEAP_CELLS = 1 << 17
 
 def error_estimate(state: Any, cond: float) -> float:
     """First-order bound on the relative error of a backward-stable solve:
-    ε·(κ + κ²·tan θ), tan θ = ‖residual‖ / ‖fitted‖ (worst target), from R alone."""
+    ε·(κ + κ²·tan θ), tan θ = ‖residual‖ / ‖fitted‖ of the centred target (the worst
+    target), from R alone. A target with nothing fitted (y ⟂ X) has coefficients near
+    zero, accurate in absolute terms: it does not count."""
     from ..solvers.solve import EPS
 
-    fitted = float((state.R_target**2).sum(0).min().sqrt())
-    resid = float((state.R_residual**2).sum(0).max().sqrt())
-    tan = resid / fitted if fitted > 0 else math.inf
+    c = int(state.fit_intercept)
+    fitted = (state.R_target[c:] ** 2).sum(0).sqrt()
+    resid = (state.R_residual**2).sum(0).sqrt()
+    ratios = [float(r / f) for f, r in zip(fitted, resid, strict=True) if float(f) > 0]
+    tan = max(ratios, default=0.0)
     return EPS * (cond + cond**2 * tan)
 
 
@@ -60,6 +63,8 @@ class _ExactRegressor(RegressorBase):
         return True
 
     def _check_params(self) -> None:
+        if not isinstance(self.fit_intercept, (bool, np.bool_)):
+            raise InputError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
         check_choice("solver", self.solver, self._solvers)
         if self.refine not in ("auto", True, False):
             raise InputError(f"refine must be 'auto', True or False; got {self.refine!r}")
@@ -116,7 +121,7 @@ class _ExactRegressor(RegressorBase):
         solution = self._solve(state)
         self.refined_ = False
         if self.solver_used_ == "qr" and self._wants_refinement(state, solution, small):
-            theta = refine_in_memory(chunk, self.fit_intercept, solution.theta)
+            theta = refine_in_memory(chunk, state, solution.theta)
             solution = _with_theta(solution, theta, self.fit_intercept)
             self.refined_ = True
         return self._finish(state, solution, chunk.target_1d)
@@ -132,18 +137,31 @@ class _ExactRegressor(RegressorBase):
 
         self._check_params()
         if not hasattr(self, "state_"):
+            chunk = validate_chunk(X, y, sample_weight, device=self._device(), whole=False)
             self._set_feature_names(X)
-            chunk = validate_chunk(X, y, sample_weight, device=self._device())
             state = self._new_state(chunk)
         else:
-            self._check_feature_names(X)
             state = self.state_
+            if state.fit_intercept != bool(self.fit_intercept):
+                raise InputError(
+                    "fit_intercept changed since the first partial_fit; call fit() to start over"
+                )
+            self._check_feature_names(X)
             chunk = validate_chunk(
-                X, y, sample_weight, device=state.R.device, row_offset=state.n_samples
+                X,
+                y,
+                sample_weight,
+                device=state.device,
+                row_offset=state.n_samples,
+                whole=False,
             )
             self._check_n_features(chunk.X.shape[1])
+            if chunk.Y.shape[1] != state.n_targets:
+                raise InputError(
+                    f"y has {chunk.Y.shape[1]} target(s) but earlier chunks had {state.n_targets}"
+                )
         state.update_chunk(chunk)
-        solution = self._solve(state)
+        solution = self._solve(_nonzero_weight(state))
         self.refined_ = False
         self._warn_unrefined(state, solution, "partial_fit does not keep the data")
         # Fewer rows than parameters is expected early in a stream: no rank warning yet.
@@ -168,17 +186,28 @@ class _ExactRegressor(RegressorBase):
         from ..solvers.state import validate_chunk
 
         self._check_params()
+        if not callable(chunks) and not isinstance(chunks, Iterable):
+            raise InputError(
+                f"fit_chunks takes an iterable of (X, y[, sample_weight]) chunks or a function "
+                f"returning one; got {type(chunks).__name__}"
+            )
         one_shot = not callable(chunks) and iter(chunks) is chunks
 
         def make() -> Iterable[Any]:
-            return chunks() if callable(chunks) else chunks
+            made = chunks() if callable(chunks) else chunks
+            if not isinstance(made, Iterable):
+                raise InputError(
+                    f"the chunk function returned {type(made).__name__}, not an iterable of chunks"
+                )
+            return made
 
         def validated() -> Iterable[Any]:
             rows = 0
             for item in make():
-                if not isinstance(item, tuple) or len(item) not in (2, 3):
+                # Tuples, or lists as a torch DataLoader's default collation yields.
+                if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
                     raise InputError("each chunk must be a tuple (X, y) or (X, y, sample_weight)")
-                chunk = validate_chunk(*item, device=self._device(), row_offset=rows)
+                chunk = validate_chunk(*item, device=self._device(), row_offset=rows, whole=False)
                 rows += chunk.X.shape[0]
                 yield chunk
 
@@ -202,14 +231,12 @@ class _ExactRegressor(RegressorBase):
             state.update_chunk(chunk)
         if state is None:
             raise InputError("the chunk stream was empty; it must hold at least one row")
-        solution = self._solve(state)
+        solution = self._solve(_nonzero_weight(state))
         self.refined_ = False
         reiterable = not one_shot
         reason = "the stream is a one-shot iterator and cannot be read twice"
         if reiterable and self._wants_refinement(state, solution, small=False):
-            theta, passes = refine_from_chunks(
-                validated, state, solution.theta, solution.condition_number
-            )
+            theta, passes = refine_from_chunks(validated, state, solution.theta)
             if passes:
                 solution = _with_theta(solution, theta, self.fit_intercept)
                 self.refined_ = True
@@ -302,6 +329,14 @@ class _ExactRegressor(RegressorBase):
             theta = torch.cat([b.unsqueeze(0), theta])
         rss = self.state_.rss_of(theta)
         return float(rss.sum() / (self.state_.weight_sum * self.state_.n_targets))
+
+
+def _nonzero_weight(state: Any) -> Any:
+    if state.weight_sum <= 0:
+        raise InputError(
+            "sample_weight is zero for every row seen; give at least one positive weight"
+        )
+    return state
 
 
 def _with_theta(solution: Any, theta: Any, fit_intercept: bool) -> Any:

@@ -28,8 +28,11 @@ def fill_augmented(
     Y: torch.Tensor,
     sqrt_w: torch.Tensor | None,
     fit_intercept: bool,
+    shift_x: torch.Tensor | None = None,
+    shift_y: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Write √w ⊙ [1, X, Y] (float64) into ``out`` (rows × m): the rows the state folds in.
+    """Write √w ⊙ [1, X − x₀, Y − y₀] (float64) into ``out`` (rows × m): the rows the
+    state folds in.
 
     The ones column goes first, so the trailing block of R is the R factor of the
     (weighted-)centred [X, Y]: centring without the cancellation of subtracting means.
@@ -40,15 +43,24 @@ def fill_augmented(
         out[:, 0] = 1.0
     out[:, c : c + p] = X
     out[:, c + p :] = Y
+    if shift_x is not None:
+        out[:, c : c + p] -= shift_x
+    if shift_y is not None:
+        out[:, c + p :] -= shift_y
     if sqrt_w is not None:
         out *= sqrt_w.to(torch.float64).unsqueeze(1)
     return out
 
 
 def augmented_block(
-    X: torch.Tensor, Y: torch.Tensor, sqrt_w: torch.Tensor | None, fit_intercept: bool
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    sqrt_w: torch.Tensor | None,
+    fit_intercept: bool,
+    shift_x: torch.Tensor | None = None,
+    shift_y: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """√w ⊙ [1, X, Y] in a new float64 tensor (see :func:`fill_augmented`)."""
+    """√w ⊙ [1, X − x₀, Y − y₀] in a new float64 tensor (see :func:`fill_augmented`)."""
     m = X.shape[1] + Y.shape[1] + int(fit_intercept)
     out = torch.empty(X.shape[0], m, dtype=torch.float64, device=X.device)
-    return fill_augmented(out, X, Y, sqrt_w, fit_intercept)
+    return fill_augmented(out, X, Y, sqrt_w, fit_intercept, shift_x, shift_y)

@@ -5,118 +5,193 @@ and the column space): on large-residual, ill-conditioned problems (NIST Wampler
 is 6 digits. Refinement recovers the rest by computing residuals of the *original*
 float64 data in double-double, which needs the data again:
 
-* in memory, Björck's refinement of the augmented system [I A; Aᵀ 0][r; x] = [b; 0]
-  with the Householder QR of A; it converges when κ·ε < 1;
-* from a re-readable chunk stream, corrected semi-normal equations with the state's R
-  (one pass per step; converges when κ²·ε < 1, so it is only tried then).
+* corrected semi-normal equations with the state's R: one pass over the data per step,
+  no extra memory beyond a block; converges when κ²·ε < 1, so it is used when
+  κ²·ε < 0.01, from memory or from a re-readable chunk stream;
+* beyond that, in memory only, Björck's refinement of the augmented system
+  [I A; Aᵀ 0][r; x] = [b; 0] with the Householder QR of A (a copy of the data and its
+  Q); it converges when κ·ε < 1.
 
-Columns are scaled by exact powers of two, so the scaled problem has the same solution
-bits. Work is done in row blocks to keep the double-double temporaries small.
+Residuals are those of the data exactly as given, [1, X] and Y, never of the state's
+shifted copy: X − x₀ is rounded, and for a nearly collinear design that rounding alone
+moves the solution. So refinement runs in the data's own coordinates, with the state's
+R carried back to them (R·T for the unit-triangular shift T) as the preconditioner, and
+with columns (and each target) scaled by exact powers of two, so the problem keeps its
+solution bits and the double-double splitting cannot overflow.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 import torch
 
 from . import dd
 from .qr import augmented_block
-from .solve import EPS, power_of_two_scale
+from .solve import EPS, column_scale
 from .state import Chunk, LeastSquaresState
 
-_BLOCK = 1 << 16
 _MAX_STEPS = 6
+# Bytes of double-double temporaries per block (A·x products, Aᵀr products).
+_BLOCK_BYTES = 64 << 20
 
 
-def _design(
-    chunk: Chunk, fit_intercept: bool, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(√w·[1, X], √w·Y) in float64 on ``device``, exactly as the state folded them."""
+def _block_rows(p: int, k: int) -> int:
+    return max(256, _BLOCK_BYTES // (8 * 8 * max(p * k, 1)))
+
+
+def _design(chunk: Chunk, state: LeastSquaresState) -> tuple[torch.Tensor, torch.Tensor]:
+    """(√w·[1, X], √w·Y) in float64: the data as given, unshifted."""
+    device = state.device
     sqrt_w = None if chunk.sample_weight is None else chunk.sample_weight.sqrt().to(device)
-    M = augmented_block(chunk.X.to(device), chunk.Y.to(device), sqrt_w, fit_intercept)
-    p = M.shape[1] - chunk.Y.shape[1]
+    M = augmented_block(chunk.X.to(device), chunk.Y.to(device), sqrt_w, state.fit_intercept)
+    p = state.n_params
     return M[:, :p], M[:, p:]
 
 
-def _converged(step: torch.Tensor, x: torch.Tensor) -> bool:
-    return float(step.abs().max()) <= 4 * EPS * float(x.abs().max())
+def _unshifted(state: LeastSquaresState) -> torch.Tensor:
+    """R of the unshifted rows: the state's R times the shift's unit-triangular T."""
+    zeros_x = torch.zeros_like(state.shift_x)
+    zeros_y = torch.zeros_like(state.shift_y)
+    return state._R_with_shift(zeros_x, zeros_y)
 
 
-def refine_in_memory(chunk: Chunk, fit_intercept: bool, theta: torch.Tensor) -> torch.Tensor:
-    """Refine θ (p', k; intercept first) for the in-memory problem ``chunk``."""
-    device = theta.device
-    A, b = _design(chunk, fit_intercept, device)
-    D = power_of_two_scale(torch.linalg.vector_norm(A, dim=0))
-    A = A * D
-    Q, R = torch.linalg.qr(A)
-    x = theta / D.unsqueeze(1)
-    r = b - A @ x
-    best, best_size = x, float("inf")
+def design_condition(state: LeastSquaresState) -> float:
+    """κ₂ of the unshifted, column-scaled design: what governs the refinement."""
+    RA = _unshifted(state)[: state.n_params, : state.n_params]
+    s = torch.linalg.svdvals(RA * column_scale(RA))
+    return math.inf if float(s[-1]) == 0.0 else float(s[0] / s[-1])
+
+
+def _accumulate(
+    A: torch.Tensor, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor | None, want_f: bool
+) -> tuple[torch.Tensor | None, tuple[torch.Tensor, torch.Tensor]]:
+    """Over row blocks, in double-double: f = b − r − A x (rounded, if ``want_f``) and
+    Aᵀf as a double-double pair (with ``r`` given, Aᵀr instead, as the augmented
+    iteration needs). The pair stays unrounded so that sums over chunks, which may
+    cancel, keep their accuracy."""
+    rows = _block_rows(A.shape[1], b.shape[1])
+    f = torch.empty_like(b) if want_f else None
+    g_hi = torch.zeros_like(x)
+    g_lo = torch.zeros_like(x)
+    for start in range(0, A.shape[0], rows):
+        sl = slice(start, start + rows)
+        if r is None:
+            v_hi, v_lo = dd.residual(A[sl], x, b[sl])
+        else:
+            if f is not None:
+                f_hi, f_lo = dd.residual(A[sl], x, b[sl], r[sl])
+                f[sl] = f_hi + f_lo
+            v_hi, v_lo = r[sl], torch.zeros_like(r[sl])
+        if f is not None and r is None:
+            f[sl] = v_hi + v_lo
+        h, lo = dd.rmatvec(A[sl], v_hi, v_lo)
+        g_hi, err = dd.two_sum(g_hi, h)
+        g_lo = g_lo + (err + lo)
+    return f, dd.two_sum(g_hi, g_lo)
+
+
+def _scales(R: torch.Tensor, p: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Power-of-two scales of the design columns and of each target, from an R factor
+    (its columns have the norms of the data's columns)."""
+    return column_scale(R[:p, :p]), column_scale(R[:, p:])
+
+
+def _seminormal(
+    passes: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+    RS: torch.Tensor,
+    x: torch.Tensor,
+) -> tuple[torch.Tensor, int]:
+    """Corrected semi-normal equations: x += (RᵀR)⁻¹ Aᵀ(b − A x), one pass per step."""
+    steps = 0
+    best, best_size = x, math.inf
     for _ in range(_MAX_STEPS):
-        f = torch.empty_like(b)
         g_hi = torch.zeros_like(x)
         g_lo = torch.zeros_like(x)
-        for start in range(0, A.shape[0], _BLOCK):
-            rows = slice(start, start + _BLOCK)
-            f_hi, f_lo = dd.residual(A[rows], x, b[rows], r[rows])  # b − r − A x
-            f[rows] = f_hi + f_lo
-            h, lo = dd.rmatvec(A[rows], r[rows], torch.zeros_like(r[rows]))
+        for A, b in passes():
+            _, (h, lo) = _accumulate(A, x, b, None, want_f=False)  # Aᵀ(b − A x)
             g_hi, err = dd.two_sum(g_hi, h)
             g_lo = g_lo + (err + lo)
-        g = -(g_hi + g_lo)  # 0 − Aᵀ r
+        steps += 1
+        y = torch.linalg.solve_triangular(RS.T, g_hi + g_lo, upper=False)
+        dx = torch.linalg.solve_triangular(RS, y, upper=True)
+        size = float(dx.abs().max())
+        if not math.isfinite(size) or size >= best_size:
+            break  # diverging: keep the best iterate
+        x = x + dx
+        best, best_size = x, size
+        if size <= 4 * EPS * float(x.abs().max()):
+            break
+    return best, steps
+
+
+def refine_in_memory(chunk: Chunk, state: LeastSquaresState, theta: torch.Tensor) -> torch.Tensor:
+    """Refine θ (p', k; intercept first, data units) for the in-memory problem."""
+    p = state.n_params
+    Ru = _unshifted(state)
+    D, T = _scales(Ru, p)
+    x = theta.to(Ru) / D.unsqueeze(1) * T
+    if design_condition(state) ** 2 * EPS < 0.01:
+        RS = Ru[:p, :p] * D
+        rows = _block_rows(state.n_params, state.n_targets)
+
+        def passes() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+            for start in range(0, chunk.X.shape[0], rows):
+                sl = slice(start, start + rows)
+                part = Chunk(chunk.X[sl], chunk.Y[sl],
+                             None if chunk.sample_weight is None else chunk.sample_weight[sl],
+                             chunk.target_1d)  # fmt: skip
+                A, b = _design(part, state)
+                yield A * D, b * T
+
+        x, _ = _seminormal(passes, RS, x)
+        return x * D.unsqueeze(1) / T
+    A, b = _design(chunk, state)
+    A, b = A * D, b * T
+    Q, R = torch.linalg.qr(A)
+    r = b - A @ x
+    best, best_size = x, math.inf
+    for _ in range(_MAX_STEPS):
+        f, (atr_hi, atr_lo) = _accumulate(A, x, b, r, want_f=True)  # b − r − A x; Aᵀ r
+        assert f is not None
+        g = -(atr_hi + atr_lo)  # 0 − Aᵀ r
         # Solve [I A; Aᵀ 0][δr; δx] = [f; g] with A = Q R.
         h = torch.linalg.solve_triangular(R.T, g, upper=False)
         d = Q.T @ f
         dx = torch.linalg.solve_triangular(R, d - h, upper=True)
         size = float(dx.abs().max())
-        if size >= best_size:  # not converging (κ·ε too large): keep the best iterate
-            break
+        if not math.isfinite(size) or size >= best_size:
+            break  # not converging (κ·ε too large): keep the best iterate
         x = x + dx
         r = r + (f - Q @ (d - h))
         best, best_size = x, size
-        if _converged(dx, x):
+        if size <= 4 * EPS * float(x.abs().max()):
             break
-    return best * D.unsqueeze(1)
+    return best * D.unsqueeze(1) / T
 
 
 def refine_from_chunks(
-    chunks: Callable[[], Iterable[Chunk]],
-    state: LeastSquaresState,
-    theta: torch.Tensor,
-    condition_number: float,
+    chunks: Callable[[], Iterable[Chunk]], state: LeastSquaresState, theta: torch.Tensor
 ) -> tuple[torch.Tensor, int]:
     """Refine θ by corrected semi-normal equations, one pass over ``chunks()`` per step.
 
-    Returns (θ, passes made). Skipped (0 passes) when κ²·ε ≥ 0.01, where the iteration
-    cannot converge; the QR solution is then the best available in this mode.
+    Returns (θ, passes made). Skipped (0 passes) when κ²·ε ≥ 0.01 for the unshifted
+    design, where the iteration cannot converge; the QR solution is then the best
+    available in this mode.
     """
-    if condition_number**2 * EPS >= 0.01:
+    if design_condition(state) ** 2 * EPS >= 0.01:
         return theta, 0
-    device = state.R.device
-    RA = state.R_design
-    D = power_of_two_scale(torch.linalg.vector_norm(RA, dim=0))
-    RS = RA * D
-    x = theta / D.unsqueeze(1)
-    passes = 0
-    for _ in range(_MAX_STEPS):
-        g_hi = torch.zeros_like(x)
-        g_lo = torch.zeros_like(x)
+    p = state.n_params
+    Ru = _unshifted(state)
+    D, T = _scales(Ru, p)
+    RS = Ru[:p, :p] * D
+    x = theta.to(Ru) / D.unsqueeze(1) * T
+
+    def passes() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         for chunk in chunks():
-            A, b = _design(chunk, state.fit_intercept, device)
-            A = A * D
-            for start in range(0, A.shape[0], _BLOCK):
-                rows = slice(start, start + _BLOCK)
-                r_hi, r_lo = dd.residual(A[rows], x, b[rows])
-                h, lo = dd.rmatvec(A[rows], r_hi, r_lo)
-                g_hi, err = dd.two_sum(g_hi, h)
-                g_lo = g_lo + (err + lo)
-        passes += 1
-        g = g_hi + g_lo
-        # (RᵀR) δ = Aᵀ r
-        y = torch.linalg.solve_triangular(RS.T, g, upper=False)
-        dx = torch.linalg.solve_triangular(RS, y, upper=True)
-        x = x + dx
-        if _converged(dx, x):
-            break
-    return x * D.unsqueeze(1), passes
+            A, b = _design(chunk, state)
+            yield A * D, b * T
+
+    x, steps = _seminormal(passes, RS, x)
+    return x * D.unsqueeze(1) / T, steps

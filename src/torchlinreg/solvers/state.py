@@ -1,14 +1,23 @@
 """``LeastSquaresState``: everything exact least squares needs, in O(p²) numbers.
 
-The state is the R factor of the weighted, augmented design √w ⊙ [1, X, Y] (see
-:mod:`.qr`), plus counts. From it follow the coefficients (OLS, ridge, no intercept,
-several targets), the residual sums of squares, the cost of any coefficients, and the
-condition of the problem. Folding chunks in (``update``), combining partial states
-(``merge``) and saving/restoring are exact operations on R; order changes only rounding.
+The state is the R factor of the weighted, augmented design √w ⊙ [1, X − x₀, Y − y₀]
+(see :mod:`.qr`), plus counts. From it follow the coefficients (OLS, ridge, no
+intercept, several targets), the residual sums of squares, the cost of any
+coefficients, and the condition of the problem. Folding chunks in (``update``),
+combining partial states (``merge``) and saving/restoring are exact operations on R;
+order changes only rounding.
+
+Why the shift (x₀, y₀), taken from the first chunk's means when there is an intercept:
+Householder QR is accurate relative to each column's *uncentred* norm, so a column such
+as y = 10⁸ + signal would lose 8 digits of its signal. Subtracting a shift near the
+mean first is exact for values near it, and any shift gives the same slopes; the
+intercept is shifted back at the end.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +25,12 @@ import torch
 
 from ..data.arrays import as_tensor, check_finite, check_lengths, check_sample_weight
 from ..errors import InputError
-from .qr import fill_augmented, fold_rows, qr_r
+from .qr import fill_augmented, qr_r
 
 # Rows folded per Householder QR. Measured on 1e6 × 100 (bench/exact.py): 4096 rows
 # keep [R; block] in cache and ran faster than 8192 or 16384, with ~10 MiB of
-# temporaries (16384 rows: ~60 MiB, less predictable under glibc's allocator).
+# temporaries (16384 rows: ~60 MiB, less predictable under glibc's allocator). Smaller
+# chunks are buffered up to this size, so tiny chunks do not cost a QR each.
 BLOCK_ROWS = 4096
 
 
@@ -41,11 +51,14 @@ def validate_chunk(
     *,
     device: torch.device | None = None,
     row_offset: int = 0,
+    whole: bool = True,
 ) -> Chunk:
     """Check a chunk at the boundary: shapes, numbers, finiteness (naming the cell).
 
     ``X`` keeps float32/float64 (no copy of large inputs); it is checked for NaN/inf
-    block by block, ``row_offset`` giving rows in the whole data set.
+    block by block, ``row_offset`` giving rows in the whole data set. With ``whole``
+    false (one chunk of a stream) a chunk may have all-zero weights; the total is
+    checked when solving.
     """
     Xt = as_tensor(X, "X", ndim=(2,), dtype=None, device=device, finite=False)
     yt = as_tensor(y, "y", ndim=(1, 2), dtype=torch.float64, device=Xt.device, finite=False)
@@ -61,9 +74,15 @@ def validate_chunk(
             finite=False,
         )
         check_finite(wt, "sample_weight", row_offset)
-        check_sample_weight(wt)
+        check_sample_weight(wt, allow_all_zero=not whole)
     check_lengths(Xt, yt, wt)
     return Chunk(Xt, yt.reshape(len(yt), -1), wt, yt.ndim == 1)
+
+
+def _count(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
 
 
 class LeastSquaresState:
@@ -81,8 +100,10 @@ class LeastSquaresState:
     Attributes
     ----------
     R : Tensor (m, m), float64
-        Upper-triangular R factor of √w ⊙ [1, X, Y] over every row seen
+        Upper-triangular R factor of √w ⊙ [1, X − x₀, Y − y₀] over every row seen
         (m = n_features + n_targets + fit_intercept).
+    shift_x, shift_y : Tensor
+        x₀ (n_features,) and y₀ (n_targets,); zero without an intercept.
     n_samples : int
         Rows seen (including zero-weight rows).
     weight_sum : float
@@ -97,59 +118,115 @@ class LeastSquaresState:
         fit_intercept: bool = True,
         device: torch.device | str | None = None,
     ) -> None:
-        if n_features < 1 or n_targets < 1:
-            raise InputError("a least-squares state needs at least 1 feature and 1 target")
-        self.n_features = n_features
-        self.n_targets = n_targets
+        self.n_features = _count("n_features", n_features, 1)
+        self.n_targets = _count("n_targets", n_targets, 1)
+        if not isinstance(fit_intercept, bool):
+            raise InputError(f"fit_intercept must be True or False, got {fit_intercept!r}")
         self.fit_intercept = fit_intercept
-        m = n_features + n_targets + int(fit_intercept)
-        self.R = torch.zeros(m, m, dtype=torch.float64, device=device)
+        m = self.n_features + self.n_targets + int(fit_intercept)
+        self._R = torch.zeros(m, m, dtype=torch.float64, device=device)
+        self.shift_x = torch.zeros(self.n_features, dtype=torch.float64, device=device)
+        self.shift_y = torch.zeros(self.n_targets, dtype=torch.float64, device=device)
         self.n_samples = 0
         self.weight_sum = 0.0
+        # Rows waiting to be folded: [R; pending rows] is QR-factored when full.
+        self._buffer: torch.Tensor | None = None
+        self._pending = 0
 
     @property
     def n_params(self) -> int:
         """Coefficients per target, the intercept included."""
         return self.n_features + int(self.fit_intercept)
 
+    @property
+    def device(self) -> torch.device:
+        return self._R.device
+
+    @property
+    def R(self) -> torch.Tensor:
+        """The R factor of every row folded in so far."""
+        self._flush()
+        return self._R
+
+    @R.setter
+    def R(self, value: torch.Tensor) -> None:
+        self._flush()
+        self._R = value
+
+    def _flush(self) -> None:
+        if self._pending:
+            m = self._R.shape[0]
+            assert self._buffer is not None
+            stacked = self._buffer[: m + self._pending]
+            stacked[:m] = self._R
+            self._R = qr_r(stacked)
+            self._pending = 0
+            if not bool(torch.isfinite(self._R).all()):
+                raise InputError(
+                    "the sums of squares overflow float64 (values near 1e300 or beyond); "
+                    "rescale the data, e.g. divide the large columns by a power of 10"
+                )
+
     def update(self, X: Any, y: Any, sample_weight: Any = None) -> LeastSquaresState:
         """Fold rows in; returns ``self``. Validates the chunk (NaN/inf named by row)."""
-        chunk = validate_chunk(X, y, sample_weight, device=self.R.device, row_offset=self.n_samples)
+        chunk = validate_chunk(
+            X, y, sample_weight, device=self.device, row_offset=self.n_samples, whole=False
+        )
         return self.update_chunk(chunk)
 
+    def _set_shift(self, chunk: Chunk) -> None:
+        # Any shift gives the same slopes; one near the data's mean keeps the shifted
+        # columns small. The first block's means are near enough and cost no extra pass.
+        if not self.fit_intercept or chunk.X.shape[0] == 0:
+            return
+        X = chunk.X[:BLOCK_ROWS].to(device=self.device, dtype=torch.float64)
+        Y = chunk.Y[:BLOCK_ROWS].to(device=self.device, dtype=torch.float64)
+        self.shift_x = X.mean(0)
+        self.shift_y = Y.mean(0)
+
     def update_chunk(self, chunk: Chunk) -> LeastSquaresState:
-        """Fold an already validated chunk in, block by block."""
+        """Fold an already validated chunk in, buffering rows into blocks."""
         X, Y, w = chunk.X, chunk.Y, chunk.sample_weight
         if X.shape[1] != self.n_features or Y.shape[1] != self.n_targets:
             raise InputError(
                 f"chunk has {X.shape[1]} features and {Y.shape[1]} targets, but this state "
                 f"was started with {self.n_features} and {self.n_targets}"
             )
+        if self.n_samples == 0:
+            self._set_shift(chunk)
+        m = self._R.shape[0]
+        if self._buffer is None:
+            self._buffer = torch.empty(m + BLOCK_ROWS, m, dtype=torch.float64, device=self.device)
         sqrt_w = None if w is None else w.sqrt()
-        R = self.R
-        m = R.shape[0]
-        # One buffer for [R; block]: the rows are written in place, no concatenation.
-        buf = torch.empty(m + min(BLOCK_ROWS, X.shape[0]), m, dtype=R.dtype, device=R.device)
-        for start in range(0, X.shape[0], BLOCK_ROWS):
-            rows = slice(start, start + BLOCK_ROWS)
-            Xb = X[rows].to(R.device)
+        start = 0
+        while start < X.shape[0]:
+            take = min(BLOCK_ROWS - self._pending, X.shape[0] - start)
+            rows = slice(start, start + take)
+            Xb = X[rows].to(self.device)
             check_finite(Xb, "X", self.n_samples + start)
-            stacked = buf[: m + Xb.shape[0]]
-            stacked[:m] = R
+            lo = m + self._pending
             fill_augmented(
-                stacked[m:],
+                self._buffer[lo : lo + take],
                 Xb,
-                Y[rows].to(R.device),
-                None if sqrt_w is None else sqrt_w[rows].to(R.device),
+                Y[rows].to(self.device),
+                None if sqrt_w is None else sqrt_w[rows].to(self.device),
                 self.fit_intercept,
+                self.shift_x,
+                self.shift_y,
             )
-            R = qr_r(stacked)
-        self.R = R
+            self._pending += take
+            start += take
+            if self._pending == BLOCK_ROWS:
+                self._flush()
         self.n_samples += X.shape[0]
         self.weight_sum += float(w.sum()) if w is not None else float(X.shape[0])
         return self
 
-    def _check_compatible(self, other: LeastSquaresState) -> None:
+    def _check_compatible(self, other: Any) -> None:
+        if not isinstance(other, LeastSquaresState):
+            raise InputError(
+                f"can only merge another LeastSquaresState, not {type(other).__name__}"
+            )
         mine = (self.n_features, self.n_targets, self.fit_intercept)
         theirs = (other.n_features, other.n_targets, other.fit_intercept)
         if mine != theirs:
@@ -158,22 +235,33 @@ class LeastSquaresState:
                 f"{mine} vs {theirs}"
             )
 
+    def _R_with_shift(self, shift_x: torch.Tensor, shift_y: torch.Tensor) -> torch.Tensor:
+        """R of the same rows shifted by (shift_x, shift_y) instead: a column operation,
+        since [1, X − a, Y − b] = [1, X − x₀, Y − y₀] + 1·[0, x₀ − a, y₀ − b]."""
+        R = self.R.clone()
+        if self.fit_intercept:
+            delta = torch.cat([self.shift_x - shift_x, self.shift_y - shift_y]).to(R)
+            R[:, 1:] += R[:, :1] * delta.unsqueeze(0)
+        return R
+
     def merge(self, other: LeastSquaresState) -> LeastSquaresState:
         """Combine with another state of the same problem (rows of both); returns ``self``."""
         self._check_compatible(other)
-        self.R = fold_rows(self.R, other.R.to(self.R.device))
+        if self.n_samples == 0:
+            self.shift_x = other.shift_x.to(self.device).clone()
+            self.shift_y = other.shift_y.to(self.device).clone()
+        theirs = other._R_with_shift(self.shift_x.to(other.device), self.shift_y.to(other.device))
+        self.R = qr_r(torch.cat([self.R, theirs.to(self.device)]))
         self.n_samples += other.n_samples
         self.weight_sum += other.weight_sum
         return self
 
     def copy(self) -> LeastSquaresState:
         new = LeastSquaresState(
-            self.n_features,
-            self.n_targets,
-            fit_intercept=self.fit_intercept,
-            device=self.R.device,
+            self.n_features, self.n_targets, fit_intercept=self.fit_intercept, device=self.device
         )
-        new.R = self.R.clone()
+        new._R = self.R.clone()
+        new.shift_x, new.shift_y = self.shift_x.clone(), self.shift_y.clone()
         new.n_samples, new.weight_sum = self.n_samples, self.weight_sum
         return new
 
@@ -191,16 +279,40 @@ class LeastSquaresState:
     def R_residual(self) -> torch.Tensor:
         return self.R[self.n_params :, self.n_params :]
 
+    def to_shifted(self, theta: torch.Tensor) -> torch.Tensor:
+        """θ = [b; β] of the original data → the same model for the shifted data:
+        b_s = b − y₀ + x₀ᵀβ (slopes unchanged)."""
+        theta = theta.to(self._R)
+        if not self.fit_intercept:
+            return theta
+        b = theta[0] - self.shift_y + self.shift_x @ theta[1:]
+        return torch.cat([b.unsqueeze(0), theta[1:]])
+
+    def from_shifted(self, theta_s: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`to_shifted`: b = b_s + y₀ − x₀ᵀβ."""
+        if not self.fit_intercept:
+            return theta_s
+        b = theta_s[0] + self.shift_y - self.shift_x @ theta_s[1:]
+        return torch.cat([b.unsqueeze(0), theta_s[1:]])
+
     def rss_of(self, theta: torch.Tensor) -> torch.Tensor:
         """Σ w (y − Aθ)² per target for parameters θ (p', k), intercept first, from R
         alone: ‖√w(Y − Aθ)‖² = ‖R_design θ − R_target‖² + ‖R_residual‖² (Q is orthogonal)."""
-        fit = self.R_design @ theta.to(self.R) - self.R_target
+        theta = theta.to(self._R)
+        if theta.shape != (self.n_params, self.n_targets):
+            raise InputError(
+                f"parameters of shape {tuple(theta.shape)} given; this problem has "
+                f"({self.n_params}, {self.n_targets}) (intercept first, one column per target)"
+            )
+        fit = self.R_design @ self.to_shifted(theta) - self.R_target
         return (fit**2).sum(0) + (self.R_residual**2).sum(0)
 
     def state_dict(self) -> dict[str, Any]:
-        """Tensors and metadata, for :func:`torchlinreg.solvers.state.save_state`."""
+        """Tensors and metadata, for saving."""
         return {
             "R": self.R.detach().cpu().contiguous(),
+            "shift_x": self.shift_x.detach().cpu().contiguous(),
+            "shift_y": self.shift_y.detach().cpu().contiguous(),
             "meta": {
                 "n_features": self.n_features,
                 "n_targets": self.n_targets,
@@ -212,21 +324,40 @@ class LeastSquaresState:
 
     @classmethod
     def from_state_dict(cls, d: dict[str, Any]) -> LeastSquaresState:
-        meta = d["meta"]
-        state = cls(
-            int(meta["n_features"]),
-            int(meta["n_targets"]),
-            fit_intercept=bool(meta["fit_intercept"]),
-        )
-        R = d["R"]
-        if tuple(R.shape) != tuple(state.R.shape) or R.dtype != torch.float64:
-            raise InputError(
-                f"saved state has R of shape {tuple(R.shape)} and dtype {R.dtype}, "
-                f"expected {tuple(state.R.shape)} float64"
-            )
-        state.R = R.clone()
-        state.n_samples = int(meta["n_samples"])
-        state.weight_sum = float(meta["weight_sum"])
+        """Rebuild a state, checking every field (the data may come from a file)."""
+        try:
+            meta = d["meta"]
+            p = _count("n_features", meta["n_features"], 1)
+            k = _count("n_targets", meta["n_targets"], 1)
+            intercept = meta["fit_intercept"]
+            n = _count("n_samples", meta["n_samples"], 0)
+            weight_sum = meta["weight_sum"]
+            R, sx, sy = d["R"], d["shift_x"], d["shift_y"]
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"saved state is incomplete or malformed ({exc})") from None
+        if not isinstance(intercept, bool):
+            raise InputError(f"saved state has fit_intercept={intercept!r}; expected true/false")
+        if (
+            not isinstance(weight_sum, (int, float))
+            or not math.isfinite(weight_sum)
+            or weight_sum < 0
+        ):
+            raise InputError(f"saved state has an invalid weight_sum {weight_sum!r}")
+        m = p + k + int(intercept)
+        shapes = {"R": (tuple(R.shape), (m, m)), "shift_x": (tuple(sx.shape), (p,)),
+                  "shift_y": (tuple(sy.shape), (k,))}  # fmt: skip
+        for name, (got, want) in shapes.items():
+            if got != want:
+                raise InputError(f"saved state has {name} of shape {got}, expected {want}")
+        for name, t in (("R", R), ("shift_x", sx), ("shift_y", sy)):
+            if t.dtype != torch.float64 or not bool(torch.isfinite(t).all()):
+                raise InputError(f"saved state has a {name} that is not finite float64")
+        if bool((R.tril(-1) != 0).any()):
+            raise InputError("saved state has an R that is not upper triangular")
+        state = cls(p, k, fit_intercept=intercept)
+        state._R = R.clone()
+        state.shift_x, state.shift_y = sx.clone(), sy.clone()
+        state.n_samples, state.weight_sum = n, float(weight_sum)
         return state
 
     def save(self, path: str) -> None:
@@ -238,16 +369,14 @@ class LeastSquaresState:
         from .._files import atomic_path
 
         d = self.state_dict()
+        tensors = {k: d[k] for k in ("R", "shift_x", "shift_y")}
+        metadata = {
+            "format": "torchlinreg.LeastSquaresState",
+            "version": "1",
+            "meta": json.dumps(d["meta"]),
+        }
         with atomic_path(path) as tmp:
-            save_file(
-                {"R": d["R"]},
-                tmp,
-                metadata={
-                    "format": "torchlinreg.LeastSquaresState",
-                    "version": "1",
-                    "meta": json.dumps(d["meta"]),
-                },
-            )
+            save_file(tensors, tmp, metadata=metadata)
 
     @classmethod
     def load(cls, path: str) -> LeastSquaresState:
@@ -266,7 +395,10 @@ class LeastSquaresState:
                         f"{path} has state format version {metadata.get('version')!r}; "
                         "this torchlinreg reads version 1: upgrade torchlinreg"
                     )
-                tensors = {"R": f.get_tensor("R")}
-        except (SafetensorError, OSError) as exc:
+                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+            meta = json.loads(metadata["meta"])
+        except (SafetensorError, OSError, ValueError, KeyError) as exc:
             raise InputError(f"{path} could not be read as a state file: {exc}") from None
-        return cls.from_state_dict({**tensors, "meta": json.loads(metadata["meta"])})
+        if not isinstance(meta, dict):
+            raise InputError(f"{path}: the state metadata is malformed")
+        return cls.from_state_dict({**tensors, "meta": meta})

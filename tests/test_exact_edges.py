@@ -1,0 +1,245 @@
+"""Hard corners of the exact solver, each against an independent oracle: scale
+extremes, constant and duplicated columns of very different sizes, large offsets,
+zero-weight chunks, unusual array layouts, and malformed saved states."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from torchlinreg import (
+    AccuracyWarning,
+    InputError,
+    LeastSquaresState,
+    LinearRegression,
+    RankDeficientWarning,
+    Ridge,
+)
+
+from .conftest import lstsq_fit
+
+
+def quiet(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize("shape", [(3, 1), (50000, 2)])
+def test_only_constant_features_give_zero_slopes(rng, shape) -> None:
+    X = np.full(shape, 1 / 3 if shape[0] == 3 else 7.0)
+    y = rng.normal(size=shape[0])
+    with pytest.warns(RankDeficientWarning, match="constant"):
+        model = LinearRegression().fit(X, y)
+    # scikit-learn's answer: no slope, the mean as intercept.
+    np.testing.assert_array_equal(model.coef_, np.zeros(shape[1]))
+    assert model.intercept_ == pytest.approx(y.mean(), rel=1e-12)
+
+
+def test_minimum_norm_is_in_the_data_units_whatever_the_column_scales(rng) -> None:
+    a, b = rng.normal(size=30), rng.normal(size=30)
+    y = 2 * a + 3 * b
+    X = np.c_[1e8 * a, 1e8 * a, 1e-8 * b]
+    with pytest.warns(RankDeficientWarning, match="dependent: x0, x1"):
+        model = LinearRegression(fit_intercept=False).fit(X, y)
+    # The exact minimum-norm solution: the duplicated pair shares 2e-8 equally.
+    np.testing.assert_allclose(model.coef_, [1e-8, 1e-8, 3e8], rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("x_scale", "y_scale"),
+    # Powers of two (≈ 1e-169, 1e200, 1e300, 1e-200): scaling by them is exact, so the
+    # answers must scale exactly and the column-scaled condition number not change.
+    [([2.0**-560, 1.0], 1.0), ([2.0**665, 1.0], 1.0), ([1.0, 1.0], 2.0**996),
+     ([2.0**-664, 2.0**-664], 2.0**-664)],
+)  # fmt: skip
+def test_extreme_magnitudes_scale_exactly(rng, x_scale, y_scale) -> None:
+    X = rng.normal(size=(100, 2))
+    y = X @ [2.0, 3.0] + 0.5 + 0.01 * rng.normal(size=100)
+    base = LinearRegression().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no false conditioning or rank warnings
+        model = LinearRegression().fit(X * x_scale, y * y_scale)
+    np.testing.assert_allclose(model.coef_, base.coef_ / np.array(x_scale) * y_scale, rtol=1e-12)
+    assert model.intercept_ == pytest.approx(base.intercept_ * y_scale, rel=1e-12)
+    assert model.condition_number_ == pytest.approx(base.condition_number_, rel=1e-9)
+
+
+def test_tiny_magnitudes_on_the_normal_equations_path(rng) -> None:
+    X = rng.normal(size=(40000, 3))
+    y = X @ [1.0, -2.0, 0.5] + rng.normal(size=40000)
+    base = LinearRegression().fit(X, y)
+    tiny = LinearRegression().fit(X * 1e-160, y * 1e-160)
+    np.testing.assert_allclose(tiny.coef_, base.coef_, rtol=1e-11)
+
+
+def centred_oracle(X, y, w=None, alpha=0.0):  # type: ignore[no-untyped-def]
+    """scikit-learn's way: centre (exactly representable here), then solve."""
+    from sklearn.linear_model import LinearRegression as SkLR
+    from sklearn.linear_model import Ridge as SkRidge
+
+    est = SkRidge(alpha=alpha, solver="svd") if alpha else SkLR()
+    return est.fit(X, y, sample_weight=w)
+
+
+def test_a_large_mean_of_y_costs_no_digits_on_any_path(rng) -> None:
+    n = 40000
+    X = rng.normal(size=(n, 5)) + 3
+    y = 1e8 + X @ np.full(5, 1e-3) + rng.normal(size=n)
+    ref = centred_oracle(X, y)
+    fits = {
+        "auto": LinearRegression().fit(X, y),
+        "qr": LinearRegression(solver="qr").fit(X, y),
+        "chunks": LinearRegression().fit_chunks([(X[i : i + 7000], y[i : i + 7000]) for i in range(0, n, 7000)]),
+        "partial": LinearRegression().partial_fit(X[:20000], y[:20000]).partial_fit(X[20000:], y[20000:]),
+    }  # fmt: skip
+    for name, model in fits.items():
+        np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-9, err_msg=name)
+        assert model.intercept_ == pytest.approx(ref.intercept_, rel=1e-14), name
+    ridge = Ridge(alpha=1.0).fit(X, y)
+    np.testing.assert_allclose(ridge.coef_, centred_oracle(X, y, alpha=1.0).coef_, rtol=1e-9)
+
+
+def test_ridge_with_alpha_zero_is_least_squares_including_rank_loss(rng) -> None:
+    X = rng.normal(size=(40, 3))
+    Xd = np.c_[X, X[:, 0]]
+    y = rng.normal(size=(40, 2))
+    with pytest.warns(RankDeficientWarning, match="dependent"):
+        ridge = Ridge(alpha=0.0).fit(Xd, y)
+    ols = quiet(LinearRegression().fit, Xd, y)
+    np.testing.assert_allclose(ridge.coef_, ols.coef_, rtol=1e-12)
+    mixed = quiet(Ridge(alpha=[0.0, 2.0]).fit, Xd, y)
+    np.testing.assert_allclose(mixed.coef_[0], ols.coef_[0], rtol=1e-12)
+    from sklearn.linear_model import Ridge as SkRidge
+
+    np.testing.assert_allclose(
+        mixed.coef_[1], SkRidge(alpha=2.0).fit(Xd, y[:, 1]).coef_, rtol=1e-10
+    )
+
+
+def test_zero_weight_chunks_are_fine_in_a_stream(rng) -> None:
+    X = rng.normal(size=(120, 3))
+    y = X @ [1.0, 2.0, 3.0] + rng.normal(size=120)
+    w = rng.uniform(0.5, 2, size=120)
+    w[100:110] = 0.0
+    chunks = [(X[a:b], y[a:b], w[a:b]) for a, b in ((0, 100), (100, 110), (110, 120))]
+    whole = LinearRegression().fit(X, y, sample_weight=w)
+    streamed = LinearRegression().fit_chunks(chunks)
+    partial = LinearRegression()
+    for c in chunks:
+        quiet(partial.partial_fit, *c)
+    for model in (streamed, partial):
+        np.testing.assert_allclose(model.coef_, whole.coef_, rtol=1e-11)
+    with pytest.raises(InputError, match="zero for every row seen"):
+        LinearRegression().fit_chunks([chunks[1]])
+
+
+def test_reversed_views_and_foreign_byte_order(rng) -> None:
+    X = rng.normal(size=(50, 3))
+    y = X @ [1.0, 2.0, 3.0] + rng.normal(size=50)
+    ref = LinearRegression().fit(X[::-1].copy(), y[::-1].copy())
+    model = LinearRegression().fit(X[::-1], y[::-1])
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-13)
+    big_endian = LinearRegression().fit(X.astype(">f8"), y.astype(">f8"))
+    np.testing.assert_allclose(big_endian.coef_, LinearRegression().fit(X, y).coef_, rtol=1e-13)
+    np.testing.assert_allclose(model.predict(X[::-1]), X[::-1] @ model.coef_ + model.intercept_)
+
+
+def test_no_false_accuracy_warnings(rng) -> None:
+    X = rng.normal(size=(200, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AccuracyWarning)
+        LinearRegression().partial_fit(X, np.zeros(200))
+        Y = np.c_[X @ [1.0, 2.0, 3.0] + 1e-3 * rng.normal(size=200), 1e6 * rng.normal(size=200)]
+        LinearRegression().partial_fit(X, Y)
+
+
+def test_tiny_chunks_are_buffered_into_blocks(rng) -> None:
+    X = rng.normal(size=(3000, 30))
+    y = X @ rng.normal(size=30) + rng.normal(size=3000)
+    state = LeastSquaresState(30)
+    for i in range(3000):
+        state.update(X[i : i + 1], y[i : i + 1])
+    from torchlinreg.solvers.solve import solve_ols
+
+    coef, _ = lstsq_fit(X, y)
+    np.testing.assert_allclose(solve_ols(state).coef[:, 0].numpy(), coef, rtol=1e-10)
+
+
+def test_torch_data_loader_batches_are_chunks(rng) -> None:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X = torch.tensor(rng.normal(size=(256, 4)))
+    y = X @ torch.tensor([1.0, -1.0, 2.0, 0.5], dtype=torch.float64) + 3
+    model = LinearRegression().fit_chunks(DataLoader(TensorDataset(X, y), batch_size=50))
+    np.testing.assert_allclose(model.coef_, [1.0, -1.0, 2.0, 0.5], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: LinearRegression().fit_chunks(5), "fit_chunks takes an iterable"),
+        (lambda: LinearRegression().fit_chunks(lambda: 5), "returned int"),
+        (lambda: LinearRegression(fit_intercept=None).fit([[1.0], [2.0]], [1.0, 2.0]), "fit_intercept"),
+        (lambda: LeastSquaresState(2.5), "n_features must be an integer"),
+        (lambda: LeastSquaresState(2).merge(5), "can only merge another LeastSquaresState"),
+        (lambda: LinearRegression().fit(torch.eye(3).to_sparse(), [1.0, 2.0, 3.0]), "sparse"),
+        (lambda: LeastSquaresState(2).update(np.ones((3, 2)), np.ones(3)).rss_of(torch.ones(2, 1)), "shape"),
+    ],
+)  # fmt: skip
+def test_misuse_raises_input_errors(call, match) -> None:
+    with pytest.raises(InputError, match=match):
+        call()
+
+
+def test_changing_fit_intercept_between_partial_fits_is_refused(rng) -> None:
+    X, y = rng.normal(size=(20, 2)), rng.normal(size=20)
+    model = LinearRegression().partial_fit(X, y)
+    model.set_params(fit_intercept=False)
+    with pytest.raises(InputError, match="fit_intercept changed"):
+        model.partial_fit(X, y)
+
+
+def _saved(tmp_path, rng):  # type: ignore[no-untyped-def]
+    state = LeastSquaresState(2).update(rng.normal(size=(10, 2)), rng.normal(size=10))
+    path = tmp_path / "s.safetensors"
+    state.save(str(path))
+    return path, state
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda meta, t: meta.pop("n_features"), "incomplete or malformed"),
+        (lambda meta, t: meta.update(n_features="abc"), "n_features must be an integer"),
+        (lambda meta, t: meta.update(n_features=10**12), "shape"),
+        (lambda meta, t: meta.update(fit_intercept="false"), "fit_intercept"),
+        (lambda meta, t: meta.update(n_samples=-5), "n_samples"),
+        (lambda meta, t: meta.update(weight_sum=float("nan")), "weight_sum"),
+        (lambda meta, t: t.update(R=t["R"].T.contiguous()), "upper triangular"),
+        (lambda meta, t: t["R"].__setitem__((0, 0), float("nan")), "not finite"),
+    ],
+)
+def test_malformed_saved_states_are_refused(tmp_path, rng, edit, match) -> None:
+    from safetensors.torch import save_file
+
+    path, state = _saved(tmp_path, rng)
+    d = state.state_dict()
+    meta = dict(d["meta"])
+    tensors = {k: d[k].clone() for k in ("R", "shift_x", "shift_y")}
+    edit(meta, tensors)
+    save_file(
+        tensors,
+        str(path),
+        metadata={
+            "format": "torchlinreg.LeastSquaresState",
+            "version": "1",
+            "meta": json.dumps(meta),
+        },
+    )
+    with pytest.raises(InputError, match=match):
+        LeastSquaresState.load(str(path))
