@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .data.design import Design, chunks, plan
+from .data.prefetch import one_core_for_reading, prefetched
 from .data.sources import Source, open_source
 from .errors import InputError, RankDeficientWarning
 from .progress import Progress
@@ -53,8 +54,8 @@ def _open(path: str, delimiter: str | None) -> Source:
 
 
 class _Counted:
-    """Chunks of a design as (X, y[, w]) tuples, counting rows and dropped rows on the
-    first pass (later passes, for refinement, read the same rows again)."""
+    """Chunks of a design as the solver's validated chunks, counting rows and dropped
+    rows on the first pass (later passes, for refinement, read the same rows again)."""
 
     def __init__(self, source: Source, design: Design, progress: Progress) -> None:
         self.source, self.design, self.progress = source, design, progress
@@ -63,13 +64,12 @@ class _Counted:
     def __call__(self) -> Iterator[tuple[Any, ...]]:
         self.passes += 1
         first = self.passes == 1
-        for chunk, _ in chunks(self.source, self.design):
+        for chunk, _ in prefetched(chunks(self.source, self.design)):
             if first:
                 self.rows += chunk.X.shape[0]
                 self.dropped += chunk.dropped
                 self.progress.update(chunk.X.shape[0] + chunk.dropped)
-            Y = chunk.Y[:, 0] if chunk.Y is not None and chunk.Y.shape[1] == 1 else chunk.Y
-            yield (chunk.X, Y) if chunk.w is None else (chunk.X, Y, chunk.w)
+            yield chunk.as_solver_chunk()
 
 
 def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResult:
@@ -90,7 +90,7 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
     progress = Progress("reading", enabled=not quiet)
     stream = _Counted(source, design, progress)
     names = design.feature_names
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, one_core_for_reading():
         warnings.simplefilter("always")
         try:
             model, state = _fit(source, design, options, stream, names)
@@ -164,11 +164,12 @@ def _fit(
     if options.method != "gd":
         raise InputError(f"unknown method {options.method!r}; use 'exact' or 'gd'")
     parts = list(stream())  # gradient descent needs every row for every epoch
-    if not parts or sum(len(p[0]) for p in parts) == 0:
+    if not parts or sum(p.X.shape[0] for p in parts) == 0:
         return None, None
-    X = np.concatenate([p[0] for p in parts])
-    y = np.concatenate([p[1] for p in parts])
-    w = np.concatenate([p[2] for p in parts]) if design.weights else None
+    X = np.concatenate([p.X.numpy() for p in parts])
+    y = np.concatenate([p.Y.numpy() for p in parts])
+    y = y[:, 0] if y.shape[1] == 1 else y
+    w = np.concatenate([p.sample_weight.numpy() for p in parts]) if design.weights else None
     model = GDRegressor(fit_intercept=options.fit_intercept, **options.gd).fit(X, y, w)
     model.feature_names_in_ = np.asarray(names, dtype=object)
     k = 1 if y.ndim == 1 else y.shape[1]
@@ -245,7 +246,7 @@ def predict_file(
 
     def tables() -> Iterator[Any]:
         nonlocal rows, dropped
-        for chunk, raw in chunks(source, design, with_targets=False, keep=keep):
+        for chunk, raw in prefetched(chunks(source, design, with_targets=False, keep=keep)):
             pred = np.asarray(mf.estimator.predict_array(chunk.X)).reshape(chunk.X.shape[0], -1)
             arrays = []
             for c in keep:
@@ -286,7 +287,7 @@ def evaluate_file(
     progress = Progress("evaluating", enabled=not quiet)
     dropped = 0
     try:
-        for chunk, _ in chunks(source, eval_design):
+        for chunk, _ in prefetched(chunks(source, eval_design)):
             pred = np.asarray(mf.estimator.predict_array(chunk.X)).reshape(chunk.X.shape[0], -1)
             metrics.update(chunk.Y, pred)
             dropped += chunk.dropped

@@ -70,6 +70,21 @@ class DesignChunk:
     dropped: int
     kept: np.ndarray | None  # boolean mask of kept rows, None when all were kept
 
+    def as_solver_chunk(self) -> Any:
+        """The exact solver's validated chunk (every value was checked here)."""
+        import torch
+
+        from ..solvers.state import Chunk
+
+        assert self.Y is not None
+        return Chunk(
+            X=torch.from_numpy(self.X),
+            Y=torch.from_numpy(self.Y),
+            sample_weight=None if self.w is None else torch.from_numpy(self.w),
+            target_1d=self.Y.shape[1] == 1,
+            finite=True,
+        )
+
 
 def _listed(source: Source, names: Sequence[str], what: str) -> None:
     missing = [c for c in names if c not in source.columns]
@@ -224,7 +239,10 @@ def chunks(
         values = {c: _floats(table.column(c)) for c in checked}
         bad = np.zeros(n, dtype=bool)
         for c in checked:
-            nan = np.isnan(values[c])
+            v = values[c]
+            if np.isfinite(v).all():  # the common case: one pass, nothing to report
+                continue
+            nan = np.isnan(v)
             if nan.any():
                 if design.missing == "error":
                     row = int(np.flatnonzero(nan)[0])
@@ -233,11 +251,11 @@ def chunks(
                         "fill it in, remove the row, or use --missing drop"
                     )
                 bad |= nan
-            inf = np.isinf(values[c])
+            inf = np.isinf(v)
             if inf.any():
                 row = int(np.flatnonzero(inf)[0])
                 raise InputError(
-                    f"{source.where(start + row)}, column {c!r}: {values[c][row]} is not a "
+                    f"{source.where(start + row)}, column {c!r}: {v[row]} is not a "
                     "finite number (too large for float64?); fix or remove the row"
                 )
         encoded = {}

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import InputError
 
 _CONVERSION = re.compile(
-    r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'"
+    r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+): invalid value '(.*)'"
 )
 _RAGGED = re.compile(r"Expected (\d+) columns, got (\d+)")
 

@@ -19,9 +19,10 @@ from ..errors import InputError
 CSV_EXTENSIONS = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 PARQUET_EXTENSIONS = (".parquet", ".pq")
 SUPPORTED = ", ".join((*CSV_EXTENSIONS, *PARQUET_EXTENSIONS, ".npy", "a Parquet directory", "-"))
-# Bytes pyarrow parses per CSV block: one block is one batch of rows in memory.
-CSV_BLOCK_BYTES = 16 << 20
-PARQUET_BATCH_ROWS = 1 << 17
+# Bytes pyarrow parses per CSV block: one block is one batch of rows in memory. Small
+# blocks parse in parallel and stay in cache (1 MiB measured fastest, bench/files.py).
+CSV_BLOCK_BYTES = 1 << 20
+PARQUET_BATCH_ROWS = 1 << 16
 
 
 def one_line(message: str) -> str:
@@ -149,20 +150,25 @@ class CsvSource(Source):
                 f"is the delimiter right? Use --delimiter (now {self.delimiter!r})"
             )
 
+    def _options(self, types: dict[str, Any], columns: Sequence[str] | None) -> dict[str, Any]:
+        import pyarrow.csv as pacsv
+
+        return {
+            "read_options": pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            "parse_options": pacsv.ParseOptions(delimiter=self.delimiter),
+            "convert_options": pacsv.ConvertOptions(
+                column_types=types, include_columns=list(columns) if columns else None
+            ),
+        }
+
     def _open(self, types: dict[str, Any], columns: Sequence[str] | None) -> Any:
+        """A streaming reader (standard input, and the first block of a file)."""
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
         source: Any = sys.stdin.buffer if self.path == "-" else self.path
         try:
-            return pacsv.open_csv(
-                source,
-                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                parse_options=pacsv.ParseOptions(delimiter=self.delimiter),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=types, include_columns=list(columns) if columns else None
-                ),
-            )
+            return pacsv.open_csv(source, **self._options(types, columns))
         except pa.ArrowInvalid as exc:
             raise self._explain(exc, types) from None
         except (OSError, UnicodeDecodeError, EOFError) as exc:
@@ -196,7 +202,8 @@ class CsvSource(Source):
         else:
             if self.path == "-":
                 raise InputError("standard input can only be read once")
-            reader = self._open(types, columns)
+            yield from self._file_batches(wanted, types)
+            return
         while True:
             try:
                 batch = reader.read_next_batch()
@@ -211,6 +218,24 @@ class CsvSource(Source):
                 table = _cast(table, types, self, start)
             yield Batch(table, start)
             start += batch.num_rows
+
+    def _file_batches(self, columns: list[str], types: dict[str, Any]) -> Iterator[Batch]:
+        """A file through pyarrow's dataset scanner, which parses blocks in parallel
+        (about twice the streaming reader's speed here) and yields them in order."""
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        start = 0
+        try:
+            fmt = ds.CsvFileFormat(**self._options(types, None))
+            for batch in ds.dataset(self.path, format=fmt).to_batches(columns=columns):
+                if batch.num_rows:
+                    yield Batch(batch, start)
+                    start += batch.num_rows
+        except pa.ArrowInvalid as exc:
+            raise self._explain(exc, types) from None
+        except (OSError, UnicodeDecodeError, EOFError) as exc:
+            raise InputError(f"{self.name} could not be read: {one_line(str(exc))}") from None
 
     def where(self, row: int) -> str:
         return f"{self.name}, line {row + 2}"
@@ -258,7 +283,11 @@ def _cast(table: Any, types: dict[str, Any], source: Source, start: int) -> Any:
 
 
 class ParquetSource(Source):
-    """A Parquet file or a directory of Parquet files, read a row group batch at a time."""
+    """A Parquet file or a directory of Parquet files, streamed in batches.
+
+    Each file is read with buffered, non-prefetching I/O: memory stays a few batches
+    (~100 MiB measured on 20-column files) instead of whole row groups.
+    """
 
     def __init__(self, path: str) -> None:
         import pyarrow as pa
@@ -266,15 +295,30 @@ class ParquetSource(Source):
 
         self.path = self.name = path
         try:
-            self.dataset = ds.dataset(path, format="parquet")
-            schema = self.dataset.schema
+            dataset = ds.dataset(path, format="parquet")
+            schema = dataset.schema
+            self.files = sorted(dataset.files)
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"{path} could not be read as Parquet: {one_line(str(exc))}") from None
         self.columns = list(schema.names)
         self.types = {f.name: f.type for f in schema}
-        if not self.columns:
-            raise InputError(f"{path} holds no Parquet data (no columns)")
+        if not self.columns or not self.files:
+            raise InputError(f"{path} holds no Parquet data (no files or no columns)")
         _check_names(self)
+        self._rows = sum(self._open(f).metadata.num_rows for f in self.files)
+
+    def _open(self, file: str) -> Any:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(file, pre_buffer=False, buffer_size=1 << 20)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{file} could not be read as Parquet: {one_line(str(exc))}") from None
+
+    @property
+    def empty(self) -> bool:
+        return self._rows == 0
 
     def batches(
         self, columns: Sequence[str], types: dict[str, Any] | None = None
@@ -282,15 +326,20 @@ class ParquetSource(Source):
         import pyarrow as pa
 
         start = 0
-        try:
-            for batch in self.dataset.to_batches(
-                columns=list(columns), batch_size=PARQUET_BATCH_ROWS
-            ):
-                if batch.num_rows:
-                    yield Batch(_cast(batch, types or {}, self, start), start)
-                    start += batch.num_rows
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"{self.name} could not be read: {one_line(str(exc))}") from None
+        for file in self.files:
+            reader = self._open(file)
+            missing = [c for c in columns if c not in reader.schema_arrow.names]
+            if missing:
+                raise InputError(f"{file}: no column {', '.join(map(repr, missing))}")
+            try:
+                for batch in reader.iter_batches(
+                    batch_size=PARQUET_BATCH_ROWS, columns=list(columns)
+                ):
+                    if batch.num_rows:
+                        yield Batch(_cast(batch, types or {}, self, start), start)
+                        start += batch.num_rows
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise InputError(f"{file} could not be read: {one_line(str(exc))}") from None
 
 
 class NpySource(Source):

@@ -183,7 +183,7 @@ class _ExactRegressor(RegressorBase):
         ``feature_names`` name the columns (``feature_names_in_``, warnings).
         """
         from ..solvers.refine import refine_from_chunks
-        from ..solvers.state import validate_chunk
+        from ..solvers.state import Chunk, validate_chunk
 
         self._check_params()
         if not callable(chunks) and not isinstance(chunks, Iterable):
@@ -204,6 +204,10 @@ class _ExactRegressor(RegressorBase):
         def validated() -> Iterable[Any]:
             rows = 0
             for item in make():
+                if isinstance(item, Chunk):  # already validated (the file readers)
+                    rows += item.X.shape[0]
+                    yield item
+                    continue
                 # Tuples, or lists as a torch DataLoader's default collation yields.
                 if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
                     raise InputError("each chunk must be a tuple (X, y) or (X, y, sample_weight)")

@@ -41,12 +41,15 @@ def fill_augmented(
     p = X.shape[1]
     if fit_intercept:
         out[:, 0] = 1.0
-    out[:, c : c + p] = X
-    out[:, c + p :] = Y
-    if shift_x is not None:
-        out[:, c : c + p] -= shift_x
-    if shift_y is not None:
-        out[:, c + p :] -= shift_y
+    # Copy and shift in one pass (torch converts float32 to float64 on the way).
+    if shift_x is None:
+        out[:, c : c + p] = X
+    else:
+        torch.sub(X, shift_x, out=out[:, c : c + p])
+    if shift_y is None:
+        out[:, c + p :] = Y
+    else:
+        torch.sub(Y, shift_y, out=out[:, c + p :])
     if sqrt_w is not None:
         out *= sqrt_w.to(torch.float64).unsqueeze(1)
     return out

@@ -27,21 +27,30 @@ from ..data.arrays import as_tensor, check_finite, check_lengths, check_sample_w
 from ..errors import InputError
 from .qr import fill_augmented, qr_r
 
-# Rows folded per Householder QR. Measured on 1e6 × 100 (bench/exact.py): 4096 rows
-# keep [R; block] in cache and ran faster than 8192 or 16384, with ~10 MiB of
-# temporaries (16384 rows: ~60 MiB, less predictable under glibc's allocator). Smaller
+# Rows folded per Householder QR, for a block of about 3 MiB: 4096 rows at 100 columns
+# (bench/exact.py: faster than 8192 or 16384 there, ~10 MiB of temporaries), more for
+# narrow problems (22 columns: 16384 rows, ~25% faster per row than 4096). Smaller
 # chunks are buffered up to this size, so tiny chunks do not cost a QR each.
-BLOCK_ROWS = 4096
+BLOCK_BYTES = 3 << 20
+BLOCK_ROWS = 4096  # the minimum, and the rows used to pick the shift
+
+
+def block_rows(m: int) -> int:
+    return max(BLOCK_ROWS, min(1 << 16, BLOCK_BYTES // (8 * m)))
 
 
 @dataclass
 class Chunk:
-    """A validated chunk: X (n, p), Y (n, k) on one device, weights (n,) or None."""
+    """A validated chunk: X (n, p), Y (n, k) on one device, weights (n,) or None.
+
+    ``finite`` tells that X is already known to hold no NaN/inf (the file readers check
+    every value), so folding need not check again."""
 
     X: torch.Tensor
     Y: torch.Tensor
     sample_weight: torch.Tensor | None
     target_1d: bool
+    finite: bool = False
 
 
 def validate_chunk(
@@ -195,15 +204,17 @@ class LeastSquaresState:
         if self.n_samples == 0:
             self._set_shift(chunk)
         m = self._R.shape[0]
+        capacity = block_rows(m)
         if self._buffer is None:
-            self._buffer = torch.empty(m + BLOCK_ROWS, m, dtype=torch.float64, device=self.device)
+            self._buffer = torch.empty(m + capacity, m, dtype=torch.float64, device=self.device)
         sqrt_w = None if w is None else w.sqrt()
         start = 0
         while start < X.shape[0]:
-            take = min(BLOCK_ROWS - self._pending, X.shape[0] - start)
+            take = min(capacity - self._pending, X.shape[0] - start)
             rows = slice(start, start + take)
             Xb = X[rows].to(self.device)
-            check_finite(Xb, "X", self.n_samples + start)
+            if not chunk.finite:
+                check_finite(Xb, "X", self.n_samples + start)
             lo = m + self._pending
             fill_augmented(
                 self._buffer[lo : lo + take],
@@ -216,7 +227,7 @@ class LeastSquaresState:
             )
             self._pending += take
             start += take
-            if self._pending == BLOCK_ROWS:
+            if self._pending == capacity:
                 self._flush()
         self.n_samples += X.shape[0]
         self.weight_sum += float(w.sum()) if w is not None else float(X.shape[0])
