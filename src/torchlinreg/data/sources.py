@@ -22,7 +22,7 @@ SUPPORTED = ", ".join((*CSV_EXTENSIONS, *PARQUET_EXTENSIONS, ".npy", "a Parquet 
 # Bytes pyarrow parses per CSV block: one block is one batch of rows in memory. Small
 # blocks parse in parallel and stay in cache (1 MiB measured fastest, bench/files.py).
 CSV_BLOCK_BYTES = 1 << 20
-PARQUET_BATCH_ROWS = 1 << 16
+PARQUET_BATCH_ROWS = 1 << 17
 
 
 def one_line(message: str) -> str:
