@@ -61,7 +61,7 @@ class _Counted:
         self.source, self.design, self.progress = source, design, progress
         self.rows = self.dropped = self.passes = 0
 
-    def __call__(self) -> Iterator[tuple[Any, ...]]:
+    def __call__(self) -> Iterator[Any]:
         self.passes += 1
         first = self.passes == 1
         for chunk, _ in prefetched(chunks(self.source, self.design)):

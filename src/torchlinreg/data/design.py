@@ -212,6 +212,14 @@ def used_columns(design: Design, with_targets: bool, keep: Sequence[str] = ()) -
     return list(dict.fromkeys([*cols, *keep]))
 
 
+def _missing(source: Source, start: int, mask: np.ndarray, column: str) -> InputError:
+    row = int(np.flatnonzero(mask)[0])
+    return InputError(
+        f"{source.where(start + row)}, column {column!r}: the value is missing; "
+        "fill it in, remove the row, or use --missing drop"
+    )
+
+
 def _floats(column: Any) -> np.ndarray:
     values = column.to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=np.float64)
@@ -245,11 +253,7 @@ def chunks(
             nan = np.isnan(v)
             if nan.any():
                 if design.missing == "error":
-                    row = int(np.flatnonzero(nan)[0])
-                    raise InputError(
-                        f"{source.where(start + row)}, column {c!r}: the value is missing; "
-                        "fill it in, remove the row, or use --missing drop"
-                    )
+                    raise _missing(source, start, nan, c)
                 bad |= nan
             inf = np.isinf(v)
             if inf.any():
@@ -269,11 +273,7 @@ def chunks(
             null = np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
             if null.any():
                 if design.missing == "error":
-                    row = int(np.flatnonzero(null)[0])
-                    raise InputError(
-                        f"{source.where(start + row)}, column {c!r}: the value is missing; "
-                        "fill it in, remove the row, or use --missing drop"
-                    )
+                    raise _missing(source, start, null, c)
                 bad |= null
             known = np.isin(labels, cats) | null
             if not known.all():
