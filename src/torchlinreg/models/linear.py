@@ -277,6 +277,7 @@ class _ExactRegressor(RegressorBase):
         self.n_features_in_ = state.n_features
         self.n_samples_seen_ = state.n_samples
         self.state_ = state
+        self.aliased_ = [self._feature_label(j) for j in (*solution.constant, *solution.dependent)]
         if warn:
             self._warn_about(solution, state)
         return self
@@ -316,6 +317,84 @@ class _ExactRegressor(RegressorBase):
                 IllConditionedWarning,
                 stacklevel=3,
             )
+
+    def _theta(self) -> Any:
+        """Fitted parameters as (p', k), intercept first, float64 tensor."""
+        import torch
+
+        theta = torch.as_tensor(np.atleast_2d(self.coef_).T, dtype=torch.float64)
+        if self.fit_intercept:
+            b = torch.as_tensor(np.atleast_1d(self.intercept_), dtype=torch.float64)
+            theta = torch.cat([b.unsqueeze(0), theta])
+        return theta
+
+    def _names(self) -> tuple[list[str], list[str]]:
+        features = [self._feature_label(j) for j in range(self.n_features_in_)]
+        k = self.state_.n_targets
+        targets = getattr(self, "target_names_", None) or (
+            ["y"] if k == 1 else [f"y{j}" for j in range(k)]
+        )
+        return features, list(targets)
+
+    def summary(
+        self,
+        level: float = 0.95,
+        cov_type: str = "nonrobust",
+        *,
+        X: Any = None,
+        y: Any = None,
+        sample_weight: Any = None,
+        groups: Any = None,
+    ) -> Any:
+        """Coefficient table and fit statistics, as R's ``summary.lm`` gives them.
+
+        Returns a :class:`~torchlinreg.stats.inference.Summary` (a list of them, one per
+        target, for several targets); ``str()`` is the text table, ``to_dict()`` the
+        JSON contract, ``to_frame()`` a pandas DataFrame. ``cov_type`` is
+        ``"nonrobust"`` (from the fitted state alone) or ``"HC0"``–``"HC3"`` /
+        ``"cluster"``, which need the training data again (``X``, ``y``,
+        ``sample_weight``; ``groups``, one label per row, for ``"cluster"``).
+        """
+        from ..solvers.state import validate_chunk
+        from ..stats.inference import check_cov_type, check_level, robust_meat, summarize
+
+        self._check_is_fitted()
+        check_level(level)
+        check_cov_type(cov_type)
+        meat = None
+        if cov_type != "nonrobust":
+            if X is None or y is None:
+                raise InputError(
+                    f"cov_type={cov_type!r} needs a second pass over the training data: "
+                    f"call summary(cov_type={cov_type!r}, X=X, y=y"
+                    + (", groups=groups)" if cov_type == "cluster" else ")")
+                )
+            if cov_type == "cluster" and groups is None:
+                raise InputError("cov_type='cluster' needs groups=, one label per row of X")
+            chunk = validate_chunk(X, y, sample_weight, device=self.state_.device)
+            if chunk.X.shape[0] != self.state_.n_samples:
+                raise InputError(
+                    f"X has {chunk.X.shape[0]} rows but the model was fitted on "
+                    f"{self.state_.n_samples}; pass the training data"
+                )
+            meat = robust_meat(
+                [chunk], self.state_, self._theta(), cov_type,
+                None if groups is None else [np.asarray(groups)],
+            )  # fmt: skip
+        features, targets = self._names()
+        out = summarize(
+            self.state_,
+            self._theta(),
+            rank=self.rank_,
+            feature_names=features,
+            target_names=targets,
+            level=level,
+            cov_type=cov_type,
+            meat=meat,
+            ridge=isinstance(self, Ridge) and not self._can_refine(),
+            aliased=self.aliased_,
+        )
+        return out[0] if len(out) == 1 else out
 
     def cost_of(self, coef: Any, intercept: Any) -> float:
         """Mean (weighted) squared error of any coefficients on the data this model was
@@ -410,6 +489,19 @@ class LinearRegression(_ExactRegressor):
         from ..solvers.solve import solve_ols
 
         return solve_ols(state, min_norm=self.solver == "svd")
+
+    def predict(self, X: Any, interval: str | None = None, level: float = 0.95) -> Any:
+        """``X W + b``; with ``interval="confidence"`` (for the mean) or
+        ``"prediction"`` (for a new observation) also the bounds at ``level``, as a
+        :class:`~torchlinreg.stats.intervals.Prediction` (``mean``, ``lower``,
+        ``upper``, ``se``; numpy arrays shaped like ``predict(X)``)."""
+        if interval is None:
+            return super().predict(X)
+        from ..stats.intervals import prediction_interval
+
+        self._check_is_fitted()
+        self._check_feature_names(X)
+        return prediction_interval(self, X, interval, level)
 
 
 class Ridge(_ExactRegressor):

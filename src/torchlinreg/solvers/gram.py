@@ -93,9 +93,10 @@ def gram_state(chunk: Chunk, fit_intercept: bool) -> LeastSquaresState | None:
         return None
     state.R = L.T / D.unsqueeze(0)
     state.n_samples = chunk.X.shape[0]
-    state.weight_sum = (
-        float(chunk.X.shape[0]) if chunk.sample_weight is None else float(chunk.sample_weight.sum())
-    )
+    w = chunk.sample_weight
+    state.weight_sum = float(chunk.X.shape[0]) if w is None else float(w.sum())
+    state.log_weight_sum = 0.0 if w is None else float(torch.log(w).sum())
+    state.weighted = w is not None
     if EPS * condition_number(state) ** 2 > GRAM_ACCURACY:
         return None
     _recompute_residual_block(state, chunk)

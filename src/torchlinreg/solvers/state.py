@@ -138,6 +138,10 @@ class LeastSquaresState:
         self.shift_y = torch.zeros(self.n_targets, dtype=torch.float64, device=device)
         self.n_samples = 0
         self.weight_sum = 0.0
+        # Σ log w over the rows (the Gaussian log-likelihood of a weighted fit needs it);
+        # -inf once a zero weight is seen, as for the likelihood itself.
+        self.log_weight_sum = 0.0
+        self.weighted = False  # whether any chunk came with sample weights
         # Rows waiting to be folded: [R; pending rows] is QR-factored when full.
         self._buffer: torch.Tensor | None = None
         self._pending = 0
@@ -231,6 +235,9 @@ class LeastSquaresState:
                 self._flush()
         self.n_samples += X.shape[0]
         self.weight_sum += float(w.sum()) if w is not None else float(X.shape[0])
+        if w is not None:
+            self.log_weight_sum += float(torch.log(w).sum())
+            self.weighted = True
         return self
 
     def _check_compatible(self, other: Any) -> None:
@@ -265,6 +272,8 @@ class LeastSquaresState:
         self.R = qr_r(torch.cat([self.R, theirs.to(self.device)]))
         self.n_samples += other.n_samples
         self.weight_sum += other.weight_sum
+        self.log_weight_sum += other.log_weight_sum
+        self.weighted = self.weighted or other.weighted
         return self
 
     def copy(self) -> LeastSquaresState:
@@ -274,6 +283,7 @@ class LeastSquaresState:
         new._R = self.R.clone()
         new.shift_x, new.shift_y = self.shift_x.clone(), self.shift_y.clone()
         new.n_samples, new.weight_sum = self.n_samples, self.weight_sum
+        new.log_weight_sum, new.weighted = self.log_weight_sum, self.weighted
         return new
 
     # The blocks of R: design part (p' × p'), design-target coupling (p' × k) and the
@@ -330,6 +340,8 @@ class LeastSquaresState:
                 "fit_intercept": self.fit_intercept,
                 "n_samples": self.n_samples,
                 "weight_sum": self.weight_sum,
+                "log_weight_sum": self.log_weight_sum,
+                "weighted": self.weighted,
             },
         }
 
@@ -369,6 +381,11 @@ class LeastSquaresState:
         state._R = R.clone()
         state.shift_x, state.shift_y = sx.clone(), sy.clone()
         state.n_samples, state.weight_sum = n, float(weight_sum)
+        log_w = meta.get("log_weight_sum", 0.0)
+        if not isinstance(log_w, (int, float)) or math.isnan(log_w) or log_w == math.inf:
+            raise InputError(f"saved state has an invalid log_weight_sum {log_w!r}")
+        state.log_weight_sum = float(log_w)
+        state.weighted = meta.get("weighted") is True
         return state
 
     def save(self, path: str) -> None:

@@ -1,0 +1,46 @@
+"""The text form of a :class:`~torchlinreg.stats.inference.Summary`, in the spirit of
+R's ``summary.lm`` and statsmodels' tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _num(v: Any, fmt: str = ".6g") -> str:
+    return "n/a" if v is None else format(v, fmt)
+
+
+def _p(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    return "<1e-16" if v < 1e-16 else format(v, ".3g")
+
+
+def format_summary(s: Any) -> str:
+    pct = f"{s.level * 100:g}%"
+    lines = [
+        f"{s.method} regression of {s.target}   (n = {s.n:,}, covariance: {s.cov_type})",
+        "",
+    ]
+    header = ("", "estimate", "std. error", "t", "P>|t|", f"{pct} lower", f"{pct} upper")
+    rows = [
+        (c.name, _num(c.estimate), _num(c.std_error), _num(c.t, ".4g"), _p(c.p_value),
+         _num(c.ci_lower), _num(c.ci_upper))
+        for c in s.coefficients
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        lines.append(
+            "  ".join(r[i].rjust(widths[i]) if i else r[i].ljust(widths[i]) for i in range(len(r)))
+        )
+    lines += [
+        "",
+        f"Residual standard error: {_num(s.sigma)} on {_num(s.df_resid, 'g')} degrees of freedom",
+        f"R²: {_num(s.r_squared)}   adjusted R²: {_num(s.adj_r_squared)}",
+        f"F-statistic: {_num(s.f_statistic)} on {_num(s.df_model, 'g')} and "
+        f"{_num(s.df_resid, 'g')} DF, p-value: {_p(s.f_p_value)}",
+        f"Log-likelihood: {_num(s.log_likelihood)}   AIC: {_num(s.aic)}   BIC: {_num(s.bic)}",
+        f"Condition number: {_num(s.condition_number, '.3g')}",
+    ]
+    lines += [f"Note: {note}" for note in s.notes]
+    return "\n".join(lines)

@@ -1,0 +1,229 @@
+"""Inference against statsmodels (OLS/WLS, nonrobust, HC0–HC3, cluster) and NIST."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+sm = pytest.importorskip("statsmodels.api")
+
+from torchlinreg import InputError, LinearRegression, Ridge  # noqa: E402
+
+from .test_nist import NAMES, load  # noqa: E402
+
+
+def design(seed: int):  # type: ignore[no-untyped-def]
+    """Varied shapes, scales, offsets, conditioning, weights and intercepts."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.choice([15, 40, 200, 1500]))
+    p = int(rng.integers(1, min(8, n - 3)))
+    X = rng.normal(size=(n, p)) * 10.0 ** rng.uniform(-2, 3, size=p) + rng.uniform(-50, 50, size=p)
+    if p > 1 and seed % 4 == 0:  # strongly correlated pair (statsmodels stays accurate)
+        X[:, 1] = X[:, 0] * 2 + 0.3 * rng.normal(size=n) * X[:, 0].std()
+    beta = rng.normal(size=p)
+    y = 3 + X @ beta + rng.normal(size=n) * 10.0 ** rng.uniform(-3, 1)
+    w = rng.uniform(0.2, 5, size=n) if seed % 2 else None
+    intercept = seed % 5 != 3
+    groups = rng.integers(0, max(2 * (p + 2), n // 10), size=n)  # more clusters than slopes
+    return X, y, w, intercept, groups
+
+
+def reference(X, y, w, intercept, cov_type, groups):  # type: ignore[no-untyped-def]
+    exog = sm.add_constant(X, has_constant="add") if intercept else X
+    model = sm.WLS(y, exog, weights=w) if w is not None else sm.OLS(y, exog)
+    kwargs = {"cov_kwds": {"groups": groups}} if cov_type == "cluster" else {}
+    return model.fit(cov_type=cov_type, **kwargs)
+
+
+def close(a, b, rtol=1e-8) -> None:  # type: ignore[no-untyped-def]
+    np.testing.assert_allclose(
+        np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=rtol, atol=0
+    )
+
+
+def close_p(ours, ref) -> None:  # type: ignore[no-untyped-def]
+    """p-values: relative 1e-8 where p >= 1e-8; in the far tail a p-value is as precise
+    as t times t (d log p / dt ~ t), so there −log10 p is compared instead."""
+    ours, ref = np.asarray(ours, float), np.asarray(ref, float)
+    body = ref >= 1e-8
+    close(ours[body], ref[body])
+    tail = (ref < 1e-8) & (ref > 1e-300)
+    close(-np.log10(ours[tail]), -np.log10(ref[tail]))
+
+
+@pytest.mark.parametrize("cov_type", ["nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster"])
+@pytest.mark.parametrize("seed", range(24))
+def test_every_statistic_matches_statsmodels(seed, cov_type) -> None:
+    X, y, w, intercept, groups = design(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LinearRegression(fit_intercept=intercept).fit(X, y, sample_weight=w)
+    kwargs = {} if cov_type == "nonrobust" else {"X": X, "y": y, "sample_weight": w}
+    if cov_type == "cluster":
+        kwargs["groups"] = groups
+    s = model.summary(level=0.9, cov_type=cov_type, **kwargs)
+    ref = reference(X, y, w, intercept, cov_type, groups)
+    d = s.to_dict()
+    coefs = d["coefficients"]
+    assert [c["name"] for c in coefs] == (["intercept"] if intercept else []) + [
+        f"x{j}" for j in range(X.shape[1])
+    ]
+    close([c["estimate"] for c in coefs], ref.params, 1e-8)
+    close([c["std_error"] for c in coefs], ref.bse)
+    close([c["t"] for c in coefs], ref.tvalues)
+    p_ours = np.array([c["p_value"] for c in coefs])
+    close_p(p_ours, ref.pvalues)
+    ci = ref.conf_int(alpha=0.1)
+    close([c["ci_lower"] for c in coefs], ci[:, 0])
+    close([c["ci_upper"] for c in coefs], ci[:, 1])
+    # Off-diagonal covariances can cancel: judge them on the scale of the correlation.
+    ref_cov = np.asarray(ref.cov_params())
+    scale = np.sqrt(np.outer(np.diag(ref_cov), np.diag(ref_cov)))
+    assert np.max(np.abs(s.cov - ref_cov) / scale) < 1e-8
+    assert d["n"] == ref.nobs and d["df_model"] == ref.df_model and d["df_resid"] == ref.df_resid
+    close(d["sigma"], np.sqrt(ref.scale))
+    close([d["r_squared"], d["adj_r_squared"]], [ref.rsquared, ref.rsquared_adj])
+    close([d["log_likelihood"], d["aic"], d["bic"]], [ref.llf, ref.aic, ref.bic])
+    close(d["f_statistic"], ref.fvalue)
+    close_p(np.array([d["f_p_value"]]), np.array([ref.f_pvalue]))
+    close(d["condition_number"], ref.condition_number, 1e-6)
+    assert d["cov_type"] == cov_type and d["level"] == 0.9
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nist_certified_standard_deviations_residual_sd_and_r2(name) -> None:
+    import json
+
+    from .test_nist import DATA, lre
+
+    X, y, intercept, _ = load(name)
+    cert = json.loads((DATA / f"{name}.json").read_text())["certified"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = LinearRegression(fit_intercept=intercept).fit(X, y).summary()
+    need = 6.0 if name == "Filip" else 9.0
+    sd = np.array([c.std_error for c in s.coefficients])
+    cert_sd = np.array(cert["coef_sd"], dtype=float)
+    if np.all(cert_sd == 0):  # exact fits (Wampler1, 2): all zero
+        assert np.max(sd) < 1e-8 * np.max(np.abs(y)) and s.sigma < 1e-8 * np.max(np.abs(y))
+    else:
+        assert lre(sd, cert_sd) >= need
+        assert lre(np.array([s.sigma]), np.array([cert["residual_sd"]])) >= need
+    assert lre(np.array([s.r_squared]), np.array([cert["r_squared"]])) >= need
+
+
+def test_prediction_intervals_match_statsmodels(rng) -> None:
+    X = rng.normal(size=(120, 3)) * [1, 3, 10]
+    y = X @ [1.0, -2.0, 0.3] + 2 + rng.normal(size=120)
+    w = rng.uniform(0.5, 2, size=120)
+    model = LinearRegression().fit(X, y, sample_weight=w)
+    new = rng.normal(size=(7, 3)) * [1, 3, 10]
+    frame = (
+        sm.WLS(y, sm.add_constant(X), weights=w)
+        .fit()
+        .get_prediction(sm.add_constant(new))
+        .summary_frame(alpha=0.1)
+    )
+    conf = model.predict(new, interval="confidence", level=0.9)
+    pred = model.predict(new, interval="prediction", level=0.9)
+    close(conf.mean, frame["mean"], 1e-10)
+    close(conf.se, frame["mean_se"], 1e-10)
+    close(conf.lower, frame["mean_ci_lower"], 1e-10)
+    close(conf.upper, frame["mean_ci_upper"], 1e-10)
+    close(pred.lower, frame["obs_ci_lower"], 1e-10)
+    close(pred.upper, frame["obs_ci_upper"], 1e-10)
+
+
+def test_summary_forms_and_text(rng) -> None:
+    X = rng.normal(size=(50, 2))
+    y = X @ [1.0, 2.0] + rng.normal(size=50)
+    s = LinearRegression().fit(X, y).summary()
+    frame = s.to_frame()
+    assert list(frame.index) == ["intercept", "x0", "x1"]
+    assert list(frame.columns) == ["estimate", "std_error", "t", "p_value", "ci_lower", "ci_upper"]
+    text = str(s)
+    assert text.startswith("OLS regression of y   (n = 50, covariance: nonrobust)")
+    assert "Residual standard error:" in text and "F-statistic:" in text
+    keys = {"n", "df_model", "df_resid", "sigma", "r_squared", "adj_r_squared", "f_statistic",
+            "f_p_value", "log_likelihood", "aic", "bic", "condition_number", "cov_type", "level",
+            "coefficients", "notes"}  # fmt: skip
+    assert keys <= set(s.to_dict())
+
+
+def test_no_residual_degrees_of_freedom_reports_why(rng) -> None:
+    X, y = rng.normal(size=(3, 2)), rng.normal(size=3)
+    d = LinearRegression().fit(X, y).summary().to_dict()
+    assert d["sigma"] is None and d["df_resid"] is None and d["adj_r_squared"] is None
+    assert all(c["std_error"] is None and c["p_value"] is None for c in d["coefficients"])
+    assert any("no residual degrees of freedom" in note for note in d["notes"])
+
+
+def test_ridge_reports_only_what_is_meaningful(rng) -> None:
+    X = rng.normal(size=(60, 3))
+    y = X @ [1.0, 2.0, 3.0] + rng.normal(size=60)
+    d = Ridge(alpha=2.0).fit(X, y).summary().to_dict()
+    assert d["r_squared"] is not None and d["f_statistic"] is None and d["sigma"] is None
+    assert all(c["std_error"] is None for c in d["coefficients"])
+    assert any(note.startswith("ridge:") for note in d["notes"])
+
+
+def test_bad_summary_requests(rng) -> None:
+    X, y = rng.normal(size=(30, 2)), rng.normal(size=30)
+    model = LinearRegression().fit(X, y)
+    with pytest.raises(InputError, match="level must be between 0 and 1"):
+        model.summary(level=1.5)
+    with pytest.raises(InputError, match="unknown cov_type 'HC9'; choose one of nonrobust, HC0"):
+        model.summary(cov_type="HC9")
+    with pytest.raises(InputError, match="needs a second pass over the training data"):
+        model.summary(cov_type="HC3")
+    with pytest.raises(InputError, match="needs groups="):
+        model.summary(cov_type="cluster", X=X, y=y)
+    with pytest.raises(InputError, match="interval must be one of confidence, prediction"):
+        model.predict(X, interval="credible")
+
+
+def test_multi_target_summary_is_one_per_target(rng) -> None:
+    X = rng.normal(size=(80, 2))
+    Y = np.c_[X @ [1.0, 2.0], X @ [-1.0, 0.5]] + rng.normal(size=(80, 2))
+    out = LinearRegression().fit(X, Y).summary()
+    assert [s.target for s in out] == ["y0", "y1"]
+    for j, s in enumerate(out):
+        ref = sm.OLS(Y[:, j], sm.add_constant(X)).fit()
+        close([c.std_error for c in s.coefficients], ref.bse)
+
+
+@pytest.mark.parametrize("cov_type", ["nonrobust", "HC0", "HC3"])
+def test_nearly_collinear_design_against_high_precision(cov_type) -> None:
+    """Where a pinv-based computation loses digits (x1 = 2·x0 + 1e-5·noise), compare
+    with the exact-data answer in 60-digit arithmetic."""
+    import mpmath as mp
+
+    rng = np.random.default_rng(7)
+    n = 60
+    x0 = rng.normal(size=n) * 3 + 20
+    X = np.c_[x0, 2 * x0 + 1e-5 * rng.normal(size=n), rng.normal(size=n)]
+    y = 1 + X @ [1.0, 0.5, -2.0] + rng.normal(size=n)
+    kwargs = {} if cov_type == "nonrobust" else {"X": X, "y": y}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = LinearRegression().fit(X, y).summary(cov_type=cov_type, **kwargs)
+    mp.mp.dps = 60
+    A = mp.matrix([[1, *map(mp.mpf, row)] for row in X.tolist()])
+    Y = mp.matrix([mp.mpf(v) for v in y.tolist()])
+    G = (A.T * A) ** -1
+    theta = G * (A.T * Y)
+    e = Y - A * theta
+    if cov_type == "nonrobust":
+        cov = G * ((e.T * e)[0] / (n - 4))
+    else:
+        h = [(A[i, :] * G * A[i, :].T)[0] for i in range(n)]
+        c = [e[i] ** 2 / ((1 - h[i]) ** 2 if cov_type == "HC3" else 1) for i in range(n)]
+        M = mp.matrix(4, 4)
+        for i in range(n):
+            M += c[i] * (A[i, :].T * A[i, :])
+        cov = G * M * G
+    exact = np.array([float(mp.sqrt(cov[j, j])) for j in range(4)])
+    ours = np.array([c.std_error for c in s.coefficients])
+    np.testing.assert_allclose(ours, exact, rtol=1e-9)
