@@ -227,3 +227,36 @@ def test_nearly_collinear_design_against_high_precision(cov_type) -> None:
     exact = np.array([float(mp.sqrt(cov[j, j])) for j in range(4)])
     ours = np.array([c.std_error for c in s.coefficients])
     np.testing.assert_allclose(ours, exact, rtol=1e-9)
+
+
+def test_cli_summary_matches_statsmodels_and_is_kept_in_the_model(tmp_path, capsys) -> None:
+    import json
+
+    from torchlinreg.cli import main
+
+    rng = np.random.default_rng(11)
+    n = 150
+    X = rng.normal(size=(n, 2)) * [2, 5]
+    g = rng.integers(0, 12, size=n)
+    y = X @ [1.0, -0.5] + 3 + rng.normal(size=n) * (1 + np.abs(X[:, 0]))
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "a,b,g,y\n" + "\n".join(f"{a},{b},{k},{t}" for (a, b), k, t in zip(X, g, y, strict=True))
+    )
+    model = tmp_path / "m.safetensors"
+    for cov_type, extra in (("HC3", []), ("cluster", ["--cluster", "g"])):
+        code = main(["fit", str(path), "--target", "y", "--features", "a,b", "--cov-type", cov_type,
+                     *extra, "--json", "-o", str(model)])  # fmt: skip
+        assert code == 0
+        d = json.loads(capsys.readouterr().out)["summary"][0]
+        kw = {"cov_kwds": {"groups": g}} if cov_type == "cluster" else {}
+        ref = sm.OLS(y, sm.add_constant(X)).fit(cov_type=cov_type, **kw)
+        close([c["std_error"] for c in d["coefficients"]], ref.bse)
+        close(d["f_statistic"], ref.fvalue)
+    assert main(["summary", str(model), "--json"]) == 0
+    stored = json.loads(capsys.readouterr().out)["summary"][0]
+    assert stored["cov_type"] == "cluster" and stored["coefficients"][1]["name"] == "a"
+    assert main(["summary", str(model)]) == 0
+    assert "OLS regression of y   (n = 150, covariance: cluster)" in capsys.readouterr().out
+    assert main(["fit", str(path), "--target", "y", "--cov-type", "cluster"]) == 2
+    assert "--cov-type cluster needs --cluster COL" in capsys.readouterr().err

@@ -165,6 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="cpu", help="cpu, cuda or auto (cpu)")
     g.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     g.add_argument("--seed", type=int, help="seed for mini-batch shuffling")
+    stats = fit.add_argument_group("inference (exact method)")
+    stats.add_argument(
+        "--summary",
+        action="store_true",
+        help="print the coefficient table and fit statistics (kept in the model)",
+    )
+    stats.add_argument(
+        "--cov-type",
+        default="nonrobust",
+        choices=("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster"),
+        help="covariance of the estimates (robust ones read the data twice)",
+    )
+    stats.add_argument("--cluster", metavar="COL", help="group labels for --cov-type cluster")
+    stats.add_argument("--level", type=float, default=0.95, help="confidence level (0.95)")
     fit.add_argument("-o", "--output", metavar="MODEL.safetensors", help="save the model here")
     _common(fit)
 
@@ -241,6 +255,10 @@ def _fit_options(args: argparse.Namespace) -> Any:
         }
     elif args.ridge is not None and not args.ridge >= 0:
         raise InputError(f"--ridge must be >= 0, got {args.ridge}")
+    if args.method == "gd" and (args.summary or args.cov_type != "nonrobust"):
+        raise InputError("--summary needs the exact method; drop --method gd")
+    if args.cov_type == "cluster" and not args.cluster:
+        raise InputError("--cov-type cluster needs --cluster COL, the column of group labels")
     return FitOptions(
         targets=args.target,
         features=args.features,
@@ -253,6 +271,10 @@ def _fit_options(args: argparse.Namespace) -> Any:
         ridge=args.ridge,
         fit_intercept=not args.no_intercept,
         gd=gd,
+        summary=args.summary or args.cov_type != "nonrobust" or args.cluster is not None,
+        cov_type="cluster" if args.cluster and args.cov_type == "nonrobust" else args.cov_type,
+        cluster=args.cluster,
+        level=args.level,
     )
 
 
@@ -279,6 +301,8 @@ def _run_fit(args: argparse.Namespace) -> int:
         "ignored_text_columns": result.skipped_text,
         "output": args.output,
     }
+    if "summary" in result.info:
+        report["summary"] = result.info["summary"]
     if args.json:
         print(json.dumps(report, indent=2))
         return EXIT_OK
@@ -297,12 +321,21 @@ def _run_fit(args: argparse.Namespace) -> int:
     for j, t in enumerate(targets):
         label = f" ({t})" if len(targets) > 1 else ""
         print(f"R² {report['r2'][j]:.6g}   RMSE {report['rmse'][j]:.6g}{label}")
+    for d in result.info.get("summary", []):
+        print()
+        print(_summary_text(d))
     if result.skipped_text:
         cols = ", ".join(result.skipped_text)
         print(f"note: text column(s) not used: {cols} (encode with --one-hot)", file=sys.stderr)
     if args.output:
         print(f"model saved to {args.output}")
     return EXIT_OK
+
+
+def _summary_text(d: dict[str, Any]) -> str:
+    from .stats.inference import Summary
+
+    return str(Summary.from_dict(d))
 
 
 def _coefficients(estimator: Any, design: Any) -> dict[str, dict[str, float]]:
@@ -413,7 +446,12 @@ def _run_summary(args: argparse.Namespace) -> int:
         print(f"  condition number {d['condition_number']:.3g}, rank {d.get('rank')}{refined}")
     for c, cats in d["one_hot"].items():
         print(f"  one-hot {c}: reference {cats[0]!r}, levels {', '.join(cats[1:])}")
-    _print_table(d["coefficients"], d["targets"])
+    if d.get("summary"):
+        for s in d["summary"]:
+            print()
+            print(_summary_text(s))
+    else:
+        _print_table(d["coefficients"], d["targets"])
     return EXIT_OK
 
 

@@ -33,6 +33,10 @@ class FitOptions:
     ridge: float | None = None
     fit_intercept: bool = True
     gd: dict[str, Any] = field(default_factory=dict)  # GDRegressor keyword options
+    summary: bool = False  # compute the statistical summary (exact method)
+    cov_type: str = "nonrobust"
+    cluster: str | None = None  # column of cluster labels for cov_type "cluster"
+    level: float = 0.95
 
 
 @dataclass
@@ -134,6 +138,8 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
         info["condition_number"] = model.condition_number_
         info["rank"] = model.rank_
         info["refined"] = model.refined_
+        if options.summary:
+            info["summary"] = [s.to_dict() for s in _summaries(source, design, options, model)]
     return FitResult(
         estimator=model,
         design=design,
@@ -142,6 +148,56 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
         seconds=time.perf_counter() - started,
         skipped_text=skipped,
         info=info,
+    )
+
+
+def _summaries(source: Source, design: Design, options: FitOptions, model: Any) -> list[Any]:
+    """The statistical summary of an exact fit; robust covariances read the data again."""
+    from .stats.inference import check_cov_type, check_level, robust_meat, summarize
+
+    check_level(options.level)
+    check_cov_type(options.cov_type)
+    meat = None
+    if options.cov_type != "nonrobust":
+        if not source.reiterable:
+            raise InputError(
+                f"--cov-type {options.cov_type} reads the data twice; standard input "
+                "cannot be: write the data to a file first"
+            )
+        keep = [options.cluster] if options.cluster else []
+        pending: list[Any] = []  # labels of the chunk being folded, handed over in step
+
+        def data() -> Iterator[Any]:
+            for c, raw in chunks(source, design, keep=keep):
+                if keep:
+                    col = raw.column(options.cluster).to_numpy(zero_copy_only=False)
+                    pending.append(col if c.kept is None else col[c.kept])
+                yield c.as_solver_chunk()
+
+        class _Labels:  # an iterator that reads the labels as data() produces them
+            def __iter__(self) -> Iterator[Any]:
+                return self
+
+            def __next__(self) -> Any:
+                return pending.pop(0)
+
+        if options.cov_type == "cluster" and not options.cluster:
+            raise InputError("--cov-type cluster needs --cluster COL, the column of group labels")
+        meat = robust_meat(
+            data(), model.state_, model._theta(), options.cov_type,
+            _Labels() if options.cov_type == "cluster" else None,
+        )  # fmt: skip
+    return summarize(
+        model.state_,
+        model._theta(),
+        rank=model.rank_,
+        feature_names=design.feature_names,
+        target_names=design.targets,
+        level=options.level,
+        cov_type=options.cov_type,
+        meat=meat,
+        ridge=options.ridge is not None and options.ridge > 0,
+        aliased=getattr(model, "aliased_", []),
     )
 
 

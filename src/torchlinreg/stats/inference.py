@@ -31,6 +31,7 @@ from ..solvers.solve import column_scale
 from ..solvers.state import Chunk, LeastSquaresState
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
+_MEAT_ROWS = 1 << 16
 
 
 def check_cov_type(cov_type: str) -> None:
@@ -87,53 +88,57 @@ def robust_meat(
     """
     p, k = state.n_params, state.n_targets
     device = state.device
-    R = unshifted_design_r(state)
-    D = column_scale(R)
-    RS = R * D
+    # z = ã R⁻¹ by one multiply with R⁻¹ (from scaled columns): no copy of [1, X], and
+    # a matrix product runs much faster than a triangular solve with many right sides.
+    inv = _r_inverse(state)
+    c0 = int(state.fit_intercept)
     theta = theta.to(device=device, dtype=torch.float64)
     meat = torch.zeros(k, p, p, dtype=torch.float64, device=device)
     label_ids: dict[Any, int] = {}
     scores = torch.zeros(0, k, p, dtype=torch.float64, device=device)
     group_iter = iter(groups) if groups is not None else None
     for chunk in chunks:
-        X = chunk.X.to(device=device, dtype=torch.float64)
-        Y = chunk.Y.to(device=device, dtype=torch.float64)
-        A = (
-            torch.cat([torch.ones(len(X), 1, dtype=X.dtype, device=device), X], 1)
-            if state.fit_intercept
-            else X
-        )
-        E = Y - A @ theta
-        if chunk.sample_weight is not None:
-            s = chunk.sample_weight.to(device=device, dtype=torch.float64).sqrt().unsqueeze(1)
-            A, E = A * s, E * s
-        # Rows of Ã (R D)⁻¹ D⁻¹... in the scaled coordinates: z = (R D)⁻ᵀ (D ã).
-        A = torch.linalg.solve_triangular(RS.T, (A * D).T, upper=False).T
+        labels_all = None
         if cov_type == "cluster":
             assert group_iter is not None
-            labels = np.asarray(next(group_iter))
-            ids = np.empty(len(labels), dtype=np.int64)
-            if len(labels) != len(X):
+            labels_all = np.asarray(next(group_iter))
+            if len(labels_all) != chunk.X.shape[0]:
                 raise InputError(
-                    f"groups has {len(labels)} labels for a chunk of {len(X)} rows; "
-                    "give one group label per row"
+                    f"groups has {len(labels_all)} labels for a chunk of {chunk.X.shape[0]} "
+                    "rows; give one group label per row"
                 )
-            for i, label in enumerate(labels.tolist()):
-                ids[i] = label_ids.setdefault(label, len(label_ids))
-            if len(label_ids) > scores.shape[0]:
-                grow = torch.zeros(
-                    len(label_ids) - scores.shape[0], k, p, dtype=torch.float64, device=device
-                )
-                scores = torch.cat([scores, grow])
-            index = torch.as_tensor(ids, device=device)
-            scores.index_add_(0, index, E.unsqueeze(2) * A.unsqueeze(1))
-            continue
-        c = E**2
-        if cov_type in ("HC2", "HC3"):
-            h = (A**2).sum(1, keepdim=True)  # leverage: ‖zᵢ‖²
-            c = c / (1 - h) if cov_type == "HC2" else c / (1 - h) ** 2
-        for j in range(k):
-            meat[j] += A.T @ (A * c[:, j : j + 1])
+        # Row blocks keep the temporaries (a copy of the block and its z rows) small.
+        for start in range(0, chunk.X.shape[0], _MEAT_ROWS):
+            sl = slice(start, start + _MEAT_ROWS)
+            X = chunk.X[sl].to(device=device, dtype=torch.float64)
+            Y = chunk.Y[sl].to(device=device, dtype=torch.float64)
+            E = Y - X @ theta[c0:]
+            Z = X @ inv[c0:]
+            if c0:
+                E -= theta[0]
+                Z += inv[0]
+            if chunk.sample_weight is not None:
+                sw = chunk.sample_weight[sl].to(device=device, dtype=torch.float64).sqrt()
+                Z *= sw.unsqueeze(1)
+                E *= sw.unsqueeze(1)
+            if labels_all is not None:
+                labels = labels_all[sl]
+                ids = np.empty(len(labels), dtype=np.int64)
+                for i, label in enumerate(labels.tolist()):
+                    ids[i] = label_ids.setdefault(label, len(label_ids))
+                if len(label_ids) > scores.shape[0]:
+                    extra = len(label_ids) - scores.shape[0]
+                    grow = torch.zeros(extra, k, p, dtype=torch.float64, device=device)
+                    scores = torch.cat([scores, grow])
+                index = torch.as_tensor(ids, device=device)
+                scores.index_add_(0, index, E.unsqueeze(2) * Z.unsqueeze(1))
+                continue
+            c = E**2
+            if cov_type in ("HC2", "HC3"):
+                h = torch.einsum("ij,ij->i", Z, Z).unsqueeze(1)  # leverage: ‖zᵢ‖²
+                c = c / (1 - h) if cov_type == "HC2" else c / (1 - h) ** 2
+            for j in range(k):
+                meat[j] += Z.T @ (Z * c[:, j : j + 1])
     if cov_type == "cluster":
         for j in range(k):
             meat[j] = scores[:, j].T @ scores[:, j]
@@ -220,6 +225,20 @@ class Summary:
         ]
         out["notes"] = list(self.notes)
         return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Summary:
+        """Rebuild from :meth:`to_dict` (e.g. from a model file's metadata)."""
+        fields = {k: d.get(k) for k in (
+            "n", "df_model", "df_resid", "sigma", "r_squared", "adj_r_squared",
+            "f_statistic", "f_p_value", "log_likelihood", "aic", "bic",
+            "condition_number", "cov_type", "level",
+        )}  # fmt: skip
+        coefficients = [Coefficient(**c) for c in d["coefficients"]]
+        return cls(
+            target=d.get("target", "y"), coefficients=coefficients, notes=list(d.get("notes", [])),
+            method=d.get("method", "OLS"), **fields,
+        )  # fmt: skip
 
     def to_frame(self) -> Any:
         """The coefficient table as a pandas DataFrame indexed by name."""
@@ -316,7 +335,7 @@ def summarize(
         adj = 1 - (n - k_const) / df_resid * (1 - r2) if r2 is not None and df_resid > 0 else None
         sigma = math.sqrt(float(rss[j]) / (n - rank)) if n - rank > 0 and not ridge else None
         cov = None
-        se = [None] * len(names)
+        se: list[float | None] = [None] * len(names)
         tvals: list[float | None] = [None] * len(names)
         pvals: list[float | None] = [None] * len(names)
         lo: list[float | None] = [None] * len(names)
