@@ -260,3 +260,31 @@ def test_cli_summary_matches_statsmodels_and_is_kept_in_the_model(tmp_path, caps
     assert "OLS regression of y   (n = 150, covariance: cluster)" in capsys.readouterr().out
     assert main(["fit", str(path), "--target", "y", "--cov-type", "cluster"]) == 2
     assert "--cov-type cluster needs --cluster COL" in capsys.readouterr().err
+
+
+def test_streamed_and_partial_fits_give_the_same_summary(rng) -> None:
+    X = rng.normal(size=(300, 3)) * [1, 10, 100] + [5, -5, 50]
+    y = X @ [1.0, 0.1, 0.01] + 2 + rng.normal(size=300)
+    whole = LinearRegression().fit(X, y).summary().to_dict()
+    chunks = [(X[i : i + 37], y[i : i + 37]) for i in range(0, 300, 37)]
+    streamed = LinearRegression().fit_chunks(chunks).summary().to_dict()
+    partial = LinearRegression()
+    for c in chunks:
+        partial.partial_fit(*c)
+    for other in (streamed, partial.summary().to_dict()):
+        close(
+            [c["std_error"] for c in other["coefficients"]],
+            [c["std_error"] for c in whole["coefficients"]],
+            1e-10,
+        )
+        close([other["sigma"], other["r_squared"], other["f_statistic"], other["log_likelihood"]],
+              [whole["sigma"], whole["r_squared"], whole["f_statistic"], whole["log_likelihood"]], 1e-10)  # fmt: skip
+
+
+def test_filip_summary_notes_the_conditioning() -> None:
+    X, y, _, _ = load("Filip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = LinearRegression().fit(X, y).summary().to_dict()
+    assert any("badly conditioned" in note for note in d["notes"])
+    assert np.asarray(d["cov"]).shape == (11, 11)

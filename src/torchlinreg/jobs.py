@@ -198,6 +198,7 @@ def _summaries(source: Source, design: Design, options: FitOptions, model: Any) 
         meat=meat,
         ridge=options.ridge is not None and options.ridge > 0,
         aliased=getattr(model, "aliased_", []),
+        condition_number=model.condition_number_,
     )
 
 

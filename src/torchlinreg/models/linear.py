@@ -393,6 +393,7 @@ class _ExactRegressor(RegressorBase):
             meat=meat,
             ridge=isinstance(self, Ridge) and not self._can_refine(),
             aliased=self.aliased_,
+            condition_number=self.condition_number_,
         )
         return out[0] if len(out) == 1 else out
 

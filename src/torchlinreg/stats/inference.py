@@ -223,21 +223,23 @@ class Summary:
         out["coefficients"] = [
             {k: _plain(v) for k, v in c.__dict__.items()} for c in self.coefficients
         ]
+        out["cov"] = None if self.cov is None else np.asarray(self.cov).tolist()
         out["notes"] = list(self.notes)
         return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Summary:
         """Rebuild from :meth:`to_dict` (e.g. from a model file's metadata)."""
-        fields = {k: d.get(k) for k in (
+        fields: dict[str, Any] = {k: d.get(k) for k in (
             "n", "df_model", "df_resid", "sigma", "r_squared", "adj_r_squared",
             "f_statistic", "f_p_value", "log_likelihood", "aic", "bic",
             "condition_number", "cov_type", "level",
         )}  # fmt: skip
         coefficients = [Coefficient(**c) for c in d["coefficients"]]
+        cov = None if d.get("cov") is None else np.asarray(d["cov"], dtype=float)
         return cls(
             target=d.get("target", "y"), coefficients=coefficients, notes=list(d.get("notes", [])),
-            method=d.get("method", "OLS"), **fields,
+            method=d.get("method", "OLS"), cov=cov, **fields,
         )  # fmt: skip
 
     def to_frame(self) -> Any:
@@ -301,6 +303,11 @@ def summarize(
         notes.append(
             "ridge: standard errors, t, p-values, intervals and F are not reported; the "
             "penalty biases the estimates, so the least-squares sampling theory does not hold"
+        )
+    if condition_number is not None and condition_number > 1e8:
+        notes.append(
+            f"the design is badly conditioned (condition number {condition_number:.2g} after "
+            "scaling columns): estimates are sensitive to tiny changes in the data"
         )
     if rank < state.n_params:
         notes.append(
