@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import timed  # noqa: E402
 
 
 def make(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -32,15 +34,6 @@ def make(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     X += rng.uniform(-3.0, 3.0, p)
     y = X @ rng.normal(size=p) + 1.5 + rng.normal(size=n)
     return X, y
-
-
-def timed(fn, repeats: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def matmul_rate() -> float:

@@ -22,6 +22,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import timed  # noqa: E402
+
 DATA = Path(__file__).resolve().parent / "_data"
 COLS = [f"x{j}" for j in range(19)] + ["y"]
 
@@ -51,12 +54,7 @@ def write_data(path: Path, rows: int, kind: str) -> None:
 
 
 def median_time(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return timed(fn, repeats)[0]
 
 
 # The child reports its own peak (VmHWM, which exec resets): ru_maxrss, of the child

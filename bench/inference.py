@@ -11,24 +11,14 @@ largest relative difference of the standard errors.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import timed  # noqa: E402
 from exact import make  # noqa: E402  (the same data generator as bench/exact.py)
-
-
-def median_time(fn, repeats: int):  # type: ignore[no-untyped-def]
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def main() -> None:
@@ -51,11 +41,12 @@ def main() -> None:
         kwargs = {} if cov_type == "nonrobust" else {"X": X, "y": y}
         return model.summary(cov_type=cov_type, **kwargs)
 
-    ours("nonrobust")  # warm-up
+    ours("nonrobust")  # warm-up (first calls load kernels)
+    ours("HC3")
     Xc = sm.add_constant(X)
     for cov_type in ("nonrobust", "HC3"):
-        t_ours, s = median_time(lambda c=cov_type: ours(c), r)
-        t_sm, ref = median_time(lambda c=cov_type: _sm(sm, y, Xc, c), 1)
+        t_ours, s = timed(lambda c=cov_type: ours(c), r)
+        t_sm, ref = timed(lambda c=cov_type: _sm(sm, y, Xc, c), 1)
         se = np.array([c.std_error for c in s.coefficients])
         diff = float(np.max(np.abs(se / ref.bse - 1)))
         target = 20 if cov_type == "nonrobust" else 10
