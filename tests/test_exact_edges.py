@@ -243,3 +243,22 @@ def test_malformed_saved_states_are_refused(tmp_path, rng, edit, match) -> None:
     )
     with pytest.raises(InputError, match=match):
         LeastSquaresState.load(str(path))
+
+
+def test_a_stream_that_changes_between_passes_is_refused(rng) -> None:
+    X = rng.normal(size=(100, 2))
+    y = X @ [1.0, 2.0] + rng.normal(size=100)
+    it = iter([(X, y)])  # the factory hands out the same, soon exhausted, iterator
+    with pytest.raises(InputError, match="second pass"):
+        LinearRegression(refine=True).fit_chunks(lambda: it)
+
+
+def test_a_failed_fit_leaves_the_fitted_model_unchanged(rng) -> None:
+    import pandas as pd
+
+    X = pd.DataFrame(rng.normal(size=(20, 2)), columns=["a", "b"])
+    model = LinearRegression().fit(X, rng.normal(size=20))
+    bad = pd.DataFrame(rng.normal(size=(20, 2)), columns=["c", "d"])
+    with pytest.raises(InputError):
+        model.fit(bad, np.full(20, np.nan))
+    assert list(model.feature_names_in_) == ["a", "b"]

@@ -106,8 +106,8 @@ class _ExactRegressor(RegressorBase):
         from ..solvers.state import validate_chunk
 
         self._check_params()
-        self._set_feature_names(X)
         chunk = validate_chunk(X, y, sample_weight, device=self._device())
+        self._set_feature_names(X)  # after validation: a failed fit changes nothing
         small = chunk.X.shape[0] * (chunk.X.shape[1] + 1) <= CHEAP_CELLS
         state = None
         self.solver_used_ = "qr"
@@ -163,6 +163,7 @@ class _ExactRegressor(RegressorBase):
         state.update_chunk(chunk)
         solution = self._solve(_nonzero_weight(state))
         self.refined_ = False
+        self.solver_used_ = "qr"
         self._warn_unrefined(state, solution, "partial_fit does not keep the data")
         # Fewer rows than parameters is expected early in a stream: no rank warning yet.
         return self._finish(
@@ -237,6 +238,7 @@ class _ExactRegressor(RegressorBase):
             raise InputError("the chunk stream was empty; it must hold at least one row")
         solution = self._solve(_nonzero_weight(state))
         self.refined_ = False
+        self.solver_used_ = "qr"
         reiterable = not one_shot
         reason = "the stream is a one-shot iterator and cannot be read twice"
         if reiterable and self._wants_refinement(state, solution, small=False):

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from ..errors import InputError
 from . import dd
 from .qr import augmented_block
 from .solve import EPS, column_scale
@@ -189,9 +190,16 @@ def refine_from_chunks(
     x = theta.to(Ru) / D.unsqueeze(1) * T
 
     def passes() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        rows = 0
         for chunk in chunks():
+            rows += chunk.X.shape[0]
             A, b = _design(chunk, state)
             yield A * D, b * T
+        if rows != state.n_samples:
+            raise InputError(
+                f"the chunk stream gave {rows} rows on a second pass but {state.n_samples} on "
+                "the first; pass a function that returns a fresh iterator over the same data"
+            )
 
     x, steps = _seminormal(passes, RS, x)
     return x * D.unsqueeze(1) / T, steps
