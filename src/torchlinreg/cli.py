@@ -68,10 +68,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _sub(sub: Any, name: str, help: str, description: str, example: str) -> Any:
+    import textwrap
+
     return sub.add_parser(
         name,
         help=help,
-        description=description,
+        description=textwrap.fill(description, width=79),
         epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
