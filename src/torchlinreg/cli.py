@@ -229,6 +229,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _json_safe(obj: Any) -> Any:
+    """NaN and infinities are not JSON: they become null."""
+    if isinstance(obj, float):
+        return obj if obj == obj and abs(obj) != float("inf") else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _dumps(obj: Any, indent: int | None = 2) -> str:
+    return json.dumps(_json_safe(obj), indent=indent, allow_nan=False, default=str)
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -306,7 +321,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     if "summary" in result.info:
         report["summary"] = result.info["summary"]
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(_dumps(report))
         return EXIT_OK
     targets = result.design.targets
     features = result.design.feature_names
@@ -385,7 +400,7 @@ def _run_predict(args: argparse.Namespace) -> int:
             "columns": result.columns,
         }
         if args.json:
-            print(json.dumps(summary, indent=2))
+            print(_dumps(summary))
         else:
             print(f"{result.rows:,} predictions written to {args.output}{dropped}")
     elif result.dropped:
@@ -396,6 +411,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 def _predict_json_lines(args: argparse.Namespace) -> int:
     import tempfile
 
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     from .jobs import predict_file
@@ -405,9 +421,14 @@ def _predict_json_lines(args: argparse.Namespace) -> int:
         predict_file(
             args.model, args.data, path, keep=args.keep, delimiter=args.delimiter, quiet=args.quiet
         )
-        for batch in pacsv.open_csv(path):
+        # Read back as text: kept columns stay exactly as they were written.
+        reader = pacsv.open_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in args.keep}),
+        )
+        for batch in reader:
             for record in batch.to_pylist():
-                print(json.dumps(record))
+                print(_dumps(record, indent=None))
     return EXIT_OK
 
 
@@ -416,7 +437,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate_file(args.model, args.data, delimiter=args.delimiter, quiet=args.quiet)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(_dumps(result))
         return EXIT_OK
     dropped = f" ({result['dropped']:,} dropped)" if result["dropped"] else ""
     print(f"n = {result['n']:,}{dropped}")
@@ -431,7 +452,7 @@ def _run_summary(args: argparse.Namespace) -> int:
 
     d = describe_model(args.model)
     if args.json:
-        print(json.dumps(d, indent=2))
+        print(_dumps(d))
         return EXIT_OK
     print(f"{d['model']} predicting {', '.join(d['targets'])} from {len(d['features'])} feature(s)")
     if d.get("method"):

@@ -91,6 +91,16 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
         one_hot=options.one_hot,
         missing=options.missing,
     )
+    if options.fit_intercept and "intercept" in design.feature_names:
+        raise InputError(
+            f"{source.name}: a feature named 'intercept' would be confused with the fitted "
+            "intercept; rename the column, leave it out with --exclude, or use --no-intercept"
+        )
+    if options.cluster is not None and options.cluster not in source.columns:
+        raise InputError(
+            f"{source.name}: no cluster column {options.cluster!r}; the columns are: "
+            f"{', '.join(source.columns)}"
+        )
     progress = Progress("reading", enabled=not quiet)
     stream = _Counted(source, design, progress)
     names = design.feature_names
@@ -98,6 +108,12 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
         warnings.simplefilter("always")
         try:
             model, state = _fit(source, design, options, stream, names)
+        except InputError:
+            if stream.passes and stream.rows == 0 and stream.dropped:
+                raise InputError(
+                    f"{source.name}: every row was dropped for missing values; nothing to fit"
+                ) from None
+            raise
         finally:
             progress.close()
     n_params = len(names) + int(options.fit_intercept)
@@ -158,6 +174,8 @@ def _summaries(source: Source, design: Design, options: FitOptions, model: Any) 
     check_level(options.level)
     check_cov_type(options.cov_type)
     meat = None
+    if options.cluster is not None and options.cov_type != "cluster":
+        raise InputError("--cluster goes with --cov-type cluster (or on its own)")
     if options.cov_type != "nonrobust":
         if not source.reiterable:
             raise InputError(
@@ -170,7 +188,20 @@ def _summaries(source: Source, design: Design, options: FitOptions, model: Any) 
         def data() -> Iterator[Any]:
             for c, raw in chunks(source, design, keep=keep):
                 if keep:
-                    col = raw.column(options.cluster).to_numpy(zero_copy_only=False)
+                    column = raw.column(options.cluster)
+                    if column.null_count:
+                        mask = column.is_null().to_numpy(zero_copy_only=False)
+                        if c.kept is not None:
+                            mask = mask[c.kept]
+                        if mask.any():
+                            row = int(
+                                np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0]
+                            )
+                            raise InputError(
+                                f"{source.where(c.start + row)}, column {options.cluster!r}: "
+                                "the cluster label is missing; fill it in or remove the row"
+                            )
+                    col = column.to_numpy(zero_copy_only=False)
                     pending.append(col if c.kept is None else col[c.kept])
                 yield c.as_solver_chunk()
 
@@ -217,6 +248,7 @@ def _fit(
         else:
             model = LinearRegression(fit_intercept=options.fit_intercept)
         model.fit_chunks(stream if source.reiterable else stream(), feature_names=names)
+        model.target_names_ = list(design.targets)
         return model, model.state_
     if options.method != "gd":
         raise InputError(f"unknown method {options.method!r}; use 'exact' or 'gd'")
@@ -229,15 +261,20 @@ def _fit(
     w = np.concatenate([p.sample_weight.numpy() for p in parts]) if design.weights else None
     model = GDRegressor(fit_intercept=options.fit_intercept, **options.gd).fit(X, y, w)
     model.feature_names_in_ = np.asarray(names, dtype=object)
+    model.target_names_ = list(design.targets)
     k = 1 if y.ndim == 1 else y.shape[1]
     state = LeastSquaresState(X.shape[1], k, fit_intercept=options.fit_intercept)
     return model, state.update(X, y, w)
 
 
-def _model_design(model_file: Any) -> Design:
+def _model_design(model_file: Any, *, need_names: bool = True) -> Design:
     if model_file.design is not None:
         return model_file.design
     names = getattr(model_file.estimator, "feature_names_in_", None)
+    if names is None and not need_names:
+        return Design(
+            targets=[], inputs=[f"x{j}" for j in range(model_file.estimator.n_features_in_)]
+        )
     if names is None:
         raise InputError(
             "this model was fitted without feature names, so its columns cannot be found "
@@ -298,6 +335,11 @@ def predict_file(
         raise InputError(f"{source.name}: no column {', '.join(map(repr, missing_keep))} to keep")
     n_targets = np.atleast_2d(mf.estimator.coef_).shape[0]
     names = prediction_names(design, n_targets)
+    clash = [c for c in keep if c in names]
+    if clash:
+        raise InputError(
+            f"--keep column {', '.join(map(repr, clash))} has the name of a prediction column"
+        )
     progress = Progress("predicting", enabled=not quiet)
     rows = dropped = 0
 
@@ -364,7 +406,7 @@ def describe_model(model_path: str) -> dict[str, Any]:
 
     mf = load_model(model_path)
     est = mf.estimator
-    design = _model_design(mf)
+    design = _model_design(mf, need_names=False)
     coef = np.atleast_2d(est.coef_)
     intercept = np.atleast_1d(est.intercept_)
     targets = design.targets or [f"y{j}" for j in range(coef.shape[0])]

@@ -35,11 +35,18 @@ class ModelFile:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()  # e.g. Ridge's per-target alpha
     try:
         json.dumps(value)
         return value
     except TypeError:
         return repr(value)  # e.g. an optimizer class: recorded, not restored
+
+
+# Fitted attributes restored on load, so a loaded model summarises and predicts intervals.
+_FITTED = ("rank_", "condition_number_", "aliased_", "refined_", "solver_used_",
+           "n_samples_seen_", "target_names_")  # fmt: skip
 
 
 def _digest(meta: dict[str, Any], tensors: dict[str, Any]) -> str:
@@ -86,6 +93,7 @@ def save_model(
         "feature_names": None if names is None else [str(n) for n in names],
         "design": None if design is None else design.to_dict(),
         "state": None if state is None else state.state_dict()["meta"],
+        "fitted": {k: _jsonable(getattr(estimator, k)) for k in _FITTED if hasattr(estimator, k)},
         "info": info or {},
         "torchlinreg_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -111,17 +119,19 @@ def load_model(path: str) -> ModelFile:
     try:
         with safe_open(path, framework="pt") as f:
             header = f.metadata() or {}
-            if header.get("format") != FORMAT:
-                raise InputError(f"{path} is a safetensors file but not a torchlinreg model")
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
+    except PermissionError:
+        raise InputError(f"{path}: permission denied; check the file's permissions") from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         detail = " ".join(str(exc).split())
         raise InputError(
             f"{path} is not a readable model file (truncated, corrupted or another format: "
             f"{detail})"
         ) from None
+    if header.get("format") != FORMAT:
+        raise InputError(f"{path} is a safetensors file but not a torchlinreg model")
     version = header.get("format_version", "")
-    if not version.isdigit():
+    if not (version.isascii() and version.isdigit()):
         raise InputError(
             f"{path}: model format version {version!r} is not valid; the file is damaged"
         )
@@ -136,7 +146,35 @@ def load_model(path: str) -> ModelFile:
         raise InputError(f"{path}: the model metadata is damaged") from None
     if header.get("sha256") != _digest(meta, tensors):
         raise InputError(f"{path} is corrupted: its checksum does not match its contents")
-    return ModelFile(_rebuild(meta, tensors), _design(meta), meta.get("info", {}))
+    try:
+        model = ModelFile(_rebuild(meta, tensors), _design(meta), meta.get("info", {}))
+        _validate(model, tensors)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
+        if isinstance(exc, InputError):
+            raise InputError(f"{path}: {exc}") from None
+        raise InputError(f"{path}: the model metadata is malformed ({exc!r})") from None
+    return model
+
+
+def _validate(model: ModelFile, tensors: dict[str, Any]) -> None:
+    """A file whose checksum was recomputed after editing must still make sense."""
+    est = model.estimator
+    coef, intercept = tensors["coef"], tensors["intercept"]
+    p = est.n_features_in_
+    if coef.ndim != 2 or coef.shape[1] != p or intercept.shape != (coef.shape[0],):
+        raise InputError(
+            f"coefficients of shape {tuple(coef.shape)} and intercept {tuple(intercept.shape)} "
+            f"do not fit {p} features"
+        )
+    if not (bool(coef.isfinite().all()) and bool(intercept.isfinite().all())):
+        raise InputError("the coefficients are not finite numbers")
+    names = getattr(est, "feature_names_in_", None)
+    if names is not None and len(names) != p:
+        raise InputError(f"{len(names)} feature names for {p} features")
+    if model.design is not None and len(model.design.feature_names) != p:
+        raise InputError("the column design does not match the coefficients")
+    if not isinstance(getattr(est, "fit_intercept", True), bool):
+        raise InputError("fit_intercept is not true/false")
 
 
 def _design(meta: dict[str, Any]) -> Any:
@@ -144,7 +182,10 @@ def _design(meta: dict[str, Any]) -> Any:
         return None
     from .data.design import Design
 
-    return Design.from_dict(meta["design"])
+    d = meta["design"]
+    if not isinstance(d, dict):
+        raise InputError("the column design is malformed")
+    return Design.from_dict(d)
 
 
 def _rebuild(meta: dict[str, Any], tensors: dict[str, Any]) -> Any:
@@ -171,6 +212,9 @@ def _rebuild(meta: dict[str, Any], tensors: dict[str, Any]) -> Any:
     est.n_features_in_ = int(meta["n_features"])
     if meta.get("feature_names"):
         est.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)
+    for k, v in (meta.get("fitted") or {}).items():
+        if k in _FITTED:
+            setattr(est, k, v)
     if "state.R" in tensors and meta.get("state"):
         from .solvers.state import LeastSquaresState
 

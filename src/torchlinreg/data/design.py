@@ -78,9 +78,10 @@ class DesignChunk:
 
         assert self.Y is not None
         return Chunk(
-            X=torch.from_numpy(self.X),
-            Y=torch.from_numpy(self.Y),
-            sample_weight=None if self.w is None else torch.from_numpy(self.w),
+            X=torch.from_numpy(np.require(self.X, requirements="W")),
+            Y=torch.from_numpy(np.require(self.Y, requirements="W")),
+            # A copy: Arrow's buffers are read-only, and torch warns on such arrays.
+            sample_weight=None if self.w is None else torch.from_numpy(np.array(self.w)),
             target_1d=self.Y.shape[1] == 1,
             finite=True,
         )
@@ -111,6 +112,12 @@ def plan(
         raise InputError(f"--missing must be one of {', '.join(MISSING)}; got {missing!r}")
     if not targets:
         raise InputError("give at least one target column (--target)")
+    for what, names in (("--target", targets), ("--one-hot", one_hot)):
+        repeated = sorted({c for c in names if list(names).count(c) > 1})
+        if repeated:
+            raise InputError(f"{what} names {', '.join(map(repr, repeated))} twice")
+    if weights is not None and weights in targets:
+        raise InputError(f"column {weights!r} cannot be both a target and the weights")
     _listed(source, targets, "target")
     _listed(source, exclude, "excluded")
     _listed(source, one_hot, "one-hot")
@@ -150,6 +157,11 @@ def plan(
             f"{source.name} has no numeric feature columns besides the target; "
             "choose them with --features (text columns need --one-hot)"
         )
+    if "" in features:
+        raise InputError(
+            f"{source.name} has a column with an empty name (a trailing delimiter?); "
+            "fix the header or leave it out with --exclude ''"
+        )
     extra = [c for c in one_hot if c not in features]
     if extra:
         raise InputError(
@@ -172,8 +184,16 @@ def _categories(source: Source, columns: list[str]) -> dict[str, list[str]]:
             "cannot do; write the data to a file first"
         )
     seen: dict[str, set[str]] = {c: set() for c in columns}
+    floating = [c for c in columns if pa.types.is_floating(source.types[c])]
+    if floating:
+        raise InputError(
+            f"--one-hot column {', '.join(map(repr, floating))} holds real numbers; one-hot "
+            "encoding is for categories (text or integer codes)"
+        )
     types = {c: pa.string() for c in columns}
+    rows = 0
     for batch in source.batches(columns, types):
+        rows += batch.table.num_rows
         for c in columns:
             col = batch.table.column(c)
             if not pa.types.is_string(col.type):
@@ -181,6 +201,11 @@ def _categories(source: Source, columns: list[str]) -> dict[str, list[str]]:
             seen[c].update(v for v in pc.unique(col).to_pylist() if v is not None)
     out = {}
     for c, values in seen.items():
+        if len(values) > max(20, rows // 2):
+            raise InputError(
+                f"--one-hot column {c!r} has {len(values):,} distinct values in {rows:,} rows: "
+                "it would add a feature for almost every row; it is meant for categories"
+            )
         if len(values) < 2:
             raise InputError(
                 f"--one-hot column {c!r} has {len(values)} distinct value(s); it needs at least 2"
@@ -189,12 +214,19 @@ def _categories(source: Source, columns: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def column_types(source: Source, design: Design, with_targets: bool) -> dict[str, Any]:
+def column_types(
+    source: Source, design: Design, with_targets: bool, text: Sequence[str] = ()
+) -> dict[str, Any]:
     """pyarrow types to read the design's columns with: text for one-hot columns, float64
-    for everything else (so a stray text cell is a conversion error naming the value)."""
+    for everything else (so a stray text cell is a conversion error naming the value).
+    ``text`` columns (kept ids, cluster labels) are read verbatim from CSV: "007" stays
+    "007"."""
     import pyarrow as pa
 
-    types = {c: pa.float64() for c in design.inputs if c not in design.one_hot}
+    from .sources import CsvSource
+
+    types = {c: pa.string() for c in text if isinstance(source, CsvSource)}
+    types.update({c: pa.float64() for c in design.inputs if c not in design.one_hot})
     types.update({c: pa.string() for c in design.one_hot})
     for c in [
         *(design.targets if with_targets else []),
@@ -235,7 +267,7 @@ def chunks(
     """Stream (numbers, raw batch) pairs; the raw batch carries the ``keep`` columns."""
     import pyarrow as pa
 
-    types = column_types(source, design, with_targets)
+    types = column_types(source, design, with_targets, text=keep)
     columns = used_columns(design, with_targets, keep)
     numeric = [c for c in design.inputs if c not in design.one_hot]
     checked = numeric + (

@@ -122,6 +122,8 @@ class CsvSource(Source):
         self.name = "<stdin>" if path == "-" else path
         self.reiterable = path != "-"
         lower = path.lower()
+        if delimiter is not None and len(delimiter) != 1:
+            raise InputError(f"--delimiter must be one character, got {delimiter!r}")
         self.delimiter = delimiter or ("\t" if lower.endswith((".tsv", ".tsv.gz")) else ",")
         self._stdin_reader: Any = None
         reader = self._open({}, None)
@@ -156,8 +158,11 @@ class CsvSource(Source):
         return {
             "read_options": pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
             "parse_options": pacsv.ParseOptions(delimiter=self.delimiter),
+            # Blank and "NA" cells are missing in text columns too (one-hot, keep).
             "convert_options": pacsv.ConvertOptions(
-                column_types=types, include_columns=list(columns) if columns else None
+                column_types=types,
+                include_columns=list(columns) if columns else None,
+                strings_can_be_null=True,
             ),
         }
 
@@ -373,5 +378,7 @@ class NpySource(Source):
         index = [int(c) for c in columns]
         for start in range(0, self.array.shape[0], PARQUET_BATCH_ROWS):
             block = np.asarray(self.array[start : start + PARQUET_BATCH_ROWS][:, index])
+            if not block.dtype.isnative:  # arrow takes native byte order only
+                block = block.astype(block.dtype.newbyteorder("="))
             arrays = [pa.array(block[:, j]) for j in range(len(index))]
             yield Batch(pa.RecordBatch.from_arrays(arrays, names=list(columns)), start)

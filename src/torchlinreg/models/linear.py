@@ -373,6 +373,12 @@ class _ExactRegressor(RegressorBase):
                 )
             if cov_type == "cluster" and groups is None:
                 raise InputError("cov_type='cluster' needs groups=, one label per row of X")
+            if (sample_weight is not None) != self.state_.weighted:
+                raise InputError(
+                    "the model was fitted "
+                    + ("with" if self.state_.weighted else "without")
+                    + " sample_weight; pass the same sample_weight to summary()"
+                )
             chunk = validate_chunk(X, y, sample_weight, device=self.state_.device)
             if chunk.X.shape[0] != self.state_.n_samples:
                 raise InputError(

@@ -70,6 +70,8 @@ class Meat:
 
     matrices: torch.Tensor
     n_groups: int | None = None
+    rss: torch.Tensor | None = None  # Σ w e² per target seen in the pass (a consistency check)
+    full_leverage: bool = False  # some row has leverage 1 (HC2/HC3 undefined)
 
 
 def robust_meat(
@@ -96,6 +98,8 @@ def robust_meat(
     meat = torch.zeros(k, p, p, dtype=torch.float64, device=device)
     label_ids: dict[Any, int] = {}
     scores = torch.zeros(0, k, p, dtype=torch.float64, device=device)
+    rss = torch.zeros(k, dtype=torch.float64, device=device)
+    full_leverage = False
     group_iter = iter(groups) if groups is not None else None
     for chunk in chunks:
         labels_all = None
@@ -121,8 +125,17 @@ def robust_meat(
                 sw = chunk.sample_weight[sl].to(device=device, dtype=torch.float64).sqrt()
                 Z *= sw.unsqueeze(1)
                 E *= sw.unsqueeze(1)
+            rss += (E**2).sum(0)
             if labels_all is not None:
                 labels = labels_all[sl]
+                if labels.dtype.kind == "f" and np.isnan(labels).any():
+                    raise InputError(
+                        "groups holds missing labels (NaN); fill them in or drop those rows"
+                    )
+                if labels.dtype == object and any(v is None for v in labels.tolist()):
+                    raise InputError(
+                        "groups holds missing labels (None); fill them in or drop those rows"
+                    )
                 ids = np.empty(len(labels), dtype=np.int64)
                 for i, label in enumerate(labels.tolist()):
                     ids[i] = label_ids.setdefault(label, len(label_ids))
@@ -136,14 +149,17 @@ def robust_meat(
             c = E**2
             if cov_type in ("HC2", "HC3"):
                 h = torch.einsum("ij,ij->i", Z, Z).unsqueeze(1)  # leverage: ‖zᵢ‖²
+                if bool((h > 1 - 1e-8).any()):
+                    full_leverage = True
+                    h = h.clamp(max=0.0)  # the result is discarded; avoid 0/0 meanwhile
                 c = c / (1 - h) if cov_type == "HC2" else c / (1 - h) ** 2
             for j in range(k):
                 meat[j] += Z.T @ (Z * c[:, j : j + 1])
     if cov_type == "cluster":
         for j in range(k):
             meat[j] = scores[:, j].T @ scores[:, j]
-        return Meat(meat, scores.shape[0])
-    return Meat(meat)
+        return Meat(meat, scores.shape[0], rss)
+    return Meat(meat, rss=rss, full_leverage=full_leverage)
 
 
 def _r_inverse(state: LeastSquaresState) -> torch.Tensor:
@@ -167,7 +183,10 @@ def robust_wald(
     M = L Lᵀ and (S L)ᵀ = Q T, it is ‖T⁻ᵀ β‖² / q. Forming V and solving would lose the
     digits a nearly collinear design leaves in it."""
     inv = _r_inverse(state)
-    vals, vecs = torch.linalg.eigh(meat_z.to(inv))
+    try:
+        vals, vecs = torch.linalg.eigh(meat_z.to(inv))
+    except RuntimeError:  # not finite: nothing to test
+        return None
     L = vecs * vals.clamp(min=0).sqrt()
     T = torch.linalg.qr((inv[skip:] @ L).T).R
     d = torch.diagonal(T).abs()
@@ -211,12 +230,13 @@ class Summary:
     cov: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
     method: str = "OLS"
+    f_df_denominator: float | None = None  # df_resid, or groups − 1 for cluster
 
     def to_dict(self) -> dict[str, Any]:
         keys = (
             "n", "df_model", "df_resid", "sigma", "r_squared", "adj_r_squared",
             "f_statistic", "f_p_value", "log_likelihood", "aic", "bic",
-            "condition_number", "cov_type", "level",
+            "condition_number", "cov_type", "level", "f_df_denominator",
         )  # fmt: skip
         out: dict[str, Any] = {"target": self.target, "method": self.method}
         out.update({k: _plain(getattr(self, k)) for k in keys})
@@ -233,7 +253,7 @@ class Summary:
         fields: dict[str, Any] = {k: d.get(k) for k in (
             "n", "df_model", "df_resid", "sigma", "r_squared", "adj_r_squared",
             "f_statistic", "f_p_value", "log_likelihood", "aic", "bic",
-            "condition_number", "cov_type", "level",
+            "condition_number", "cov_type", "level", "f_df_denominator",
         )}  # fmt: skip
         coefficients = [Coefficient(**c) for c in d["coefficients"]]
         cov = None if d.get("cov") is None else np.asarray(d["cov"], dtype=float)
@@ -320,14 +340,35 @@ def summarize(
             "standard errors, tests, intervals and adjusted R² need n > parameters"
         )
     inference_ok = not ridge and rank == state.n_params and df_resid > 0
-    B = bread(state).cpu() if inference_ok else None
+    if meat is not None and meat.rss is not None:
+        expected = state.rss_of(theta).cpu()
+        seen = meat.rss.cpu()
+        if not bool(
+            torch.allclose(seen, expected, rtol=1e-6, atol=1e-12 * float(expected.abs().max() + 1))
+        ):
+            raise InputError(
+                "the data passed for the robust covariance are not the data the model was "
+                "fitted on (residual sums of squares differ); pass the same X, y and "
+                "sample_weight"
+            )
+    if meat is not None and meat.full_leverage:
+        notes.append(
+            f"{cov_type} is undefined: some row has leverage 1 (a parameter determined by "
+            "one row alone); use HC0/HC1"
+        )
+        inference_ok = False
     df_inf = df_resid
     if cov_type == "cluster" and meat is not None and meat.n_groups is not None:
+        if meat.n_groups < 2:
+            raise InputError(
+                f"cluster-robust covariance needs at least 2 groups; got {meat.n_groups}"
+            )
         df_inf = float(meat.n_groups - 1)
         notes.append(
             f"cluster-robust covariance over {meat.n_groups} groups: the F test uses "
             f"{meat.n_groups - 1} denominator degrees of freedom (groups − 1)"
         )
+    B = bread(state).cpu() if inference_ok else None
     use_t = cov_type == "nonrobust"
     alpha = 1 - level
     q = (
@@ -363,7 +404,8 @@ def summarize(
             cov = cov_t.numpy()
             std = np.sqrt(np.diag(cov))
             se = [float(v) for v in std]
-            t_arr = est / std
+            with np.errstate(divide="ignore", invalid="ignore"):  # an exact fit: t = ±inf
+                t_arr = est / std
             tvals = [float(v) for v in t_arr]
             if use_t:
                 pvals = [float(2 * special.stdtr(df_inf, -abs(v))) for v in t_arr]
@@ -371,13 +413,12 @@ def summarize(
                 pvals = [float(2 * special.ndtr(-abs(v))) for v in t_arr]
             lo = [float(e - q * sd) for e, sd in zip(est, std, strict=True)]
             hi = [float(e + q * sd) for e, sd in zip(est, std, strict=True)]
+            exact_fit = float(rss[j]) <= 1e-24 * float(tss[j]) or float(tss[j]) == 0
             if cov_type == "nonrobust":
-                f_stat = (
-                    (float(tss[j]) - float(rss[j])) / df_model / (float(rss[j]) / df_resid)
-                    if df_model > 0
-                    else None
-                )
-            elif df_model > 0:
+                if df_model > 0 and not exact_fit:
+                    ess = float(tss[j]) - float(rss[j])
+                    f_stat = ess / df_model / (float(rss[j]) / df_resid)
+            elif df_model > 0 and df_inf >= df_model and not exact_fit:
                 assert meat is not None
                 factor = float(cov_t[0, 0] / sandwich(state, meat.matrices[j]).cpu()[0, 0])
                 f_stat = robust_wald(state, meat.matrices[j] * factor, theta[k_const:, j], k_const)
@@ -390,8 +431,15 @@ def summarize(
                         notes.append(note)
             if f_stat is not None:
                 f_p = float(special.fdtrc(df_model, df_inf, f_stat))
+        if float(rss[j]) <= 1e-24 * float(tss[j]) or float(tss[j]) == 0:
+            note = (
+                "the fit is exact or the target constant (zero residuals or variation): "
+                "F, log-likelihood, AIC and BIC are undefined"
+            )
+            if note not in notes:
+                notes.append(note)
         llf = None
-        if float(rss[j]) > 0:
+        if float(rss[j]) > 1e-24 * float(tss[j]) and float(rss[j]) > 0:
             llf = -n / 2 * (math.log(2 * math.pi) + math.log(float(rss[j]) / n) + 1)
             llf += 0.5 * state.log_weight_sum
             if math.isinf(llf):
@@ -427,6 +475,7 @@ def summarize(
                 cov=cov,
                 notes=list(notes),
                 method="Ridge" if ridge else ("WLS" if state.weighted else "OLS"),
+                f_df_denominator=df_inf if f_stat is not None else None,
             )
         )
     return out

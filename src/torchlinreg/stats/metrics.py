@@ -37,6 +37,7 @@ class StreamingMetrics:
     """
 
     def __init__(self, n_targets: int) -> None:
+        self.shift: np.ndarray | None = None  # the first y: keeps sums small for offset data
         self.n = 0
         self.sse = np.zeros(n_targets)
         self.sae = np.zeros(n_targets)
@@ -49,7 +50,10 @@ class StreamingMetrics:
         m = len(y)
         if m == 0:
             return
+        if self.shift is None:
+            self.shift = y[0].copy()
         err = y - pred
+        y = y - self.shift
         self.sse += (err**2).sum(0)
         self.sae += np.abs(err).sum(0)
         mean_b = y.mean(0)

@@ -22,7 +22,9 @@ def format_summary(s: Any) -> str:
         f"{s.method} regression of {s.target}   (n = {s.n:,}, covariance: {s.cov_type})",
         "",
     ]
-    header = ("", "estimate", "std. error", "t", "P>|t|", f"{pct} lower", f"{pct} upper")
+    robust = s.cov_type != "nonrobust"
+    header = ("", "estimate", "std. error", "z" if robust else "t",
+              "P>|z|" if robust else "P>|t|", f"{pct} lower", f"{pct} upper")  # fmt: skip
     rows = [
         (c.name, _num(c.estimate), _num(c.std_error), _num(c.t, ".4g"), _p(c.p_value),
          _num(c.ci_lower), _num(c.ci_upper))
@@ -38,7 +40,8 @@ def format_summary(s: Any) -> str:
         f"Residual standard error: {_num(s.sigma)} on {_num(s.df_resid, 'g')} degrees of freedom",
         f"R²: {_num(s.r_squared)}   adjusted R²: {_num(s.adj_r_squared)}",
         f"F-statistic: {_num(s.f_statistic)} on {_num(s.df_model, 'g')} and "
-        f"{_num(s.df_resid, 'g')} DF, p-value: {_p(s.f_p_value)}",
+        f"{_num(s.f_df_denominator or s.df_resid, 'g')} DF, "
+        f"p-value: {_p(s.f_p_value)}",
         f"Log-likelihood: {_num(s.log_likelihood)}   AIC: {_num(s.aic)}   BIC: {_num(s.bic)}",
         f"Condition number: {_num(s.condition_number, '.3g')}",
     ]
