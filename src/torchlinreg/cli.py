@@ -288,7 +288,10 @@ def _fit_options(args: argparse.Namespace) -> Any:
         ridge=args.ridge,
         fit_intercept=not args.no_intercept,
         gd=gd,
-        summary=args.summary or args.cov_type != "nonrobust" or args.cluster is not None,
+        summary=args.summary
+        or args.cov_type != "nonrobust"
+        or args.cluster is not None
+        or args.level != 0.95,
         cov_type="cluster" if args.cluster and args.cov_type == "nonrobust" else args.cov_type,
         cluster=args.cluster,
         level=args.level,

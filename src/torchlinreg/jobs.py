@@ -96,6 +96,11 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
             f"{source.name}: a feature named 'intercept' would be confused with the fitted "
             "intercept; rename the column, leave it out with --exclude, or use --no-intercept"
         )
+    if options.summary and options.cov_type != "nonrobust" and not source.reiterable:
+        raise InputError(
+            f"--cov-type {options.cov_type} reads the data twice; standard input cannot be: "
+            "write the data to a file first"
+        )
     if options.cluster is not None and options.cluster not in source.columns:
         raise InputError(
             f"{source.name}: no cluster column {options.cluster!r}; the columns are: "
@@ -300,8 +305,10 @@ class PredictResult:
     columns: list[str]
 
 
-def prediction_names(design: Design, n_targets: int) -> list[str]:
-    targets = design.targets or [f"y{j}" for j in range(n_targets)]
+def prediction_names(design: Design, n_targets: int, estimator: Any = None) -> list[str]:
+    targets = design.targets or list(getattr(estimator, "target_names_", None) or [])
+    if len(targets) != n_targets:
+        targets = ["y"] if n_targets == 1 else [f"y{j}" for j in range(n_targets)]
     return [f"predicted_{t}" for t in targets]
 
 
@@ -334,7 +341,7 @@ def predict_file(
     if missing_keep:
         raise InputError(f"{source.name}: no column {', '.join(map(repr, missing_keep))} to keep")
     n_targets = np.atleast_2d(mf.estimator.coef_).shape[0]
-    names = prediction_names(design, n_targets)
+    names = prediction_names(design, n_targets, mf.estimator)
     clash = [c for c in keep if c in names]
     if clash:
         raise InputError(

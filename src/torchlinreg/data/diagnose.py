@@ -51,7 +51,10 @@ def diagnose_csv(source: Any, message: str, types: dict[str, Any]) -> InputError
         try:
             header = next(reader)
             nulls = _null_values()
-            for line, row in enumerate(reader, start=2):
+            for row in reader:
+                line = reader.line_num  # real line numbers, blank lines and all
+                if not row:  # pyarrow skips blank lines too
+                    continue
                 if ragged and len(row) != len(header):
                     return InputError(
                         f"{source.name}, line {line}: {len(row)} fields where the header has "

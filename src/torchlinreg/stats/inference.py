@@ -321,8 +321,9 @@ def summarize(
     notes: list[str] = []
     if ridge:
         notes.append(
-            "ridge: standard errors, t, p-values, intervals and F are not reported; the "
-            "penalty biases the estimates, so the least-squares sampling theory does not hold"
+            "ridge: standard errors, t, p-values, intervals, F, log-likelihood, AIC and BIC "
+            "are not reported; the penalty biases the estimates, so the least-squares "
+            "sampling theory does not hold"
         )
     if condition_number is not None and condition_number > 1e8:
         notes.append(
@@ -447,6 +448,8 @@ def summarize(
                 notes_j = "log-likelihood, AIC and BIC are undefined with zero weights"
                 if notes_j not in notes:
                     notes.append(notes_j)
+        if ridge:
+            llf = None  # a penalised fit has no plain Gaussian likelihood to compare
         n_par = df_model + k_const
         aic = -2 * llf + 2 * n_par if llf is not None else None
         bic = -2 * llf + math.log(n) * n_par if llf is not None else None
