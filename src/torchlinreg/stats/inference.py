@@ -125,7 +125,8 @@ def robust_meat(
                 sw = chunk.sample_weight[sl].to(device=device, dtype=torch.float64).sqrt()
                 Z *= sw.unsqueeze(1)
                 E *= sw.unsqueeze(1)
-            rss += (E**2).sum(0)
+            c = E**2
+            rss += c.sum(0)
             if labels_all is not None:
                 labels = labels_all[sl]
                 if labels.dtype.kind == "f" and np.isnan(labels).any():
@@ -146,7 +147,6 @@ def robust_meat(
                 index = torch.as_tensor(ids, device=device)
                 scores.index_add_(0, index, E.unsqueeze(2) * Z.unsqueeze(1))
                 continue
-            c = E**2
             if cov_type in ("HC2", "HC3"):
                 h = torch.einsum("ij,ij->i", Z, Z).unsqueeze(1)  # leverage: ‖zᵢ‖²
                 if bool((h > 1 - 1e-8).any()):
