@@ -127,7 +127,8 @@ def solve_ols(state: LeastSquaresState, *, min_norm: bool = False) -> Solution:
     # Scale by each feature's full (uncentred) column: a column whose spread is below
     # the rounding of its mean is numerically constant and shows up as rank loss.
     S = Rc * D
-    U, s, Vh = torch.linalg.svd(S)
+    # Singular values alone decide the rank (cheap); the vectors only when needed.
+    s = torch.linalg.svdvals(S)
     tol = rank_tolerance(state.n_params) * max(float(s[0]), 1.0)
     rank = int((s > tol).sum())
     dependent: list[int] = []
@@ -135,6 +136,7 @@ def solve_ols(state: LeastSquaresState, *, min_norm: bool = False) -> Solution:
     if rank == p and not min_norm:
         coef = D.unsqueeze(1) * torch.linalg.solve_triangular(S, Rcy, upper=True)
     else:
+        U, s, Vh = torch.linalg.svd(S)
         if rank < p:
             dependent, constant = _dependencies(Vh[rank:].T, S)
         # A solution from the well-scaled SVD, then its component along the null space
