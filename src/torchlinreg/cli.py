@@ -62,6 +62,12 @@ def _columns(text: str) -> list[str]:
     return names
 
 
+def _model_and_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a model file written by fit -o")
+    p.add_argument("data", metavar="DATA", help="CSV/TSV, Parquet, .npy, or - for stdin")
+    p.add_argument("--delimiter", help="CSV field separator of DATA")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--quiet", action="store_true", help="no progress report on stderr")
@@ -192,8 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         "to stdout, or CSV/TSV/Parquet to -o (written atomically).",
         "torchlinreg predict houses.safetensors examples/houses.csv --keep area -o pred.csv",
     )
-    predict.add_argument("model", metavar="MODEL")
-    predict.add_argument("data", metavar="DATA")
+    _model_and_data(predict)
     predict.add_argument("-o", "--output", metavar="OUT", help="output file (.csv, .tsv, .parquet)")
     predict.add_argument(
         "--keep",
@@ -202,7 +207,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="A,B,...",
         help="input columns to copy beside the predictions (an id, say)",
     )
-    predict.add_argument("--delimiter", help="CSV field separator of DATA")
     _common(predict)
 
     evaluate = _sub(
@@ -212,9 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         "MSE, RMSE, MAE, R² and n of MODEL on DATA (which must hold the target column).",
         "torchlinreg evaluate houses.safetensors examples/houses.csv --json",
     )
-    evaluate.add_argument("model", metavar="MODEL")
-    evaluate.add_argument("data", metavar="DATA")
-    evaluate.add_argument("--delimiter", help="CSV field separator of DATA")
+    _model_and_data(evaluate)
     _common(evaluate)
 
     summary = _sub(
