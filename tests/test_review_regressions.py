@@ -196,3 +196,23 @@ def test_weights_fit_has_no_spurious_warning(tmp_path, capsys) -> None:
         warnings.simplefilter("error")
         code, _, err = run(["fit", path, "--target", "y", "--weights", "w"], capsys)
     assert code == 0 and "warning" not in err
+
+
+def test_without_an_intercept_one_hot_keeps_every_level(tmp_path, capsys, rng) -> None:
+    from .conftest import lstsq_fit
+
+    g = rng.choice(["a", "b", "c"], size=60)
+    x = rng.normal(size=60)
+    y = 2 * x + np.select([g == "a", g == "b"], [1.0, 3.0], 5.0) + 0.1 * rng.normal(size=60)
+    path = write(
+        tmp_path, "x,g,y\n" + "\n".join(f"{a},{b},{c}" for a, b, c in zip(x, g, y, strict=True))
+    )
+    code, out, _ = run(
+        ["fit", path, "--target", "y", "--one-hot", "g", "--no-intercept", "--json"], capsys
+    )
+    report = json.loads(out)
+    assert report["features"] == ["x", "g=a", "g=b", "g=c"]
+    A = np.column_stack([x, g == "a", g == "b", g == "c"]).astype(float)
+    coef, _ = lstsq_fit(A, y, fit_intercept=False)
+    got = [report["coefficients"]["y"][f] for f in report["features"]]
+    np.testing.assert_allclose(got, coef, rtol=1e-10)

@@ -473,7 +473,10 @@ def _run_summary(args: argparse.Namespace) -> int:
         refined = ", refined" if d.get("refined") else ""
         print(f"  condition number {d['condition_number']:.3g}, rank {d.get('rank')}{refined}")
     for c, cats in d["one_hot"].items():
-        print(f"  one-hot {c}: reference {cats[0]!r}, levels {', '.join(cats[1:])}")
+        print(
+            f"  one-hot {c}: levels {', '.join(cats)} (the first is the reference when "
+            "there is an intercept)"
+        )
     if d.get("summary"):
         for s in d["summary"]:
             print()

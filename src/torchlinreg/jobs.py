@@ -91,6 +91,7 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
         one_hot=options.one_hot,
         missing=options.missing,
     )
+    design.drop_reference = options.fit_intercept
     if options.fit_intercept and "intercept" in design.feature_names:
         raise InputError(
             f"{source.name}: a feature named 'intercept' would be confused with the fitted "

@@ -33,13 +33,21 @@ class Design:
     one_hot: dict[str, list[str]] = field(default_factory=dict)
     weights: str | None = None
     missing: str = "error"
+    # Without an intercept every category keeps its column (as R does); with one, the
+    # first is the reference, absorbed by the intercept.
+    drop_reference: bool = True
+
+    def levels(self, col: str) -> list[str]:
+        """The categories of a one-hot column that get a feature."""
+        cats = self.one_hot[col]
+        return cats[1:] if self.drop_reference else list(cats)
 
     @property
     def feature_names(self) -> list[str]:
         names: list[str] = []
         for col in self.inputs:
             if col in self.one_hot:
-                names.extend(f"{col}={c}" for c in self.one_hot[col][1:])
+                names.extend(f"{col}={c}" for c in self.levels(col))
             else:
                 names.append(col)
         return names
@@ -55,6 +63,7 @@ class Design:
             one_hot={k: list(v) for k, v in d.get("one_hot", {}).items()},
             weights=d.get("weights"),
             missing=d.get("missing", "error"),
+            drop_reference=d.get("drop_reference", True) is not False,
         )
 
 
@@ -314,7 +323,9 @@ def chunks(
                     f"{source.where(start + row)}, column {c!r}: category {labels[row]!r} was "
                     f"not seen when fitting (known: {', '.join(cats)})"
                 )
-            encoded[c] = np.column_stack([(labels == v) for v in cats[1:]]).astype(np.float64)
+            encoded[c] = np.column_stack([(labels == v) for v in design.levels(c)]).astype(
+                np.float64
+            )
         parts = [encoded[c] if c in encoded else values[c][:, None] for c in design.inputs]
         X = np.concatenate(parts, axis=1) if parts else np.empty((n, 0))
         Y = np.column_stack([values[t] for t in design.targets]) if with_targets else None

@@ -87,13 +87,16 @@ def load_data(
     one_hot: Sequence[str] = (),
     missing: str = "error",
     delimiter: str | None = None,
+    drop_reference: bool = True,
 ) -> Dataset:
     """Read ``data`` (a path or a table) into memory as a :class:`Dataset`.
 
     Columns as the CLI takes them: ``target`` (one name or several), ``features``
     (default: every other numeric column), ``exclude``, ``weights``, ``one_hot`` (text
-    columns to encode), ``missing`` (``"error"`` or ``"drop"``). For data larger than
-    memory use the command line, or ``LinearRegression.fit_chunks``.
+    columns to encode), ``missing`` (``"error"`` or ``"drop"``). One-hot columns drop
+    their first category (the reference) unless ``drop_reference=False``, which a model
+    without an intercept wants. For data larger than memory use the command line, or
+    ``LinearRegression.fit_chunks``.
     """
     source = as_source(data, delimiter=delimiter)
     if source.empty:
@@ -108,6 +111,7 @@ def load_data(
         one_hot=one_hot,
         missing=missing,
     )
+    design.drop_reference = drop_reference
     parts = [c for c, _ in chunks(source, design)]
     X = np.concatenate([p.X for p in parts])
     Y = np.concatenate([p.Y for p in parts])  # type: ignore[misc]
