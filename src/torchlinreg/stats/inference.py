@@ -137,9 +137,19 @@ def robust_meat(
                     raise InputError(
                         "groups holds missing labels (None); fill them in or drop those rows"
                     )
-                ids = np.empty(len(labels), dtype=np.int64)
-                for i, label in enumerate(labels.tolist()):
-                    ids[i] = label_ids.setdefault(label, len(label_ids))
+                if labels.dtype == object:  # mixed Python objects: map row by row
+                    ids = np.fromiter(
+                        (label_ids.setdefault(v, len(label_ids)) for v in labels.tolist()),
+                        dtype=np.int64,
+                        count=len(labels),
+                    )
+                else:  # map each distinct label once, then every row by the inverse index
+                    uniq, inverse = np.unique(labels, return_inverse=True)
+                    mapped = np.array(
+                        [label_ids.setdefault(u, len(label_ids)) for u in uniq.tolist()],
+                        dtype=np.int64,
+                    )
+                    ids = mapped[inverse.reshape(-1)]
                 if len(label_ids) > scores.shape[0]:
                     extra = len(label_ids) - scores.shape[0]
                     grow = torch.zeros(extra, k, p, dtype=torch.float64, device=device)
