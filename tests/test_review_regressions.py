@@ -216,3 +216,9 @@ def test_without_an_intercept_one_hot_keeps_every_level(tmp_path, capsys, rng) -
     coef, _ = lstsq_fit(A, y, fit_intercept=False)
     got = [report["coefficients"]["y"][f] for f in report["features"]]
     np.testing.assert_allclose(got, coef, rtol=1e-10)
+
+
+def test_line_numbers_count_blank_lines_and_quoted_line_breaks(tmp_path, capsys) -> None:
+    path = write(tmp_path, 'x,y,note\n1,2,a\n\n\n2,4,"two\nlines"\n,6,b\n')
+    code, _, err = run(["fit", path, "--target", "y", "--features", "x"], capsys)
+    assert code == 2 and "line 7, column 'x': the value is missing" in err

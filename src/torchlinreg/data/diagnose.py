@@ -82,3 +82,25 @@ def first_non_number(column: Any) -> tuple[int, Any]:
             continue
         return row, value
     return 0, None
+
+
+def line_of_row(source: Any, row: int) -> int | None:
+    """The file line on which 0-based data row ``row`` ends (pyarrow skips blank lines
+    and lets quoted fields span lines), or ``None`` if the file cannot be re-read."""
+    try:
+        handle, reader = _rows(source)
+    except (OSError, UnicodeDecodeError):
+        return None
+    with handle:
+        try:
+            next(reader)  # header
+            seen = -1
+            for fields in reader:
+                if not fields:
+                    continue
+                seen += 1
+                if seen == row:
+                    return int(reader.line_num)
+        except (csv.Error, UnicodeDecodeError, EOFError, OSError):
+            return None
+    return None

@@ -243,7 +243,12 @@ class CsvSource(Source):
             raise InputError(f"{self.name} could not be read: {one_line(str(exc))}") from None
 
     def where(self, row: int) -> str:
-        return f"{self.name}, line {row + 2}"
+        """The line of a data row. Only ever asked on the way to an error, so it may
+        re-read the file to count real lines (blank lines, line breaks in quotes)."""
+        from .diagnose import line_of_row
+
+        line = line_of_row(self, row) if self.reiterable else None
+        return f"{self.name}, line {row + 2 if line is None else line}"
 
     def looks_numeric(self, column: str) -> bool:
         """A column pyarrow inferred as text from the first block is still numeric when
