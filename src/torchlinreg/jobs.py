@@ -188,42 +188,30 @@ def _summaries(source: Source, design: Design, options: FitOptions, model: Any) 
                 f"--cov-type {options.cov_type} reads the data twice; standard input "
                 "cannot be: write the data to a file first"
             )
-        keep = [options.cluster] if options.cluster else []
-        pending: list[Any] = []  # labels of the chunk being folded, handed over in step
-
-        def data() -> Iterator[Any]:
-            for c, raw in chunks(source, design, keep=keep):
-                if keep:
-                    column = raw.column(options.cluster)
-                    if column.null_count:
-                        mask = column.is_null().to_numpy(zero_copy_only=False)
-                        if c.kept is not None:
-                            mask = mask[c.kept]
-                        if mask.any():
-                            row = int(
-                                np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0]
-                            )
-                            raise InputError(
-                                f"{source.where(c.start + row)}, column {options.cluster!r}: "
-                                "the cluster label is missing; fill it in or remove the row"
-                            )
-                    col = column.to_numpy(zero_copy_only=False)
-                    pending.append(col if c.kept is None else col[c.kept])
-                yield c.as_solver_chunk()
-
-        class _Labels:  # an iterator that reads the labels as data() produces them
-            def __iter__(self) -> Iterator[Any]:
-                return self
-
-            def __next__(self) -> Any:
-                return pending.pop(0)
-
         if options.cov_type == "cluster" and not options.cluster:
             raise InputError("--cov-type cluster needs --cluster COL, the column of group labels")
-        meat = robust_meat(
-            data(), model.state_, model._theta(), options.cov_type,
-            _Labels() if options.cov_type == "cluster" else None,
-        )  # fmt: skip
+        keep = [options.cluster] if options.cluster else []
+
+        def items() -> Iterator[tuple[Any, Any]]:
+            for c, raw in chunks(source, design, keep=keep):
+                labels = None
+                if keep:
+                    column = raw.column(options.cluster)
+                    labels = column.to_numpy(zero_copy_only=False)
+                    missing = column.is_null().to_numpy(zero_copy_only=False)
+                    if c.kept is not None:
+                        labels, missing = labels[c.kept], missing[c.kept]
+                    if missing.any():
+                        row = int(
+                            np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0]
+                        )
+                        raise InputError(
+                            f"{source.where(c.start + row)}, column {options.cluster!r}: "
+                            "the cluster label is missing; fill it in or remove the row"
+                        )
+                yield c.as_solver_chunk(), labels
+
+        meat = robust_meat(items(), model.state_, model._theta(), options.cov_type)
     return summarize(
         model.state_,
         model._theta(),

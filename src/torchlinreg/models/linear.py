@@ -385,10 +385,8 @@ class _ExactRegressor(RegressorBase):
                     f"X has {chunk.X.shape[0]} rows but the model was fitted on "
                     f"{self.state_.n_samples}; pass the training data"
                 )
-            meat = robust_meat(
-                [chunk], self.state_, self._theta(), cov_type,
-                None if groups is None else [np.asarray(groups)],
-            )  # fmt: skip
+            labels = None if groups is None else np.asarray(groups)
+            meat = robust_meat([(chunk, labels)], self.state_, self._theta(), cov_type)
         features, targets = self._names()
         out = summarize(
             self.state_,

@@ -75,18 +75,18 @@ class Meat:
 
 
 def robust_meat(
-    chunks: Iterable[Chunk],
+    items: Iterable[tuple[Chunk, Any]],
     state: LeastSquaresState,
     theta: torch.Tensor,
     cov_type: str,
-    groups: Iterable[Any] | None = None,
 ) -> Meat:
     """One pass over the data for HC0–HC3 or cluster meats.
 
     With Ã = √w·[1, X], ẽ = √w·(y − Aθ) and zᵢ the rows of Ã R⁻¹: HC0/HC1 use
     Σ ẽᵢ² zᵢzᵢᵀ; HC2 divides ẽᵢ² by (1 − hᵢ), HC3 by (1 − hᵢ)², hᵢ = ‖zᵢ‖²; cluster
-    uses Σ_g s_g s_gᵀ with s_g = Σ_{i∈g} zᵢẽᵢ. ``groups`` yields one array of labels per
-    chunk. The covariance is then R⁻¹ (meat) R⁻ᵀ.
+    uses Σ_g s_g s_gᵀ with s_g = Σ_{i∈g} zᵢẽᵢ. ``items`` are (chunk, group labels) pairs,
+    the labels ``None`` unless ``cov_type`` is ``"cluster"``. The covariance is then
+    R⁻¹ (meat) R⁻ᵀ.
     """
     p, k = state.n_params, state.n_targets
     device = state.device
@@ -100,12 +100,10 @@ def robust_meat(
     scores = torch.zeros(0, k, p, dtype=torch.float64, device=device)
     rss = torch.zeros(k, dtype=torch.float64, device=device)
     full_leverage = False
-    group_iter = iter(groups) if groups is not None else None
-    for chunk in chunks:
+    for chunk, groups in items:
         labels_all = None
         if cov_type == "cluster":
-            assert group_iter is not None
-            labels_all = np.asarray(next(group_iter))
+            labels_all = np.asarray(groups)
             if len(labels_all) != chunk.X.shape[0]:
                 raise InputError(
                     f"groups has {len(labels_all)} labels for a chunk of {chunk.X.shape[0]} "
