@@ -8,6 +8,7 @@ import csv
 import gzip
 import io
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InputError
@@ -32,10 +33,22 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _rows(source: Any) -> Any:
+_READ_ERRORS = (OSError, UnicodeDecodeError, csv.Error, io.UnsupportedOperation, EOFError)
+
+
+def _data_rows(source: Any) -> Iterator[tuple[list[str], int, list[str]]]:
+    """(header, line number, fields) for each non-blank data row, read again with the
+    standard csv module; stops quietly if the file cannot be read that way."""
     opener = gzip.open if source.path.lower().endswith(".gz") else open
-    handle = opener(source.path, "rt", encoding="utf-8-sig", newline="")
-    return handle, csv.reader(handle, delimiter=source.delimiter)
+    try:
+        with opener(source.path, "rt", encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, delimiter=source.delimiter)
+            header = next(reader)
+            for fields in reader:
+                if fields:  # pyarrow skips blank lines too
+                    yield header, reader.line_num, fields
+    except (*_READ_ERRORS, StopIteration):
+        return
 
 
 def diagnose_csv(source: Any, message: str, types: dict[str, Any]) -> InputError | None:
@@ -43,33 +56,21 @@ def diagnose_csv(source: Any, message: str, types: dict[str, Any]) -> InputError
     conversion, ragged = _CONVERSION.search(message), _RAGGED.search(message)
     if not (conversion or ragged):
         return None
-    try:
-        handle, reader = _rows(source)
-    except (OSError, UnicodeDecodeError):
-        return None
-    with handle:
-        try:
-            header = next(reader)
-            nulls = _null_values()
-            for row in reader:
-                line = reader.line_num  # real line numbers, blank lines and all
-                if not row:  # pyarrow skips blank lines too
-                    continue
-                if ragged and len(row) != len(header):
-                    return InputError(
-                        f"{source.name}, line {line}: {len(row)} fields where the header has "
-                        f"{len(header)}; fix the row (or the --delimiter)"
-                    )
-                if conversion:
-                    j = int(conversion.group(1))
-                    if j < len(row) and row[j] not in nulls and not _is_number(row[j]):
-                        return InputError(
-                            f"{source.name}, line {line}, column {header[j]!r}: {row[j]!r} is "
-                            "not a number; fix the value or leave the column out "
-                            "(--features/--exclude)"
-                        )
-        except (csv.Error, UnicodeDecodeError, io.UnsupportedOperation, EOFError, OSError):
-            return None
+    nulls = _null_values()
+    for header, line, row in _data_rows(source):
+        if ragged and len(row) != len(header):
+            return InputError(
+                f"{source.name}, line {line}: {len(row)} fields where the header has "
+                f"{len(header)}; fix the row (or the --delimiter)"
+            )
+        if conversion:
+            j = int(conversion.group(1))
+            if j < len(row) and row[j] not in nulls and not _is_number(row[j]):
+                return InputError(
+                    f"{source.name}, line {line}, column {header[j]!r}: {row[j]!r} is "
+                    "not a number; fix the value or leave the column out "
+                    "(--features/--exclude)"
+                )
     return None
 
 
@@ -87,20 +88,7 @@ def first_non_number(column: Any) -> tuple[int, Any]:
 def line_of_row(source: Any, row: int) -> int | None:
     """The file line on which 0-based data row ``row`` ends (pyarrow skips blank lines
     and lets quoted fields span lines), or ``None`` if the file cannot be re-read."""
-    try:
-        handle, reader = _rows(source)
-    except (OSError, UnicodeDecodeError):
-        return None
-    with handle:
-        try:
-            next(reader)  # header
-            seen = -1
-            for fields in reader:
-                if not fields:
-                    continue
-                seen += 1
-                if seen == row:
-                    return int(reader.line_num)
-        except (csv.Error, UnicodeDecodeError, EOFError, OSError):
-            return None
+    for seen, (_, line, _) in enumerate(_data_rows(source)):
+        if seen == row:
+            return line
     return None
