@@ -83,7 +83,7 @@ class DesignChunk:
         """The exact solver's validated chunk (every value was checked here)."""
         import torch
 
-        from ..solvers.state import Chunk
+        from .chunks import Chunk
 
         assert self.Y is not None
         return Chunk(

@@ -101,9 +101,9 @@ class _ExactRegressor(RegressorBase):
         X: array or tensor (n_samples, n_features); y: (n_samples,) or (n_samples,
         n_targets); sample_weight: (n_samples,), non-negative, not all zero.
         """
+        from ..data.chunks import validate_chunk
         from ..solvers.gram import gram_state
         from ..solvers.refine import refine_in_memory
-        from ..solvers.state import validate_chunk
 
         self._check_params()
         chunk = validate_chunk(X, y, sample_weight, device=self._device())
@@ -133,7 +133,7 @@ class _ExactRegressor(RegressorBase):
         accuracy is at risk an :class:`~torchlinreg.errors.AccuracyWarning` says so
         (``fit`` or ``fit_chunks`` with a re-iterable source can refine).
         """
-        from ..solvers.state import validate_chunk
+        from ..data.chunks import validate_chunk
 
         self._check_params()
         if not hasattr(self, "state_"):
@@ -183,8 +183,8 @@ class _ExactRegressor(RegressorBase):
         accuracy is at risk. A one-shot iterator (a generator) is read once.
         ``feature_names`` name the columns (``feature_names_in_``, warnings).
         """
+        from ..data.chunks import Chunk, validate_chunk
         from ..solvers.refine import refine_from_chunks
-        from ..solvers.state import Chunk, validate_chunk
 
         self._check_params()
         if not callable(chunks) and not isinstance(chunks, Iterable):
@@ -357,7 +357,7 @@ class _ExactRegressor(RegressorBase):
         ``"cluster"``, which need the training data again (``X``, ``y``,
         ``sample_weight``; ``groups``, one label per row, for ``"cluster"``).
         """
-        from ..solvers.state import validate_chunk
+        from ..data.chunks import validate_chunk
         from ..stats.inference import check_cov_type, check_level, robust_meat, summarize
 
         self._check_is_fitted()

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import torch
 
+from ..data.chunks import Chunk
 from .solve import EPS, condition_number, power_of_two_scale, solve_ols
-from .state import BLOCK_ROWS, Chunk, LeastSquaresState
+from .state import BLOCK_ROWS, LeastSquaresState
 
 # Rows per block when X must be converted (float32) or weighted; float64 unweighted
 # data are multiplied in one go, without any copy.
@@ -95,7 +96,9 @@ def gram_state(chunk: Chunk, fit_intercept: bool) -> LeastSquaresState | None:
     state.n_samples = chunk.X.shape[0]
     w = chunk.sample_weight
     state.weight_sum = float(chunk.X.shape[0]) if w is None else float(w.sum())
-    state.log_weight_sum = 0.0 if w is None else float(torch.log(w).sum())
+    positive = None if w is None else w[w > 0]
+    state.n_observations = chunk.X.shape[0] if positive is None else int(positive.numel())
+    state.log_weight_sum = 0.0 if positive is None else float(torch.log(positive).sum())
     state.weighted = w is not None
     if EPS * condition_number(state) ** 2 > GRAM_ACCURACY:
         return None

@@ -27,11 +27,12 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from ..data.chunks import Chunk
 from ..errors import InputError
 from . import dd
 from .qr import augmented_block
 from .solve import EPS, column_scale
-from .state import Chunk, LeastSquaresState
+from .state import LeastSquaresState
 
 _MAX_STEPS = 6
 # Bytes of double-double temporaries per block (A·x products, Aᵀr products).
@@ -51,16 +52,9 @@ def _design(chunk: Chunk, state: LeastSquaresState) -> tuple[torch.Tensor, torch
     return M[:, :p], M[:, p:]
 
 
-def _unshifted(state: LeastSquaresState) -> torch.Tensor:
-    """R of the unshifted rows: the state's R times the shift's unit-triangular T."""
-    zeros_x = torch.zeros_like(state.shift_x)
-    zeros_y = torch.zeros_like(state.shift_y)
-    return state._R_with_shift(zeros_x, zeros_y)
-
-
 def design_condition(state: LeastSquaresState) -> float:
     """κ₂ of the unshifted, column-scaled design: what governs the refinement."""
-    RA = _unshifted(state)[: state.n_params, : state.n_params]
+    RA = state.unshifted_R()[: state.n_params, : state.n_params]
     s = torch.linalg.svdvals(RA * column_scale(RA))
     return math.inf if float(s[-1]) == 0.0 else float(s[0] / s[-1])
 
@@ -130,7 +124,7 @@ def _seminormal(
 def refine_in_memory(chunk: Chunk, state: LeastSquaresState, theta: torch.Tensor) -> torch.Tensor:
     """Refine θ (p', k; intercept first, data units) for the in-memory problem."""
     p = state.n_params
-    Ru = _unshifted(state)
+    Ru = state.unshifted_R()
     D, T = _scales(Ru, p)
     x = theta.to(Ru) / D.unsqueeze(1) * T
     if design_condition(state) ** 2 * EPS < 0.01:
@@ -184,7 +178,7 @@ def refine_from_chunks(
     if design_condition(state) ** 2 * EPS >= 0.01:
         return theta, 0
     p = state.n_params
-    Ru = _unshifted(state)
+    Ru = state.unshifted_R()
     D, T = _scales(Ru, p)
     RS = Ru[:p, :p] * D
     x = theta.to(Ru) / D.unsqueeze(1) * T

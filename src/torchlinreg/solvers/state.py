@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ..data.arrays import as_tensor, check_finite, check_lengths, check_sample_weight
+from ..data.arrays import check_finite
+from ..data.chunks import Chunk, validate_chunk
 from ..errors import InputError
 from .qr import fill_augmented, qr_r
 
@@ -37,55 +37,6 @@ BLOCK_ROWS = 4096  # the minimum, and the rows used to pick the shift
 
 def block_rows(m: int) -> int:
     return max(BLOCK_ROWS, min(1 << 16, BLOCK_BYTES // (8 * m)))
-
-
-@dataclass
-class Chunk:
-    """A validated chunk: X (n, p), Y (n, k) on one device, weights (n,) or None.
-
-    ``finite`` tells that X is already known to hold no NaN/inf (the file readers check
-    every value), so folding need not check again."""
-
-    X: torch.Tensor
-    Y: torch.Tensor
-    sample_weight: torch.Tensor | None
-    target_1d: bool
-    finite: bool = False
-
-
-def validate_chunk(
-    X: Any,
-    y: Any,
-    sample_weight: Any = None,
-    *,
-    device: torch.device | None = None,
-    row_offset: int = 0,
-    whole: bool = True,
-) -> Chunk:
-    """Check a chunk at the boundary: shapes, numbers, finiteness (naming the cell).
-
-    ``X`` keeps float32/float64 (no copy of large inputs); it is checked for NaN/inf
-    block by block, ``row_offset`` giving rows in the whole data set. With ``whole``
-    false (one chunk of a stream) a chunk may have all-zero weights; the total is
-    checked when solving.
-    """
-    Xt = as_tensor(X, "X", ndim=(2,), dtype=None, device=device, finite=False)
-    yt = as_tensor(y, "y", ndim=(1, 2), dtype=torch.float64, device=Xt.device, finite=False)
-    check_finite(yt, "y", row_offset)
-    wt = None
-    if sample_weight is not None:
-        wt = as_tensor(
-            sample_weight,
-            "sample_weight",
-            ndim=(1,),
-            dtype=torch.float64,
-            device=Xt.device,
-            finite=False,
-        )
-        check_finite(wt, "sample_weight", row_offset)
-        check_sample_weight(wt, allow_all_zero=not whole)
-    check_lengths(Xt, yt, wt)
-    return Chunk(Xt, yt.reshape(len(yt), -1), wt, yt.ndim == 1)
 
 
 def _count(name: str, value: Any, low: int) -> int:
@@ -115,6 +66,9 @@ class LeastSquaresState:
         x₀ (n_features,) and y₀ (n_targets,); zero without an intercept.
     n_samples : int
         Rows seen (including zero-weight rows).
+    n_observations : int
+        Rows with a positive weight: the observations of the statistical model (a
+        zero-weight row contributes nothing, as in R's ``lm``).
     weight_sum : float
         Σ w (equals ``n_samples`` without weights).
     """
@@ -137,9 +91,10 @@ class LeastSquaresState:
         self.shift_x = torch.zeros(self.n_features, dtype=torch.float64, device=device)
         self.shift_y = torch.zeros(self.n_targets, dtype=torch.float64, device=device)
         self.n_samples = 0
+        self.n_observations = 0
         self.weight_sum = 0.0
-        # Σ log w over the rows (the Gaussian log-likelihood of a weighted fit needs it);
-        # -inf once a zero weight is seen, as for the likelihood itself.
+        # Σ log w over the observations (rows of positive weight): the Gaussian
+        # log-likelihood of a weighted fit needs it.
         self.log_weight_sum = 0.0
         self.weighted = False  # whether any chunk came with sample weights
         # Rows waiting to be folded: [R; pending rows] is QR-factored when full.
@@ -236,8 +191,12 @@ class LeastSquaresState:
         self.n_samples += X.shape[0]
         self.weight_sum += float(w.sum()) if w is not None else float(X.shape[0])
         if w is not None:
-            self.log_weight_sum += float(torch.log(w).sum())
+            positive = w[w > 0]
+            self.n_observations += int(positive.numel())
+            self.log_weight_sum += float(torch.log(positive).sum())
             self.weighted = True
+        else:
+            self.n_observations += X.shape[0]
         return self
 
     def _check_compatible(self, other: Any) -> None:
@@ -262,6 +221,10 @@ class LeastSquaresState:
             R[:, 1:] += R[:, :1] * delta.unsqueeze(0)
         return R
 
+    def unshifted_R(self) -> torch.Tensor:
+        """R factor of the rows as given, √w ⊙ [1, X, Y] (no shift): a copy."""
+        return self._R_with_shift(torch.zeros_like(self.shift_x), torch.zeros_like(self.shift_y))
+
     def merge(self, other: LeastSquaresState) -> LeastSquaresState:
         """Combine with another state of the same problem (rows of both); returns ``self``."""
         self._check_compatible(other)
@@ -271,6 +234,7 @@ class LeastSquaresState:
         theirs = other._R_with_shift(self.shift_x.to(other.device), self.shift_y.to(other.device))
         self.R = qr_r(torch.cat([self.R, theirs.to(self.device)]))
         self.n_samples += other.n_samples
+        self.n_observations += other.n_observations
         self.weight_sum += other.weight_sum
         self.log_weight_sum += other.log_weight_sum
         self.weighted = self.weighted or other.weighted
@@ -283,6 +247,7 @@ class LeastSquaresState:
         new._R = self.R.clone()
         new.shift_x, new.shift_y = self.shift_x.clone(), self.shift_y.clone()
         new.n_samples, new.weight_sum = self.n_samples, self.weight_sum
+        new.n_observations = self.n_observations
         new.log_weight_sum, new.weighted = self.log_weight_sum, self.weighted
         return new
 
@@ -339,6 +304,7 @@ class LeastSquaresState:
                 "n_targets": self.n_targets,
                 "fit_intercept": self.fit_intercept,
                 "n_samples": self.n_samples,
+                "n_observations": self.n_observations,
                 "weight_sum": self.weight_sum,
                 "log_weight_sum": self.log_weight_sum,
                 "weighted": self.weighted,
@@ -381,6 +347,11 @@ class LeastSquaresState:
         state._R = R.clone()
         state.shift_x, state.shift_y = sx.clone(), sy.clone()
         state.n_samples, state.weight_sum = n, float(weight_sum)
+        # Files written before zero-weight rows were told apart count every row.
+        n_obs = meta.get("n_observations", n)
+        if isinstance(n_obs, bool) or not isinstance(n_obs, int) or not 0 <= n_obs <= n:
+            raise InputError(f"saved state has an invalid n_observations {n_obs!r}")
+        state.n_observations = n_obs
         log_w = meta.get("log_weight_sum", 0.0)
         if not isinstance(log_w, (int, float)) or math.isnan(log_w) or log_w == math.inf:
             raise InputError(f"saved state has an invalid log_weight_sum {log_w!r}")

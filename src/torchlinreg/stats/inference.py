@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.chunks import Chunk
 from ..errors import InputError
 from ..solvers.solve import column_scale
-from ..solvers.state import Chunk, LeastSquaresState
+from ..solvers.state import LeastSquaresState
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
 _MEAT_ROWS = 1 << 16
@@ -46,9 +47,8 @@ def check_level(level: float) -> None:
 
 def unshifted_design_r(state: LeastSquaresState) -> torch.Tensor:
     """R of √w·[1, X] (unshifted, the data's own coordinates)."""
-    zx, zy = torch.zeros_like(state.shift_x), torch.zeros_like(state.shift_y)
     p = state.n_params
-    return state._R_with_shift(zx, zy)[:p, :p]
+    return state.unshifted_R()[:p, :p]
 
 
 def bread(state: LeastSquaresState) -> torch.Tensor:
