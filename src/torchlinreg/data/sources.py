@@ -75,6 +75,11 @@ class Source:
     def empty(self) -> bool:
         return False
 
+    @property
+    def row_count(self) -> int | None:
+        """Rows in the data when known without reading it (file metadata), else None."""
+        return None
+
 
 def _kind(path: str) -> str:
     lower = path.lower()
@@ -330,6 +335,10 @@ class ParquetSource(Source):
     def empty(self) -> bool:
         return self._rows == 0
 
+    @property
+    def row_count(self) -> int | None:
+        return int(self._rows)
+
     def batches(
         self, columns: Sequence[str], types: dict[str, Any] | None = None
     ) -> Iterator[Batch]:
@@ -373,6 +382,10 @@ class NpySource(Source):
         import pyarrow as pa
 
         self.types = {c: pa.from_numpy_dtype(self.array.dtype) for c in self.columns}
+
+    @property
+    def row_count(self) -> int | None:
+        return int(self.array.shape[0])
 
     def batches(
         self, columns: Sequence[str], types: dict[str, Any] | None = None
