@@ -175,56 +175,41 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
 
 def _summaries(source: Source, design: Design, options: FitOptions, model: Any) -> list[Any]:
     """The statistical summary of an exact fit; robust covariances read the data again."""
-    from .stats.inference import check_cov_type, check_level, robust_meat, summarize
+    from .stats.inference import check_cov_type, check_level, model_summaries
 
     check_level(options.level)
     check_cov_type(options.cov_type)
-    meat = None
     if options.cluster is not None and options.cov_type != "cluster":
         raise InputError("--cluster goes with --cov-type cluster (or on its own)")
-    if options.cov_type != "nonrobust":
-        if not source.reiterable:
-            raise InputError(
-                f"--cov-type {options.cov_type} reads the data twice; standard input "
-                "cannot be: write the data to a file first"
-            )
-        if options.cov_type == "cluster" and not options.cluster:
-            raise InputError("--cov-type cluster needs --cluster COL, the column of group labels")
-        keep = [options.cluster] if options.cluster else []
+    if options.cov_type == "nonrobust":
+        return model_summaries(model, level=options.level)
+    if not source.reiterable:
+        raise InputError(
+            f"--cov-type {options.cov_type} reads the data twice; standard input "
+            "cannot be: write the data to a file first"
+        )
+    if options.cov_type == "cluster" and not options.cluster:
+        raise InputError("--cov-type cluster needs --cluster COL, the column of group labels")
+    keep = [options.cluster] if options.cluster else []
 
-        def items() -> Iterator[tuple[Any, Any]]:
-            for c, raw in chunks(source, design, keep=keep):
-                labels = None
-                if keep:
-                    column = raw.column(options.cluster)
-                    labels = column.to_numpy(zero_copy_only=False)
-                    missing = column.is_null().to_numpy(zero_copy_only=False)
-                    if c.kept is not None:
-                        labels, missing = labels[c.kept], missing[c.kept]
-                    if missing.any():
-                        row = int(
-                            np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0]
-                        )
-                        raise InputError(
-                            f"{source.where(c.start + row)}, column {options.cluster!r}: "
-                            "the cluster label is missing; fill it in or remove the row"
-                        )
-                yield c.as_solver_chunk(), labels
+    def items() -> Iterator[tuple[Any, Any]]:
+        for c, raw in chunks(source, design, keep=keep):
+            labels = None
+            if keep:
+                column = raw.column(options.cluster)
+                labels = column.to_numpy(zero_copy_only=False)
+                missing = column.is_null().to_numpy(zero_copy_only=False)
+                if c.kept is not None:
+                    labels, missing = labels[c.kept], missing[c.kept]
+                if missing.any():
+                    row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+                    raise InputError(
+                        f"{source.where(c.start + row)}, column {options.cluster!r}: "
+                        "the cluster label is missing; fill it in or remove the row"
+                    )
+            yield c.as_solver_chunk(), labels
 
-        meat = robust_meat(items(), model.state_, model._theta(), options.cov_type)
-    return summarize(
-        model.state_,
-        model._theta(),
-        rank=model.rank_,
-        feature_names=design.feature_names,
-        target_names=design.targets,
-        level=options.level,
-        cov_type=options.cov_type,
-        meat=meat,
-        ridge=options.ridge is not None and options.ridge > 0,
-        aliased=getattr(model, "aliased_", []),
-        condition_number=model.condition_number_,
-    )
+    return model_summaries(model, level=options.level, cov_type=options.cov_type, data=items())
 
 
 def _fit(

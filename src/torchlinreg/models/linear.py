@@ -358,12 +358,12 @@ class _ExactRegressor(RegressorBase):
         ``sample_weight``; ``groups``, one label per row, for ``"cluster"``).
         """
         from ..data.chunks import validate_chunk
-        from ..stats.inference import check_cov_type, check_level, robust_meat, summarize
+        from ..stats.inference import check_cov_type, check_level, model_summaries
 
         self._check_is_fitted()
         check_level(level)
         check_cov_type(cov_type)
-        meat = None
+        data = None
         if cov_type != "nonrobust":
             if X is None or y is None:
                 raise InputError(
@@ -385,22 +385,8 @@ class _ExactRegressor(RegressorBase):
                     f"X has {chunk.X.shape[0]} rows but the model was fitted on "
                     f"{self.state_.n_samples}; pass the training data"
                 )
-            labels = None if groups is None else np.asarray(groups)
-            meat = robust_meat([(chunk, labels)], self.state_, self._theta(), cov_type)
-        features, targets = self._names()
-        out = summarize(
-            self.state_,
-            self._theta(),
-            rank=self.rank_,
-            feature_names=features,
-            target_names=targets,
-            level=level,
-            cov_type=cov_type,
-            meat=meat,
-            ridge=isinstance(self, Ridge) and not self._can_refine(),
-            aliased=self.aliased_,
-            condition_number=self.condition_number_,
-        )
+            data = [(chunk, None if groups is None else np.asarray(groups))]
+        out = model_summaries(self, level=level, cov_type=cov_type, data=data)
         return out[0] if len(out) == 1 else out
 
     def cost_of(self, coef: Any, intercept: Any) -> float:

@@ -11,7 +11,8 @@ import torch
 
 from ..errors import InputError
 from ..solvers.solve import column_scale
-from .inference import check_level, unshifted_design_r
+from .covariance import unshifted_design_r
+from .inference import check_level
 
 INTERVALS = ("confidence", "prediction")
 
@@ -40,7 +41,7 @@ def prediction_interval(model: Any, X: Any, interval: str, level: float) -> Pred
         )
     check_level(level)
     state = model.state_
-    n, rank = state.n_samples, model.rank_
+    n, rank = state.n_observations, model.rank_  # zero-weight rows are not observations
     if n - rank <= 0:
         raise InputError(
             "intervals need more rows than parameters (no residual degrees of freedom)"

@@ -1,4 +1,4 @@
-"""The text form of a :class:`~torchlinreg.stats.inference.Summary`, in the spirit of
+"""The text form of a :class:`~torchlinreg.stats.summary.Summary`, in the spirit of
 R's ``summary.lm`` and statsmodels' tables."""
 
 from __future__ import annotations
@@ -39,11 +39,19 @@ def format_summary(s: Any) -> str:
         "",
         f"Residual standard error: {_num(s.sigma)} on {_num(s.df_resid, 'g')} degrees of freedom",
         f"R²: {_num(s.r_squared)}   adjusted R²: {_num(s.adj_r_squared)}",
-        f"F-statistic: {_num(s.f_statistic)} on {_num(s.df_model, 'g')} and "
-        f"{_num(s.f_df_denominator or s.df_resid, 'g')} DF, "
-        f"p-value: {_p(s.f_p_value)}",
+        _f_line(s),
         f"Log-likelihood: {_num(s.log_likelihood)}   AIC: {_num(s.aic)}   BIC: {_num(s.bic)}",
-        f"Condition number: {_num(s.condition_number, '.3g')}",
+        f"Condition number (design as given, unscaled): {_num(s.condition_number, '.3g')}",
     ]
     lines += [f"Note: {note}" for note in s.notes]
     return "\n".join(lines)
+
+
+def _f_line(s: Any) -> str:
+    # The degrees of freedom printed are the ones the test used; no test, no DF.
+    if s.f_statistic is None:
+        return "F-statistic: n/a"
+    return (
+        f"F-statistic: {_num(s.f_statistic)} on {_num(s.df_model, 'g')} and "
+        f"{_num(s.f_df_denominator, 'g')} DF, p-value: {_p(s.f_p_value)}"
+    )
