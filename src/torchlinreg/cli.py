@@ -1,34 +1,58 @@
 """The ``torchlinreg`` command: parse, call the library, print, map errors to exit codes.
 
 Only the standard library is imported at module level: ``--help`` must not pay for
-torch. Exit codes: 0 ok, 2 bad input or usage, 1 internal error.
+torch. Exit codes: 0 ok, 2 bad input or usage, 130 interrupted, 1 internal error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
+import os
 import sys
+import unicodedata
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from ._version import __version__
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+# torch.Generator.manual_seed takes any 64-bit pattern; numpy takes no negative seed.
+_SEED_MAX = 2**64 - 1
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
-def _int_at_least(low: int):  # type: ignore[no-untyped-def]
+def _penalty(text: str) -> float:
+    value = _number(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _level(text: str) -> float:
+    value = _number(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (0.95, say), got {text}")
+    return value
+
+
+def _int_in(low: int, high: int | None = None):  # type: ignore[no-untyped-def]
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -36,6 +60,8 @@ def _int_at_least(low: int):  # type: ignore[no-untyped-def]
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {value}")
         return value
 
     return parse
@@ -45,10 +71,10 @@ def _add_training_options(p: argparse.ArgumentParser, *, log_every: int | None) 
     g = p.add_argument_group("gradient training")
     g.add_argument("--optimizer", default="sgd", help="torch.optim name (default: sgd)")
     g.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (0.01)")
-    g.add_argument("--epochs", type=_int_at_least(0), default=3000, help="last epoch index (3000)")
+    g.add_argument("--epochs", type=_int_in(0), default=3000, help="last epoch index (3000)")
     g.add_argument(
         "--log-every",
-        type=_int_at_least(1),
+        type=_int_in(1),
         default=log_every,
         metavar="N",
         help=f"log line every N epochs ({log_every or 'off'})",
@@ -56,6 +82,10 @@ def _add_training_options(p: argparse.ArgumentParser, *, log_every: int | None) 
 
 
 def _columns(text: str) -> list[str]:
+    """Comma-separated column names; an empty argument ('') names the column whose
+    name is empty (a header with a trailing delimiter has one)."""
+    if text == "":
+        return [""]
     names = [c.strip() for c in text.split(",") if c.strip()]
     if not names:
         raise argparse.ArgumentTypeError("give one or more comma-separated column names")
@@ -86,11 +116,11 @@ def _sub(sub: Any, name: str, help: str, description: str, example: str) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="torchlinreg",
         description="PyTorch-native linear regression.",
         epilog="Run 'torchlinreg COMMAND --help' for a command's options and an example. "
-        "Exit codes: 0 ok, 2 bad input or usage, 1 internal error.",
+        "Exit codes: 0 ok, 2 bad input or usage, 130 interrupted, 1 internal error.",
     )
     parser.add_argument("--version", action="version", version=f"torchlinreg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -163,16 +193,23 @@ def build_parser() -> argparse.ArgumentParser:
         default="exact",
         help="exact least squares (default) or gradient descent",
     )
-    model.add_argument("--ridge", type=float, metavar="ALPHA", help="ridge penalty (exact method)")
+    model.add_argument(
+        "--ridge", type=_penalty, metavar="ALPHA", help="ridge penalty >= 0 (exact method)"
+    )
     model.add_argument("--no-intercept", action="store_true", help="fit y = X W (no b)")
     _add_training_options(fit, log_every=None)
     g = fit.add_argument_group("gradient training (--method gd)")
     g.add_argument(
-        "--batch-size", type=_int_at_least(1), metavar="N", help="mini-batch size (full batch)"
+        "--batch-size", type=_int_in(1), metavar="N", help="mini-batch size (full batch)"
     )
     g.add_argument("--device", default="cpu", help="cpu, cuda or auto (cpu)")
     g.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    g.add_argument("--seed", type=int, help="seed for mini-batch shuffling")
+    g.add_argument(
+        "--seed",
+        type=_int_in(0, _SEED_MAX),
+        metavar="N",
+        help=f"seed for mini-batch shuffling (0 to {_SEED_MAX})",
+    )
     stats = fit.add_argument_group("inference (exact method)")
     stats.add_argument(
         "--summary",
@@ -186,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="covariance of the estimates (robust ones read the data twice)",
     )
     stats.add_argument("--cluster", metavar="COL", help="group labels for --cov-type cluster")
-    stats.add_argument("--level", type=float, default=0.95, help="confidence level (0.95)")
+    stats.add_argument("--level", type=_level, default=0.95, help="confidence level (0.95)")
     fit.add_argument("-o", "--output", metavar="MODEL.safetensors", help="save the model here")
     _common(fit)
 
@@ -199,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
         "torchlinreg predict houses.safetensors examples/houses.csv --keep area -o pred.csv",
     )
     _model_and_data(predict)
+    predict.add_argument(
+        "--missing",
+        choices=("error", "drop", "exclude"),
+        default="error",
+        help="rows missing a feature: stop with an error (default), leave them out (drop), "
+        "or write an empty prediction in their place (exclude: rows stay in line)",
+    )
     predict.add_argument("-o", "--output", metavar="OUT", help="output file (.csv, .tsv, .parquet)")
     predict.add_argument(
         "--keep",
@@ -217,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
         "torchlinreg evaluate houses.safetensors examples/houses.csv --json",
     )
     _model_and_data(evaluate)
+    evaluate.add_argument(
+        "--missing",
+        choices=("error", "drop"),
+        default="error",
+        help="rows with missing values: stop with an error (default) or leave them out",
+    )
     _common(evaluate)
 
     summary = _sub(
@@ -254,6 +304,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _fit_options(args: argparse.Namespace) -> Any:
+    """The fit's options, checked together (each option alone was checked by argparse)."""
     from .errors import InputError
     from .jobs import FitOptions
 
@@ -261,6 +312,8 @@ def _fit_options(args: argparse.Namespace) -> Any:
     if args.method == "gd":
         if args.ridge is not None:
             raise InputError("--ridge works with the exact method; drop --method gd")
+        if args.summary or args.cov_type != "nonrobust" or args.cluster:
+            raise InputError("--summary needs the exact method; drop --method gd")
         gd = {
             "optimizer": args.optimizer,
             "lr": args.lr,
@@ -272,12 +325,16 @@ def _fit_options(args: argparse.Namespace) -> Any:
             "dtype": args.dtype,
             "random_state": args.seed,
         }
-    elif args.ridge is not None and not args.ridge >= 0:
-        raise InputError(f"--ridge must be >= 0, got {args.ridge}")
-    if args.method == "gd" and (args.summary or args.cov_type != "nonrobust"):
-        raise InputError("--summary needs the exact method; drop --method gd")
     if args.cov_type == "cluster" and not args.cluster:
         raise InputError("--cov-type cluster needs --cluster COL, the column of group labels")
+    if args.cluster and args.cov_type not in ("nonrobust", "cluster"):
+        raise InputError("--cluster goes with --cov-type cluster (or on its own)")
+    cov_type = "cluster" if args.cluster else args.cov_type
+    if cov_type != "nonrobust" and args.data == "-":
+        raise InputError(
+            f"--cov-type {cov_type} reads the data twice; standard input cannot be: "
+            "write the data to a file first"
+        )
     return FitOptions(
         targets=args.target,
         features=args.features,
@@ -290,11 +347,8 @@ def _fit_options(args: argparse.Namespace) -> Any:
         ridge=args.ridge,
         fit_intercept=not args.no_intercept,
         gd=gd,
-        summary=args.summary
-        or args.cov_type != "nonrobust"
-        or args.cluster is not None
-        or args.level != 0.95,
-        cov_type="cluster" if args.cluster and args.cov_type == "nonrobust" else args.cov_type,
+        summary=args.summary or cov_type != "nonrobust" or args.level != 0.95,
+        cov_type=cov_type,
         cluster=args.cluster,
         level=args.level,
     )
@@ -308,8 +362,23 @@ def _run_fit(args: argparse.Namespace) -> int:
     if args.output is not None:
         check_output_path(args.output, inputs=(args.data,))
     result = fit_file(args.data, _fit_options(args), quiet=args.quiet)
+    report = _fit_report(args, result)
+    text = _dumps(report) if args.json else _fit_text(args, result, report)
+    # The model is written last: a fit that cannot be reported leaves no file behind.
     if args.output is not None:
         save_model(args.output, result.estimator, design=result.design, info=result.info)
+    print(text)
+    if args.json:
+        return EXIT_OK
+    if result.skipped_text:
+        cols = ", ".join(result.skipped_text)
+        _note(args, f"text column(s) not used: {cols} (encode with --one-hot)")
+    if args.output:
+        print(f"model saved to {args.output}")
+    return EXIT_OK
+
+
+def _fit_report(args: argparse.Namespace, result: Any) -> dict[str, Any]:
     report = {
         "method": result.info["method"],
         "targets": result.design.targets,
@@ -325,9 +394,13 @@ def _run_fit(args: argparse.Namespace) -> int:
     }
     if "summary" in result.info:
         report["summary"] = result.info["summary"]
-    if args.json:
-        print(_dumps(report))
-        return EXIT_OK
+    return report
+
+
+def _fit_text(args: argparse.Namespace, result: Any, report: dict[str, Any]) -> str:
+    """The fit as text: the model, rows and time, the coefficients, R² and RMSE, and
+    the statistical summary when asked for. The time is reading and fitting, not the
+    program's start-up."""
     targets = result.design.targets
     features = result.design.feature_names
     what = "exact least squares" if report["method"] == "exact" else "gradient descent"
@@ -335,23 +408,17 @@ def _run_fit(args: argparse.Namespace) -> int:
         what = f"ridge (alpha={args.ridge:g})"
     rhs = " + ".join(features) if len(features) <= 8 else f"{len(features)} features"
     dropped = f" ({result.dropped:,} dropped for missing values)" if result.dropped else ""
-    print(
+    lines = [
         f"{', '.join(targets)} ~ {rhs}: {what} on {report['n']:,} rows{dropped} "
-        f"in {result.seconds:.2f} s"
-    )
-    _print_table(report["coefficients"], targets)
+        f"in {result.seconds:.2f} s",
+        *_table_lines(report["coefficients"], targets),
+    ]
     for j, t in enumerate(targets):
         label = f" ({t})" if len(targets) > 1 else ""
-        print(f"R² {report['r2'][j]:.6g}   RMSE {report['rmse'][j]:.6g}{label}")
+        lines.append(f"R² {report['r2'][j]:.6g}   RMSE {report['rmse'][j]:.6g}{label}")
     for d in result.info.get("summary", []):
-        print()
-        print(_summary_text(d))
-    if result.skipped_text:
-        cols = ", ".join(result.skipped_text)
-        print(f"note: text column(s) not used: {cols} (encode with --one-hot)", file=sys.stderr)
-    if args.output:
-        print(f"model saved to {args.output}")
-    return EXIT_OK
+        lines += ["", _summary_text(d)]
+    return "\n".join(lines)
 
 
 def _summary_text(d: dict[str, Any]) -> str:
@@ -374,46 +441,59 @@ def _coefficients(estimator: Any, design: Any) -> dict[str, dict[str, float]]:
     }
 
 
-def _print_table(coefficients: dict[str, dict[str, float]], targets: list[str]) -> None:
+def _table_lines(coefficients: dict[str, dict[str, float]], targets: list[str]) -> list[str]:
     rows = list(next(iter(coefficients.values())))
     width = max(len(r) for r in rows)
+    lines = []
     if len(targets) > 1:
-        print("  " + " " * width + "".join(f"  {t:>14}" for t in targets))
+        lines.append("  " + " " * width + "".join(f"  {t:>14}" for t in targets))
     for r in rows:
-        print(f"  {r:<{width}}" + "".join(f"  {coefficients[t][r]:>14.6g}" for t in targets))
+        lines.append(f"  {r:<{width}}" + "".join(f"  {coefficients[t][r]:>14.6g}" for t in targets))
+    return lines
+
+
+def _print_table(coefficients: dict[str, dict[str, float]], targets: list[str]) -> None:
+    print("\n".join(_table_lines(coefficients, targets)))
 
 
 def _run_predict(args: argparse.Namespace) -> int:
     from .jobs import predict_file
 
     if args.json and args.output is None:
-        return _predict_json_lines(args)
-    result = predict_file(
-        args.model,
-        args.data,
-        args.output,
-        keep=args.keep,
-        delimiter=args.delimiter,
-        quiet=args.quiet,
-    )
-    dropped = f" ({result.dropped:,} rows dropped for missing values)" if result.dropped else ""
-    if args.output is not None:
+        result = _predict_json_lines(args)
+    else:
+        result = predict_file(
+            args.model,
+            args.data,
+            args.output,
+            keep=args.keep,
+            delimiter=args.delimiter,
+            missing=args.missing,
+            quiet=args.quiet,
+        )
+    left = ""
+    if result.dropped:
+        left = f" ({result.dropped:,} rows dropped for missing values)"
+    if result.excluded:
+        left = f" ({result.excluded:,} rows with missing values have an empty prediction)"
+    if args.output is None:
+        if left:
+            _note(args, left.strip(" ()"))
+    elif args.json:
         summary = {
             "rows": result.rows,
             "dropped": result.dropped,
+            "excluded": result.excluded,
             "output": args.output,
             "columns": result.columns,
         }
-        if args.json:
-            print(_dumps(summary))
-        else:
-            print(f"{result.rows:,} predictions written to {args.output}{dropped}")
-    elif result.dropped:
-        print(f"note:{dropped}", file=sys.stderr)
+        print(_dumps(summary))
+    else:
+        print(f"{result.rows:,} predictions written to {args.output}{left}")
     return EXIT_OK
 
 
-def _predict_json_lines(args: argparse.Namespace) -> int:
+def _predict_json_lines(args: argparse.Namespace) -> Any:
     import tempfile
 
     import pyarrow as pa
@@ -423,8 +503,14 @@ def _predict_json_lines(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/predictions.csv"
-        predict_file(
-            args.model, args.data, path, keep=args.keep, delimiter=args.delimiter, quiet=args.quiet
+        result = predict_file(
+            args.model,
+            args.data,
+            path,
+            keep=args.keep,
+            delimiter=args.delimiter,
+            missing=args.missing,
+            quiet=args.quiet,
         )
         # Read back as text: kept columns stay exactly as they were written.
         reader = pacsv.open_csv(
@@ -434,13 +520,15 @@ def _predict_json_lines(args: argparse.Namespace) -> int:
         for batch in reader:
             for record in batch.to_pylist():
                 print(_dumps(record, indent=None))
-    return EXIT_OK
+    return result
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from .jobs import evaluate_file
 
-    result = evaluate_file(args.model, args.data, delimiter=args.delimiter, quiet=args.quiet)
+    result = evaluate_file(
+        args.model, args.data, delimiter=args.delimiter, missing=args.missing, quiet=args.quiet
+    )
     if args.json:
         print(_dumps(result))
         return EXIT_OK
@@ -453,7 +541,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _run_summary(args: argparse.Namespace) -> int:
+    from types import SimpleNamespace
+
     from .jobs import describe_model
+    from .stats.report import format_summary
 
     d = describe_model(args.model)
     if args.json:
@@ -466,12 +557,18 @@ def _run_summary(args: argparse.Namespace) -> int:
             f"fitted by {d['method']} on {d.get('n', 0):,} rows of {d.get('source', '?')}{dropped}"
         )
     fit = d.get("fit") or {}
-    for j, t in enumerate(d["targets"]):
-        if fit.get("r2"):
-            print(f"  {t}: R² {fit['r2'][j]:.6g}   RMSE {fit['rmse'][j]:.6g}")
+    r2, rmse = fit.get("r2"), fit.get("rmse")
+    for j, t in enumerate(d["targets"] if r2 and rmse else []):
+        shown = "n/a (constant target)" if r2[j] is None or r2[j] != r2[j] else f"{r2[j]:.6g}"
+        print(f"  {t}: R² {shown}   RMSE {rmse[j]:.6g}")
     if d.get("condition_number") is not None:
+        # Not the inference table's (statsmodels', of the design as given): this one is
+        # κ₂ of the design the solver factors, which bounds the fit's accuracy.
         refined = ", refined" if d.get("refined") else ""
-        print(f"  condition number {d['condition_number']:.3g}, rank {d.get('rank')}{refined}")
+        print(
+            f"  rank {d.get('rank')}{refined}; condition number (columns scaled, centred with "
+            f"an intercept; bounds the fit's accuracy): {d['condition_number']:.3g}"
+        )
     for c, cats in d["one_hot"].items():
         print(
             f"  one-hot {c}: levels {', '.join(cats)} (the first is the reference when "
@@ -479,8 +576,10 @@ def _run_summary(args: argparse.Namespace) -> int:
         )
     if d.get("summary"):
         for s in d["summary"]:
+            # The stored (validated) table, shown without the torch-backed Summary class.
+            rows = [SimpleNamespace(**c) for c in s["coefficients"]]
             print()
-            print(_summary_text(s))
+            print(format_summary(SimpleNamespace(**{**s, "coefficients": rows})))
     else:
         _print_table(d["coefficients"], d["targets"])
     return EXIT_OK
@@ -495,35 +594,142 @@ _COMMANDS = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``torchlinreg`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    try:
-        from .errors import InputError
+_INTERNAL = "internal error"
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                code = _COMMANDS[args.command](args)
-            except InputError as exc:
-                print(f"torchlinreg {args.command}: error: {exc}", file=sys.stderr)
-                code = EXIT_INPUT
-        for w in caught:  # the library's warnings, one line each
-            if issubclass(w.category, UserWarning):
-                print(f"torchlinreg {args.command}: warning: {w.message}", file=sys.stderr)
+
+class _UsageError(Exception):
+    """argparse's complaint about the command line, reported by ``main``."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
+def _printable(text: str) -> str:
+    """One terminal-safe line: control characters, line breaks and invisible format
+    characters (from column names, values, paths) are shown escaped, not obeyed."""
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+        else ch
+        for ch in str(text)
+    )
+
+
+def _stderr_line(prefix: str, as_json: bool, kind: str, message: str, code: int | None) -> None:
+    """The one place that writes to stderr for the user: a line per message, or with
+    ``--json`` one JSON object per line ({"error": ..., "exit_code": 2})."""
+    if sys.stderr is None:
+        return
+    if as_json:  # an error is {"error": ..., "exit_code": ...}, whatever its kind
+        record: dict[str, Any] = {kind: str(message)}
+        if code is not None:
+            record = {"error": str(message) if kind == "error" else f"{kind}: {message}"}
+            record["exit_code"] = code
+        line = json.dumps(record, ensure_ascii=True)
+    else:
+        line = f"{prefix}: {kind}: {_printable(message)}"
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _note(args: argparse.Namespace, message: str) -> None:
+    _stderr_line(f"torchlinreg {args.command}", args.json, "note", message, None)
+
+
+def _closed_stdio(args: argparse.Namespace) -> str | None:
+    """Python sets sys.stdout/sys.stdin to None when the program starts with them closed."""
+    if sys.stdout is None:
+        return "standard output is closed; redirect it instead (> /dev/null, say)"
+    if getattr(args, "data", None) == "-" and sys.stdin is None:
+        return "standard input is closed; give a file, or pipe the data in"
+    return None
+
+
+def _stdout_failing() -> bool:
+    """Whether writing standard output is what failed (full disk, closed pipe)."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _detach_stdout() -> None:
+    """Point standard output at /dev/null so that the interpreter's last flush of what
+    is left in its buffer does not fail a second time at exit."""
+    if sys.stdout is None or sys.stdout is not sys.__stdout__:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with the library's warnings shown after it (one line each)."""
+    from .errors import InputError
+
+    closed = _closed_stdio(args)
+    if closed is not None:
+        raise InputError(closed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a full disk shows here, not at the interpreter's exit
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            _stderr_line(f"torchlinreg {args.command}", args.json, "warning", str(w.message), None)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``torchlinreg`` console script; returns the exit code.
+
+    Exit codes: 0 ok, 2 bad input or usage (one line on stderr; a JSON object with
+    ``--json``), 130 interrupted, 1 internal error (one line; a bug to report).
+    """
+    from .errors import InputError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    prefix, as_json = "torchlinreg", "--json" in argv
+
+    def fail(message: str, code: int, kind: str = "error") -> int:
+        _stderr_line(prefix, as_json, kind, message, code)
         return code
+
+    try:
+        args = build_parser().parse_args(argv)
+        prefix, as_json = f"torchlinreg {args.command}", bool(getattr(args, "json", False))
+        return _run(args)
+    except _UsageError as exc:
+        if not as_json and sys.stderr is not None:
+            exc.parser.print_usage(sys.stderr)
+        prefix = exc.parser.prog
+        return fail(str(exc), EXIT_INPUT)
+    except InputError as exc:
+        return fail(str(exc), EXIT_INPUT)
     except KeyboardInterrupt:
-        print("torchlinreg: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return EXIT_OK  # e.g. piped into `head`
+        return fail("interrupted", EXIT_INTERRUPTED)
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
+            _detach_stdout()
+            return EXIT_OK  # e.g. piped into `head`
+        if _stdout_failing():
+            _detach_stdout()
+            reason = exc.strerror or str(exc)
+            return fail(f"standard output could not be written: {reason}", EXIT_INPUT)
+        if exc.errno is None:  # not the system's refusal: a bug to report
+            return fail(f"{type(exc).__name__}: {exc} (please report this)", 1, _INTERNAL)
+        where = f"{exc.filename}: " if exc.filename else ""
+        return fail(f"{where}{exc.strerror or exc}", EXIT_INPUT)
     except Exception as exc:  # the last line of defence: one line, never a traceback
-        print(
-            f"torchlinreg {args.command}: internal error: {type(exc).__name__}: {exc} "
-            "(please report this)",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        return fail(f"{type(exc).__name__}: {exc} (please report this)", EXIT_INTERNAL, _INTERNAL)
 
 
 if __name__ == "__main__":  # pragma: no cover

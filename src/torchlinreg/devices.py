@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from .errors import InputError
 
@@ -30,12 +30,31 @@ def resolve_device(device: DeviceLike) -> torch.device:
             raise InputError(
                 f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'"
             ) from None
+    if resolved.type == "meta":
+        raise InputError(
+            f"device {device!r} holds no data (tensors there have shapes only); "
+            "use 'cpu', 'cuda' or 'auto'"
+        )
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise InputError(
             f"device {device!r} was asked for but CUDA is not available here; "
             "use device='cpu' or device='auto'"
         )
+    if resolved.type != "cpu":
+        _check_usable(torch, resolved, device)
     return resolved
+
+
+def _check_usable(torch: Any, resolved: torch.device, asked: DeviceLike) -> None:
+    """Put one number on the device: a missing backend or a device index beyond the
+    machine's is refused here, with the reason, rather than half-way through a fit."""
+    try:
+        torch.zeros(1, device=resolved)
+    except (RuntimeError, NotImplementedError, AssertionError, ValueError) as exc:
+        reason = " ".join(str(exc).split()).split(". ")[0][:200]
+        raise InputError(
+            f"device {asked!r} cannot be used here ({reason}); use 'cpu' or 'auto'"
+        ) from None
 
 
 def resolve_dtype(dtype: DtypeLike) -> torch.dtype:

@@ -3,6 +3,7 @@ input in chunks, calls the library, and returns a result for the CLI to print.""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -57,31 +58,136 @@ def _open(path: str, delimiter: str | None) -> Source:
     return source
 
 
+def _too_few_rows(source: Source, rows: int, dropped: int, n_params: int) -> InputError:
+    if rows == 0 and dropped:
+        return InputError(
+            f"{source.name}: every row was dropped for missing values; nothing to fit"
+        )
+    return InputError(
+        f"{source.name}: {rows:,} row(s) for {n_params:,} parameters; "
+        "a fit needs at least as many rows as parameters"
+    )
+
+
+class _Passes:
+    """Names each pass over the data on the progress line and counts its rows: every
+    batch the source yields is counted, whoever reads it (the one-hot categories, the
+    fit, its refinement, the robust covariance)."""
+
+    def __init__(self, source: Source, progress: Progress) -> None:
+        self.source, self.progress = source, progress
+        self.done = 0
+        self.planned = 1
+        batches = source.batches
+
+        def counted(columns: Sequence[str], types: dict[str, Any] | None = None) -> Any:
+            for batch in batches(columns, types):
+                progress.update(batch.table.num_rows)
+                yield batch
+
+        source.batches = counted  # type: ignore[method-assign]
+
+    def begin(self, what: str) -> None:
+        self.done += 1
+        self.planned = max(self.planned, self.done)
+        label = "reading" if self.done == 1 else "reading again"
+        if self.planned > 1:
+            label += f" (pass {self.done} of {self.planned}: {what})"
+        self.progress.phase(label, self.source.row_count)
+
+
 class _Counted:
     """Chunks of a design as the solver's validated chunks, counting rows and dropped
-    rows on the first pass (later passes, for refinement, read the same rows again)."""
+    rows on the first pass (later passes, for refinement, read the same rows again).
 
-    def __init__(self, source: Source, design: Design, progress: Progress) -> None:
-        self.source, self.design, self.progress = source, design, progress
-        self.rows = self.dropped = self.passes = 0
+    The first pass holds its chunks back until there are as many rows as parameters:
+    too short a file is refused before the solver builds a (parameters × parameters)
+    factor it would then throw away."""
+
+    def __init__(self, source: Source, design: Design, passes: _Passes, n_params: int) -> None:
+        self.source, self.design, self.passes = source, design, passes
+        self.n_params = n_params
+        self.rows = self.dropped = self.reads = 0
 
     def __call__(self) -> Iterator[Any]:
-        self.passes += 1
-        first = self.passes == 1
+        self.reads += 1
+        if self.reads > 1:
+            self.passes.planned += 1
+            self.passes.begin("refining the solution")
+            for chunk, _ in prefetched(chunks(self.source, self.design)):
+                yield chunk.as_solver_chunk()
+            return
+        self.passes.begin("fitting")
+        held: list[Any] | None = []
         for chunk, _ in prefetched(chunks(self.source, self.design)):
-            if first:
-                self.rows += chunk.X.shape[0]
-                self.dropped += chunk.dropped
-                self.progress.update(chunk.X.shape[0] + chunk.dropped)
-            yield chunk.as_solver_chunk()
+            self.rows += chunk.X.shape[0]
+            self.dropped += chunk.dropped
+            if held is None:
+                yield chunk.as_solver_chunk()
+                continue
+            held.append(chunk)
+            if self.rows >= self.n_params:
+                for c in held:
+                    yield c.as_solver_chunk()
+                held = None
+        if held is not None:
+            raise _too_few_rows(self.source, self.rows, self.dropped, self.n_params)
 
 
 def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResult:
-    """Fit a model to the data in ``path`` (streamed; read twice if refinement is due)."""
+    """Fit a model to the data in ``path`` (streamed; read twice if refinement is due,
+    once more for a robust covariance). ``seconds`` counts from opening the file to the
+    finished summary: reading, fitting and statistics, not the program's start-up."""
     from .stats.fit import fit_statistics
 
+    _import_estimators()  # the clock measures the work, not torch's import
     started = time.perf_counter()
     source = _open(path, options.delimiter)
+    progress = Progress("reading", total=source.row_count, enabled=not quiet)
+    passes = _Passes(source, progress)
+    robust = options.summary and options.cov_type != "nonrobust"
+    passes.planned = 1 + bool(options.one_hot) + robust
+    try:
+        if options.one_hot:
+            passes.begin("categories of --one-hot columns")
+        design, skipped = _plan(source, options)
+        n_params = len(design.feature_names) + int(options.fit_intercept)
+        known = source.row_count
+        if known is not None and known < n_params:
+            raise _too_few_rows(source, known, 0, n_params)
+        stream = _Counted(source, design, passes, n_params)
+        with warnings.catch_warnings(record=True) as caught, one_core_for_reading():
+            warnings.simplefilter("always")
+            model, state = _fit(source, design, options, stream)
+        _refuse_aliased(source, model)
+        for w in caught:
+            if not issubclass(w.category, RankDeficientWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        stats = fit_statistics(state, model.coef_, model.intercept_)
+        info = _fit_info(path, options, stream, model, stats)
+        if options.summary:
+            if robust:
+                passes.begin(f"{options.cov_type} covariance")
+            info["summary"] = [s.to_dict() for s in _summaries(source, design, options, model)]
+    finally:
+        progress.close()
+    return FitResult(
+        estimator=model,
+        design=design,
+        stats=stats,
+        dropped=stream.dropped,
+        seconds=time.perf_counter() - started,
+        skipped_text=skipped,
+        info=info,
+    )
+
+
+def _import_estimators() -> None:
+    from .models import gd, linear  # noqa: F401
+
+
+def _plan(source: Source, options: FitOptions) -> tuple[Design, list[str]]:
+    """The design for fitting, checked against the data's columns."""
     design, skipped = plan(
         source,
         targets=options.targets,
@@ -107,36 +213,25 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
             f"{source.name}: no cluster column {options.cluster!r}; the columns are: "
             f"{', '.join(source.columns)}"
         )
-    progress = Progress("reading", enabled=not quiet)
-    stream = _Counted(source, design, progress)
-    names = design.feature_names
-    with warnings.catch_warnings(record=True) as caught, one_core_for_reading():
-        warnings.simplefilter("always")
-        try:
-            model, state = _fit(source, design, options, stream, names)
-        except InputError:
-            if stream.passes and stream.rows == 0 and stream.dropped:
-                raise InputError(
-                    f"{source.name}: every row was dropped for missing values; nothing to fit"
-                ) from None
-            raise
-        finally:
-            progress.close()
-    n_params = len(names) + int(options.fit_intercept)
-    if stream.rows == 0:
-        raise InputError(f"{source.name}: every row was dropped for missing values; nothing to fit")
-    if stream.rows < n_params:
+    return design, skipped
+
+
+def _refuse_aliased(source: Source, model: Any) -> None:
+    """From a file, dependent columns are a data problem to fix, not to work around."""
+    aliased = getattr(model, "aliased_", None)
+    if aliased:
+        verb = "is" if len(aliased) == 1 else "are"
         raise InputError(
-            f"{source.name}: {stream.rows} row(s) for {n_params} parameters; "
-            "a fit needs at least as many rows as parameters"
+            f"{source.name}: X is rank deficient (rank {model.rank_} of "
+            f"{model.state_.n_params} parameters): {', '.join(aliased)} {verb} constant or "
+            "linearly dependent on the other columns; leave columns out with --exclude"
         )
-    for w in caught:
-        if issubclass(w.category, RankDeficientWarning):
-            # From a file, dependent columns are a data problem to fix, not to work around.
-            text = str(w.message).split(". The minimum-norm")[0]
-            raise InputError(f"{source.name}: {text}; leave columns out with --exclude")
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    stats = fit_statistics(state, model.coef_, model.intercept_)
+
+
+def _fit_info(
+    path: str, options: FitOptions, stream: _Counted, model: Any, stats: dict[str, Any]
+) -> dict[str, Any]:
+    """How the model was fitted, as kept in the model file."""
     info: dict[str, Any] = {
         "method": options.method,
         "source": os.path.basename(path) if path != "-" else "<stdin>",
@@ -160,17 +255,7 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
         info["condition_number"] = model.condition_number_
         info["rank"] = model.rank_
         info["refined"] = model.refined_
-        if options.summary:
-            info["summary"] = [s.to_dict() for s in _summaries(source, design, options, model)]
-    return FitResult(
-        estimator=model,
-        design=design,
-        stats=stats,
-        dropped=stream.dropped,
-        seconds=time.perf_counter() - started,
-        skipped_text=skipped,
-        info=info,
-    )
+    return info
 
 
 def _summaries(source: Source, design: Design, options: FitOptions, model: Any) -> list[Any]:
@@ -212,14 +297,13 @@ def _summaries(source: Source, design: Design, options: FitOptions, model: Any) 
     return model_summaries(model, level=options.level, cov_type=options.cov_type, data=items())
 
 
-def _fit(
-    source: Source, design: Design, options: FitOptions, stream: _Counted, names: list[str]
-) -> tuple[Any, Any]:
+def _fit(source: Source, design: Design, options: FitOptions, stream: _Counted) -> tuple[Any, Any]:
     """The estimator fitted on the stream, and a state of the data for fit statistics."""
     from .models.gd import GDRegressor
     from .models.linear import LinearRegression, Ridge
     from .solvers.state import LeastSquaresState
 
+    names = design.feature_names
     if options.method == "exact":
         model: Any
         if options.ridge is not None:
@@ -232,8 +316,6 @@ def _fit(
     if options.method != "gd":
         raise InputError(f"unknown method {options.method!r}; use 'exact' or 'gd'")
     parts = list(stream())  # gradient descent needs every row for every epoch
-    if not parts or sum(p.X.shape[0] for p in parts) == 0:
-        return None, None
     X = np.concatenate([p.X.numpy() for p in parts])
     y = np.concatenate([p.Y.numpy() for p in parts])
     y = y[:, 0] if y.shape[1] == 1 else y
@@ -272,11 +354,30 @@ def _check_inputs(source: Source, design: Design, with_targets: bool) -> None:
         )
 
 
+# What predict and evaluate do with rows missing a feature: stop (error), leave them
+# out (drop), or keep them with an empty prediction (exclude, R's na.exclude).
+PREDICT_MISSING = ("error", "drop", "exclude")
+EVALUATE_MISSING = ("error", "drop")
+
+
+def replay_design(design: Design, missing: str, choices: Sequence[str] = PREDICT_MISSING) -> Design:
+    """The fitted design applied to new data: the same columns and encodings (with or
+    without the reference level, as fitted), unweighted, and the caller's rule for
+    missing values, whatever the fit's was (``exclude`` reads as ``drop``: the caller
+    puts the rows back)."""
+    if missing not in choices:
+        raise InputError(f"missing must be one of {', '.join(choices)}; got {missing!r}")
+    return dataclasses.replace(
+        design, weights=None, missing="error" if missing == "error" else "drop"
+    )
+
+
 @dataclass
 class PredictResult:
-    rows: int
-    dropped: int
+    rows: int  # rows written
+    dropped: int  # rows left out for missing values (missing="drop")
     columns: list[str]
+    excluded: int = 0  # rows written with an empty prediction (missing="exclude")
 
 
 def prediction_names(design: Design, n_targets: int, estimator: Any = None) -> list[str]:
@@ -286,6 +387,20 @@ def prediction_names(design: Design, n_targets: int, estimator: Any = None) -> l
     return [f"predicted_{t}" for t in targets]
 
 
+def _predictions(estimator: Any, chunk: Any, n_targets: int, in_place: bool) -> Any:
+    """(rows, targets) predictions of a chunk; with ``in_place``, rows left out for
+    missing values come back as NaN at their place."""
+    X = chunk.X
+    pred = np.empty((0, n_targets))
+    if X.shape[0]:
+        pred = np.asarray(estimator.predict_array(X)).reshape(X.shape[0], -1)
+    if in_place and chunk.kept is not None:
+        full = np.full((chunk.kept.shape[0], n_targets), np.nan)
+        full[chunk.kept] = pred
+        return full
+    return pred
+
+
 def predict_file(
     model_path: str,
     data_path: str,
@@ -293,10 +408,14 @@ def predict_file(
     *,
     keep: Sequence[str] = (),
     delimiter: str | None = None,
+    missing: str = "error",
     quiet: bool = False,
 ) -> PredictResult:
     """Predict for every row of ``data_path``; write CSV or Parquet (by ``output``'s
-    extension; standard output as CSV when ``output`` is None), atomically."""
+    extension; standard output as CSV when ``output`` is None), atomically. A row with
+    a missing feature stops with an error, is left out (``missing="drop"``), or gets an
+    empty prediction in its place (``missing="exclude"``), so output rows stay in line
+    with input rows."""
     import sys
 
     import pyarrow as pa
@@ -308,7 +427,7 @@ def predict_file(
     if output is not None:
         check_output_path(output, inputs=(data_path, model_path))
     mf = load_model(model_path)
-    design = _model_design(mf)
+    design = replay_design(_model_design(mf), missing)
     source = _open(data_path, delimiter)
     _check_inputs(source, design, with_targets=False)
     missing_keep = [c for c in keep if c not in source.columns]
@@ -321,20 +440,23 @@ def predict_file(
         raise InputError(
             f"--keep column {', '.join(map(repr, clash))} has the name of a prediction column"
         )
-    progress = Progress("predicting", enabled=not quiet)
-    rows = dropped = 0
+    progress = Progress("predicting", total=source.row_count, enabled=not quiet)
+    in_place = missing == "exclude"
+    result = PredictResult(0, 0, [*keep, *names])
 
     def tables() -> Iterator[Any]:
-        nonlocal rows, dropped
         for chunk, raw in prefetched(chunks(source, design, with_targets=False, keep=keep)):
-            pred = np.asarray(mf.estimator.predict_array(chunk.X)).reshape(chunk.X.shape[0], -1)
-            arrays = []
-            for c in keep:
-                col = raw.column(c)
-                arrays.append(col if chunk.kept is None else col.filter(pa.array(chunk.kept)))
-            arrays += [pa.array(pred[:, j]) for j in range(pred.shape[1])]
-            rows += chunk.X.shape[0]
-            dropped += chunk.dropped
+            pred = _predictions(mf.estimator, chunk, n_targets, in_place)
+            rows_kept = None if in_place or chunk.kept is None else pa.array(chunk.kept)
+            arrays = [
+                raw.column(c) if rows_kept is None else raw.column(c).filter(rows_kept)
+                for c in keep
+            ]
+            empty = np.isnan(pred[:, 0]) if in_place and chunk.kept is not None else None
+            arrays += [pa.array(pred[:, j], mask=empty) for j in range(n_targets)]
+            result.rows += pred.shape[0]
+            result.excluded += chunk.dropped if in_place else 0
+            result.dropped += 0 if in_place else chunk.dropped
             progress.update(chunk.X.shape[0] + chunk.dropped)
             yield pa.RecordBatch.from_arrays(arrays, names=[*keep, *names])
 
@@ -346,30 +468,36 @@ def predict_file(
                 TableWriter(tmp, TableWriter.kind_of(output)).write_all(tables())
     finally:
         progress.close()
-    return PredictResult(rows, dropped, [*keep, *names])
+    return result
 
 
 def evaluate_file(
-    model_path: str, data_path: str, *, delimiter: str | None = None, quiet: bool = False
+    model_path: str,
+    data_path: str,
+    *,
+    delimiter: str | None = None,
+    missing: str = "error",
+    quiet: bool = False,
 ) -> dict[str, Any]:
-    """MSE, RMSE, MAE, R² and n per target of a model on the data in ``data_path``."""
+    """MSE, RMSE, MAE, R² and n per target of a model on the data in ``data_path``;
+    rows missing a value stop with an error, or are left out (``missing="drop"``)."""
     from .persistence import load_model
     from .stats.metrics import StreamingMetrics
 
     mf = load_model(model_path)
-    design = _model_design(mf)
+    design = replay_design(_model_design(mf), missing, EVALUATE_MISSING)
     if not design.targets:
         raise InputError("this model does not record its target column; evaluate needs it")
     source = _open(data_path, delimiter)
     _check_inputs(source, design, with_targets=True)
-    eval_design = Design(design.targets, design.inputs, design.one_hot, None, design.missing)
     metrics = StreamingMetrics(len(design.targets))
-    progress = Progress("evaluating", enabled=not quiet)
+    progress = Progress("evaluating", total=source.row_count, enabled=not quiet)
     dropped = 0
     try:
-        for chunk, _ in prefetched(chunks(source, eval_design)):
-            pred = np.asarray(mf.estimator.predict_array(chunk.X)).reshape(chunk.X.shape[0], -1)
-            metrics.update(chunk.Y, pred)
+        for chunk, _ in prefetched(chunks(source, design)):
+            if chunk.X.shape[0]:
+                pred = np.asarray(mf.estimator.predict_array(chunk.X))
+                metrics.update(chunk.Y, pred.reshape(chunk.X.shape[0], -1))
             dropped += chunk.dropped
             progress.update(chunk.X.shape[0] + chunk.dropped)
     finally:
@@ -382,19 +510,23 @@ def evaluate_file(
 
 
 def describe_model(model_path: str) -> dict[str, Any]:
-    """What the model is and how it was fitted, as a JSON-ready dict."""
-    from .persistence import load_model
+    """What the model is and how it was fitted, as a JSON-ready dict. Reads the file
+    with numpy alone: describing a model does not load torch."""
+    from .persistence import read_model
 
-    mf = load_model(model_path)
-    est = mf.estimator
-    design = _model_design(mf, need_names=False)
-    coef = np.atleast_2d(est.coef_)
-    intercept = np.atleast_1d(est.intercept_)
-    targets = design.targets or [f"y{j}" for j in range(coef.shape[0])]
+    contents = read_model(model_path)
+    meta = contents.meta
+    coef, intercept = contents.arrays["coef"], contents.arrays["intercept"]
+    k, p = coef.shape
+    design = contents.design or Design(
+        targets=[], inputs=meta["feature_names"] or [f"x{j}" for j in range(p)]
+    )
+    fitted_targets = meta["fitted"].get("target_names_")
+    targets = design.targets or fitted_targets or [f"y{j}" for j in range(k)]
     features = design.feature_names
     return {
-        "model": type(est).__name__,
-        "params": {k: v for k, v in est.get_params().items() if _plain(v)},
+        "model": meta["estimator"],
+        "params": {name: v for name, v in meta["params"].items() if _plain(v)},
         "targets": targets,
         "features": features,
         "one_hot": design.one_hot,
@@ -405,7 +537,7 @@ def describe_model(model_path: str) -> dict[str, Any]:
             }
             for j, t in enumerate(targets)
         },
-        **mf.info,
+        **meta["info"],
     }
 
 
