@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 
 from ..data.chunks import Chunk
-from .solve import EPS, condition_number, power_of_two_scale, solve_ols
+from .scaling import power_of_two_scale
+from .solve import EPS, condition_number, solve_ols
 from .state import BLOCK_ROWS, LeastSquaresState
 
 # Rows per block when X must be converted (float32) or weighted; float64 unweighted

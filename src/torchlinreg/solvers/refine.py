@@ -31,7 +31,8 @@ from ..data.chunks import Chunk
 from ..errors import InputError
 from . import dd
 from .qr import augmented_block
-from .solve import EPS, column_scale
+from .scaling import column_scale
+from .solve import EPS
 from .state import LeastSquaresState
 
 _MAX_STEPS = 6

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .min_norm import min_norm_solve, null_structure
+from .scaling import column_scale
 from .state import LeastSquaresState
 
 EPS = float(torch.finfo(torch.float64).eps)
@@ -27,28 +29,6 @@ def rank_tolerance(n_params: int) -> float:
     Filip, κ ≈ 5·10⁹ scaled) stay far above it.
     """
     return 1000.0 * max(n_params, 1) * EPS
-
-
-def power_of_two_scale(size: torch.Tensor) -> torch.Tensor:
-    """d_j = 2^(−e_j) with size_j = m·2^e_j, m ∈ [0.5, 1): an exact scaling (no
-    rounding) that brings each size into [0.5, 1). Zero sizes get 1."""
-    _, exponent = torch.frexp(size)
-    scale = torch.ldexp(torch.ones_like(size), -exponent)
-    return torch.where(size > 0, scale, torch.ones_like(size))
-
-
-def column_norms(M: torch.Tensor) -> torch.Tensor:
-    """2-norm of each column, without overflow or underflow: columns are first brought
-    to max |entry| ∈ [0.5, 1) by an exact power of two."""
-    pre = power_of_two_scale(M.abs().amax(dim=0))
-    return torch.linalg.vector_norm(M * pre, dim=0) / pre
-
-
-def column_scale(M: torch.Tensor) -> torch.Tensor:
-    """Power-of-two scale of each column's 2-norm. The norms of R's columns are those of
-    the data's columns, so the scaling (and the condition number) is the same whether
-    computed from the data or from the state."""
-    return power_of_two_scale(column_norms(M))
 
 
 @dataclass
@@ -103,20 +83,10 @@ def _intercept(state: LeastSquaresState, coef: torch.Tensor) -> torch.Tensor | N
     return b_shifted + state.shift_y - state.shift_x @ coef
 
 
-def _dependencies(V_null: torch.Tensor, S: torch.Tensor) -> tuple[list[int], list[int]]:
-    """Features in the null space (dependent) and those with nothing left after centring
-    (constant with an intercept; all zero without). ``S`` is the scaled centred block."""
-    tol = rank_tolerance(S.shape[1])
-    norms = torch.linalg.vector_norm(S, dim=0)
-    constant = [j for j, v in enumerate(norms.tolist()) if v <= tol]
-    weight = V_null.abs().amax(dim=1) if V_null.numel() else torch.zeros(S.shape[1])
-    dependent = [j for j, v in enumerate(weight.tolist()) if v > 1e-6 and j not in constant]
-    return dependent, constant
-
-
 def solve_ols(state: LeastSquaresState, *, min_norm: bool = False) -> Solution:
     """Least squares from the state: a triangular solve on scaled columns when R is of
-    full rank, else (or with ``min_norm``) the minimum-norm solution by SVD.
+    full rank, else the minimum-norm solution (:mod:`.min_norm`). ``min_norm`` judges
+    the rank by SVD even when a triangular factor looks regular.
 
     Minimum norm is over the slopes only (the intercept is not penalised), in the
     data's own units: ``numpy.linalg.lstsq`` on the (weighted-)centred design.
@@ -136,21 +106,13 @@ def solve_ols(state: LeastSquaresState, *, min_norm: bool = False) -> Solution:
     if rank == p and not min_norm:
         coef = D.unsqueeze(1) * torch.linalg.solve_triangular(S, Rcy, upper=True)
     else:
-        U, s, Vh = torch.linalg.svd(S)
-        if rank < p:
-            dependent, constant = _dependencies(Vh[rank:].T, S)
-        # A solution from the well-scaled SVD, then its component along the null space
-        # removed in the original units (the null space of Rc is D·null(S)).
-        z = Vh[:rank].T @ ((U[:, :rank].T @ Rcy) / s[:rank].unsqueeze(1))
-        coef = D.unsqueeze(1) * z
-        if rank < p:
-            # Entries of the null vectors at rounding level belong to columns outside
-            # the dependency; D could amplify them by its whole dynamic range.
-            V_null = Vh[rank:].T
-            significant = V_null.abs() > 1e-6 * V_null.abs().amax(dim=0, keepdim=True)
-            V_null = torch.where(significant, V_null, torch.zeros_like(V_null))
-            N = torch.linalg.qr(D.unsqueeze(1) * V_null).Q
-            coef = coef - N @ (N.T @ coef)
+        _, s, Vh = torch.linalg.svd(S)
+        structure = null_structure(S, Vh, s, rank, tol)
+        coef = min_norm_solve(Rc, Rcy, D, structure)
+        # Constant (with an intercept; all zero without): nothing left after centring.
+        norms = torch.linalg.vector_norm(S, dim=0).tolist()
+        constant = [j for j, v in enumerate(norms) if v <= rank_tolerance(p)]
+        dependent = [j for j in structure.dependent if j not in constant]
     return Solution(
         coef=coef,
         intercept=_intercept(state, coef),
