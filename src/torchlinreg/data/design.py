@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .sources import Source
+from .categories import encode, find_categories, one_hot_block, read_types
+from .sources import Source, check_plain
 
 MISSING = ("error", "drop")
 
@@ -96,7 +97,8 @@ class DesignChunk:
         )
 
 
-def _listed(source: Source, names: Sequence[str], what: str) -> None:
+def require_columns(source: Source, names: Sequence[str], what: str) -> None:
+    """Refuse names that are not columns of ``source``, listing the columns it has."""
     missing = [c for c in names if c not in source.columns]
     if missing:
         raise InputError(
@@ -127,11 +129,12 @@ def plan(
             raise InputError(f"{what} names {', '.join(map(repr, repeated))} twice")
     if weights is not None and weights in targets:
         raise InputError(f"column {weights!r} cannot be both a target and the weights")
-    _listed(source, targets, "target")
-    _listed(source, exclude, "excluded")
-    _listed(source, one_hot, "one-hot")
+    require_columns(source, targets, "target")
+    require_columns(source, exclude, "excluded")
+    require_columns(source, one_hot, "one-hot")
     if weights is not None:
-        _listed(source, [weights], "weights")
+        require_columns(source, [weights], "weights")
+    check_plain(source, [*targets, *one_hot, *([weights] if weights else []), *(features or [])])
     reserved = set(targets) | ({weights} if weights else set())
     skipped: list[str] = []
     if features is None:
@@ -144,7 +147,7 @@ def plan(
                 skipped.append(c)
         features = chosen
     else:
-        _listed(source, features, "feature")
+        require_columns(source, features, "feature")
         clash = [c for c in features if c in reserved]
         if clash:
             raise InputError(
@@ -178,72 +181,34 @@ def plan(
         )
     design = Design(list(targets), list(features), {}, weights, missing)
     if one_hot:
-        design.one_hot = _categories(source, list(one_hot))
+        design.one_hot = find_categories(source, list(one_hot))
     return design, skipped
-
-
-def _categories(source: Source, columns: list[str]) -> dict[str, list[str]]:
-    """Sorted distinct values of each one-hot column: a pre-pass over those columns."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not source.reiterable:
-        raise InputError(
-            "--one-hot needs to read its columns before fitting, which standard input "
-            "cannot do; write the data to a file first"
-        )
-    seen: dict[str, set[str]] = {c: set() for c in columns}
-    floating = [c for c in columns if pa.types.is_floating(source.types[c])]
-    if floating:
-        raise InputError(
-            f"--one-hot column {', '.join(map(repr, floating))} holds real numbers; one-hot "
-            "encoding is for categories (text or integer codes)"
-        )
-    types = {c: pa.string() for c in columns}
-    rows = 0
-    for batch in source.batches(columns, types):
-        rows += batch.table.num_rows
-        for c in columns:
-            col = batch.table.column(c)
-            if not pa.types.is_string(col.type):
-                col = pc.cast(col, pa.string())
-            seen[c].update(v for v in pc.unique(col).to_pylist() if v is not None)
-    out = {}
-    for c, values in seen.items():
-        if len(values) > max(20, rows // 2):
-            raise InputError(
-                f"--one-hot column {c!r} has {len(values):,} distinct values in {rows:,} rows: "
-                "it would add a feature for almost every row; it is meant for categories"
-            )
-        if len(values) < 2:
-            raise InputError(
-                f"--one-hot column {c!r} has {len(values)} distinct value(s); it needs at least 2"
-            )
-        out[c] = sorted(values)
-    return out
 
 
 def column_types(
     source: Source, design: Design, with_targets: bool, text: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """pyarrow types to read the design's columns with: text for one-hot columns, float64
-    for everything else (so a stray text cell is a conversion error naming the value).
-    ``text`` columns (kept ids, cluster labels) are read verbatim from CSV: "007" stays
-    "007"."""
+    """pyarrow types to read the design's columns with: float64 for numbers (so that a
+    stray text cell is a conversion error naming the value), text for CSV one-hot
+    columns. ``text`` columns (kept ids, cluster labels) are read from CSV as written:
+    "007" stays "007", "NA" stays "NA"; only an empty cell is missing. A kept column the
+    model reads as numbers (a feature, the target, the weights) is kept as a number, so a
+    Parquet output stores numbers (and a CSV output writes them shortest-round-trip)."""
     import pyarrow as pa
 
     from .sources import CsvSource
 
     types = {c: pa.string() for c in text if isinstance(source, CsvSource)}
-    types.update({c: pa.float64() for c in design.inputs if c not in design.one_hot})
-    types.update({c: pa.string() for c in design.one_hot})
-    for c in [
-        *(design.targets if with_targets else []),
-        *([design.weights] if with_targets and design.weights else []),
-    ]:
-        types[c] = pa.float64()
-    # Parquet and .npy already carry types; only text columns need a cast there.
-    return {c: t for c, t in types.items() if c in source.columns}
+    numbers = [
+        *(c for c in design.inputs if c not in design.one_hot),
+        *design.targets,
+        *([design.weights] if design.weights else []),
+    ]
+    types.update({c: pa.float64() for c in numbers})
+    types.update(read_types(source, list(design.one_hot)))
+    # Parquet and .npy carry types; numbers are cast (exactly) to float64 there too.
+    wanted = set(used_columns(design, with_targets, text))
+    return {c: t for c, t in types.items() if c in wanted and c in source.columns}
 
 
 def used_columns(design: Design, with_targets: bool, keep: Sequence[str] = ()) -> list[str]:
@@ -273,11 +238,14 @@ def chunks(
     with_targets: bool = True,
     keep: Sequence[str] = (),
 ) -> Iterator[tuple[DesignChunk, Any]]:
-    """Stream (numbers, raw batch) pairs; the raw batch carries the ``keep`` columns."""
-    import pyarrow as pa
+    """Stream (numbers, raw batch) pairs; the raw batch carries the ``keep`` columns
+    (read as :func:`column_types` says)."""
+    from .categories import numeric_text as numeric_text_of
 
     types = column_types(source, design, with_targets, text=keep)
     columns = used_columns(design, with_targets, keep)
+    check_plain(source, columns)
+    numeric_text = {c: numeric_text_of(source, c) for c in design.one_hot}
     numeric = [c for c in design.inputs if c not in design.one_hot]
     checked = numeric + (
         design.targets + ([design.weights] if design.weights else []) if with_targets else []
@@ -305,27 +273,18 @@ def chunks(
                 )
         encoded = {}
         for c, cats in design.one_hot.items():
-            col = table.column(c)
-            if not pa.types.is_string(col.type):
-                import pyarrow.compute as pc
-
-                col = pc.cast(col, pa.string())
-            labels = np.asarray(col.to_pylist(), dtype=object)
-            null = np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+            codes, labels = encode(table.column(c), c, numeric_text[c])
+            encoded[c], null, unknown = one_hot_block(codes, labels, cats, design.levels(c))
             if null.any():
                 if design.missing == "error":
                     raise _missing(source, start, null, c)
                 bad |= null
-            known = np.isin(labels, cats) | null
-            if not known.all():
-                row = int(np.flatnonzero(~known)[0])
+            if unknown is not None:
                 raise InputError(
-                    f"{source.where(start + row)}, column {c!r}: category {labels[row]!r} was "
-                    f"not seen when fitting (known: {', '.join(cats)})"
+                    f"{source.where(start + unknown)}, column {c!r}: category "
+                    f"{labels[codes[unknown]]!r} was not seen when fitting "
+                    f"(known: {', '.join(cats)})"
                 )
-            encoded[c] = np.column_stack([(labels == v) for v in design.levels(c)]).astype(
-                np.float64
-            )
         parts = [encoded[c] if c in encoded else values[c][:, None] for c in design.inputs]
         X = np.concatenate(parts, axis=1) if parts else np.empty((n, 0))
         Y = np.column_stack([values[t] for t in design.targets]) if with_targets else None

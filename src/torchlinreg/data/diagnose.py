@@ -5,6 +5,7 @@ the file with the standard csv module, only after an error, to name the line."""
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 import re
@@ -19,10 +20,12 @@ _CONVERSION = re.compile(
 _RAGGED = re.compile(r"Expected (\d+) columns, got (\d+)")
 
 
-def _null_values() -> set[str]:
+@functools.cache
+def null_tokens() -> frozenset[str]:
+    """The cells pyarrow reads as missing in a number column ("", "NA", "null", ...)."""
     import pyarrow.csv as pacsv
 
-    return set(pacsv.ConvertOptions().null_values)
+    return frozenset(pacsv.ConvertOptions().null_values)
 
 
 def _is_number(text: str) -> bool:
@@ -56,7 +59,7 @@ def diagnose_csv(source: Any, message: str, types: dict[str, Any]) -> InputError
     conversion, ragged = _CONVERSION.search(message), _RAGGED.search(message)
     if not (conversion or ragged):
         return None
-    nulls = _null_values()
+    nulls = null_tokens()
     for header, line, row in _data_rows(source):
         if ragged and len(row) != len(header):
             return InputError(

@@ -37,6 +37,27 @@ class Batch:
     start: int
 
 
+def _nested_type(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_nested(kind)
+        or (pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type))
+    )
+
+
+def check_plain(source: Source, columns: Sequence[str]) -> None:
+    """Refuse nested (list, struct, map) columns: they hold no single value per row."""
+    nested = [c for c in columns if c in source.types and _nested_type(source.types[c])]
+    if nested:
+        c = nested[0]
+        raise InputError(
+            f"{source.name}: column {c!r} has the nested type {source.types[c]}; features, "
+            "targets, weights, --cluster and --keep take plain columns (numbers or text): "
+            "flatten it first"
+        )
+
+
 def _numeric_type(kind: Any) -> bool:
     import pyarrow as pa
 
@@ -108,6 +129,17 @@ def open_source(path: str, *, delimiter: str | None = None) -> Source:
     return ParquetSource(path)
 
 
+def check_delimiter(delimiter: str | None) -> None:
+    """pyarrow splits fields on one ASCII byte; a quote or line break cannot be one."""
+    if delimiter is not None and (
+        len(delimiter) != 1 or not delimiter.isascii() or delimiter in '\0\r\n"'
+    ):
+        raise InputError(
+            f"--delimiter must be one character (ASCII, not a quote, line break or NUL); "
+            f"got {delimiter!r}"
+        )
+
+
 def _check_names(source: Source) -> None:
     names = source.columns
     if len(set(names)) != len(names):
@@ -127,8 +159,7 @@ class CsvSource(Source):
         self.name = "<stdin>" if path == "-" else path
         self.reiterable = path != "-"
         lower = path.lower()
-        if delimiter is not None and len(delimiter) != 1:
-            raise InputError(f"--delimiter must be one character, got {delimiter!r}")
+        check_delimiter(delimiter)
         self.delimiter = delimiter or ("\t" if lower.endswith((".tsv", ".tsv.gz")) else ",")
         self._stdin_reader: Any = None
         reader = self._open({}, None)
@@ -163,11 +194,13 @@ class CsvSource(Source):
         return {
             "read_options": pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
             "parse_options": pacsv.ParseOptions(delimiter=self.delimiter),
-            # Blank and "NA" cells are missing in text columns too (one-hot, keep).
+            # Text columns are read verbatim ("NA" is an id like any other); only an
+            # empty cell is missing there (see _blank_is_null). Number columns take
+            # pyarrow's missing-value tokens (NA, null, ...).
             "convert_options": pacsv.ConvertOptions(
                 column_types=types,
                 include_columns=list(columns) if columns else None,
-                strings_can_be_null=True,
+                strings_can_be_null=False,
             ),
         }
 
@@ -207,7 +240,7 @@ class CsvSource(Source):
             reader, self._stdin_reader = self._stdin_reader, None
             first, self._first = self._first, None
             if first is not None:
-                yield Batch(_cast(first.select(wanted), types, self, 0), 0)
+                yield Batch(_cast(_blank_is_null(first.select(wanted)), types, self, 0), 0)
                 start = first.num_rows
         else:
             if self.path == "-":
@@ -223,10 +256,8 @@ class CsvSource(Source):
                 raise self._explain(exc, types) from None
             except (OSError, UnicodeDecodeError, EOFError) as exc:
                 raise InputError(f"{self.name} could not be read: {one_line(str(exc))}") from None
-            table = batch.select(wanted)
-            if types:  # standard input was opened before the types were known
-                table = _cast(table, types, self, start)
-            yield Batch(table, start)
+            # Standard input was opened before the types were known: cast here.
+            yield Batch(_cast(_blank_is_null(batch.select(wanted)), types, self, start), start)
             start += batch.num_rows
 
     def _file_batches(self, columns: list[str], types: dict[str, Any]) -> Iterator[Batch]:
@@ -240,7 +271,7 @@ class CsvSource(Source):
             fmt = ds.CsvFileFormat(**self._options(types, None))
             for batch in ds.dataset(self.path, format=fmt).to_batches(columns=columns):
                 if batch.num_rows:
-                    yield Batch(batch, start)
+                    yield Batch(_blank_is_null(batch), start)
                     start += batch.num_rows
         except pa.ArrowInvalid as exc:
             raise self._explain(exc, types) from None
@@ -274,6 +305,21 @@ class CsvSource(Source):
         return self._first is None or self._first.num_rows == 0
 
 
+def _blank_is_null(table: Any) -> Any:
+    """An empty cell of a CSV text column is a missing value; any other text, "NA"
+    included, is kept as written (ids, labels)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not any(pa.types.is_string(t) for t in table.schema.types):
+        return table
+    arrays = [
+        pc.if_else(pc.equal(c, ""), pa.scalar(None, c.type), c) if pa.types.is_string(c.type) else c
+        for c in table.columns
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=table.schema.names)
+
+
 def _cast(table: Any, types: dict[str, Any], source: Source, start: int) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -287,6 +333,16 @@ def _cast(table: Any, types: dict[str, Any], source: Source, start: int) -> Any:
         try:
             arrays.append(pc.cast(column, want))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if pa.types.is_integer(column.type) and pa.types.is_float64(want):
+                floats, row = _exact_floats(column)
+                if row is None:
+                    arrays.append(floats)
+                    continue
+                raise InputError(
+                    f"{source.where(start + row)}, column {name!r}: the integer "
+                    f"{column[row].as_py()} has no exact float64 value (beyond 2^53); store it "
+                    "as a float or as text, or leave the column out"
+                ) from None
             from .diagnose import first_non_number
 
             row, value = first_non_number(column)
@@ -295,6 +351,25 @@ def _cast(table: Any, types: dict[str, Any], source: Source, start: int) -> Any:
                 "fix the value or leave the column out"
             ) from None
     return pa.RecordBatch.from_arrays(arrays, names=table.schema.names)
+
+
+def _exact_floats(column: Any) -> tuple[Any, int | None]:
+    """Integers as float64, and the first row whose integer has no exact float64 value
+    (None when all do). pyarrow refuses every integer beyond 2^53, but multiples of a
+    power of two (2^60, ...) are exact; any other would be silently rounded."""
+    import numpy as np
+    import pyarrow as pa
+
+    ints = column.fill_null(0).to_numpy(zero_copy_only=False)
+    floats = ints.astype(np.float64)
+    # Only values beyond 2^53 can be inexact; compare those as Python ints (float(2^63)
+    # does not fit int64 again).
+    large = np.flatnonzero(np.abs(floats) >= 2.0**53).tolist()
+    inexact = [row for row in large if int(floats[row]) != int(ints[row])]
+    if inexact:
+        return None, inexact[0]
+    nulls = column.is_null().to_numpy(zero_copy_only=False)
+    return pa.array(floats, mask=nulls if nulls.any() else None), None
 
 
 class ParquetSource(Source):
@@ -366,26 +441,35 @@ class NpySource(Source):
 
     def __init__(self, path: str) -> None:
         import numpy as np
+        import pyarrow as pa
 
         self.path = self.name = path
         try:
             self.array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
+        except (ValueError, OSError, EOFError, OverflowError, SyntaxError, MemoryError) as exc:
+            # numpy checks the magic, the header dict, the dtype (no objects without
+            # pickle) and that the shape fits the file; each failure is one of these.
             raise InputError(f"{path} could not be read as .npy: {one_line(str(exc))}") from None
-        if self.array.ndim != 2:
+        if not isinstance(self.array, np.ndarray) or self.array.ndim != 2:
             raise InputError(
-                f"{path}: expected a 2-D array (rows × columns), got {self.array.ndim}-D"
+                f"{path}: expected a 2-D array (rows × columns), got {np.ndim(self.array)}-D"
             )
-        if self.array.dtype.kind not in "biuf":
+        if self.array.dtype.kind not in "biuf" or self.array.dtype.itemsize > 8:
             raise InputError(f"{path}: expected numbers, got dtype {self.array.dtype}")
         self.columns = [str(j) for j in range(self.array.shape[1])]
-        import pyarrow as pa
-
-        self.types = {c: pa.from_numpy_dtype(self.array.dtype) for c in self.columns}
+        self.types = {c: pa.from_numpy_dtype(self._dtype) for c in self.columns}
 
     @property
-    def row_count(self) -> int | None:
-        return int(self.array.shape[0])
+    def _dtype(self) -> Any:
+        import numpy as np
+
+        # Native byte order (arrow takes no other); float16 as float32 (arrow cannot cast it).
+        kind = self.array.dtype.newbyteorder("=")
+        return np.dtype(np.float32) if kind == np.float16 else kind
+
+    @property
+    def empty(self) -> bool:
+        return self.array.shape[0] == 0
 
     def batches(
         self, columns: Sequence[str], types: dict[str, Any] | None = None
@@ -396,7 +480,7 @@ class NpySource(Source):
         index = [int(c) for c in columns]
         for start in range(0, self.array.shape[0], PARQUET_BATCH_ROWS):
             block = np.asarray(self.array[start : start + PARQUET_BATCH_ROWS][:, index])
-            if not block.dtype.isnative:  # arrow takes native byte order only
-                block = block.astype(block.dtype.newbyteorder("="))
+            block = block.astype(self._dtype, copy=False)
             arrays = [pa.array(block[:, j]) for j in range(len(index))]
-            yield Batch(pa.RecordBatch.from_arrays(arrays, names=list(columns)), start)
+            table = pa.RecordBatch.from_arrays(arrays, names=list(columns))
+            yield Batch(_cast(table, types or {}, self, start), start)

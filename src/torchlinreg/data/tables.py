@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
-from .design import Design, chunks, plan
+from .design import Design, chunks, plan, require_columns
 from .sources import Batch, Source, _cast, _check_names, open_source
 
 _BATCH_ROWS = 1 << 17
@@ -98,9 +98,7 @@ def load_data(
     without an intercept wants. For data larger than memory use the command line, or
     ``LinearRegression.fit_chunks``.
     """
-    source = as_source(data, delimiter=delimiter)
-    if source.empty:
-        raise InputError(f"{source.name} has no data rows")
+    source = _rows(data, delimiter)
     targets = [target] if isinstance(target, str) else list(target)
     design, _ = plan(
         source,
@@ -112,9 +110,31 @@ def load_data(
         missing=missing,
     )
     design.drop_reference = drop_reference
-    parts = [c for c, _ in chunks(source, design)]
+    parts = _read(source, design, with_targets=True)
     X = np.concatenate([p.X for p in parts])
     Y = np.concatenate([p.Y for p in parts])  # type: ignore[misc]
     w = np.concatenate([p.w for p in parts]) if design.weights else None  # type: ignore[misc]
     y = Y[:, 0] if isinstance(target, str) else Y
     return Dataset(X, y, w, design.feature_names, design, sum(p.dropped for p in parts))
+
+
+def design_matrix(data: Any, design: Design, *, delimiter: str | None = None) -> np.ndarray:
+    """The feature matrix of new ``data`` (a path or a table with the raw columns) as
+    ``design`` built it when fitting: its columns, its one-hot categories. Every row
+    gets a row of X, so a missing value is an error here whatever the design says."""
+    source = _rows(data, delimiter)
+    require_columns(source, design.inputs, "feature")
+    every_row = replace(design, missing="error")
+    parts = _read(source, every_row, with_targets=False)
+    return np.concatenate([p.X for p in parts])
+
+
+def _rows(data: Any, delimiter: str | None) -> Source:
+    source = as_source(data, delimiter=delimiter)
+    if source.empty:
+        raise InputError(f"{source.name} has no data rows")
+    return source
+
+
+def _read(source: Source, design: Design, *, with_targets: bool) -> list[Any]:
+    return [c for c, _ in chunks(source, design, with_targets=with_targets)]

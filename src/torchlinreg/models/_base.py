@@ -67,12 +67,17 @@ class RegressorBase:
                 "call fit(X, y) before using it"
             )
 
-    def _set_feature_names(self, X: Any) -> None:
-        names = _column_names(X)
-        if names is None:
-            self.__dict__.pop("feature_names_in_", None)
-        else:
-            self.feature_names_in_ = names
+    def _set_feature_names(self, X: Any, y: Any = None) -> None:
+        """Remember the names of X's columns (``feature_names_in_``) and of y
+        (``target_names_``: a Series' name, a DataFrame's columns), or forget those of
+        an earlier fit when there are none."""
+        columns = _column_names(y)
+        target = [str(c) for c in columns] if columns is not None else _series_name(y)
+        for attr, names in (("feature_names_in_", _column_names(X)), ("target_names_", target)):
+            if names is None:
+                self.__dict__.pop(attr, None)
+            else:
+                setattr(self, attr, names)
 
     def _check_feature_names(self, X: Any) -> None:
         fitted, given = getattr(self, "feature_names_in_", None), _column_names(X)
@@ -172,6 +177,14 @@ def _equal(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:  # arrays and other objects without a plain truth value
         return False
+
+
+def _series_name(y: Any) -> list[str] | None:
+    # pandas and polars Series carry a name (polars' default is ""); arrays do not.
+    name = getattr(y, "name", None)
+    if not isinstance(name, str) or not name or getattr(y, "ndim", 1) != 1:
+        return None
+    return [name]
 
 
 def _column_names(X: Any) -> np.ndarray | None:

@@ -187,7 +187,7 @@ class GDRegressor(RegressorBase):
         device, dtype = resolve_device(self.device), resolve_dtype(self.dtype)
         seed = seed_from(self.random_state)
 
-        self._set_feature_names(X)
+        self._set_feature_names(X, y)
         Xt = as_tensor(X, "X", ndim=(2,), dtype=dtype, device=device)
         yt = as_tensor(y, "y", ndim=(1, 2), dtype=dtype, device=device)
         wt = None

@@ -107,7 +107,7 @@ class _ExactRegressor(RegressorBase):
 
         self._check_params()
         chunk = validate_chunk(X, y, sample_weight, device=self._device())
-        self._set_feature_names(X)  # after validation: a failed fit changes nothing
+        self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
         small = chunk.X.shape[0] * (chunk.X.shape[1] + 1) <= CHEAP_CELLS
         state = None
         self.solver_used_ = "qr"
@@ -129,17 +129,24 @@ class _ExactRegressor(RegressorBase):
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """Fold one more chunk in and re-solve; returns ``self``.
 
-        The data are not kept, so the solution cannot be refined: on problems where
-        accuracy is at risk an :class:`~torchlinreg.errors.AccuracyWarning` says so
-        (``fit`` or ``fit_chunks`` with a re-iterable source can refine).
+        The data are not kept. Beside the QR state, the cross products of the rows are
+        kept in double-double (designs up to ``solvers.dd_gram.MAX_COLUMNS`` columns),
+        so that where accuracy is at risk the solution is recomputed from them in
+        extended precision (``refined_``). Where even that leaves digits at risk, an
+        :class:`~torchlinreg.errors.AccuracyWarning` says so (``fit`` or ``fit_chunks``
+        with a re-iterable source refine with the data).
         """
         from ..data.chunks import validate_chunk
+        from ..solvers.dd_gram import MAX_COLUMNS, DDGram
+        from ..solvers.single_pass import solve_from_gram
 
         self._check_params()
         if not hasattr(self, "state_"):
             chunk = validate_chunk(X, y, sample_weight, device=self._device(), whole=False)
-            self._set_feature_names(X)
+            self._set_feature_names(X, y)
             state = self._new_state(chunk)
+            wide = state.n_params + state.n_targets > MAX_COLUMNS
+            self._dd_gram = None if wide or not self._can_refine() else DDGram(state)
         else:
             state = self.state_
             if state.fit_intercept != bool(self.fit_intercept):
@@ -160,11 +167,25 @@ class _ExactRegressor(RegressorBase):
                 raise InputError(
                     f"y has {chunk.Y.shape[1]} target(s) but earlier chunks had {state.n_targets}"
                 )
+        gram = getattr(self, "_dd_gram", None)
+        follows = gram is not None and gram.covers(state)
         state.update_chunk(chunk)
+        if gram is not None and follows:
+            gram.update_chunk(chunk)
         solution = self._solve(_nonzero_weight(state))
         self.refined_ = False
         self.solver_used_ = "qr"
-        self._warn_unrefined(state, solution, "partial_fit does not keep the data")
+        at_risk = True
+        reason = "partial_fit does not keep the data"
+        if self._wants_refinement(state, solution, small=False):
+            found = solve_from_gram(gram, state, solution.condition_number)
+            if found.theta is not None:
+                solution = _with_theta(solution, found.theta, self.fit_intercept)
+                self.refined_ = True
+                at_risk = found.error_estimate > 10 * RISK
+            reason = found.reason
+        if at_risk:
+            self._warn_unrefined(state, solution, reason)
         # Fewer rows than parameters is expected early in a stream: no rank warning yet.
         return self._finish(
             state, solution, chunk.target_1d, warn=state.n_samples >= state.n_params
