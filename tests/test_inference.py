@@ -70,13 +70,19 @@ def close_p(ours, ref, t_ref, rtol_t, dist) -> None:  # type: ignore[no-untyped-
 
 @functools.cache
 def exact(seed: int) -> dict:  # type: ignore[type-arg]
-    """design(seed)'s statistics in 40-digit arithmetic, by statsmodels' conventions
+    """design(seed)'s statistics in 40-digit arithmetic (see :func:`exact_statistics`)."""
+    return exact_statistics(*design(seed), digits=40)
+
+
+def exact_statistics(X, y, w, intercept, groups, digits, theta=None) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """The statistics in ``digits``-digit arithmetic, by statsmodels' conventions
     (checked against statsmodels itself in the test): the oracle where statsmodels is
-    the less accurate side (its cluster standard errors are off by up to 7e-9 here)."""
+    the less accurate side (its cluster standard errors are off by up to 7e-9 here).
+    ``theta`` (intercept first) replaces the exact solution in the residuals, to judge
+    a covariance computation apart from the solve."""
     import mpmath as mp
 
-    X, y, w, intercept, groups = design(seed)
-    mp.mp.dps = 40
+    mp.mp.dps = digits
     mpf = np.vectorize(mp.mpf, otypes=[object])
     n = len(y)
     A = mpf(np.c_[np.ones(n), X] if intercept else X)
@@ -84,7 +90,7 @@ def exact(seed: int) -> dict:  # type: ignore[type-arg]
     k = A.shape[1]
     Aw = A * W[:, None]
     G = np.array((mp.matrix((Aw.T @ A).tolist()) ** -1).tolist(), dtype=object)
-    theta = G @ (Aw.T @ Y)
+    theta = G @ (Aw.T @ Y) if theta is None else mpf(np.asarray(theta, dtype=float))
     e = Y - A @ theta
     rss = (W * e * e).sum()
     ybar = (W * Y).sum() / W.sum() if intercept else 0
@@ -96,14 +102,12 @@ def exact(seed: int) -> dict:  # type: ignore[type-arg]
     sums = np.array([[mp.mpf(0)] * k for _ in range(n_groups)], dtype=object)
     for i in range(n):
         sums[ids[i]] += S[i]
-    one = np.ones(n, dtype=object)
     meats = {
         "HC0": (S.T @ S, 1), "HC1": (S.T @ S, mp.mpf(n) / (n - k)),
         "HC2": ((S * (1 / (1 - h))[:, None]).T @ S, 1),
         "HC3": ((S * (1 / (1 - h) ** 2)[:, None]).T @ S, 1),
         "cluster": (sums.T @ sums, mp.mpf(n_groups) / (n_groups - 1) * (n - 1) / (n - k)),
     }  # fmt: skip
-    del one
     covs = {"nonrobust": G * (rss / (n - k))}
     covs.update({ct: G @ M @ G * f for ct, (M, f) in meats.items()})
     c = int(intercept)
