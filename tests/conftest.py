@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 
-def tutorial_log(lr: float = 0.01, nb_epochs: int = 3000, every: int = 200) -> list[str]:
-    """Run the tutorial's code as written (autograd + optim.SGD) and return its log."""
+def tutorial_trajectory(
+    lr: float = 0.01, nb_epochs: int = 3000, optimizer_name: str = "SGD", **options: float
+) -> list[tuple[float, float, float]]:
+    """Run the tutorial's code as written (autograd + torch.optim) and return, for every
+    epoch, ``(W, b, cost)`` exactly as its log line formats them: W and b after the
+    step, the cost before it. ``optimizer_name`` names the torch.optim class (the tutorial's
+    is SGD)."""
     import torch
     import torch.optim as optim
 
@@ -16,21 +21,25 @@ def tutorial_log(lr: float = 0.01, nb_epochs: int = 3000, every: int = 200) -> l
     y_train = torch.FloatTensor([[2], [4], [6]])
     W = torch.zeros(1, requires_grad=True)
     b = torch.zeros(1, requires_grad=True)
-    optimizer = optim.SGD([W, b], lr=lr)
-    lines = []
-    for epoch in range(nb_epochs + 1):
+    optimizer = getattr(optim, optimizer_name)([W, b], lr=lr, **options)
+    rows = []
+    for _epoch in range(nb_epochs + 1):
         pred = W * x_train + b
         error = torch.mean((pred - y_train) ** 2)
         optimizer.zero_grad()
         error.backward()
         optimizer.step()
-        if epoch % every == 0:
-            lines.append(
-                "Epoch {:4d}/{} W: {:.3f}, b: {:.3f} Cost: {:.6f}".format(
-                    epoch, nb_epochs, W.item(), b.item(), error.item()
-                )
-            )
-    return lines
+        rows.append((W.item(), b.item(), error.item()))
+    return rows
+
+
+def tutorial_log(lr: float = 0.01, nb_epochs: int = 3000, every: int = 200) -> list[str]:
+    """The tutorial's printed log: every ``every`` epochs, in its own format."""
+    return [
+        "Epoch {:4d}/{} W: {:.3f}, b: {:.3f} Cost: {:.6f}".format(epoch, nb_epochs, W, b, cost)
+        for epoch, (W, b, cost) in enumerate(tutorial_trajectory(lr, nb_epochs))
+        if epoch % every == 0
+    ]
 
 
 @pytest.fixture
@@ -42,11 +51,11 @@ def lstsq_fit(X, y, sample_weight=None, fit_intercept=True):
     """The oracle: numpy's least squares (weighted via √w row scaling)."""
     X = np.asarray(X, np.float64)
     y = np.asarray(y, np.float64)
-    A = np.column_stack([X, np.ones(len(X))]) if fit_intercept else X
+    A = np.column_stack([np.ones(len(X)), X]) if fit_intercept else X  # θ = [b; W]
     if sample_weight is not None:
         s = np.sqrt(np.asarray(sample_weight, np.float64))
         A, y = A * s[:, None], (y.T * s).T
     theta = np.linalg.lstsq(A, y, rcond=None)[0]
     if fit_intercept:
-        return theta[:-1].T, theta[-1]
+        return theta[1:].T, theta[0]
     return theta.T, np.zeros(theta.shape[1:]) if theta.ndim > 1 else 0.0

@@ -8,7 +8,7 @@ import torch
 
 from torchlinreg import GDRegressor
 from torchlinreg.training.log import format_log_line
-from torchlinreg.training.losses import SquaredError
+from torchlinreg.training.losses import SquaredError, TutorialSquaredError
 from torchlinreg.training.optimizers import make_optimizer, optimizer_names, plain_step
 
 
@@ -36,7 +36,7 @@ def test_log_line_for_several_features_targets_and_no_intercept() -> None:
 
 
 def test_closed_form_gradient_equals_autograd(rng) -> None:
-    A = torch.tensor(np.c_[rng.normal(size=(50, 3)), np.ones(50)])
+    A = torch.tensor(np.c_[np.ones(50), rng.normal(size=(50, 3))])
     y = torch.tensor(rng.normal(size=(50, 2)))
     w = torch.tensor(rng.uniform(0.5, 2.0, size=(50, 1)))
     theta = torch.tensor(rng.normal(size=(4, 2)), requires_grad=True)
@@ -47,6 +47,40 @@ def test_closed_form_gradient_equals_autograd(rng) -> None:
     cost = (w * (A @ theta - y) ** 2).sum() / w.sum()
     cost.backward()
     torch.testing.assert_close(closed, theta.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(summed / w.sum(), cost.detach(), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 7, 33, 200])
+def test_tutorial_squared_error_rounds_bit_for_bit_as_autograd(rng, n) -> None:
+    # The tutorial's expression through autograd, on random float32 data and parameters.
+    x = torch.tensor(rng.normal(size=(n, 1)) * 10, dtype=torch.float32)
+    y = torch.tensor(rng.normal(size=(n, 1)) * 10, dtype=torch.float32)
+    for _ in range(20):
+        W = torch.tensor(rng.normal(size=1), dtype=torch.float32, requires_grad=True)
+        b = torch.tensor(rng.normal(size=1), dtype=torch.float32, requires_grad=True)
+        error = torch.mean((W * x + b - y) ** 2)
+        error.backward()
+
+        theta = torch.stack([b.detach(), W.detach()]).requires_grad_(True)  # [b; W]
+        A = torch.cat([torch.ones(n, 1), x], dim=1)
+        summed = TutorialSquaredError().bind(theta, A, y, None, n)()
+        assert torch.equal(summed / n, error.detach())
+        assert torch.equal(theta.grad, torch.stack([b.grad, W.grad]))
+
+
+def test_tutorial_squared_error_is_the_weighted_mean_squared_error(rng) -> None:
+    # Beyond the tutorial's shapes: several features and targets, weights, no intercept.
+    A = torch.tensor(rng.normal(size=(40, 3)))
+    y = torch.tensor(rng.normal(size=(40, 2)))
+    w = torch.tensor(rng.uniform(0.5, 2.0, size=(40, 1)))
+    theta = torch.tensor(rng.normal(size=(3, 2)), requires_grad=True)
+    summed = TutorialSquaredError().bind(theta, A, y, w, float(w.sum()))()
+    replayed = theta.grad.clone()
+
+    theta.grad = None
+    cost = (w * (A @ theta - y) ** 2).sum() / w.sum()
+    cost.backward()
+    torch.testing.assert_close(replayed, theta.grad, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(summed / w.sum(), cost.detach(), rtol=1e-12, atol=0)
 
 

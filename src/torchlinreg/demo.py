@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from .training.loop import TrainResult
 
 # The tutorial's data: y = 2x exactly, so the least-squares answer is W = 2, b = 0.
 X_TRAIN = [[1.0], [2.0], [3.0]]
@@ -35,6 +39,48 @@ def exact_line(W: float, b: float, exact_W: float, exact_b: float) -> str:
     )
 
 
+def replay(
+    *,
+    lr: float = 0.01,
+    epochs: int = 3000,
+    optimizer: str = "sgd",
+    log_every: int | None = 200,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """The tutorial's training on its data, rounding exactly as the tutorial's program
+    does (float32, W and b from zero, full batch; the cost and its gradient computed op
+    for op as its autograd does: :class:`~.training.losses.TutorialSquaredError`).
+
+    ``result.theta`` is ``[[b], [W]]``; ``result.history`` holds every epoch's cost
+    (before the step) and ``W``, ``b`` (after it)."""
+    import torch
+
+    from .training.loop import train
+    from .training.losses import TutorialSquaredError
+
+    torch.manual_seed(1)  # as the tutorial; zero initialisation draws nothing from it
+    x_train = torch.tensor(X_TRAIN, dtype=torch.float32)
+    y_train = torch.tensor(Y_TRAIN, dtype=torch.float32)
+    return train(
+        x_train,
+        y_train,
+        None,
+        theta0=torch.zeros(2, 1),
+        fit_intercept=True,
+        target_1d=False,
+        loss=TutorialSquaredError(),
+        optimizer=optimizer,
+        lr=lr,
+        optimizer_options=None,
+        epochs=epochs,
+        batch_size=None,
+        shuffle=False,
+        generator=None,
+        log_every=log_every,
+        log=log,
+    )
+
+
 def run_demo(
     *,
     lr: float = 0.01,
@@ -44,25 +90,23 @@ def run_demo(
     out: TextIO | None = None,
 ) -> DemoResult:
     """Train as the tutorial does and write its log (then the comparison) to ``out``."""
-    import torch
-
-    from .models.gd import GDRegressor
+    from .models.gd import exact_gap
 
     out = sys.stdout if out is None else out
-    torch.manual_seed(1)  # as the tutorial; zero initialisation draws nothing from it
-    x_train = torch.tensor(X_TRAIN, dtype=torch.float32)
-    y_train = torch.tensor(Y_TRAIN, dtype=torch.float32)
-    model = GDRegressor(
-        optimizer=optimizer, lr=lr, epochs=epochs, log_every=log_every, log_to=out
-    ).fit(x_train, y_train)
-
+    trained = replay(
+        lr=lr,
+        epochs=epochs,
+        optimizer=optimizer,
+        log_every=log_every,
+        log=lambda line: print(line, file=out),
+    )
+    b, W = (float(v) for v in trained.theta[:, 0])
     # The exact answer on the same data, from the exact solver (accumulated in float64).
-    exact = model.exact_
-    assert exact is not None  # squared error with compare_exact=True
+    exact = exact_gap(X_TRAIN, Y_TRAIN, None, [[W]], [b], fit_intercept=True)
     result = DemoResult(
-        W=float(model.coef_[0, 0]),
-        b=float(model.intercept_[0]),
-        cost=model.history_.cost[-1],
+        W=W,
+        b=b,
+        cost=trained.history.cost[-1],
         exact_W=float(exact.coef[0, 0]),
         exact_b=float(exact.intercept[0]),
     )

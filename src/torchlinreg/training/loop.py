@@ -13,6 +13,7 @@ from .history import History
 from .log import format_log_line
 from .losses import Evaluation, Loss
 from .optimizers import OptimizerSpec, make_optimizer, needs_closure, plain_step
+from .threads import threads_for
 
 # How often (in epochs) the costs are checked for NaN/inf. Checking every epoch would
 # force a device sync per step; a diverged run only wastes this many epochs at worst.
@@ -23,7 +24,8 @@ _HISTORY_PARAMS_MAX = 64
 
 @dataclass
 class TrainResult:
-    """``theta`` stacks ``W`` (features × targets) over the intercept row ``b`` (if any)."""
+    """``theta`` stacks the intercept row ``b`` (if any) over ``W`` (features × targets),
+    intercept first as in the exact solvers."""
 
     theta: torch.Tensor
     history: History
@@ -32,13 +34,13 @@ class TrainResult:
 def split_theta(
     theta: torch.Tensor, fit_intercept: bool, target_1d: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``theta`` → (coef, intercept) in scikit-learn's layout: coef is
+    """``theta = [b; W]`` → (coef, intercept) in scikit-learn's layout: coef is
     (targets, features), or (features,) and a scalar intercept for a 1-D target.
 
     Leading dimensions of ``theta`` (a stack of epochs) are kept."""
-    W = theta[..., :-1, :] if fit_intercept else theta
+    b = theta[..., 0, :] if fit_intercept else None
+    W = theta[..., 1:, :] if fit_intercept else theta
     coef = W.transpose(-1, -2)
-    b = theta[..., -1, :] if fit_intercept else None
     if target_1d:
         coef = coef[..., 0, :]
         b = None if b is None else b[..., 0]
@@ -92,13 +94,14 @@ def train(
     ``range(nb_epochs + 1)``), starting from ``theta0``.
 
     ``X`` is (n, p) and ``y`` (n, k), both already validated, on one device, in one
-    dtype; ``sample_weight`` is (n,) or ``None``. Full batch when ``batch_size`` is
+    dtype; ``sample_weight`` is (n,) or ``None``; ``theta0`` is ``[b; W]`` (intercept
+    first), or ``W`` without an intercept. Full batch when ``batch_size`` is
     ``None`` or at least n; otherwise mini-batches, reshuffled every epoch by
     ``generator`` when ``shuffle``. A line is passed to ``log`` every ``log_every``
     epochs and at the last one.
     """
     n = X.shape[0]
-    A = torch.cat([X, X.new_ones(n, 1)], dim=1) if fit_intercept else X
+    A = torch.cat([X.new_ones(n, 1), X], dim=1) if fit_intercept else X  # θ = [b; W]
     w = None if sample_weight is None else sample_weight.reshape(n, 1)
     w_cpu = None if sample_weight is None else sample_weight.detach().cpu()
     weight_sum = n if w_cpu is None else float(w_cpu.sum())
@@ -123,7 +126,8 @@ def train(
     costs: list[torch.Tensor] = []  # summed weighted cost per epoch
     params: list[torch.Tensor] = []
     checked = 0
-    with torch.no_grad():
+    rows_per_step = min(n, batch_size or n)
+    with torch.no_grad(), threads_for(rows_per_step * A.shape[1] * y.shape[1], X.device):
         for epoch in range(epochs + 1):
             if full is not None:
                 summed = step(full)

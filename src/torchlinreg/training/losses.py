@@ -1,7 +1,8 @@
 """Costs the trainer minimises.
 
-Every loss works on the augmented design ``A = [X, 1]`` (just ``X`` without an
-intercept) and the parameter matrix ``theta = [W; b]``, so the model is ``A @ theta``.
+Every loss works on the augmented design ``A = [1, X]`` (just ``X`` without an
+intercept) and the parameter matrix ``theta = [b; W]`` (intercept first, as in the exact
+solvers), so the model is ``A @ theta``.
 ``bind`` ties a loss to one batch and returns an *evaluation*: a function of no
 arguments that stores the gradient of the batch's mean cost ``Σ w·loss(r) / Σ w`` in
 ``theta.grad`` and returns the batch's *summed* cost ``Σ w·loss(r)`` (the trainer divides
@@ -64,6 +65,55 @@ class SquaredError:
                 theta.grad = grad
             torch.addmm(grad, At, wr, beta=0, alpha=alpha, out=grad)
             return torch.dot(r_flat, wr_flat)
+
+        return evaluate
+
+
+class TutorialSquaredError:
+    """Mean squared error computed op for op as the tutorial's autograd computes
+    ``torch.mean((W * x + b - y) ** 2)`` and its gradient, so that a replay rounds
+    exactly as the tutorial does (same kernels on same-shaped tensors, same dtype).
+
+    :class:`SquaredError` gets the same numbers up to rounding, but its matrix products
+    fuse multiply-adds and sum in their own order, and float32 rounding then shows in
+    the tutorial's log within a few epochs. Here, with ``a_j`` the columns of ``A``::
+
+        pred = Σ_j a_j θ_j          (1·b, then + x·W: the tutorial's W * x + b)
+        r = pred − y;   cost = Σ w·r²          (the mean divides by Σ w later)
+        g = (1/Σw) · (2·r) [· w]    (autograd: mean's backward, then pow's)
+        ∂cost/∂θ_j = Σ_i a_ij g_i   (a product, then a sum over a contiguous column)
+
+    About 4 + 3·(p + 1) small kernels a step against :class:`SquaredError`'s three, and
+    no matrix product: meant for small problems such as the tutorial's.
+    """
+
+    def bind(
+        self,
+        theta: torch.Tensor,
+        A: torch.Tensor,
+        y: torch.Tensor,
+        w: torch.Tensor | None,
+        weight_sum: float,
+    ) -> Evaluation:
+        th = theta.detach()
+        columns = [A[:, j : j + 1] for j in range(A.shape[1])]
+        grad = torch.zeros_like(th)
+        # Autograd's seed for a mean: 1 / n, divided in the parameters' dtype.
+        inverse_weight = torch.ones((), dtype=th.dtype, device=th.device) / weight_sum
+
+        def evaluate() -> torch.Tensor:
+            pred = columns[0] * th[0]
+            for a_j, theta_j in zip(columns[1:], th[1:], strict=True):
+                pred = pred + a_j * theta_j
+            r = pred - y
+            g = inverse_weight * (2.0 * r)
+            if w is not None:
+                g = g * w
+            for j, a_j in enumerate(columns):
+                torch.sum(a_j * g, dim=0, out=grad[j])
+            if theta.grad is not grad:
+                theta.grad = grad
+            return (r**2).sum() if w is None else (w * r**2).sum()
 
         return evaluate
 

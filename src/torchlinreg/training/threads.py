@@ -1,0 +1,42 @@
+"""Small problems train on one thread.
+
+A step on a small design is a few microseconds of arithmetic; waking the intra-op thread
+pool and waiting for it costs more than that (measured in docs/benchmarks.md: one
+thread is faster for every design up to this size, and never slower for the tutorial).
+The setting is process-wide, so it is restored as soon as training ends.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+# Numbers in the design a step touches (rows per step × columns × targets) up to which
+# one thread is used.
+ONE_THREAD_MAX_WORK = 1 << 16
+
+
+@functools.cache
+def _threads_can_change() -> bool:
+    # The native thread pool cannot be resized once it has started (torch warns and
+    # keeps its size); OpenMP, the backend of the official builds, can.
+    return "parallel backend: OpenMP" in torch.__config__.parallel_info()
+
+
+@contextmanager
+def threads_for(work: int, device: torch.device) -> Iterator[None]:
+    """Run the body on one torch thread when ``work`` (numbers touched per step) is at
+    most :data:`ONE_THREAD_MAX_WORK` on the CPU; otherwise leave the setting alone."""
+    before = torch.get_num_threads()
+    small = device.type == "cpu" and work <= ONE_THREAD_MAX_WORK
+    if not small or before == 1 or not _threads_can_change():
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
