@@ -471,6 +471,10 @@ class NpySource(Source):
     def empty(self) -> bool:
         return self.array.shape[0] == 0
 
+    @property
+    def row_count(self) -> int | None:
+        return int(self.array.shape[0])
+
     def batches(
         self, columns: Sequence[str], types: dict[str, Any] | None = None
     ) -> Iterator[Batch]:
