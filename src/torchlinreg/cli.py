@@ -557,7 +557,7 @@ def _run_summary(args: argparse.Namespace) -> int:
             f"fitted by {d['method']} on {d.get('n', 0):,} rows of {d.get('source', '?')}{dropped}"
         )
     fit = d.get("fit") or {}
-    r2, rmse = fit.get("r2"), fit.get("rmse")
+    r2, rmse = fit.get("r2") or [], fit.get("rmse") or []
     for j, t in enumerate(d["targets"] if r2 and rmse else []):
         shown = "n/a (constant target)" if r2[j] is None or r2[j] != r2[j] else f"{r2[j]:.6g}"
         print(f"  {t}: R² {shown}   RMSE {rmse[j]:.6g}")
@@ -651,15 +651,6 @@ def _closed_stdio(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _stdout_failing() -> bool:
-    """Whether writing standard output is what failed (full disk, closed pipe)."""
-    try:
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        return True
-    return False
-
-
 def _detach_stdout() -> None:
     """Point standard output at /dev/null so that the interpreter's last flush of what
     is left in its buffer does not fail a second time at exit."""
@@ -680,8 +671,17 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(closed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        code = _COMMANDS[args.command](args)
-        sys.stdout.flush()  # a full disk shows here, not at the interpreter's exit
+        try:
+            code = _COMMANDS[args.command](args)
+            sys.stdout.flush()  # a full disk shows here, not at the interpreter's exit
+        except OSError as exc:
+            # Files are opened by name (their errors carry it) and written through
+            # _files, which reports its own: an OS error without a file name is a write
+            # to standard output failing (a full disk; a closed pipe is quiet, in main).
+            if exc.filename is not None or exc.errno in (None, errno.EPIPE):
+                raise
+            _detach_stdout()
+            raise InputError(f"standard output could not be written: {exc.strerror}") from None
     for w in caught:
         if issubclass(w.category, UserWarning):
             _stderr_line(f"torchlinreg {args.command}", args.json, "warning", str(w.message), None)
@@ -720,10 +720,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
             _detach_stdout()
             return EXIT_OK  # e.g. piped into `head`
-        if _stdout_failing():
-            _detach_stdout()
-            reason = exc.strerror or str(exc)
-            return fail(f"standard output could not be written: {reason}", EXIT_INPUT)
         if exc.errno is None:  # not the system's refusal: a bug to report
             return fail(f"{type(exc).__name__}: {exc} (please report this)", 1, _INTERNAL)
         where = f"{exc.filename}: " if exc.filename else ""
