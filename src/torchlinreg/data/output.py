@@ -50,6 +50,9 @@ class TableWriter:
                                 delimiter=delimiter,
                                 quoting_style="needed",
                                 quoting_header="none" if plain else "needed",
+                                # One column: a missing value as an empty line would be
+                                # skipped by readers (pandas, pyarrow), shifting the rows.
+                                null_string="NA" if batch.num_columns == 1 else "",
                             ),
                         )
                 writer.write(batch)
