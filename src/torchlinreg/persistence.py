@@ -1,8 +1,14 @@
 """Model files: one ``.safetensors`` file, tensors plus versioned JSON metadata.
 
 Loading never executes code from the file (safetensors holds raw numbers and a JSON
-header; no pickle, no ``torch.load``), checks the format name and version, and verifies
-a SHA-256 over the metadata and every tensor's bytes. Writing is atomic.
+header; no pickle, no ``torch.load``). :func:`read_model` checks the format name and
+version, that every tensor is float64 of the expected rank, a SHA-256 over the metadata
+and every tensor's name, dtype, shape and bytes, and then every metadata field
+(:mod:`._model_meta`), with numpy alone; :func:`load_model` builds the estimator from
+what it read. Writing is atomic.
+
+Format versions: 2 adds each tensor's dtype to the checksum; files of version 1 are
+still read (their checksum is checked the old way, and their dtypes must be float64).
 """
 
 from __future__ import annotations
@@ -16,12 +22,17 @@ from typing import Any
 
 import numpy as np
 
+from ._model_meta import ESTIMATORS, check_depth, check_model
 from ._version import __version__
+from .data.design import Design
 from .errors import InputError
 
 FORMAT = "torchlinreg-model"
-FORMAT_VERSION = 1
-_ESTIMATORS = ("LinearRegression", "Ridge", "GDRegressor")
+FORMAT_VERSION = 2
+_DTYPE = "F64"  # safetensors' name for float64, the only dtype a model file holds
+# Each tensor and its number of dimensions; the state's three come together or not at all.
+_TENSORS = {"coef": 2, "intercept": 1, "state.R": 2, "state.shift_x": 1, "state.shift_y": 1}
+_STATE = ("R", "shift_x", "shift_y")
 
 
 @dataclass
@@ -33,83 +44,169 @@ class ModelFile:
     design: Any
     info: dict[str, Any] = field(default_factory=dict)
 
+    def predict(self, data: Any) -> Any:
+        """Predictions for raw ``data`` (a DataFrame, a table or a path): with a design,
+        its columns are encoded as when fitting (one-hot categories included)."""
+        if self.design is None:
+            return self.estimator.predict(data)
+        from .data.tables import design_matrix
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()  # e.g. Ridge's per-target alpha
-    try:
-        json.dumps(value)
-        return value
-    except TypeError:
-        return repr(value)  # e.g. an optimizer class: recorded, not restored
+        return self.estimator.predict_array(design_matrix(data, self.design))
+
+
+@dataclass(frozen=True)
+class ModelContents:
+    """A model file read and checked without torch: its metadata (every field valid)
+    and its tensors as float64 arrays (``coef`` is (n_targets, n_features))."""
+
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def design(self) -> Design | None:
+        """The column design, when the model was fitted from a file."""
+        d = self.meta["design"]
+        return None if d is None else Design.from_dict(d)
 
 
 # Fitted attributes restored on load, so a loaded model summarises and predicts intervals.
 _FITTED = ("rank_", "condition_number_", "aliased_", "refined_", "solver_used_",
            "n_samples_seen_", "target_names_")  # fmt: skip
+_UNRECORDED = object()
 
 
-def _digest(meta: dict[str, Any], tensors: dict[str, Any]) -> str:
+def _jsonable(value: Any) -> Any:
+    """A value as JSON, or ``_UNRECORDED`` when it has no JSON form (a class, a stream)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()  # e.g. Ridge's per-target alpha
+    if isinstance(value, np.generic):
+        return value.item()
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return _UNRECORDED
+    return value
+
+
+def _digest(meta: dict[str, Any], arrays: dict[str, Any], version: int = FORMAT_VERSION) -> str:
+    """SHA-256 of the metadata and every tensor's name, dtype (from version 2), shape and
+    bytes. Tensors may be numpy arrays or CPU torch tensors."""
     h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
-    for name in sorted(tensors):
-        t = tensors[name].contiguous()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
         h.update(name.encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.numpy().tobytes())
+        if version >= 2:
+            h.update(a.dtype.str.encode())
+        h.update(str(tuple(a.shape)).encode())
+        h.update(a.tobytes())
     return h.hexdigest()
 
 
 def save_model(
     path: str, estimator: Any, *, design: Any = None, info: dict[str, Any] | None = None
 ) -> None:
-    """Write a fitted estimator (and its design and fit information) to ``path``."""
-    import torch
-    from safetensors.torch import save_file
+    """Write a fitted estimator (and its design and fit information) to ``path``.
+
+    Parameters without a JSON form (an optimizer class, a stream, a ``RandomState``) are
+    not recorded: the loaded estimator has their defaults. A model that its own reader
+    would refuse (e.g. coefficients that are not finite) is not written.
+    """
+    from safetensors.numpy import save
 
     from ._files import atomic_path
 
     name = type(estimator).__name__
-    if name not in _ESTIMATORS:
-        raise InputError(f"cannot save a {name}; supported: {', '.join(_ESTIMATORS)}")
-    coef = np.atleast_2d(np.asarray(estimator.coef_, dtype=np.float64))
-    target_1d = np.ndim(estimator.coef_) == 1
-    tensors = {
-        "coef": torch.from_numpy(coef.copy()),
-        "intercept": torch.from_numpy(
-            np.atleast_1d(np.asarray(estimator.intercept_, np.float64)).copy()
-        ),
+    if name not in ESTIMATORS:
+        raise InputError(f"cannot save a {name}; supported: {', '.join(ESTIMATORS)}")
+    arrays = {
+        "coef": np.atleast_2d(np.asarray(estimator.coef_, dtype=np.float64)).copy(),
+        "intercept": np.atleast_1d(np.asarray(estimator.intercept_, np.float64)).copy(),
     }
     state = getattr(estimator, "state_", None)
-    if state is not None:
-        saved = state.state_dict()
-        for part in ("R", "shift_x", "shift_y"):
-            tensors[f"state.{part}"] = saved[part]
+    saved = None if state is None else state.state_dict()
+    if saved is not None:
+        arrays.update({f"state.{part}": saved[part].numpy() for part in _STATE})
     names = getattr(estimator, "feature_names_in_", None)
+    params = {k: _jsonable(v) for k, v in estimator.get_params().items()}
     meta = {
         "estimator": name,
-        "params": {k: _jsonable(v) for k, v in estimator.get_params().items()},
-        "target_1d": target_1d,
+        "params": {k: v for k, v in params.items() if v is not _UNRECORDED},
+        "target_1d": np.ndim(estimator.coef_) == 1,
         "n_features": int(estimator.n_features_in_),
         "feature_names": None if names is None else [str(n) for n in names],
         "design": None if design is None else design.to_dict(),
-        "state": None if state is None else state.state_dict()["meta"],
+        "state": None if saved is None else saved["meta"],
         "fitted": {k: _jsonable(getattr(estimator, k)) for k in _FITTED if hasattr(estimator, k)},
         "info": info or {},
         "torchlinreg_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    try:
+        check_model(json.loads(json.dumps(meta)), arrays)
+    except InputError as exc:
+        raise InputError(f"{path}: this model cannot be saved: {exc}") from None
     header = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
         "model": json.dumps(meta),
-        "sha256": _digest(meta, tensors),
+        "sha256": _digest(meta, arrays),
     }
-    with atomic_path(path) as tmp:
-        save_file(tensors, tmp, metadata=header)
+    data = save(arrays, metadata=header)
+    # Plain file writes: a full disk or a file size limit is an OSError that atomic_path
+    # turns into a one-line error, leaving no temporary file and the old model in place.
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        out.write(data)
 
 
-def load_model(path: str) -> ModelFile:
-    """Read a model written by :func:`save_model`, with a clear error for anything else."""
+def _unreadable(path: str, exc: BaseException) -> InputError:
+    detail = " ".join(str(exc).split())
+    return InputError(
+        f"{path} is not a readable model file (truncated, corrupted or another format: {detail})"
+    )
+
+
+def _check_version(path: str, header: dict[str, str]) -> int:
+    if header.get("format") != FORMAT:
+        raise InputError(f"{path} is a safetensors file but not a torchlinreg model")
+    version = header.get("format_version", "")
+    if not (version.isascii() and version.isdigit() and len(version) <= 6 and int(version) > 0):
+        raise InputError(
+            f"{path}: model format version {version[:20]!r} is not valid; the file is damaged"
+        )
+    if int(version) > FORMAT_VERSION:
+        raise InputError(
+            f"{path} was written in model format {version} by a newer torchlinreg; "
+            f"this version ({__version__}) reads format {FORMAT_VERSION}: upgrade torchlinreg"
+        )
+    return int(version)
+
+
+def _check_layout(path: str, layout: dict[str, tuple[str, int]]) -> None:
+    """Tensor names, dtypes and ranks, before any tensor is read."""
+    unknown = [k for k in layout if k not in _TENSORS]
+    if unknown or "coef" not in layout or "intercept" not in layout:
+        raise InputError(
+            f"{path}: the model's tensors are {', '.join(sorted(layout)) or 'none'}; expected "
+            "coef, intercept and, for exact models, state.R, state.shift_x, state.shift_y"
+        )
+    state = [k for k in layout if k.startswith("state.")]
+    if state and len(state) != len(_STATE):
+        raise InputError(f"{path}: the saved state is incomplete (only {', '.join(state)})")
+    for name, (dtype, ndim) in layout.items():
+        if dtype != _DTYPE:
+            raise InputError(
+                f"{path}: the tensor {name!r} is stored as {dtype[:10]}, but model files hold "
+                f"{_DTYPE} (float64) numbers; the file is damaged or not a torchlinreg model"
+            )
+        if ndim != _TENSORS[name]:
+            raise InputError(
+                f"{path}: the tensor {name!r} has {ndim} dimension(s), expected {_TENSORS[name]}"
+            )
+
+
+def read_model(path: str) -> ModelContents:
+    """Read and check a model written by :func:`save_model`, with numpy alone (no torch);
+    a clear :class:`InputError` for anything else, damaged or inconsistent."""
     from safetensors import SafetensorError, safe_open
 
     if not os.path.exists(path):
@@ -117,107 +214,75 @@ def load_model(path: str) -> ModelFile:
     if os.path.isdir(path):
         raise InputError(f"{path} is a directory, not a model file")
     try:
-        with safe_open(path, framework="pt") as f:
+        with safe_open(path, framework="numpy") as f:
             header = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
+            version = _check_version(path, header)
+            slices = {k: f.get_slice(k) for k in f.keys()}  # noqa: SIM118 - not a dict
+            _check_layout(path, {k: (s.get_dtype(), len(s.get_shape())) for k, s in slices.items()})
+            arrays = {k: f.get_tensor(k) for k in slices}
+    except InputError:
+        raise
     except PermissionError:
         raise InputError(f"{path}: permission denied; check the file's permissions") from None
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        detail = " ".join(str(exc).split())
-        raise InputError(
-            f"{path} is not a readable model file (truncated, corrupted or another format: "
-            f"{detail})"
-        ) from None
-    if header.get("format") != FORMAT:
-        raise InputError(f"{path} is a safetensors file but not a torchlinreg model")
-    version = header.get("format_version", "")
-    if not (version.isascii() and version.isdigit()):
-        raise InputError(
-            f"{path}: model format version {version!r} is not valid; the file is damaged"
-        )
-    if int(version) > FORMAT_VERSION:
-        raise InputError(
-            f"{path} was written in model format {version} by a newer torchlinreg; "
-            f"this version ({__version__}) reads format {FORMAT_VERSION}: upgrade torchlinreg"
-        )
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as exc:
+        raise _unreadable(path, exc) from None
     try:
+        # Nesting too deep for the parser, or an integer of thousands of digits.
         meta = json.loads(header["model"])
-    except (KeyError, json.JSONDecodeError):
-        raise InputError(f"{path}: the model metadata is damaged") from None
-    if header.get("sha256") != _digest(meta, tensors):
+    except (KeyError, ValueError, RecursionError):
+        raise InputError(f"{path}: the model metadata is damaged (not valid JSON)") from None
+    try:
+        check_depth(meta)  # before anything recurses into it
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    if header.get("sha256") != _digest(meta, arrays, version):
         raise InputError(f"{path} is corrupted: its checksum does not match its contents")
     try:
-        model = ModelFile(_rebuild(meta, tensors), _design(meta), meta.get("info", {}))
-        _validate(model, tensors)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
-        if isinstance(exc, InputError):
-            raise InputError(f"{path}: {exc}") from None
-        raise InputError(f"{path}: the model metadata is malformed ({exc!r})") from None
-    return model
+        check_model(meta, arrays)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    return ModelContents(meta, arrays)
 
 
-def _validate(model: ModelFile, tensors: dict[str, Any]) -> None:
-    """A file whose checksum was recomputed after editing must still make sense."""
-    est = model.estimator
-    coef, intercept = tensors["coef"], tensors["intercept"]
-    p = est.n_features_in_
-    if coef.ndim != 2 or coef.shape[1] != p or intercept.shape != (coef.shape[0],):
-        raise InputError(
-            f"coefficients of shape {tuple(coef.shape)} and intercept {tuple(intercept.shape)} "
-            f"do not fit {p} features"
-        )
-    if not (bool(coef.isfinite().all()) and bool(intercept.isfinite().all())):
-        raise InputError("the coefficients are not finite numbers")
-    names = getattr(est, "feature_names_in_", None)
-    if names is not None and len(names) != p:
-        raise InputError(f"{len(names)} feature names for {p} features")
-    if model.design is not None and len(model.design.feature_names) != p:
-        raise InputError("the column design does not match the coefficients")
-    if not isinstance(getattr(est, "fit_intercept", True), bool):
-        raise InputError("fit_intercept is not true/false")
+def load_model(path: str) -> ModelFile:
+    """Read a model written by :func:`save_model`, with a clear error for anything else."""
+    contents = read_model(path)
+    try:
+        estimator = _rebuild(contents)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    return ModelFile(estimator, contents.design, contents.meta["info"])
 
 
-def _design(meta: dict[str, Any]) -> Any:
-    if meta.get("design") is None:
-        return None
-    from .data.design import Design
+def _rebuild(contents: ModelContents) -> Any:
+    """The estimator, from metadata and tensors that :func:`read_model` has checked."""
+    import torch
 
-    d = meta["design"]
-    if not isinstance(d, dict):
-        raise InputError("the column design is malformed")
-    return Design.from_dict(d)
-
-
-def _rebuild(meta: dict[str, Any], tensors: dict[str, Any]) -> Any:
     from .models.gd import GDRegressor
     from .models.linear import LinearRegression, Ridge
 
+    meta, arrays = contents.meta, contents.arrays
     classes: dict[str, Any] = {
         "LinearRegression": LinearRegression,
         "Ridge": Ridge,
         "GDRegressor": GDRegressor,
     }
-    if meta.get("estimator") not in classes:
-        raise InputError(f"unknown estimator {meta.get('estimator')!r} in the model file")
     cls = classes[meta["estimator"]]
-    valid = cls._param_names()
-    params = {k: v for k, v in meta["params"].items() if k in valid}
-    if cls is GDRegressor and not isinstance(params.get("optimizer"), str):
-        params.pop("optimizer", None)  # a class or factory cannot be restored from text
-    est = cls(**params)
-    coef = tensors["coef"].numpy()
-    intercept = tensors["intercept"].numpy()
+    valid = set(cls._param_names()) - {"log_to"}  # a stream is never restored
+    est = cls(**{k: v for k, v in meta["params"].items() if k in valid})
+    if cls is not GDRegressor:
+        est._check_params()
+    coef, intercept = np.array(arrays["coef"]), np.array(arrays["intercept"])
     est.coef_ = coef[0] if meta["target_1d"] else coef
     est.intercept_ = float(intercept[0]) if meta["target_1d"] else intercept
-    est.n_features_in_ = int(meta["n_features"])
-    if meta.get("feature_names"):
+    est.n_features_in_ = meta["n_features"]
+    if meta["feature_names"]:
         est.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)
-    for k, v in (meta.get("fitted") or {}).items():
-        if k in _FITTED:
-            setattr(est, k, v)
-    if "state.R" in tensors and meta.get("state"):
+    for k, v in meta["fitted"].items():
+        setattr(est, k, v)
+    if meta["state"] is not None:
         from .solvers.state import LeastSquaresState
 
-        parts = {k[len("state.") :]: v for k, v in tensors.items() if k.startswith("state.")}
+        parts = {p: torch.from_numpy(np.array(arrays[f"state.{p}"])) for p in _STATE}
         est.state_ = LeastSquaresState.from_state_dict({**parts, "meta": meta["state"]})
     return est
