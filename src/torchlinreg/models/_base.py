@@ -159,7 +159,9 @@ class RegressorBase:
         return X @ (coef if coef.ndim == 1 else coef.T) + np.asarray(self.intercept_, np.float64)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """R² of ``predict(X)`` against ``y`` (uniform average over targets)."""
+        """R² of ``predict(X)`` against ``y`` (uniform average over targets), as
+        scikit-learn's ``r2_score``: NaN for fewer than two rows, 1.0 or 0.0 for a
+        target without variation (predicted exactly or not)."""
         from ..stats.metrics import r2_score
 
         pred = self.predict(X)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def r2_score(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
-    """Coefficient of determination, averaged uniformly over targets.
+    """Coefficient of determination, averaged uniformly over targets: scikit-learn's
+    ``r2_score`` (``force_finite=True``) to the letter.
 
-    R² = 1 − Σ w (y − ŷ)² / Σ w (y − ȳ_w)²  per target. A constant target gives 1.0 when
-    predicted exactly and 0.0 otherwise (scikit-learn's convention).
+    R² = 1 − Σ w (y − ŷ)² / Σ w (y − ȳ_w)²  per target, ȳ_w = Σ w y / Σ w. A target
+    whose Σ w (y − ȳ_w)² is exactly 0 gives 1.0 when predicted exactly and 0.0
+    otherwise; fewer than two rows give NaN (R² is not defined), with a warning.
     """
     yt = np.asarray(y_true, dtype=np.float64)
     yp = np.asarray(y_pred, dtype=np.float64)
@@ -19,13 +24,22 @@ def r2_score(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
         yt = yt[:, None]
     if yp.ndim == 1:
         yp = yp[:, None]
+    if len(yp) < 2:
+        warnings.warn(
+            "R² is not well-defined with fewer than two samples", UserWarning, stacklevel=2
+        )
+        return float("nan")
     w = np.ones(len(yt)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    if not w.any():
+        raise InputError(
+            "sample_weight is zero for every row; R² needs at least one positive weight"
+        )
     w = w[:, None]
     ss_res = (w * (yt - yp) ** 2).sum(axis=0)
     mean = (w * yt).sum(axis=0) / w.sum()
     ss_tot = (w * (yt - mean) ** 2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.where(ss_res == 0, 1.0, 0.0))
+        r2 = np.where(ss_res == 0, 1.0, np.where(ss_tot != 0, 1.0 - ss_res / ss_tot, 0.0))
     return float(r2.mean())
 
 
