@@ -205,6 +205,7 @@ class _ExactRegressor(RegressorBase):
         ``feature_names`` name the columns (``feature_names_in_``, warnings).
         """
         from ..data.chunks import Chunk, validate_chunk
+        from ..solvers.fingerprint import Fingerprint
         from ..solvers.refine import refine_from_chunks
 
         self._check_params()
@@ -239,6 +240,8 @@ class _ExactRegressor(RegressorBase):
 
         state = None
         target_1d = True
+        # What the first pass read, to refuse a refinement pass that reads other data.
+        first_pass = None if one_shot else Fingerprint()
         for i, chunk in enumerate(validated()):
             if state is None:
                 self._set_feature_names(None)
@@ -255,15 +258,16 @@ class _ExactRegressor(RegressorBase):
                     f"chunk {i} has {chunk.X.shape[1]} features, the first had {state.n_features}"
                 )
             state.update_chunk(chunk)
+            if first_pass is not None:
+                first_pass.add(chunk)
         if state is None:
             raise InputError("the chunk stream was empty; it must hold at least one row")
         solution = self._solve(_nonzero_weight(state))
         self.refined_ = False
         self.solver_used_ = "qr"
-        reiterable = not one_shot
         reason = "the stream is a one-shot iterator and cannot be read twice"
-        if reiterable and self._wants_refinement(state, solution, small=False):
-            theta, passes = refine_from_chunks(validated, state, solution.theta)
+        if first_pass is not None and self._wants_refinement(state, solution, small=False):
+            theta, passes = refine_from_chunks(validated, state, solution.theta, first_pass)
             if passes:
                 solution = _with_theta(solution, theta, self.fit_intercept)
                 self.refined_ = True

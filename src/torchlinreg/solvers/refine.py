@@ -30,6 +30,7 @@ import torch
 from ..data.chunks import Chunk
 from ..errors import InputError
 from . import dd
+from .fingerprint import Fingerprint
 from .qr import augmented_block
 from .scaling import column_scale
 from .solve import EPS
@@ -168,13 +169,17 @@ def refine_in_memory(chunk: Chunk, state: LeastSquaresState, theta: torch.Tensor
 
 
 def refine_from_chunks(
-    chunks: Callable[[], Iterable[Chunk]], state: LeastSquaresState, theta: torch.Tensor
+    chunks: Callable[[], Iterable[Chunk]],
+    state: LeastSquaresState,
+    theta: torch.Tensor,
+    first_pass: Fingerprint,
 ) -> tuple[torch.Tensor, int]:
     """Refine θ by corrected semi-normal equations, one pass over ``chunks()`` per step.
 
     Returns (θ, passes made). Skipped (0 passes) when κ²·ε ≥ 0.01 for the unshifted
     design, where the iteration cannot converge; the QR solution is then the best
-    available in this mode.
+    available in this mode. Every pass must read exactly the data of the first one
+    (``first_pass``), else :class:`~torchlinreg.errors.InputError`.
     """
     if design_condition(state) ** 2 * EPS >= 0.01:
         return theta, 0
@@ -184,17 +189,24 @@ def refine_from_chunks(
     RS = Ru[:p, :p] * D
     x = theta.to(Ru) / D.unsqueeze(1) * T
 
+    def changed() -> InputError:
+        return InputError(
+            f"the data changed between passes: the first pass read {first_pass.rows} rows, "
+            "a second pass (for refinement) read other rows or values; do not modify the "
+            "input while it is fitted, and pass a function that returns a fresh iterator "
+            "over the same data"
+        )
+
     def passes() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-        rows = 0
+        seen = Fingerprint()
         for chunk in chunks():
-            rows += chunk.X.shape[0]
+            if chunk.X.shape[1:] != (state.n_features,) or chunk.Y.shape[1:] != (state.n_targets,):
+                raise changed()
+            seen.add(chunk)
             A, b = _design(chunk, state)
             yield A * D, b * T
-        if rows != state.n_samples:
-            raise InputError(
-                f"the chunk stream gave {rows} rows on a second pass but {state.n_samples} on "
-                "the first; pass a function that returns a fresh iterator over the same data"
-            )
+        if seen != first_pass:
+            raise changed()
 
     x, steps = _seminormal(passes, RS, x)
     return x * D.unsqueeze(1) / T, steps

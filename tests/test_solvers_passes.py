@@ -1,0 +1,118 @@
+"""A stream read twice (fit, then refinement) must give the same data on both passes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from torchlinreg import InputError, LinearRegression
+from torchlinreg.cli import main
+
+
+def wampler_like(n: int = 21):  # type: ignore[no-untyped-def]
+    """NIST Wampler1's design: x = 0..20, columns x..x⁵, a polynomial target
+    (κ ≈ 1e6 after scaling: refinement is due)."""
+    x = np.arange(n, dtype=np.float64)
+    X = np.column_stack([x**k for k in range(1, 6)])
+    y = 1 + X.sum(axis=1)
+    return X, y
+
+
+def test_a_chunk_function_with_other_values_on_the_second_call_is_refused() -> None:
+    X, y = wampler_like()
+    calls = []
+
+    def chunks():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        Xc = X.copy()
+        if len(calls) > 1:
+            Xc[7, 2] = np.nextafter(Xc[7, 2], np.inf)  # one value, one ulp
+        return [(Xc[i : i + 5], y[i : i + 5]) for i in range(0, len(y), 5)]
+
+    with pytest.raises(InputError, match="the data changed between passes"):
+        LinearRegression(refine=True).fit_chunks(chunks)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("change", ["y", "weight", "rows", "sign"])
+def test_any_change_of_rows_targets_or_weights_is_refused(change) -> None:
+    X, y = wampler_like()
+    w = np.linspace(1.0, 2.0, len(y))
+    calls = []
+
+    def chunks():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        Xc, yc, wc = X.copy(), y.copy(), w.copy()
+        if len(calls) > 1:
+            if change == "y":
+                yc[3] += 1.0
+            elif change == "weight":
+                wc[0] = 0.0
+            elif change == "rows":
+                Xc, yc, wc = Xc[:-1], yc[:-1], wc[:-1]
+            else:
+                Xc[4, 1] = -Xc[4, 1]
+        return [(Xc[i : i + 5], yc[i : i + 5], wc[i : i + 5]) for i in range(0, len(yc), 5)]
+
+    with pytest.raises(InputError, match="changed between passes"):
+        LinearRegression(refine=True).fit_chunks(chunks)
+
+
+def test_the_same_rows_in_another_order_and_chunking_are_the_same_data() -> None:
+    X, y = wampler_like()
+    calls = []
+
+    def chunks():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        order = np.random.default_rng(len(calls)).permutation(len(y))
+        size = 3 + len(calls)
+        return [(X[order[i : i + size]], y[order[i : i + size]]) for i in range(0, len(y), size)]
+
+    model = LinearRegression(refine=True).fit_chunks(chunks)
+    assert model.refined_ and len(calls) > 1
+    np.testing.assert_allclose(model.coef_, np.ones(5), rtol=1e-12)
+
+
+def test_cli_refuses_a_file_rewritten_between_the_fit_and_the_refinement_pass(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    import torchlinreg.solvers.refine as refine
+
+    X, y = wampler_like()
+    path = tmp_path / "wampler.csv"
+    header = "x1,x2,x3,x4,x5,y"
+
+    def write(values: np.ndarray) -> None:
+        np.savetxt(path, np.c_[X, values], delimiter=",", header=header, comments="", fmt="%.17g")
+
+    write(y)
+    original = refine.refine_from_chunks
+
+    def rewrite_then_refine(*args, **kwargs):  # type: ignore[no-untyped-def]
+        write(y + np.eye(len(y))[5])  # one target value changes after the first pass
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(refine, "refine_from_chunks", rewrite_then_refine)
+    out = tmp_path / "model.safetensors"
+    code = main(["fit", str(path), "--target", "y", "-o", str(out), "--json"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "changed between passes" in err and "Traceback" not in err
+    assert not out.exists()
+
+    # Unchanged, the same command refines (the hook runs) and succeeds.
+    refined = []
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        refined.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(refine, "refine_from_chunks", spy)
+    write(y)
+    assert main(["fit", str(path), "--target", "y", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert refined and result["n"] == len(y)
+    coefficients = result["coefficients"]["y"]
+    np.testing.assert_allclose(list(coefficients.values()), np.ones(6), rtol=1e-12)
