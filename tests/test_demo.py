@@ -122,16 +122,11 @@ def test_demo_console_script_and_module_run() -> None:
         assert proc.stderr == ""
 
 
-def test_demo_with_a_diverging_lr_exits_2_with_advice() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "torchlinreg", "demo", "--lr", "5"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    [message] = proc.stderr.splitlines()
+def test_demo_with_a_diverging_lr_exits_2_with_advice(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--lr", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    [message] = err.splitlines()
     assert "diverged" in message and "epoch" in message and "lr=0.5" in message
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from torchlinreg import GDRegressor
+from torchlinreg import GDRegressor, TrainingDivergedError
 from torchlinreg.training.log import format_log_line
 from torchlinreg.training.losses import SquaredError, TutorialSquaredError
 from torchlinreg.training.optimizers import make_optimizer, optimizer_names, plain_step
@@ -133,3 +133,37 @@ def test_a_factory_returning_something_else_is_refused() -> None:
 
     with pytest.raises(InputError, match="returned dict, not a torch.optim.Optimizer"):
         make_optimizer(lambda params, lr: {}, [torch.zeros(1, requires_grad=True)], 0.1, None)
+
+
+def test_small_fits_train_on_one_thread_and_restore_the_setting(rng) -> None:
+    from torchlinreg.training.threads import ONE_THREAD_MAX_WORK, _threads_can_change
+
+    if not _threads_can_change():
+        pytest.skip("this torch's thread pool cannot be resized once started")
+    seen: list[int] = []
+
+    class ThreadSpy(torch.optim.SGD):
+        def step(self, closure=None):  # type: ignore[no-untyped-def, override]
+            seen.append(torch.get_num_threads())
+            return super().step(closure)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        GDRegressor(optimizer=ThreadSpy, epochs=2).fit(rng.normal(size=(8, 1)), rng.normal(size=8))
+        assert seen == [1, 1, 1] and torch.get_num_threads() == 2
+        # Restored after a failure inside training too.
+        with pytest.raises(TrainingDivergedError):
+            GDRegressor(optimizer=ThreadSpy, lr=1e3).fit(rng.normal(size=(8, 1)) * 1e3, np.ones(8))
+        assert torch.get_num_threads() == 2
+        # Above the threshold (rows × (features + 1) numbers a step) the setting stays.
+        seen.clear()
+        n = ONE_THREAD_MAX_WORK // 2 + 1
+        GDRegressor(optimizer=ThreadSpy, epochs=0).fit(np.ones((n, 1)), np.ones(n))
+        assert seen == [2]
+        # Mini-batches count the rows of one batch.
+        seen.clear()
+        GDRegressor(optimizer=ThreadSpy, epochs=0, batch_size=n // 2).fit(np.ones((n, 1)), np.ones(n))
+        assert seen == [1, 1, 1]
+    finally:
+        torch.set_num_threads(before)
