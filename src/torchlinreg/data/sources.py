@@ -8,9 +8,10 @@ with their row offsets, and turns every way a file can be wrong into one
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,11 @@ class Source:
     def batches(
         self, columns: Sequence[str], types: dict[str, Any] | None = None
     ) -> Iterator[Batch]:
+        """The chosen columns in batches of consecutive rows, cast to ``types``."""
+        return numbered(self._record_batches(columns), self, types)
+
+    def _record_batches(self, columns: Sequence[str]) -> Iterator[Any]:
+        """The chosen columns as pyarrow record batches, in row order."""
         raise NotImplementedError
 
     def where(self, row: int) -> str:
@@ -100,6 +106,18 @@ class Source:
     def row_count(self) -> int | None:
         """Rows in the data when known without reading it (file metadata), else None."""
         return None
+
+
+def numbered(
+    batches: Iterable[Any], source: Source, types: dict[str, Any] | None
+) -> Iterator[Batch]:
+    """The non-empty record batches of a source, cast to ``types`` (see :func:`_cast`)
+    and numbered by their first row."""
+    start = 0
+    for batch in batches:
+        if batch.num_rows:
+            yield Batch(_cast(batch, types or {}, source, start), start)
+            start += batch.num_rows
 
 
 def _kind(path: str) -> str:
@@ -206,12 +224,20 @@ class CsvSource(Source):
 
     def _open(self, types: dict[str, Any], columns: Sequence[str] | None) -> Any:
         """A streaming reader (standard input, and the first block of a file)."""
-        import pyarrow as pa
         import pyarrow.csv as pacsv
 
         source: Any = sys.stdin.buffer if self.path == "-" else self.path
-        try:
+        with self._errors(types):
             return pacsv.open_csv(source, **self._options(types, columns))
+
+    @contextlib.contextmanager
+    def _errors(self, types: dict[str, Any]) -> Iterator[None]:
+        """pyarrow's parse and read errors as one InputError naming the file (and the
+        line, where :mod:`.diagnose` finds it)."""
+        import pyarrow as pa
+
+        try:
+            yield
         except pa.ArrowInvalid as exc:
             raise self._explain(exc, types) from None
         except (OSError, UnicodeDecodeError, EOFError) as exc:
@@ -231,52 +257,28 @@ class CsvSource(Source):
     def batches(
         self, columns: Sequence[str], types: dict[str, Any] | None = None
     ) -> Iterator[Batch]:
-        import pyarrow as pa
-
         types = types or {}
-        wanted = list(columns)
-        start = 0
-        if self._stdin_reader is not None:
-            reader, self._stdin_reader = self._stdin_reader, None
-            first, self._first = self._first, None
-            if first is not None:
-                yield Batch(_cast(_blank_is_null(first.select(wanted)), types, self, 0), 0)
-                start = first.num_rows
-        else:
-            if self.path == "-":
-                raise InputError("standard input can only be read once")
-            yield from self._file_batches(wanted, types)
-            return
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except pa.ArrowInvalid as exc:
-                raise self._explain(exc, types) from None
-            except (OSError, UnicodeDecodeError, EOFError) as exc:
-                raise InputError(f"{self.name} could not be read: {one_line(str(exc))}") from None
-            # Standard input was opened before the types were known: cast here.
-            yield Batch(_cast(_blank_is_null(batch.select(wanted)), types, self, start), start)
-            start += batch.num_rows
+        with self._errors(types):
+            yield from numbered(map(_blank_is_null, self._blocks(columns, types)), self, types)
 
-    def _file_batches(self, columns: list[str], types: dict[str, Any]) -> Iterator[Batch]:
+    def _blocks(self, columns: Sequence[str], types: dict[str, Any]) -> Iterator[Any]:
         """A file through pyarrow's dataset scanner, which parses blocks in parallel
-        (about twice the streaming reader's speed here) and yields them in order."""
-        import pyarrow as pa
+        (about twice the streaming reader's speed here) and yields them in order;
+        standard input through the reader opened (before the types were known) to read
+        its header, its first block first."""
+        import itertools
+
         import pyarrow.dataset as ds
 
-        start = 0
-        try:
+        if self.path != "-":
             fmt = ds.CsvFileFormat(**self._options(types, None))
-            for batch in ds.dataset(self.path, format=fmt).to_batches(columns=columns):
-                if batch.num_rows:
-                    yield Batch(_blank_is_null(batch), start)
-                    start += batch.num_rows
-        except pa.ArrowInvalid as exc:
-            raise self._explain(exc, types) from None
-        except (OSError, UnicodeDecodeError, EOFError) as exc:
-            raise InputError(f"{self.name} could not be read: {one_line(str(exc))}") from None
+            return ds.dataset(self.path, format=fmt).to_batches(columns=list(columns))
+        if self._stdin_reader is None:
+            raise InputError("standard input can only be read once")
+        reader, self._stdin_reader = self._stdin_reader, None
+        first, self._first = self._first, None
+        blocks = itertools.chain([] if first is None else [first], reader)
+        return (batch.select(list(columns)) for batch in blocks)
 
     def where(self, row: int) -> str:
         """The line of a data row. Only ever asked on the way to an error, so it may
@@ -414,24 +416,16 @@ class ParquetSource(Source):
     def row_count(self) -> int | None:
         return int(self._rows)
 
-    def batches(
-        self, columns: Sequence[str], types: dict[str, Any] | None = None
-    ) -> Iterator[Batch]:
+    def _record_batches(self, columns: Sequence[str]) -> Iterator[Any]:
         import pyarrow as pa
 
-        start = 0
         for file in self.files:
             reader = self._open(file)
             missing = [c for c in columns if c not in reader.schema_arrow.names]
             if missing:
                 raise InputError(f"{file}: no column {', '.join(map(repr, missing))}")
             try:
-                for batch in reader.iter_batches(
-                    batch_size=PARQUET_BATCH_ROWS, columns=list(columns)
-                ):
-                    if batch.num_rows:
-                        yield Batch(_cast(batch, types or {}, self, start), start)
-                        start += batch.num_rows
+                yield from reader.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=list(columns))
             except (pa.ArrowInvalid, OSError) as exc:
                 raise InputError(f"{file} could not be read: {one_line(str(exc))}") from None
 
@@ -475,9 +469,7 @@ class NpySource(Source):
     def row_count(self) -> int | None:
         return int(self.array.shape[0])
 
-    def batches(
-        self, columns: Sequence[str], types: dict[str, Any] | None = None
-    ) -> Iterator[Batch]:
+    def _record_batches(self, columns: Sequence[str]) -> Iterator[Any]:
         import numpy as np
         import pyarrow as pa
 
@@ -486,5 +478,4 @@ class NpySource(Source):
             block = np.asarray(self.array[start : start + PARQUET_BATCH_ROWS][:, index])
             block = block.astype(self._dtype, copy=False)
             arrays = [pa.array(block[:, j]) for j in range(len(index))]
-            table = pa.RecordBatch.from_arrays(arrays, names=list(columns))
-            yield Batch(_cast(table, types or {}, self, start), start)
+            yield pa.RecordBatch.from_arrays(arrays, names=list(columns))

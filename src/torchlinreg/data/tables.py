@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from .design import Design, chunks, plan, require_columns
-from .sources import Batch, Source, _cast, _check_names, open_source
+from .sources import Source, _check_names, open_source
 
 _BATCH_ROWS = 1 << 17
 
@@ -30,14 +30,8 @@ class TableSource(Source):
         self.types = {f.name: f.type for f in table.schema}
         _check_names(self)
 
-    def batches(
-        self, columns: Sequence[str], types: dict[str, Any] | None = None
-    ) -> Iterator[Batch]:
-        start = 0
-        for batch in self.table.select(list(columns)).to_batches(max_chunksize=_BATCH_ROWS):
-            if batch.num_rows:
-                yield Batch(_cast(batch, types or {}, self, start), start)
-                start += batch.num_rows
+    def _record_batches(self, columns: Sequence[str]) -> Iterator[Any]:
+        return iter(self.table.select(list(columns)).to_batches(max_chunksize=_BATCH_ROWS))
 
     @property
     def empty(self) -> bool:
