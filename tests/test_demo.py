@@ -81,8 +81,10 @@ def test_replay_rounds_exactly_as_the_tutorial_program_every_epoch(
     lr: float, epochs: int, optimizer: str, options: dict[str, float]
 ) -> None:
     expected = tutorial_trajectory(lr, epochs, optimizer, **options)
-    name = optimizer.lower() if not options else functools.partial(
-        getattr(torch.optim, optimizer), **options
+    name = (
+        optimizer.lower()
+        if not options
+        else functools.partial(getattr(torch.optim, optimizer), **options)
     )
     h = replay(lr=lr, epochs=epochs, optimizer=name, log_every=None).history  # type: ignore[arg-type]
     got = [(W[0][0], b[0], cost) for W, b, cost in zip(h.coef, h.intercept, h.cost, strict=True)]
@@ -90,7 +92,9 @@ def test_replay_rounds_exactly_as_the_tutorial_program_every_epoch(
     assert got == expected
 
 
-@pytest.mark.parametrize(("lr", "epochs", "every"), [(0.01, 20, 1), (0.05, 300, 1), (0.001, 100, 7)])
+@pytest.mark.parametrize(
+    ("lr", "epochs", "every"), [(0.01, 20, 1), (0.05, 300, 1), (0.001, 100, 7)]
+)
 def test_demo_prints_every_line_the_tutorial_program_prints_with_the_same_settings(
     lr: float, epochs: int, every: int
 ) -> None:

@@ -163,7 +163,9 @@ def test_small_fits_train_on_one_thread_and_restore_the_setting(rng) -> None:
         assert seen == [2]
         # Mini-batches count the rows of one batch.
         seen.clear()
-        GDRegressor(optimizer=ThreadSpy, epochs=0, batch_size=n // 2).fit(np.ones((n, 1)), np.ones(n))
+        GDRegressor(optimizer=ThreadSpy, epochs=0, batch_size=n // 2).fit(
+            np.ones((n, 1)), np.ones(n)
+        )
         assert seen == [1, 1, 1]
     finally:
         torch.set_num_threads(before)
