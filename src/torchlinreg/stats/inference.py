@@ -200,18 +200,18 @@ def _fit(
     if rank < state.n_params:
         notes.append(
             "X is rank deficient (aliased: " + ", ".join(aliased) + "); standard errors, "
-            "tests and intervals are not identified and are not reported"
+            "t and F tests and intervals are not identified and are not reported"
         )
     if df_resid <= 0:
         notes.append(
             f"no residual degrees of freedom (n = {n} observations for {rank} parameters): "
-            "sigma, standard errors, tests, intervals and adjusted R² need n > parameters"
+            "sigma, standard errors, t and F tests, intervals and adjusted R² need n > parameters"
         )
     inference_ok = not ridge and rank == state.n_params and df_resid > 0
     if meat is not None and meat.full_leverage:
         notes.append(
             f"{cov_type} is undefined: some row has leverage 1 (a parameter determined by "
-            "one row alone), so no standard errors or tests; use HC0/HC1"
+            "one row alone), so no standard errors, t or F tests; use HC0/HC1"
         )
         inference_ok = False
     df_test = df_resid
@@ -250,10 +250,14 @@ def _target_summary(
     """The summary of target j; its notes start from the shared ones (a fresh list)."""
     notes = list(fit.notes)
     exact = rss <= _EXACT * tss or tss == 0
-    if exact:
+    if tss == 0:
         notes.append(
-            "the fit is exact or the target constant (zero residuals or variation): "
-            "F, log-likelihood, AIC and BIC are undefined"
+            "the target is constant (no variation): R², adjusted R², F, log-likelihood, "
+            "AIC and BIC are undefined"
+        )
+    elif exact:
+        notes.append(
+            "the fit is exact (zero residuals): F, log-likelihood, AIC and BIC are undefined"
         )
     r2 = r_squared(rss, tss)
     sigma = residual_sd(rss, fit.df_resid) if fit.df_resid > 0 and not fit.ridge else None
