@@ -2,9 +2,11 @@
 
     python bench/tutorial_loop.py [--repeats 15]
 
-Both run 3001 full-batch SGD steps (lr 0.01) on the tutorial's three points and log every
-200 epochs. Runs alternate (tutorial, ours, tutorial, ...) after one warm-up each; the
-medians and their ratio are printed, and the two logs must be identical.
+All run 3001 full-batch SGD steps (lr 0.01) on the tutorial's three points and log every
+200 epochs: the tutorial's program, torchlinreg's replay of it (what `torchlinreg demo`
+runs: the tutorial's rounding, op for op) and `GDRegressor` (closed-form gradient, equal
+up to float32 rounding). Runs alternate after one warm-up each; the medians and their
+ratios are printed. The replay's log must be identical to the tutorial's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 import torch.optim as optim
 
 from torchlinreg import GDRegressor
+from torchlinreg.demo import replay
 
 
 def tutorial(out: io.StringIO) -> None:
@@ -45,7 +48,11 @@ def tutorial(out: io.StringIO) -> None:
             )
 
 
-def ours(out: io.StringIO) -> None:
+def replayed(out: io.StringIO) -> None:
+    replay(lr=0.01, epochs=3000, log_every=200, log=lambda line: print(line, file=out))
+
+
+def regressor(out: io.StringIO) -> None:
     torch.manual_seed(1)
     x_train = torch.FloatTensor([[1], [2], [3]])
     y_train = torch.FloatTensor([[2], [4], [6]])
@@ -65,27 +72,32 @@ def main() -> None:
     args = parser.parse_args()
 
     _, log_tutorial = timed(tutorial)  # warm-up: the first optimizer step imports a lot
-    _, log_ours = timed(ours)
-    assert log_ours == log_tutorial, "logs differ:\n" + log_ours + "\n---\n" + log_tutorial
-    t_tutorial, t_ours = [], []
+    _, log_replayed = timed(replayed)
+    _, log_regressor = timed(regressor)
+    assert log_replayed == log_tutorial, "logs differ:\n" + log_replayed + "\n---\n" + log_tutorial
+    times: dict[str, list[float]] = {"tutorial": [], "replay": [], "regressor": []}
     for _ in range(args.repeats):
-        t_tutorial.append(timed(tutorial)[0])
-        t_ours.append(timed(ours)[0])
-    med_t, med_o = statistics.median(t_tutorial), statistics.median(t_ours)
+        times["tutorial"].append(timed(tutorial)[0])
+        times["replay"].append(timed(replayed)[0])
+        times["regressor"].append(timed(regressor)[0])
+    med = {k: statistics.median(v) for k, v in times.items()}
     steps = 3001
     print(
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, {args.repeats} repeats, medians"
     )
-    print(
-        f"tutorial loop (autograd + optim.SGD): {med_t * 1e3:7.1f} ms  "
-        f"({med_t / steps * 1e6:5.1f} us/step)"
-    )
-    print(
-        f"torchlinreg GDRegressor             : {med_o * 1e3:7.1f} ms  "
-        f"({med_o / steps * 1e6:5.1f} us/step)"
-    )
-    print(f"speed-up: {med_t / med_o:.2f}x   logs identical: yes (16 lines)")
+    labels = {
+        "tutorial": "tutorial loop (autograd + optim.SGD)",
+        "replay": "torchlinreg demo's replay           ",
+        "regressor": "torchlinreg GDRegressor             ",
+    }
+    for key, label in labels.items():
+        speed_up = "" if key == "tutorial" else f"   {med['tutorial'] / med[key]:.2f}x"
+        print(
+            f"{label}: {med[key] * 1e3:7.1f} ms  ({med[key] / steps * 1e6:5.1f} us/step){speed_up}"
+        )
+    same = "yes" if log_regressor == log_tutorial else "no (float32 rounding)"
+    print(f"logs identical: replay yes (16 lines); GDRegressor {same}")
 
 
 if __name__ == "__main__":

@@ -98,19 +98,21 @@ class TutorialSquaredError:
         th = theta.detach()
         columns = [A[:, j : j + 1] for j in range(A.shape[1])]
         grad = torch.zeros_like(th)
+        # Row views, made once: the optimizer updates θ in place.
+        theta_rows, grad_rows = th.unbind(0), grad.unbind(0)
         # Autograd's seed for a mean: 1 / n, divided in the parameters' dtype.
         inverse_weight = torch.ones((), dtype=th.dtype, device=th.device) / weight_sum
 
         def evaluate() -> torch.Tensor:
-            pred = columns[0] * th[0]
-            for a_j, theta_j in zip(columns[1:], th[1:], strict=True):
+            pred = columns[0] * theta_rows[0]
+            for a_j, theta_j in zip(columns[1:], theta_rows[1:], strict=True):
                 pred = pred + a_j * theta_j
             r = pred - y
             g = inverse_weight * (2.0 * r)
             if w is not None:
                 g = g * w
-            for j, a_j in enumerate(columns):
-                torch.sum(a_j * g, dim=0, out=grad[j])
+            for a_j, grad_j in zip(columns, grad_rows, strict=True):
+                torch.sum(a_j * g, dim=0, out=grad_j)
             if theta.grad is not grad:
                 theta.grad = grad
             return (r**2).sum() if w is None else (w * r**2).sum()
