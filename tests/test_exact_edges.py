@@ -204,8 +204,12 @@ def test_changing_fit_intercept_between_partial_fits_is_refused(rng) -> None:
         model.partial_fit(X, y)
 
 
+def _state(rng):  # type: ignore[no-untyped-def]
+    return LeastSquaresState(2).update(rng.normal(size=(10, 2)), rng.normal(size=10))
+
+
 def _saved(tmp_path, rng):  # type: ignore[no-untyped-def]
-    state = LeastSquaresState(2).update(rng.normal(size=(10, 2)), rng.normal(size=10))
+    state = _state(rng)
     path = tmp_path / "s.safetensors"
     state.save(str(path))
     return path, state
@@ -220,6 +224,19 @@ def _saved(tmp_path, rng):  # type: ignore[no-untyped-def]
         (lambda meta, t: meta.update(fit_intercept="false"), "fit_intercept"),
         (lambda meta, t: meta.update(n_samples=-5), "n_samples"),
         (lambda meta, t: meta.update(weight_sum=float("nan")), "weight_sum"),
+        (lambda meta, t: meta.update(weight_sum="10"), "weight_sum"),
+        (lambda meta, t: meta.update(weight_sum=10**400), "weight_sum"),
+        (lambda meta, t: meta.update(weight_sum=True), "weight_sum"),
+        (lambda meta, t: meta.update(n_samples=True), "n_samples must be an integer"),
+        (lambda meta, t: meta.update(n_samples=10.0), "n_samples must be an integer"),
+        (lambda meta, t: meta.update(n_samples=10**400), "n_samples must be an integer"),
+        (lambda meta, t: meta.update(n_observations="10"), "n_observations must be an integer"),
+        (lambda meta, t: meta.update(n_observations=11), "11 observations but 10 rows"),
+        (lambda meta, t: meta.update(log_weight_sum=[1]), "log_weight_sum"),
+        (lambda meta, t: meta.update(log_weight_sum=float("-inf")), "log_weight_sum"),
+        (lambda meta, t: meta.update(weighted="yes"), "weighted='yes'"),
+        (lambda meta, t: meta.update(weight_sum=9.0), "without weights has 10 rows"),
+        (lambda meta, t: meta.update(n_targets=None), "n_targets must be an integer"),
         (lambda meta, t: t.update(R=t["R"].T.contiguous()), "upper triangular"),
         (lambda meta, t: t["R"].__setitem__((0, 0), float("nan")), "not finite"),
     ],
@@ -243,6 +260,45 @@ def test_malformed_saved_states_are_refused(tmp_path, rng, edit, match) -> None:
     )
     with pytest.raises(InputError, match=match):
         LeastSquaresState.load(str(path))
+
+
+@pytest.mark.parametrize(
+    "d",
+    [{"meta": [1, 2]}, {"meta": "x"}, {"R": 1}],
+)
+def test_state_dicts_of_the_wrong_types_are_refused(rng, d) -> None:
+    state = _state(rng)
+    with pytest.raises(InputError, match="malformed|not a tensor"):
+        LeastSquaresState.from_state_dict({**state.state_dict(), **d})
+
+
+def test_state_dict_with_a_non_tensor_is_refused(rng) -> None:
+    state = _state(rng)
+    with pytest.raises(InputError, match="shift_y that is not a tensor"):
+        LeastSquaresState.from_state_dict({**state.state_dict(), "shift_y": [0.0]})
+
+
+def test_the_state_is_changed_only_by_folding_or_merging(rng) -> None:
+    state = _state(rng)
+    for name in ("R", "shift_x", "shift_y", "n_samples", "n_observations", "weight_sum",
+                 "log_weight_sum", "weighted", "counts"):  # fmt: skip
+        with pytest.raises(AttributeError):
+            setattr(state, name, getattr(state, name))
+    copy = state.copy()
+    assert copy.counts == state.counts and copy.R is not state.R
+    torch.testing.assert_close(copy.R, state.R, rtol=0, atol=0)
+    back = LeastSquaresState.from_parts(
+        state.R, state.shift_x, state.shift_y, state.counts, fit_intercept=True
+    )
+    assert (back.n_features, back.n_targets, back.n_samples) == (2, 1, 10)
+    with pytest.raises(InputError, match="shift_y must be float64 of shape"):
+        LeastSquaresState.from_parts(
+            state.R, state.shift_x, state.shift_y.float(), state.counts, fit_intercept=True
+        )
+    with pytest.raises(InputError, match="R must be float64 of shape"):
+        LeastSquaresState.from_parts(
+            state.R, state.shift_x, state.shift_y, state.counts, fit_intercept=False
+        )
 
 
 def test_a_stream_that_changes_between_passes_is_refused(rng) -> None:

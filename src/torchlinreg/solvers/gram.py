@@ -20,7 +20,7 @@ import torch
 from ..data.chunks import Chunk
 from .scaling import power_of_two_scale
 from .solve import EPS, condition_number, solve_ols
-from .state import BLOCK_ROWS, LeastSquaresState
+from .state import BLOCK_ROWS, LeastSquaresState, RowCounts
 
 # Rows per block when X must be converted (float32) or weighted; float64 unweighted
 # data are multiplied in one go, without any copy.
@@ -80,10 +80,11 @@ def gram_state(chunk: Chunk, fit_intercept: bool) -> LeastSquaresState | None:
     be accurate (non-finite or out-of-range sums, failed Cholesky, ε·κ² > GRAM_ACCURACY)."""
     device = chunk.X.device
     p, k = chunk.X.shape[1], chunk.Y.shape[1]
-    state = LeastSquaresState(p, k, fit_intercept=fit_intercept, device=device)
+    shift_x = torch.zeros(p, dtype=torch.float64, device=device)
+    shift_y = torch.zeros(k, dtype=torch.float64, device=device)
     if fit_intercept and chunk.X.shape[0]:
-        state.shift_y = chunk.Y[:BLOCK_ROWS].to(device=device, dtype=torch.float64).mean(0)
-    G = _gram(chunk, fit_intercept, state.shift_y)
+        shift_y = chunk.Y[:BLOCK_ROWS].to(device=device, dtype=torch.float64).mean(0)
+    G = _gram(chunk, fit_intercept, shift_y)
     diag = torch.diagonal(G)
     if not bool(torch.isfinite(G).all()):
         return None  # the QR path finds and names the bad value
@@ -93,25 +94,23 @@ def gram_state(chunk: Chunk, fit_intercept: bool) -> LeastSquaresState | None:
     L, info = torch.linalg.cholesky_ex(G * D.unsqueeze(0) * D.unsqueeze(1))
     if int(info) != 0:
         return None
-    state.R = L.T / D.unsqueeze(0)
-    state.n_samples = chunk.X.shape[0]
-    w = chunk.sample_weight
-    state.weight_sum = float(chunk.X.shape[0]) if w is None else float(w.sum())
-    positive = None if w is None else w[w > 0]
-    state.n_observations = chunk.X.shape[0] if positive is None else int(positive.numel())
-    state.log_weight_sum = 0.0 if positive is None else float(torch.log(positive).sum())
-    state.weighted = w is not None
+    counts = RowCounts.of(chunk)
+    state = LeastSquaresState.from_parts(
+        L.T / D.unsqueeze(0), shift_x, shift_y, counts, fit_intercept=fit_intercept
+    )
     if EPS * condition_number(state) ** 2 > GRAM_ACCURACY:
         return None
-    _recompute_residual_block(state, chunk)
-    return state
+    R = state.R.clone()
+    c = state.n_params
+    R[c:, c:] = _residual_block(state, chunk)
+    return LeastSquaresState.from_parts(R, shift_x, shift_y, counts, fit_intercept=fit_intercept)
 
 
-def _recompute_residual_block(state: LeastSquaresState, chunk: Chunk) -> None:
-    """Replace R's residual block by the Cholesky factor of EᵀWE, E = (Y − y₀) − Aθ,
-    computed from the residuals themselves (one multiply over X)."""
-    solution = solve_ols(state)
-    theta_s = state.to_shifted(solution.theta)
+def _residual_block(state: LeastSquaresState, chunk: Chunk) -> torch.Tensor:
+    """R's residual block recomputed from the residuals themselves (one multiply over X):
+    the Cholesky factor of EᵀWE, E = (Y − y₀) − Aθ, which the Gram matrix would give only
+    by cancellation (yᵀy − fitted²)."""
+    theta_s = state.to_shifted(solve_ols(state).theta)
     c = int(state.fit_intercept)
     k = state.n_targets
     cross = torch.zeros(k, k, dtype=torch.float64, device=state.device)
@@ -122,8 +121,4 @@ def _recompute_residual_block(state: LeastSquaresState, chunk: Chunk) -> None:
         Ew = E if wb is None else E * wb
         cross += Ew.T @ E
     L, info = torch.linalg.cholesky_ex(cross)
-    p = state.n_params
-    block = L.T if int(info) == 0 else torch.diag(torch.diagonal(cross).clamp(min=0).sqrt())
-    R = state.R.clone()
-    R[p:, p:] = block
-    state.R = R
+    return L.T if int(info) == 0 else torch.diag(torch.diagonal(cross).clamp(min=0).sqrt())

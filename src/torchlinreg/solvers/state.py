@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -40,9 +41,55 @@ def block_rows(m: int) -> int:
 
 
 def _count(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    # Bounded so that every count converts to float64 and to a torch index.
+    number = value if isinstance(value, numbers.Integral) and not isinstance(value, bool) else None
+    if number is None or not low <= int(number) < 2**63:
+        raise InputError(f"{name} must be an integer >= {low} (and < 2^63), got {value!r}")
+    return int(number)
+
+
+def _real(name: str, value: Any, low: float = -math.inf) -> float:
+    """A finite real number >= ``low`` (saved metadata: JSON ints, floats)."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError
+        number = float(value)
+    except (TypeError, OverflowError):
+        raise InputError(f"saved state has an invalid {name} {value!r}") from None
+    if not math.isfinite(number) or number < low:
+        raise InputError(f"saved state has an invalid {name} {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    """What a state knows of its rows besides R. ``n_samples`` counts every row seen;
+    ``n_observations`` the rows of positive weight, the observations of the statistical
+    model (a zero-weight row contributes nothing, as in R's ``lm``); ``log_weight_sum``
+    is Σ log w over them (the Gaussian log-likelihood of a weighted fit needs it)."""
+
+    n_samples: int = 0
+    n_observations: int = 0
+    weight_sum: float = 0.0
+    log_weight_sum: float = 0.0
+    weighted: bool = False
+
+    @classmethod
+    def of(cls, chunk: Chunk) -> RowCounts:
+        n, w = chunk.X.shape[0], chunk.sample_weight
+        if w is None:
+            return cls(n, n, float(n))
+        positive = w[w > 0]
+        return cls(n, int(positive.numel()), float(w.sum()), float(torch.log(positive).sum()), True)
+
+    def __add__(self, other: RowCounts) -> RowCounts:
+        return RowCounts(
+            self.n_samples + other.n_samples,
+            self.n_observations + other.n_observations,
+            self.weight_sum + other.weight_sum,
+            self.log_weight_sum + other.log_weight_sum,
+            self.weighted or other.weighted,
+        )
 
 
 class LeastSquaresState:
@@ -57,20 +104,17 @@ class LeastSquaresState:
     device : torch.device, optional
         Where R lives; chunks on another device are moved here.
 
-    Attributes
+    Attributes (read-only: the state changes only by folding rows in or merging)
     ----------
     R : Tensor (m, m), float64
         Upper-triangular R factor of √w ⊙ [1, X − x₀, Y − y₀] over every row seen
         (m = n_features + n_targets + fit_intercept).
     shift_x, shift_y : Tensor
         x₀ (n_features,) and y₀ (n_targets,); zero without an intercept.
-    n_samples : int
-        Rows seen (including zero-weight rows).
-    n_observations : int
-        Rows with a positive weight: the observations of the statistical model (a
-        zero-weight row contributes nothing, as in R's ``lm``).
-    weight_sum : float
-        Σ w (equals ``n_samples`` without weights).
+    counts : RowCounts
+        ``n_samples`` (rows seen, zero-weight rows included), ``n_observations`` (rows
+        with a positive weight), ``weight_sum`` (Σ w), ``log_weight_sum``, ``weighted``;
+        each also an attribute of the state.
     """
 
     def __init__(
@@ -88,18 +132,39 @@ class LeastSquaresState:
         self.fit_intercept = fit_intercept
         m = self.n_features + self.n_targets + int(fit_intercept)
         self._R = torch.zeros(m, m, dtype=torch.float64, device=device)
-        self.shift_x = torch.zeros(self.n_features, dtype=torch.float64, device=device)
-        self.shift_y = torch.zeros(self.n_targets, dtype=torch.float64, device=device)
-        self.n_samples = 0
-        self.n_observations = 0
-        self.weight_sum = 0.0
-        # Σ log w over the observations (rows of positive weight): the Gaussian
-        # log-likelihood of a weighted fit needs it.
-        self.log_weight_sum = 0.0
-        self.weighted = False  # whether any chunk came with sample weights
+        self._shift_x = torch.zeros(self.n_features, dtype=torch.float64, device=device)
+        self._shift_y = torch.zeros(self.n_targets, dtype=torch.float64, device=device)
+        self._counts = RowCounts()
         # Rows waiting to be folded: [R; pending rows] is QR-factored when full.
         self._buffer: torch.Tensor | None = None
         self._pending = 0
+
+    @classmethod
+    def from_parts(
+        cls,
+        R: torch.Tensor,
+        shift_x: torch.Tensor,
+        shift_y: torch.Tensor,
+        counts: RowCounts,
+        *,
+        fit_intercept: bool,
+    ) -> LeastSquaresState:
+        """The state whose rows have the (upper-triangular, float64) R factor ``R`` of
+        √w ⊙ [1, X − shift_x, Y − shift_y] and the given counts. The tensors are taken
+        as they are (not copied); shapes, dtypes and devices are checked."""
+        state = cls(shift_x.numel(), shift_y.numel(), fit_intercept=fit_intercept, device="meta")
+        m = state._R.shape[0]
+        parts = {"R": (R, (m, m)), "shift_x": (shift_x, (state.n_features,)),
+                 "shift_y": (shift_y, (state.n_targets,))}  # fmt: skip
+        for name, (t, shape) in parts.items():
+            if tuple(t.shape) != shape or t.dtype != torch.float64 or t.device != R.device:
+                raise InputError(
+                    f"{name} must be float64 of shape {shape} on {R.device}; got "
+                    f"{t.dtype} of shape {tuple(t.shape)} on {t.device}"
+                )
+        state._R, state._shift_x, state._shift_y = R, shift_x, shift_y
+        state._counts = counts
+        return state
 
     @property
     def n_params(self) -> int:
@@ -116,10 +181,38 @@ class LeastSquaresState:
         self._flush()
         return self._R
 
-    @R.setter
-    def R(self, value: torch.Tensor) -> None:
-        self._flush()
-        self._R = value
+    @property
+    def shift_x(self) -> torch.Tensor:
+        return self._shift_x
+
+    @property
+    def shift_y(self) -> torch.Tensor:
+        return self._shift_y
+
+    @property
+    def counts(self) -> RowCounts:
+        return self._counts
+
+    @property
+    def n_samples(self) -> int:
+        return self._counts.n_samples
+
+    @property
+    def n_observations(self) -> int:
+        return self._counts.n_observations
+
+    @property
+    def weight_sum(self) -> float:
+        return self._counts.weight_sum
+
+    @property
+    def log_weight_sum(self) -> float:
+        return self._counts.log_weight_sum
+
+    @property
+    def weighted(self) -> bool:
+        """Whether any chunk came with sample weights."""
+        return self._counts.weighted
 
     def _flush(self) -> None:
         if self._pending:
@@ -149,8 +242,8 @@ class LeastSquaresState:
             return
         X = chunk.X[:BLOCK_ROWS].to(device=self.device, dtype=torch.float64)
         Y = chunk.Y[:BLOCK_ROWS].to(device=self.device, dtype=torch.float64)
-        self.shift_x = X.mean(0)
-        self.shift_y = Y.mean(0)
+        self._shift_x = X.mean(0)
+        self._shift_y = Y.mean(0)
 
     def update_chunk(self, chunk: Chunk) -> LeastSquaresState:
         """Fold an already validated chunk in, buffering rows into blocks."""
@@ -188,15 +281,7 @@ class LeastSquaresState:
             start += take
             if self._pending == capacity:
                 self._flush()
-        self.n_samples += X.shape[0]
-        self.weight_sum += float(w.sum()) if w is not None else float(X.shape[0])
-        if w is not None:
-            positive = w[w > 0]
-            self.n_observations += int(positive.numel())
-            self.log_weight_sum += float(torch.log(positive).sum())
-            self.weighted = True
-        else:
-            self.n_observations += X.shape[0]
+        self._counts += RowCounts.of(chunk)
         return self
 
     def _check_compatible(self, other: Any) -> None:
@@ -229,27 +314,21 @@ class LeastSquaresState:
         """Combine with another state of the same problem (rows of both); returns ``self``."""
         self._check_compatible(other)
         if self.n_samples == 0:
-            self.shift_x = other.shift_x.to(self.device).clone()
-            self.shift_y = other.shift_y.to(self.device).clone()
+            self._shift_x = other.shift_x.to(self.device).clone()
+            self._shift_y = other.shift_y.to(self.device).clone()
         theirs = other._R_with_shift(self.shift_x.to(other.device), self.shift_y.to(other.device))
-        self.R = qr_r(torch.cat([self.R, theirs.to(self.device)]))
-        self.n_samples += other.n_samples
-        self.n_observations += other.n_observations
-        self.weight_sum += other.weight_sum
-        self.log_weight_sum += other.log_weight_sum
-        self.weighted = self.weighted or other.weighted
+        self._R = qr_r(torch.cat([self.R, theirs.to(self.device)]))
+        self._counts += other.counts
         return self
 
     def copy(self) -> LeastSquaresState:
-        new = LeastSquaresState(
-            self.n_features, self.n_targets, fit_intercept=self.fit_intercept, device=self.device
+        return LeastSquaresState.from_parts(
+            self.R.clone(),
+            self.shift_x.clone(),
+            self.shift_y.clone(),
+            self.counts,
+            fit_intercept=self.fit_intercept,
         )
-        new._R = self.R.clone()
-        new.shift_x, new.shift_y = self.shift_x.clone(), self.shift_y.clone()
-        new.n_samples, new.weight_sum = self.n_samples, self.weight_sum
-        new.n_observations = self.n_observations
-        new.log_weight_sum, new.weighted = self.log_weight_sum, self.weighted
-        return new
 
     # The blocks of R: design part (p' × p'), design-target coupling (p' × k) and the
     # residual part (k × k, whose column norms² are the residual sums of squares).
@@ -320,44 +399,39 @@ class LeastSquaresState:
             k = _count("n_targets", meta["n_targets"], 1)
             intercept = meta["fit_intercept"]
             n = _count("n_samples", meta["n_samples"], 0)
-            weight_sum = meta["weight_sum"]
+            weight_sum = _real("weight_sum", meta["weight_sum"], low=0.0)
+            # Files written before zero-weight rows were told apart count every row.
+            n_obs = _count("n_observations", meta.get("n_observations", n), 0)
+            log_w = _real("log_weight_sum", meta.get("log_weight_sum", 0.0))
+            weighted = meta.get("weighted", False)
             R, sx, sy = d["R"], d["shift_x"], d["shift_y"]
-        except (KeyError, TypeError) as exc:
-            raise InputError(f"saved state is incomplete or malformed ({exc})") from None
-        if not isinstance(intercept, bool):
-            raise InputError(f"saved state has fit_intercept={intercept!r}; expected true/false")
-        if (
-            not isinstance(weight_sum, (int, float))
-            or not math.isfinite(weight_sum)
-            or weight_sum < 0
-        ):
-            raise InputError(f"saved state has an invalid weight_sum {weight_sum!r}")
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise InputError(f"saved state is incomplete or malformed ({exc!r})") from None
+        for name, value in (("fit_intercept", intercept), ("weighted", weighted)):
+            if not isinstance(value, bool):
+                raise InputError(f"saved state has {name}={value!r}; expected true/false")
+        if n_obs > n:
+            raise InputError(f"saved state has {n_obs} observations but {n} rows")
+        if not weighted and "weighted" in meta and (n_obs, weight_sum) != (n, float(n)):
+            raise InputError(
+                f"saved state without weights has {n} rows but {n_obs} observations and a "
+                f"weight sum of {weight_sum!r}"
+            )
         m = p + k + int(intercept)
-        shapes = {"R": (tuple(R.shape), (m, m)), "shift_x": (tuple(sx.shape), (p,)),
-                  "shift_y": (tuple(sy.shape), (k,))}  # fmt: skip
-        for name, (got, want) in shapes.items():
-            if got != want:
-                raise InputError(f"saved state has {name} of shape {got}, expected {want}")
-        for name, t in (("R", R), ("shift_x", sx), ("shift_y", sy)):
+        tensors = {"R": (R, (m, m)), "shift_x": (sx, (p,)), "shift_y": (sy, (k,))}
+        for name, (t, want) in tensors.items():
+            if not isinstance(t, torch.Tensor):
+                raise InputError(f"saved state has a {name} that is not a tensor")
+            if tuple(t.shape) != want:
+                raise InputError(
+                    f"saved state has {name} of shape {tuple(t.shape)}, expected {want}"
+                )
             if t.dtype != torch.float64 or not bool(torch.isfinite(t).all()):
                 raise InputError(f"saved state has a {name} that is not finite float64")
         if bool((R.tril(-1) != 0).any()):
             raise InputError("saved state has an R that is not upper triangular")
-        state = cls(p, k, fit_intercept=intercept)
-        state._R = R.clone()
-        state.shift_x, state.shift_y = sx.clone(), sy.clone()
-        state.n_samples, state.weight_sum = n, float(weight_sum)
-        # Files written before zero-weight rows were told apart count every row.
-        n_obs = meta.get("n_observations", n)
-        if isinstance(n_obs, bool) or not isinstance(n_obs, int) or not 0 <= n_obs <= n:
-            raise InputError(f"saved state has an invalid n_observations {n_obs!r}")
-        state.n_observations = n_obs
-        log_w = meta.get("log_weight_sum", 0.0)
-        if not isinstance(log_w, (int, float)) or math.isnan(log_w) or log_w == math.inf:
-            raise InputError(f"saved state has an invalid log_weight_sum {log_w!r}")
-        state.log_weight_sum = float(log_w)
-        state.weighted = meta.get("weighted") is True
-        return state
+        counts = RowCounts(n, n_obs, weight_sum, log_w, weighted)
+        return cls.from_parts(R.clone(), sx.clone(), sy.clone(), counts, fit_intercept=intercept)
 
     def save(self, path: str) -> None:
         """Write the state to a ``.safetensors`` file (atomically)."""
