@@ -1,0 +1,322 @@
+"""The command line's grammar: the commands, their options and how each option is
+read and checked on its own (ranges, choices). Checks across options, and everything
+about the data, come later (``cli._fit_options``, the library).
+
+Standard library only: ``torchlinreg --help`` must not pay for torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, NoReturn
+
+from ._version import __version__
+
+# torch.Generator.manual_seed takes any 64-bit pattern; numpy takes no negative seed.
+SEED_MAX = 2**64 - 1
+
+
+class UsageError(Exception):
+    """argparse's complaint about the command line, reported by ``cli.main``."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _positive_float(text: str) -> float:
+    value = _number(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _penalty(text: str) -> float:
+    value = _number(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _level(text: str) -> float:
+    value = _number(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (0.95, say), got {text}")
+    return value
+
+
+def _int_in(low: int, high: int | None = None):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _add_training_options(p: argparse.ArgumentParser, *, log_every: int | None) -> None:
+    g = p.add_argument_group("gradient training")
+    g.add_argument("--optimizer", default="sgd", help="torch.optim name (default: sgd)")
+    g.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (0.01)")
+    g.add_argument("--epochs", type=_int_in(0), default=3000, help="last epoch index (3000)")
+    g.add_argument(
+        "--log-every",
+        type=_int_in(1),
+        default=log_every,
+        metavar="N",
+        help=f"log line every N epochs ({log_every or 'off'})",
+    )
+
+
+def _columns(text: str) -> list[str]:
+    """Comma-separated column names; an empty argument ('') names the column whose
+    name is empty (a header with a trailing delimiter has one)."""
+    if text == "":
+        return [""]
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give one or more comma-separated column names")
+    return names
+
+
+def _model_and_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a model file written by fit -o")
+    p.add_argument("data", metavar="DATA", help="CSV/TSV, Parquet, .npy, or - for stdin")
+    p.add_argument("--delimiter", help="CSV field separator of DATA")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quiet", action="store_true", help="no progress report on stderr")
+
+
+def _sub(sub: Any, name: str, help: str, description: str, example: str) -> Any:
+    import textwrap
+
+    return sub.add_parser(
+        name,
+        help=help,
+        description=textwrap.fill(description, width=79),
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="torchlinreg",
+        description="PyTorch-native linear regression.",
+        epilog="Run 'torchlinreg COMMAND --help' for a command's options and an example. "
+        "Exit codes: 0 ok, 2 bad input or usage, 130 interrupted, 1 internal error.",
+    )
+    parser.add_argument("--version", action="version", version=f"torchlinreg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    for command in (
+        _demo_command,
+        _fit_command,
+        _predict_command,
+        _evaluate_command,
+        _summary_command,
+    ):
+        command(sub)
+    return parser
+
+
+def _demo_command(sub: Any) -> None:
+    """``demo``: the tutorial replayed, with its training options."""
+    demo = _sub(
+        sub,
+        "demo",
+        "replay the tutorial: y = W*x + b on three points with SGD",
+        "Replay the tutorial: fit y = W*x + b to (1,2), (2,4), (3,6) with "
+        "torch.optim.SGD on the mean squared error, printing its log line, then compare "
+        "with the exact least-squares answer.",
+        "torchlinreg demo --lr 0.05 --epochs 1000 --log-every 100",
+    )
+    _add_training_options(demo, log_every=200)
+
+
+def _fit_command(sub: Any) -> None:
+    """``fit DATA --target COL``: columns, model, gradient training, inference."""
+    fit = _sub(
+        sub,
+        "fit",
+        "fit a linear model to a CSV/Parquet/.npy file",
+        "Fit TARGET ~ FEATURES from a file, streamed in bounded memory: exact least "
+        "squares by default (ridge with --ridge), or gradient descent with --method gd. "
+        "Prints n, the coefficients, R² and RMSE; -o saves the model.",
+        "torchlinreg fit examples/houses.csv --target price -o houses.safetensors",
+    )
+    fit.add_argument(
+        "data",
+        metavar="DATA",
+        help="CSV/TSV (.gz ok), Parquet file or directory, .npy, or - for stdin",
+    )
+    _fit_columns(fit)
+    _fit_model(fit)
+    _fit_inference(fit)
+    fit.add_argument("-o", "--output", metavar="MODEL.safetensors", help="save the model here")
+    _common(fit)
+
+
+def _fit_columns(fit: argparse.ArgumentParser) -> None:
+    cols = fit.add_argument_group("columns")
+    cols.add_argument(
+        "--target",
+        required=True,
+        type=_columns,
+        metavar="COL[,COL...]",
+        help="column(s) to predict",
+    )
+    cols.add_argument(
+        "--features",
+        type=_columns,
+        metavar="A,B,...",
+        help="feature columns (default: every other numeric column)",
+    )
+    cols.add_argument(
+        "--exclude",
+        type=_columns,
+        default=[],
+        metavar="A,B,...",
+        help="columns to leave out of the default features",
+    )
+    cols.add_argument("--weights", metavar="COL", help="column of sample weights (>= 0)")
+    cols.add_argument(
+        "--one-hot",
+        type=_columns,
+        default=[],
+        metavar="A,B,...",
+        help="text columns to one-hot encode (first category is the reference)",
+    )
+    cols.add_argument(
+        "--missing",
+        choices=("error", "drop"),
+        default="error",
+        help="rows with missing values: stop with an error (default) or drop them",
+    )
+    cols.add_argument("--delimiter", help="CSV field separator (default: ',' or tab for .tsv)")
+
+
+def _fit_model(fit: argparse.ArgumentParser) -> None:
+    model = fit.add_argument_group("model")
+    model.add_argument(
+        "--method",
+        choices=("exact", "gd"),
+        default="exact",
+        help="exact least squares (default) or gradient descent",
+    )
+    model.add_argument(
+        "--ridge", type=_penalty, metavar="ALPHA", help="ridge penalty >= 0 (exact method)"
+    )
+    model.add_argument("--no-intercept", action="store_true", help="fit y = X W (no b)")
+    _add_training_options(fit, log_every=None)
+    g = fit.add_argument_group("gradient training (--method gd)")
+    g.add_argument(
+        "--batch-size", type=_int_in(1), metavar="N", help="mini-batch size (full batch)"
+    )
+    g.add_argument("--device", default="cpu", help="cpu, cuda[:N] or auto (cpu)")
+    g.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    g.add_argument(
+        "--seed",
+        type=_int_in(0, SEED_MAX),
+        metavar="N",
+        help=f"seed for mini-batch shuffling (0 to {SEED_MAX})",
+    )
+
+
+def _fit_inference(fit: argparse.ArgumentParser) -> None:
+    stats = fit.add_argument_group("inference (exact method)")
+    stats.add_argument(
+        "--summary",
+        action="store_true",
+        help="print the coefficient table and fit statistics (kept in the model)",
+    )
+    stats.add_argument(
+        "--cov-type",
+        default="nonrobust",
+        choices=("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster"),
+        help="covariance of the estimates (robust ones read the data twice)",
+    )
+    stats.add_argument("--cluster", metavar="COL", help="group labels for --cov-type cluster")
+    stats.add_argument("--level", type=_level, default=0.95, help="confidence level (0.95)")
+
+
+def _predict_command(sub: Any) -> None:
+    """``predict MODEL DATA``: where the predictions go, kept columns, missing values."""
+    predict = _sub(
+        sub,
+        "predict",
+        "predict with a saved model",
+        "Predict for every row of DATA; feature columns are matched by name. Writes CSV "
+        "to stdout, or CSV/TSV/Parquet to -o (written atomically).",
+        "torchlinreg predict houses.safetensors examples/houses.csv --keep area -o pred.csv",
+    )
+    _model_and_data(predict)
+    predict.add_argument(
+        "--missing",
+        choices=("error", "drop", "exclude"),
+        default="error",
+        help="rows missing a feature: stop with an error (default), leave them out (drop), "
+        "or write an empty prediction in their place (exclude: rows stay in line)",
+    )
+    predict.add_argument("-o", "--output", metavar="OUT", help="output file (.csv, .tsv, .parquet)")
+    predict.add_argument(
+        "--keep",
+        type=_columns,
+        default=[],
+        metavar="A,B,...",
+        help="input columns to copy beside the predictions (an id, say)",
+    )
+    _common(predict)
+
+
+def _evaluate_command(sub: Any) -> None:
+    """``evaluate MODEL DATA``: the metrics of a model on data."""
+    evaluate = _sub(
+        sub,
+        "evaluate",
+        "score a saved model on data",
+        "MSE, RMSE, MAE, R² and n of MODEL on DATA (which must hold the target column).",
+        "torchlinreg evaluate houses.safetensors examples/houses.csv --json",
+    )
+    _model_and_data(evaluate)
+    evaluate.add_argument(
+        "--missing",
+        choices=("error", "drop"),
+        default="error",
+        help="rows with missing values: stop with an error (default) or leave them out",
+    )
+    _common(evaluate)
+
+
+def _summary_command(sub: Any) -> None:
+    """``summary MODEL``: what a model file holds."""
+    summary = _sub(
+        sub,
+        "summary",
+        "describe a saved model",
+        "What the model is, its coefficients, and how it was fitted.",
+        "torchlinreg summary houses.safetensors",
+    )
+    summary.add_argument("model", metavar="MODEL")
+    _common(summary)
