@@ -318,3 +318,21 @@ def test_a_failed_fit_leaves_the_fitted_model_unchanged(rng) -> None:
     with pytest.raises(InputError):
         model.fit(bad, np.full(20, np.nan))
     assert list(model.feature_names_in_) == ["a", "b"]
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_one_parameter_layout_intercept_first(rng, fit_intercept) -> None:
+    from torchlinreg.solvers.theta import split_theta, stack_theta
+
+    X = rng.normal(size=(50, 3))
+    Y = X @ rng.normal(size=(3, 2)) + rng.normal(size=(50, 2))
+    model = LinearRegression(fit_intercept=fit_intercept).fit(X, Y)
+    theta = model._theta()
+    coef, b = split_theta(theta, fit_intercept)
+    np.testing.assert_array_equal(coef.numpy().T, model.coef_)
+    np.testing.assert_array_equal(np.zeros(2) if b is None else b.numpy(), model.intercept_)
+    torch.testing.assert_close(stack_theta(coef, b), theta, rtol=0, atol=0)
+    # The state's cost of θ is the data's: the layout the state expects.
+    A = np.c_[np.ones(50), X] if fit_intercept else X
+    rss = ((Y - A @ theta.numpy()) ** 2).sum()
+    assert model.cost_of(model.coef_, model.intercept_) == pytest.approx(rss / 100, rel=1e-12)

@@ -122,7 +122,7 @@ class _ExactRegressor(RegressorBase):
         self.refined_ = False
         if self.solver_used_ == "qr" and self._wants_refinement(state, solution, small):
             theta = refine_in_memory(chunk, state, solution.theta)
-            solution = _with_theta(solution, theta, self.fit_intercept)
+            solution = solution.with_theta(theta)
             self.refined_ = True
         return self._finish(state, solution, chunk.target_1d)
 
@@ -180,7 +180,7 @@ class _ExactRegressor(RegressorBase):
         if self._wants_refinement(state, solution, small=False):
             found = solve_from_gram(gram, state, solution.condition_number)
             if found.theta is not None:
-                solution = _with_theta(solution, found.theta, self.fit_intercept)
+                solution = solution.with_theta(found.theta)
                 self.refined_ = True
                 at_risk = found.error_estimate > 10 * RISK
             reason = found.reason
@@ -269,7 +269,7 @@ class _ExactRegressor(RegressorBase):
         if first_pass is not None and self._wants_refinement(state, solution, small=False):
             theta, passes = refine_from_chunks(validated, state, solution.theta, first_pass)
             if passes:
-                solution = _with_theta(solution, theta, self.fit_intercept)
+                solution = solution.with_theta(theta)
                 self.refined_ = True
             reason = "refining from a stream needs condition number² · ε < 0.01"
         if not self.refined_:
@@ -347,13 +347,18 @@ class _ExactRegressor(RegressorBase):
 
     def _theta(self) -> Any:
         """Fitted parameters as (p', k), intercept first, float64 tensor."""
+        return self._theta_of(self.coef_, self.intercept_)
+
+    def _theta_of(self, coef: Any, intercept: Any) -> Any:
+        """θ (p', k), intercept first, from parameters laid out as ``coef_`` and
+        ``intercept_``."""
         import torch
 
-        theta = torch.as_tensor(np.atleast_2d(self.coef_).T, dtype=torch.float64)
-        if self.fit_intercept:
-            b = torch.as_tensor(np.atleast_1d(self.intercept_), dtype=torch.float64)
-            theta = torch.cat([b.unsqueeze(0), theta])
-        return theta
+        from ..solvers.theta import stack_theta
+
+        slopes = torch.as_tensor(np.atleast_2d(coef).T, dtype=torch.float64)
+        b = torch.as_tensor(np.atleast_1d(intercept), dtype=torch.float64)
+        return stack_theta(slopes, b if self.fit_intercept else None)
 
     def _names(self) -> tuple[list[str], list[str]]:
         features = [self._feature_label(j) for j in range(self.n_features_in_)]
@@ -421,13 +426,8 @@ class _ExactRegressor(RegressorBase):
         ``coef`` and ``intercept`` are in the layout of ``coef_`` and ``intercept_``;
         ``cost_of(model.coef_, model.intercept_)`` is the fit's own minimum.
         """
-        import torch
-
         self._check_is_fitted()
-        theta = torch.as_tensor(np.atleast_2d(coef).T, dtype=torch.float64)
-        if self.fit_intercept:
-            b = torch.as_tensor(np.atleast_1d(intercept), dtype=torch.float64)
-            theta = torch.cat([b.unsqueeze(0), theta])
+        theta = self._theta_of(coef, intercept)
         rss = self.state_.rss_of(theta)
         return float(rss.sum() / (self.state_.weight_sum * self.state_.n_targets))
 
@@ -438,14 +438,6 @@ def _nonzero_weight(state: Any) -> Any:
             "sample_weight is zero for every row seen; give at least one positive weight"
         )
     return state
-
-
-def _with_theta(solution: Any, theta: Any, fit_intercept: bool) -> Any:
-    from dataclasses import replace
-
-    if fit_intercept:
-        return replace(solution, intercept=theta[0], coef=theta[1:])
-    return replace(solution, coef=theta)
 
 
 class LinearRegression(_ExactRegressor):

@@ -21,6 +21,7 @@ from ..data.chunks import Chunk
 from .scaling import power_of_two_scale
 from .solve import EPS, condition_number, solve_ols
 from .state import BLOCK_ROWS, LeastSquaresState, RowCounts
+from .theta import split_theta
 
 # Rows per block when X must be converted (float32) or weighted; float64 unweighted
 # data are multiplied in one go, without any copy.
@@ -110,14 +111,13 @@ def _residual_block(state: LeastSquaresState, chunk: Chunk) -> torch.Tensor:
     """R's residual block recomputed from the residuals themselves (one multiply over X):
     the Cholesky factor of EᵀWE, E = (Y − y₀) − Aθ, which the Gram matrix would give only
     by cancellation (yᵀy − fitted²)."""
-    theta_s = state.to_shifted(solve_ols(state).theta)
-    c = int(state.fit_intercept)
+    coef, b = split_theta(state.to_shifted(solve_ols(state).theta), state.fit_intercept)
     k = state.n_targets
     cross = torch.zeros(k, k, dtype=torch.float64, device=state.device)
     for Xb, Yb, wb in _blocks(chunk, state.device, state.shift_y):
-        E = Yb - Xb @ theta_s[c:]
-        if c:
-            E -= theta_s[0]
+        E = Yb - Xb @ coef
+        if b is not None:
+            E -= b
         Ew = E if wb is None else E * wb
         cross += Ew.T @ E
     L, info = torch.linalg.cholesky_ex(cross)

@@ -9,13 +9,14 @@ intercept follows from the first row, R₀₀·b + R₀,ₓ·β = R₀,ᵧ, then
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from .min_norm import min_norm_solve, null_structure
 from .scaling import column_scale
 from .state import LeastSquaresState
+from .theta import split_theta, stack_theta
 
 EPS = float(torch.finfo(torch.float64).eps)
 
@@ -51,9 +52,12 @@ class Solution:
     @property
     def theta(self) -> torch.Tensor:
         """Parameters stacked intercept first, (p', k)."""
-        if self.intercept is None:
-            return self.coef
-        return torch.cat([self.intercept.unsqueeze(0), self.coef])
+        return stack_theta(self.coef, self.intercept)
+
+    def with_theta(self, theta: torch.Tensor) -> Solution:
+        """The same solution with other parameters θ (p', k), e.g. refined ones."""
+        coef, intercept = split_theta(theta, self.intercept is not None)
+        return replace(self, coef=coef, intercept=intercept)
 
 
 def condition_number(state: LeastSquaresState) -> float:

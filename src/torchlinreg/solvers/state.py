@@ -27,6 +27,7 @@ from ..data.arrays import check_finite
 from ..data.chunks import Chunk, validate_chunk
 from ..errors import InputError
 from .qr import fill_augmented, qr_r
+from .theta import split_theta, stack_theta
 
 # Rows folded per Householder QR, for a block of about 3 MiB: 4096 rows at 100 columns
 # (bench/exact.py: faster than 8192 or 16384 there, ~10 MiB of temporaries), more for
@@ -347,18 +348,17 @@ class LeastSquaresState:
     def to_shifted(self, theta: torch.Tensor) -> torch.Tensor:
         """θ = [b; β] of the original data → the same model for the shifted data:
         b_s = b − y₀ + x₀ᵀβ (slopes unchanged)."""
-        theta = theta.to(self._R)
-        if not self.fit_intercept:
-            return theta
-        b = theta[0] - self.shift_y + self.shift_x @ theta[1:]
-        return torch.cat([b.unsqueeze(0), theta[1:]])
+        coef, b = split_theta(theta.to(self._R), self.fit_intercept)
+        if b is None:
+            return coef
+        return stack_theta(coef, b - self.shift_y + self.shift_x @ coef)
 
     def from_shifted(self, theta_s: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`to_shifted`: b = b_s + y₀ − x₀ᵀβ."""
-        if not self.fit_intercept:
-            return theta_s
-        b = theta_s[0] + self.shift_y - self.shift_x @ theta_s[1:]
-        return torch.cat([b.unsqueeze(0), theta_s[1:]])
+        coef, b_s = split_theta(theta_s, self.fit_intercept)
+        if b_s is None:
+            return coef
+        return stack_theta(coef, b_s + self.shift_y - self.shift_x @ coef)
 
     def rss_of(self, theta: torch.Tensor) -> torch.Tensor:
         """Σ w (y − Aθ)² per target for parameters θ (p', k), intercept first, from R
