@@ -159,6 +159,12 @@ def test_too_few_rows_for_a_wide_design_are_refused_before_folding(
     assert "20 row(s) for 399 parameters" in one_error_line(err)
 
 
+def test_robust_covariance_from_standard_input_is_refused_before_reading(capsys) -> None:
+    code, _, err = run(["fit", "-", "--target", "y", "--cov-type", "HC1"], capsys)
+    assert code == 2
+    assert "--cov-type HC1 reads the data twice; standard input cannot be" in one_error_line(err)
+
+
 def test_every_row_dropped_is_named(tmp_path, capsys) -> None:
     path = tmp_path / "d.csv"
     path.write_text("x,y\n1,\n,4\nNA,5\n")

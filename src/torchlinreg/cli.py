@@ -382,11 +382,12 @@ def _closed_stdio(args: argparse.Namespace) -> str | None:
 def _detach_stdout() -> None:
     """Point standard output at /dev/null so that the interpreter's last flush of what
     is left in its buffer does not fail a second time at exit."""
-    if sys.stdout is None or sys.stdout is not sys.__stdout__:
-        return
+    stdout = sys.stdout
+    if stdout is not sys.__stdout__ or stdout is None:
+        return  # captured (tests, an embedding program): nothing to protect
     with contextlib.suppress(OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stdout.fileno())
         os.close(devnull)
 
 

@@ -208,11 +208,6 @@ def _plan(source: Source, options: FitOptions) -> tuple[Design, list[str]]:
             f"{source.name}: a feature named 'intercept' would be confused with the fitted "
             "intercept; rename the column, leave it out with --exclude, or use --no-intercept"
         )
-    if options.summary and options.cov_type != "nonrobust" and not source.reiterable:
-        raise InputError(
-            f"--cov-type {options.cov_type} reads the data twice; standard input cannot be: "
-            "write the data to a file first"
-        )
     if options.cluster is not None and options.cluster not in source.columns:
         raise InputError(
             f"{source.name}: no cluster column {options.cluster!r}; the columns are: "
@@ -406,6 +401,22 @@ def _predictions(estimator: Any, chunk: Any, n_targets: int, in_place: bool) -> 
     return pred
 
 
+def _output_names(
+    source: Source, design: Design, keep: Sequence[str], n_targets: int, estimator: Any
+) -> list[str]:
+    """The prediction columns' names, checked against the columns to keep."""
+    missing_keep = [c for c in keep if c not in source.columns]
+    if missing_keep:
+        raise InputError(f"{source.name}: no column {', '.join(map(repr, missing_keep))} to keep")
+    names = prediction_names(design, n_targets, estimator)
+    clash = [c for c in keep if c in names]
+    if clash:
+        raise InputError(
+            f"--keep column {', '.join(map(repr, clash))} has the name of a prediction column"
+        )
+    return names
+
+
 def predict_file(
     model_path: str,
     data_path: str,
@@ -435,16 +446,8 @@ def predict_file(
     design = replay_design(_model_design(mf), missing)
     source = _open(data_path, delimiter)
     _check_inputs(source, design, with_targets=False)
-    missing_keep = [c for c in keep if c not in source.columns]
-    if missing_keep:
-        raise InputError(f"{source.name}: no column {', '.join(map(repr, missing_keep))} to keep")
     n_targets = np.atleast_2d(mf.estimator.coef_).shape[0]
-    names = prediction_names(design, n_targets, mf.estimator)
-    clash = [c for c in keep if c in names]
-    if clash:
-        raise InputError(
-            f"--keep column {', '.join(map(repr, clash))} has the name of a prediction column"
-        )
+    names = _output_names(source, design, keep, n_targets, mf.estimator)
     progress = Progress("predicting", total=source.row_count, enabled=not quiet)
     in_place = missing == "exclude"
     result = PredictResult(0, 0, [*keep, *names])
