@@ -340,3 +340,27 @@ def test_a_closed_pipe_is_quiet(tmp_path) -> None:
     )
     assert proc.stdout == "predicted_y\n0\n"
     assert proc.stderr == ""
+
+
+def test_warnings_are_one_line_each_and_json_with_json(monkeypatch, capsys) -> None:
+    import warnings
+
+    import torchlinreg.demo
+
+    def warns(**_: object) -> None:
+        warnings.warn("first\nsecond", UserWarning, stacklevel=1)
+
+    monkeypatch.setattr(torchlinreg.demo, "run_demo", warns)
+    code, _, err = run(["demo"], capsys)  # demo has no --json
+    assert code == 0 and err == "torchlinreg demo: warning: first\\nsecond\n"
+
+    def fit_warns(*_: object, **__: object) -> None:
+        warnings.warn("X is badly conditioned", UserWarning, stacklevel=1)
+        raise KeyboardInterrupt
+
+    import torchlinreg.jobs
+
+    monkeypatch.setattr(torchlinreg.jobs, "fit_file", fit_warns)
+    code, out, err = run(["fit", HOUSES, "--target", "price", "--json"], capsys)
+    assert code == 130 and out == ""
+    assert json.loads(err) == {"error": "interrupted", "exit_code": 130}  # no warning after

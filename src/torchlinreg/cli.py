@@ -366,8 +366,12 @@ def _stderr_line(prefix: str, as_json: bool, kind: str, message: str, code: int 
         print(line, file=sys.stderr, flush=True)
 
 
+def _wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False))  # demo has no --json
+
+
 def _note(args: argparse.Namespace, message: str) -> None:
-    _stderr_line(f"torchlinreg {args.command}", args.json, "note", message, None)
+    _stderr_line(f"torchlinreg {args.command}", _wants_json(args), "note", message, None)
 
 
 def _closed_stdio(args: argparse.Namespace) -> str | None:
@@ -413,7 +417,8 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError(f"standard output could not be written: {exc.strerror}") from None
     for w in caught:
         if issubclass(w.category, UserWarning):
-            _stderr_line(f"torchlinreg {args.command}", args.json, "warning", str(w.message), None)
+            prefix = f"torchlinreg {args.command}"
+            _stderr_line(prefix, _wants_json(args), "warning", str(w.message), None)
     return code
 
 
@@ -434,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
-        prefix, as_json = f"torchlinreg {args.command}", bool(getattr(args, "json", False))
+        prefix, as_json = f"torchlinreg {args.command}", _wants_json(args)
         return _run(args)
     except UsageError as exc:
         if not as_json and sys.stderr is not None:
