@@ -150,7 +150,6 @@ def robust_meat(
     p, k = state.n_params, state.n_targets
     device = state.device
     inv = triangular_inverse(state.R_design)  # shifted coordinates
-    c0 = int(state.fit_intercept)
     theta = theta.to(device=device, dtype=torch.float64)
     meat = torch.zeros(k, p, p, dtype=torch.float64, device=device)
     column_sums = torch.zeros(state.R.shape[1], dtype=torch.float64, device=device)
@@ -167,21 +166,8 @@ def robust_meat(
                 )
         # Row blocks keep the temporaries (a copy of the block and its z rows) small.
         for start in range(0, chunk.X.shape[0], _MEAT_ROWS):
-            sl = slice(start, start + _MEAT_ROWS)
-            X = chunk.X[sl].to(device=device, dtype=torch.float64)
-            Y = chunk.Y[sl].to(device=device, dtype=torch.float64)
-            sw = None
-            if chunk.sample_weight is not None:
-                sw = chunk.sample_weight[sl].to(device=device, dtype=torch.float64).sqrt()
-            E = _block_residuals(X, Y, theta, c0, sw)
-            Xs = X - state.shift_x
-            Z = Xs @ inv[c0:]
-            if c0:
-                Z += inv[0]
-            if sw is not None:
-                Z *= sw.unsqueeze(1)
-                E *= sw.unsqueeze(1)
-            column_sums += _shifted_column_sums(state, Xs, Y, sw)
+            Z, E, sw, sums = _block(state, inv, theta, chunk, slice(start, start + _MEAT_ROWS))
+            column_sums += sums
             c = E**2
             if cov_type == "cluster":
                 labels = labels_all[start : start + _MEAT_ROWS]
@@ -209,6 +195,27 @@ def robust_meat(
             meat[j] = scores[:, j].T @ scores[:, j]
         return Meat(meat, scores.shape[0], column_sums)
     return Meat(meat, column_sums=column_sums, full_leverage=full_leverage)
+
+
+def _block(
+    state: LeastSquaresState, inv: torch.Tensor, theta: torch.Tensor, chunk: Chunk, rows: slice
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """For a block of rows: z (rows of Q), ẽ = √w·e, √w and the column sums of squares."""
+    device, c0 = state.device, int(state.fit_intercept)
+    X = chunk.X[rows].to(device=device, dtype=torch.float64)
+    Y = chunk.Y[rows].to(device=device, dtype=torch.float64)
+    sw = None
+    if chunk.sample_weight is not None:
+        sw = chunk.sample_weight[rows].to(device=device, dtype=torch.float64).sqrt()
+    E = _block_residuals(X, Y, theta, c0, sw)
+    Xs = X - state.shift_x
+    Z = Xs @ inv[c0:]
+    if c0:
+        Z += inv[0]
+    if sw is not None:
+        Z *= sw.unsqueeze(1)
+        E *= sw.unsqueeze(1)
+    return Z, E, sw, _shifted_column_sums(state, Xs, Y, sw)
 
 
 def _shifted_column_sums(

@@ -25,8 +25,15 @@ import torch
 
 from ..errors import InputError
 from ..solvers.state import LeastSquaresState
-from .covariance import Meat, bread, check_same_data, robust_meat, robust_wald, sandwich
-from .covariance import unshifted_design_r as unshifted_design_r
+from .covariance import (
+    Meat,
+    bread,
+    check_same_data,
+    robust_meat,
+    robust_wald,
+    sandwich,
+    unshifted_design_r,
+)
 from .summary import Coefficient, Summary
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
