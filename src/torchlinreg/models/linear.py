@@ -186,9 +186,10 @@ class _ExactRegressor(RegressorBase):
             reason = found.reason
         if at_risk:
             self._warn_unrefined(state, solution, reason)
-        # Fewer rows than parameters is expected early in a stream: no rank warning yet.
+        # Fewer observations (rows of positive weight) than parameters is expected early
+        # in a stream: no rank warning yet.
         return self._finish(
-            state, solution, chunk.target_1d, warn=state.n_samples >= state.n_params
+            state, solution, chunk.target_1d, warn=state.n_observations >= state.n_params
         )
 
     def fit_chunks(
@@ -329,6 +330,13 @@ class _ExactRegressor(RegressorBase):
             if solution.dependent:
                 cols = self._feature_list(solution.dependent)
                 parts.append(f"linearly dependent: {cols}")
+            if state.n_observations < state.n_params:
+                # Zero-weight rows are not observations: they determine nothing.
+                parts.insert(
+                    0,
+                    f"only {state.n_observations} observations (rows of positive weight) for "
+                    f"{state.n_params} parameters",
+                )
             warnings.warn(
                 f"X is rank deficient (rank {solution.rank} of {state.n_params} parameters); "
                 f"{'; '.join(parts)}. The minimum-norm solution is returned; drop redundant "
@@ -433,7 +441,7 @@ class _ExactRegressor(RegressorBase):
 
 
 def _nonzero_weight(state: Any) -> Any:
-    if state.weight_sum <= 0:
+    if state.n_observations == 0:
         raise InputError(
             "sample_weight is zero for every row seen; give at least one positive weight"
         )
