@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .categories import encode, find_categories, one_hot_block, read_types
+from .categories import encode, find_categories, numeric_text, one_hot_block, read_types
 from .sources import Source, check_plain
 
 MISSING = ("error", "drop")
@@ -240,12 +240,10 @@ def chunks(
 ) -> Iterator[tuple[DesignChunk, Any]]:
     """Stream (numbers, raw batch) pairs; the raw batch carries the ``keep`` columns
     (read as :func:`column_types` says)."""
-    from .categories import numeric_text as numeric_text_of
-
     types = column_types(source, design, with_targets, text=keep)
     columns = used_columns(design, with_targets, keep)
     check_plain(source, columns)
-    numeric_text = {c: numeric_text_of(source, c) for c in design.one_hot}
+    numbers_as_text = {c: numeric_text(source, c) for c in design.one_hot}
     numeric = [c for c in design.inputs if c not in design.one_hot]
     checked = numeric + (
         design.targets + ([design.weights] if design.weights else []) if with_targets else []
@@ -273,7 +271,7 @@ def chunks(
                 )
         encoded = {}
         for c, cats in design.one_hot.items():
-            codes, labels = encode(table.column(c), c, numeric_text[c])
+            codes, labels = encode(table.column(c), c, numbers_as_text[c])
             encoded[c], null, unknown = one_hot_block(codes, labels, cats, design.levels(c))
             if null.any():
                 if design.missing == "error":
