@@ -94,12 +94,3 @@ def test_refinement_is_what_recovers_wampler5() -> None:
     assert lre(params(plain, True), np.asarray(cert["coef"])) < 9
     assert lre(params(auto, True), np.asarray(cert["coef"])) >= 13
 
-
-def test_single_pass_partial_fit_warns_when_it_cannot_refine() -> None:
-    from torchlinreg import AccuracyWarning
-
-    X, y, _, _ = load("Wampler5")
-    model = LinearRegression()
-    with pytest.warns(AccuracyWarning, match="partial_fit does not keep the data"):
-        for i in range(0, len(y), 7):
-            model.partial_fit(X[i : i + 7], y[i : i + 7])

@@ -79,3 +79,37 @@ def rmatvec(
     p, e = two_prod(A.unsqueeze(2), r_hi.unsqueeze(1))  # (n, p, k)
     e = e + A.unsqueeze(2) * r_lo.unsqueeze(1)
     return dd_sum(p, e, dim=0)
+
+
+# Arithmetic on double-double numbers (hi, lo), elementwise with broadcasting: what a
+# small linear solve in double-double needs. "Sloppy" forms (Dekker): each result is
+# accurate to a few units of 2⁻¹⁰⁶ relative to its operands' magnitudes.
+DD = tuple[torch.Tensor, torch.Tensor]
+
+
+def dd_add(ah: torch.Tensor, al: torch.Tensor, bh: torch.Tensor, bl: torch.Tensor) -> DD:
+    """(ah + al) + (bh + bl) as a double-double."""
+    s, e = two_sum(ah, bh)
+    return two_sum(s, e + (al + bl))
+
+
+def dd_mul(ah: torch.Tensor, al: torch.Tensor, bh: torch.Tensor, bl: torch.Tensor) -> DD:
+    """(ah + al) · (bh + bl) as a double-double (the al·bl term is below 2⁻¹⁰⁶)."""
+    p, e = two_prod(ah, bh)
+    return two_sum(p, e + (ah * bl + al * bh))
+
+
+def dd_div(ah: torch.Tensor, al: torch.Tensor, bh: torch.Tensor, bl: torch.Tensor) -> DD:
+    """(ah + al) / (bh + bl): a float64 quotient corrected by its double-double remainder."""
+    q = ah / bh
+    ph, pl = dd_mul(q, torch.zeros_like(q), bh, bl)
+    rh, rl = dd_add(ah, al, -ph, -pl)
+    return two_sum(q, (rh + rl) / bh)
+
+
+def dd_sqrt(a: torch.Tensor) -> DD:
+    """√a of float64 a ≥ 0 as a double-double: s + (a − s²)/(2s), a − s² formed exactly."""
+    s = a.sqrt()
+    p, e = two_prod(s, s)
+    correction = ((a - p) - e) / (2 * s)
+    return two_sum(s, torch.where(s > 0, correction, torch.zeros_like(s)))
