@@ -17,11 +17,6 @@ def qr_r(M: torch.Tensor) -> torch.Tensor:
     return torch.linalg.qr(M, mode="r").R
 
 
-def fold_rows(R: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
-    """R factor of [rows behind R; block]: R([R; block])."""
-    return qr_r(torch.cat([R, block]))
-
-
 def fill_augmented(
     out: torch.Tensor,
     X: torch.Tensor,
@@ -56,14 +51,9 @@ def fill_augmented(
 
 
 def augmented_block(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    sqrt_w: torch.Tensor | None,
-    fit_intercept: bool,
-    shift_x: torch.Tensor | None = None,
-    shift_y: torch.Tensor | None = None,
+    X: torch.Tensor, Y: torch.Tensor, sqrt_w: torch.Tensor | None, fit_intercept: bool
 ) -> torch.Tensor:
-    """√w ⊙ [1, X − x₀, Y − y₀] in a new float64 tensor (see :func:`fill_augmented`)."""
+    """√w ⊙ [1, X, Y], unshifted, in a new float64 tensor (see :func:`fill_augmented`)."""
     m = X.shape[1] + Y.shape[1] + int(fit_intercept)
     out = torch.empty(X.shape[0], m, dtype=torch.float64, device=X.device)
-    return fill_augmented(out, X, Y, sqrt_w, fit_intercept, shift_x, shift_y)
+    return fill_augmented(out, X, Y, sqrt_w, fit_intercept)

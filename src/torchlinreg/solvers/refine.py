@@ -33,7 +33,7 @@ from . import dd
 from .fingerprint import Fingerprint
 from .qr import augmented_block
 from .scaling import column_scale
-from .solve import EPS
+from .solve import EPS, scaled_condition
 from .state import LeastSquaresState
 
 _MAX_STEPS = 6
@@ -56,9 +56,12 @@ def _design(chunk: Chunk, state: LeastSquaresState) -> tuple[torch.Tensor, torch
 
 def design_condition(state: LeastSquaresState) -> float:
     """κ₂ of the unshifted, column-scaled design: what governs the refinement."""
-    RA = state.unshifted_R()[: state.n_params, : state.n_params]
-    s = torch.linalg.svdvals(RA * column_scale(RA))
-    return math.inf if float(s[-1]) == 0.0 else float(s[0] / s[-1])
+    return scaled_condition(state.unshifted_R()[: state.n_params, : state.n_params])
+
+
+def _seminormal_converges(state: LeastSquaresState) -> bool:
+    # Corrected semi-normal equations converge when κ²·ε < 1; a margin for safety.
+    return design_condition(state) ** 2 * EPS < 0.01
 
 
 def _accumulate(
@@ -95,24 +98,16 @@ def _scales(R: torch.Tensor, p: int) -> tuple[torch.Tensor, torch.Tensor]:
     return column_scale(R[:p, :p]), column_scale(R[:, p:])
 
 
-def _seminormal(
-    passes: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]],
-    RS: torch.Tensor,
-    x: torch.Tensor,
+def _iterate(
+    x: torch.Tensor, correction: Callable[[torch.Tensor], torch.Tensor]
 ) -> tuple[torch.Tensor, int]:
-    """Corrected semi-normal equations: x += (RᵀR)⁻¹ Aᵀ(b − A x), one pass per step."""
-    steps = 0
+    """x += correction(x) until the step is at rounding level; stops at the best iterate
+    when the steps stop shrinking (the iteration does not converge). Returns (x, steps)."""
     best, best_size = x, math.inf
+    steps = 0
     for _ in range(_MAX_STEPS):
-        g_hi = torch.zeros_like(x)
-        g_lo = torch.zeros_like(x)
-        for A, b in passes():
-            _, (h, lo) = _accumulate(A, x, b, None, want_f=False)  # Aᵀ(b − A x)
-            g_hi, err = dd.two_sum(g_hi, h)
-            g_lo = g_lo + (err + lo)
+        dx = correction(x)
         steps += 1
-        y = torch.linalg.solve_triangular(RS.T, g_hi + g_lo, upper=False)
-        dx = torch.linalg.solve_triangular(RS, y, upper=True)
         size = float(dx.abs().max())
         if not math.isfinite(size) or size >= best_size:
             break  # diverging: keep the best iterate
@@ -123,49 +118,63 @@ def _seminormal(
     return best, steps
 
 
-def refine_in_memory(chunk: Chunk, state: LeastSquaresState, theta: torch.Tensor) -> torch.Tensor:
-    """Refine θ (p', k; intercept first, data units) for the in-memory problem."""
+def _seminormal(
+    chunks: Callable[[], Iterable[Chunk]], state: LeastSquaresState, theta: torch.Tensor
+) -> tuple[torch.Tensor, int]:
+    """Corrected semi-normal equations: x += (RᵀR)⁻¹ Aᵀ(b − A x), one pass over
+    ``chunks()`` per step, columns and targets scaled by powers of two. Returns (θ, passes)."""
     p = state.n_params
     Ru = state.unshifted_R()
     D, T = _scales(Ru, p)
-    x = theta.to(Ru) / D.unsqueeze(1) * T
-    if design_condition(state) ** 2 * EPS < 0.01:
-        RS = Ru[:p, :p] * D
+    RS = Ru[:p, :p] * D
+
+    def correction(x: torch.Tensor) -> torch.Tensor:
+        g_hi = torch.zeros_like(x)
+        g_lo = torch.zeros_like(x)
+        for chunk in chunks():
+            A, b = _design(chunk, state)
+            _, (h, lo) = _accumulate(A * D, x, b * T, None, want_f=False)  # Aᵀ(b − A x)
+            g_hi, err = dd.two_sum(g_hi, h)
+            g_lo = g_lo + (err + lo)
+        y = torch.linalg.solve_triangular(RS.T, g_hi + g_lo, upper=False)
+        return torch.linalg.solve_triangular(RS, y, upper=True)
+
+    x, steps = _iterate(theta.to(Ru) / D.unsqueeze(1) * T, correction)
+    return x * D.unsqueeze(1) / T, steps
+
+
+def _row_blocks(chunk: Chunk, rows: int) -> Iterable[Chunk]:
+    w = chunk.sample_weight
+    for start in range(0, chunk.X.shape[0], rows):
+        sl = slice(start, start + rows)
+        yield Chunk(chunk.X[sl], chunk.Y[sl], None if w is None else w[sl], chunk.target_1d)
+
+
+def refine_in_memory(chunk: Chunk, state: LeastSquaresState, theta: torch.Tensor) -> torch.Tensor:
+    """Refine θ (p', k; intercept first, data units) for the in-memory problem."""
+    if _seminormal_converges(state):
         rows = _block_rows(state.n_params, state.n_targets)
-
-        def passes() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-            for start in range(0, chunk.X.shape[0], rows):
-                sl = slice(start, start + rows)
-                part = Chunk(chunk.X[sl], chunk.Y[sl],
-                             None if chunk.sample_weight is None else chunk.sample_weight[sl],
-                             chunk.target_1d)  # fmt: skip
-                A, b = _design(part, state)
-                yield A * D, b * T
-
-        x, _ = _seminormal(passes, RS, x)
-        return x * D.unsqueeze(1) / T
+        return _seminormal(lambda: _row_blocks(chunk, rows), state, theta)[0]
+    D, T = _scales(state.unshifted_R(), state.n_params)
     A, b = _design(chunk, state)
     A, b = A * D, b * T
     Q, R = torch.linalg.qr(A)
+    x = theta.to(A) / D.unsqueeze(1) * T
     r = b - A @ x
-    best, best_size = x, math.inf
-    for _ in range(_MAX_STEPS):
+
+    def correction(x: torch.Tensor) -> torch.Tensor:
+        nonlocal r
         f, (atr_hi, atr_lo) = _accumulate(A, x, b, r, want_f=True)  # b − r − A x; Aᵀ r
         assert f is not None
         g = -(atr_hi + atr_lo)  # 0 − Aᵀ r
         # Solve [I A; Aᵀ 0][δr; δx] = [f; g] with A = Q R.
         h = torch.linalg.solve_triangular(R.T, g, upper=False)
         d = Q.T @ f
-        dx = torch.linalg.solve_triangular(R, d - h, upper=True)
-        size = float(dx.abs().max())
-        if not math.isfinite(size) or size >= best_size:
-            break  # not converging (κ·ε too large): keep the best iterate
-        x = x + dx
         r = r + (f - Q @ (d - h))
-        best, best_size = x, size
-        if size <= 4 * EPS * float(x.abs().max()):
-            break
-    return best * D.unsqueeze(1) / T
+        return torch.linalg.solve_triangular(R, d - h, upper=True)
+
+    x, _ = _iterate(x, correction)
+    return x * D.unsqueeze(1) / T
 
 
 def refine_from_chunks(
@@ -181,13 +190,8 @@ def refine_from_chunks(
     available in this mode. Every pass must read exactly the data of the first one
     (``first_pass``), else :class:`~torchlinreg.errors.InputError`.
     """
-    if design_condition(state) ** 2 * EPS >= 0.01:
+    if not _seminormal_converges(state):
         return theta, 0
-    p = state.n_params
-    Ru = state.unshifted_R()
-    D, T = _scales(Ru, p)
-    RS = Ru[:p, :p] * D
-    x = theta.to(Ru) / D.unsqueeze(1) * T
 
     def changed() -> InputError:
         return InputError(
@@ -197,16 +201,14 @@ def refine_from_chunks(
             "over the same data"
         )
 
-    def passes() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    def checked() -> Iterable[Chunk]:
         seen = Fingerprint()
         for chunk in chunks():
             if chunk.X.shape[1:] != (state.n_features,) or chunk.Y.shape[1:] != (state.n_targets,):
                 raise changed()
             seen.add(chunk)
-            A, b = _design(chunk, state)
-            yield A * D, b * T
+            yield chunk
         if seen != first_pass:
             raise changed()
 
-    x, steps = _seminormal(passes, RS, x)
-    return x * D.unsqueeze(1) / T, steps
+    return _seminormal(checked, state, theta)

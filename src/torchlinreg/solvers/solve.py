@@ -60,11 +60,15 @@ class Solution:
         return replace(self, coef=coef, intercept=intercept)
 
 
-def condition_number(state: LeastSquaresState) -> float:
-    """κ₂ of the design √w·[1, X − x₀] after exact power-of-two column scaling."""
-    RA = state.R_design
+def scaled_condition(RA: torch.Tensor) -> float:
+    """κ₂ of the design whose R factor is ``RA``, after power-of-two column scaling."""
     s = torch.linalg.svdvals(RA * column_scale(RA))
     return float("inf") if float(s[-1]) == 0.0 else float(s[0] / s[-1])
+
+
+def condition_number(state: LeastSquaresState) -> float:
+    """κ₂ of the design √w·[1, X − x₀] after exact power-of-two column scaling."""
+    return scaled_condition(state.R_design)
 
 
 def _split(state: LeastSquaresState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
