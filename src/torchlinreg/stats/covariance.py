@@ -171,9 +171,9 @@ def robust_meat(
             c = E**2
             if cov_type == "cluster":
                 labels = labels_all[start : start + _MEAT_ROWS]
-                keep = None if sw is None else (sw > 0).cpu().numpy()
-                if keep is not None and not keep.all():
-                    labels, E, Z = labels[keep], E[keep], Z[keep]  # not observations
+                if sw is not None and not bool((sw > 0).all()):  # not observations
+                    keep = sw > 0
+                    labels, E, Z = labels[keep.cpu().numpy()], E[keep], Z[keep]
                 ids = groups.map(labels)
                 if len(groups.ids) > scores.shape[0]:
                     extra = len(groups.ids) - scores.shape[0]
