@@ -83,8 +83,8 @@ class TutorialSquaredError:
         g = (1/Σw) · (2·r) [· w]    (autograd: mean's backward, then pow's)
         ∂cost/∂θ_j = Σ_i a_ij g_i   (a product, then a sum over a contiguous column)
 
-    About 4 + 3·(p + 1) small kernels a step against :class:`SquaredError`'s three, and
-    no matrix product: meant for small problems such as the tutorial's.
+    4p + 8 small kernels a step (12 for the tutorial) against :class:`SquaredError`'s
+    three, and no matrix product: meant for small problems such as the tutorial's.
     """
 
     def bind(
