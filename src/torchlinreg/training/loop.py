@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,11 +54,13 @@ def _as_logged(t: torch.Tensor | None) -> Any:
     return t.item() if t.numel() == 1 else t.tolist()
 
 
-def _first_non_finite(costs: list[torch.Tensor], start: int) -> int | None:
+def _raise_if_diverged(costs: list[torch.Tensor], start: int, weight_sum: float, lr: float) -> None:
+    """Raise for the first NaN or infinite cost from epoch ``start`` on, if any."""
     finite = torch.isfinite(torch.stack(costs[start:]))
     if bool(finite.all()):
-        return None
-    return start + int((~finite).nonzero()[0, 0])
+        return
+    epoch = start + int((~finite).nonzero()[0, 0])
+    raise _diverged(epoch, (costs[epoch] / weight_sum).item(), lr)
 
 
 def _diverged(epoch: int, cost: float, lr: float) -> TrainingDivergedError:
@@ -69,6 +71,24 @@ def _diverged(epoch: int, cost: float, lr: float) -> TrainingDivergedError:
         epoch=epoch,
         cost=cost,
     )
+
+
+def _mini_batches(
+    A: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor | None,
+    w_cpu: torch.Tensor | None,
+    batch_size: int,
+    order: torch.Tensor,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]]:
+    """One epoch's batches ``(A, y, w, Σw)`` in ``order`` (row indices on the CPU);
+    batches of zero total weight are skipped, as they carry no gradient."""
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        idx_dev = idx.to(A.device)
+        weight_sum = len(idx) if w_cpu is None else float(w_cpu[idx].sum())
+        if weight_sum > 0:
+            yield A[idx_dev], y[idx_dev], None if w is None else w[idx_dev], weight_sum
 
 
 def train(
@@ -123,39 +143,32 @@ def train(
         opt_step()
         return summed
 
+    def epoch_cost() -> torch.Tensor:
+        if full is not None:
+            return step(full)
+        assert batch_size is not None
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        summed = torch.zeros((), dtype=X.dtype, device=X.device)
+        for batch in _mini_batches(A, y, w, w_cpu, batch_size, order):
+            summed = summed + step(loss.bind(theta, *batch))
+        return summed
+
     costs: list[torch.Tensor] = []  # summed weighted cost per epoch
     params: list[torch.Tensor] = []
     checked = 0
     rows_per_step = min(n, batch_size or n)
     with torch.no_grad(), threads_for(rows_per_step * A.shape[1] * y.shape[1], X.device):
         for epoch in range(epochs + 1):
-            if full is not None:
-                summed = step(full)
-            else:
-                assert batch_size is not None
-                order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-                summed = torch.zeros((), dtype=X.dtype, device=X.device)
-                for start in range(0, n, batch_size):
-                    idx = order[start : start + batch_size]
-                    idx_dev = idx.to(X.device)
-                    wb = None if w is None else w[idx_dev]
-                    wsum = len(idx) if w_cpu is None else float(w_cpu[idx].sum())
-                    if wsum > 0:
-                        batch = loss.bind(theta, A[idx_dev], y[idx_dev], wb, wsum)
-                        summed = summed + step(batch)
-            costs.append(summed)
+            costs.append(epoch_cost())
             if record_params:
                 params.append(theta_.clone())
-
             last = epoch == epochs
             if log is not None and log_every and (epoch % log_every == 0 or last):
-                cost = (summed / weight_sum).item()
+                cost = (costs[-1] / weight_sum).item()
                 coef, b = split_theta(theta_, fit_intercept, target_1d)
                 log(format_log_line(epoch, epochs, _as_logged(coef), _as_logged(b), cost))
             if epoch - checked + 1 >= _CHECK_EVERY or last:
-                bad = _first_non_finite(costs, checked)
-                if bad is not None:
-                    raise _diverged(bad, (costs[bad] / weight_sum).item(), lr)
+                _raise_if_diverged(costs, checked, weight_sum, lr)
                 checked = epoch + 1
 
     if not bool(torch.isfinite(theta).all()):
