@@ -63,8 +63,10 @@ class GDRegressor(RegressorBase):
     Parameters
     ----------
     loss : {"squared_error", "huber"}
-        The cost. ``"squared_error"`` (MSE) uses a closed-form gradient;
-        ``"huber"`` is robust to outliers and uses autograd.
+        The cost. ``"squared_error"`` (MSE) uses a closed-form gradient, equal to
+        autograd's up to rounding (``torchlinreg.demo.replay`` rounds exactly as the
+        tutorial's autograd does, for a byte-identical log); ``"huber"`` is robust to
+        outliers and uses autograd.
     epsilon : float
         Huber threshold: residuals beyond it count linearly.
     optimizer : str, torch.optim class, callable or optimizer instance
