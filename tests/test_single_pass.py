@@ -96,6 +96,22 @@ def test_weights_and_several_targets_single_pass() -> None:
     np.testing.assert_allclose(got, exact, rtol=bound, atol=0)
 
 
+def test_large_offset_costs_no_digits() -> None:
+    # x ≈ 1e6 with x² (κ ≈ 1e5 after the shift, 1e7 before): the rows are shifted
+    # exactly in double-double and the intercept shifted back in double-double.
+    rng = np.random.default_rng(5)
+    x = 1e6 + rng.uniform(0.0, 100.0, 400)
+    X = np.column_stack([x, x**2])
+    y = 3.0 - 2e-3 * x + 1e-9 * x**2 + rng.standard_normal(400)
+    model = LinearRegression()
+    assert not _partial_fit(model, X, y, 5)
+    A = np.column_stack([np.ones(400), X])
+    exact = _exact_lstsq(A, y[:, None], np.ones(400))[:, 0]
+    bound = max(A.shape[1] * EPS_DD * model.condition_number_**2, 2 * EPS)
+    assert model.refined_
+    np.testing.assert_allclose(params(model, True), exact, rtol=bound, atol=0)
+
+
 def test_partial_fit_equals_fit_on_well_conditioned_data() -> None:
     # No regression where QR alone is accurate: both agree to a few ε·κ (κ ≈ 2 here).
     rng = np.random.default_rng(1)

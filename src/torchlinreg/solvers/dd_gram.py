@@ -53,17 +53,20 @@ def _slices(hi: torch.Tensor, lo: torch.Tensor) -> list[torch.Tensor]:
     less than 2^(e_j − 119)."""
     _, e = torch.frexp(hi.abs().amax(dim=0))
     one = torch.ones_like(hi[0])
+    hi, lo = hi.clone(), lo.clone()  # the remainders, updated in place
     out = []
     for s in range(1, SLICES + 1):
         # σ = 2^(e − s·BITS + 53): (v + σ) − σ rounds v to the grid 2^(e − s·BITS)
         # exactly, leaving a remainder below that grid (|v| ≤ σ holds at every step).
         sigma = torch.ldexp(one, e - s * BITS + 53)
-        q = (hi + sigma) - sigma
-        hi = hi - q
+        q = hi + sigma
+        q -= sigma
+        hi -= q
         if s > _LOW_FROM:
-            q_lo = (lo + sigma) - sigma
-            lo = lo - q_lo
-            q = q + q_lo  # both on one grid and small: exact
+            q_lo = lo + sigma
+            q_lo -= sigma
+            lo -= q_lo
+            q += q_lo  # both on one grid and small: exact
         out.append(q)
     return out
 
