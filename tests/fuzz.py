@@ -91,7 +91,10 @@ def _cell(v: Any) -> str:
     return repr(v) if isinstance(v, float) else str(v)
 
 
-def write_csv(rng: np.random.Generator, cols: dict[str, list[Any]], directory: Path) -> Path:
+def write_csv(
+    rng: np.random.Generator, cols: dict[str, list[Any]], directory: Path
+) -> tuple[Path, str]:
+    """The file, and its delimiter (for the command line's --delimiter)."""
     delimiter = pick(rng, [",", ",", ",", ";", "\t", "|"])
     ext = pick(rng, [".csv", ".csv", ".tsv", ".txt", ".csv.gz"])
     if ext.startswith(".tsv"):
@@ -107,7 +110,7 @@ def write_csv(rng: np.random.Generator, cols: dict[str, list[Any]], directory: P
     data = mutate(rng, data, 0.25)
     path = directory / f"data{ext}"
     path.write_bytes(gzip.compress(data) if ext.endswith(".gz") else data)
-    return path
+    return path, delimiter
 
 
 def _quote(text: str, delimiter: str) -> str:
@@ -152,11 +155,22 @@ def write_parquet(rng: np.random.Generator, cols: dict[str, list[Any]], director
             "null": lambda: pa.nulls(n),
             "decimal": lambda: pa.array([i for i in range(n)], pa.decimal128(38, 2)),
         }[kind]()
-        at = int(rng.integers(len(arrays) + 1))
-        arrays.insert(at, extra)
-        names.insert(at, pick(rng, ["x1", "g", "id", "nested", "y"]))
+        name = pick(rng, ["x1", "g", "id", "nested", "y"])
+        if name in names:  # in place of that column: the command meets it by name
+            arrays[names.index(name)] = extra
+        else:
+            arrays.append(extra)
+            names.append(name)
+    table = pa.Table.from_arrays(arrays, names=names)
+    if chance(rng, 0.15):  # a directory of parts, the second maybe of another schema
+        path = directory / "parts"
+        path.mkdir()
+        pq.write_table(table, path / "part-0.parquet")
+        other = table.remove_column(0) if chance(rng, 0.5) else table
+        pq.write_table(other, path / "part-1.parquet")
+        return path
     path = directory / "data.parquet"
-    pq.write_table(pa.Table.from_arrays(arrays, names=names), path)
+    pq.write_table(table, path)
     path.write_bytes(mutate(rng, path.read_bytes(), 0.15))
     return path
 

@@ -136,11 +136,13 @@ def make_case(rng: np.random.Generator, directory: Path, models: dict[str, Path]
                          "evaluate", "evaluate", "summary"])  # fmt: skip
     if command == "summary":
         return Case(["summary", str(_model(rng, directory, models)), *_json(rng)], [])
-    data, names, stdin = _data(rng, directory)
+    data, names, stdin, delimiter = _data(rng, directory)
     if command == "fit":
-        return _fit_case(rng, directory, data, names, stdin)
+        case = _fit_case(rng, directory, data, names, stdin)
+        case.argv += _delimiter(rng, delimiter)
+        return case
     model = str(_model(rng, directory, models))
-    argv = [command, model, data, "--quiet", *_json(rng)]
+    argv = [command, model, data, "--quiet", *_json(rng), *_delimiter(rng, delimiter)]
     outputs = []
     if command == "predict":
         if chance(rng, 0.3):
@@ -152,9 +154,17 @@ def make_case(rng: np.random.Generator, directory: Path, models: dict[str, Path]
             argv += ["-o", str(out)]
     else:
         argv += ["--missing", pick(rng, ["error", "drop"])]
-    if chance(rng, 0.1):
-        argv += ["--delimiter", pick(rng, [";", "\t", "|", "é", "\x00", "ab"])]
     return Case(argv, outputs, stdin)
+
+
+def _delimiter(rng: np.random.Generator, used: str | None) -> list[str]:
+    """Mostly the file's own delimiter when it is not the default; now and then an odd
+    one (non-ASCII, NUL, two characters)."""
+    if chance(rng, 0.05):
+        return ["--delimiter", pick(rng, [";", "\t", "|", "é", "\x00", "ab", '"', "\n"])]
+    if used is not None and used != "," and chance(rng, 0.85):
+        return ["--delimiter", used]
+    return []
 
 
 def _json(rng: np.random.Generator) -> list[str]:
@@ -166,18 +176,21 @@ def _model(rng: np.random.Generator, directory: Path, models: dict[str, Path]) -
     return craft_model(rng, good, directory) if chance(rng, 0.4) else good
 
 
-def _data(rng: np.random.Generator, directory: Path) -> tuple[str, list[str], bytes | None]:
+def _data(
+    rng: np.random.Generator, directory: Path
+) -> tuple[str, list[str], bytes | None, str | None]:
+    """The DATA argument, its column names, standard input's bytes, its delimiter."""
     kind = pick(rng, ["csv", "csv", "csv", "parquet", "parquet", "npy", "stdin"])
     if kind == "npy":
         path = write_npy(rng, directory)
-        return str(path), ["0", "1", "2"], None
-    cols = crafted_columns(rng) if chance(rng, 0.8) else base_columns(rng, 30)
+        return str(path), ["0", "1", "2"], None, None
+    cols = crafted_columns(rng) if chance(rng, 0.7) else base_columns(rng, 30)
     if kind == "parquet":
-        return str(write_parquet(rng, cols, directory)), column_names(cols), None
-    path = write_csv(rng, cols, directory)
+        return str(write_parquet(rng, cols, directory)), column_names(cols), None, None
+    path, delimiter = write_csv(rng, cols, directory)
     if kind == "stdin" and path.suffix == ".csv":
-        return "-", column_names(cols), path.read_bytes()
-    return str(path), column_names(cols), None
+        return "-", column_names(cols), path.read_bytes(), delimiter
+    return str(path), column_names(cols), None, delimiter
 
 
 def _fit_case(
@@ -216,8 +229,6 @@ def _fit_case(
             argv += ["--cluster", pick(rng, ["id", "g", "x1", "nested", "nope"])]
         if chance(rng, 0.05):
             argv += ["--level", pick(rng, ["0.5", "0.999999"])]
-    if chance(rng, 0.1):
-        argv += ["--delimiter", pick(rng, [";", "\t", "|", "é", "\x00", "ab"])]
     outputs = []
     if chance(rng, 0.5):
         out = directory / "model.out.safetensors"
