@@ -51,7 +51,7 @@ from .fuzz import (
     write_parquet,
 )
 
-CASES = int(os.environ.get("TORCHLINREG_FUZZ_CASES", "150"))
+CASES = int(os.environ.get("TORCHLINREG_FUZZ_CASES", "120"))
 SEED = int(os.environ.get("TORCHLINREG_FUZZ_SEED", "20261130"))
 ONLY = os.environ.get("TORCHLINREG_FUZZ_CASE")
 SECONDS_PER_CASE = 30
