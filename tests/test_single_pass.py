@@ -178,13 +178,14 @@ def test_exact_gram_is_exact_to_double_double(weighted: bool) -> None:
     from torchlinreg.solvers.state import LeastSquaresState
 
     rng = np.random.default_rng(3)
-    X = rng.standard_normal((300, 3)) * np.array([1e-3, 1.0, 1e9]) + np.array([0.0, 1e4, 3e9])
-    y = rng.standard_normal(300) * 1e3
-    w = rng.uniform(0.0, 5.0, 300) if weighted else np.ones(300)
+    n = 2 * dd_gram.ROWS + 500  # several blocks of the batched product, one padded
+    X = rng.standard_normal((n, 3)) * np.array([1e-3, 1.0, 1e9]) + np.array([0.0, 1e4, 3e9])
+    y = rng.standard_normal(n) * 1e3
+    w = rng.uniform(0.0, 5.0, n) if weighted else np.ones(n)
     state = LeastSquaresState(3, 1)
     gram = dd_gram.DDGram(state)
-    for i in range(0, 300, 100):
-        part = slice(i, i + 100)
+    for i in range(0, n, 700):
+        part = slice(i, i + 700)
         chunk = validate_chunk(X[part], y[part], w[part] if weighted else None)
         state.update_chunk(chunk)
         gram.update_chunk(chunk)

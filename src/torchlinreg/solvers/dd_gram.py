@@ -45,14 +45,17 @@ _LOW_FROM = 53 // BITS
 # times the fold's cost, which for narrow designs is small beside the fixed cost of a
 # call (validation, the solve), and for wide ones would dominate it.
 MAX_COLUMNS = 16
+# Rows buffered before the products are formed, as one batch of blocks: small chunks
+# then cost no products each, and the fixed cost of the slicing is shared.
+BUFFER_ROWS = 8 * ROWS
 
 
 def _slices(hi: torch.Tensor, lo: torch.Tensor) -> list[torch.Tensor]:
-    """Cut the double-double columns (hi + lo) into ``SLICES`` slices whose s-th lies on
-    the grid 2^(e_j − (s+1)·BITS) of column j (|hi_j| < 2^e_j); their sum leaves out
-    less than 2^(e_j − 119)."""
-    _, e = torch.frexp(hi.abs().amax(dim=0))
-    one = torch.ones_like(hi[0])
+    """Cut the double-double blocks (hi + lo, shape (blocks, rows, m)) into ``SLICES``
+    slices whose s-th lies on the grid 2^(e_j − (s+1)·BITS) of column j of its block
+    (|hi_j| < 2^e_j there); their sum leaves out less than 2^(e_j − 119)."""
+    _, e = torch.frexp(hi.abs().amax(dim=1, keepdim=True))
+    one = torch.ones_like(e, dtype=hi.dtype)
     hi, lo = hi.clone(), lo.clone()  # the remainders, updated in place
     out = []
     for s in range(1, SLICES + 1):
@@ -72,17 +75,27 @@ def _slices(hi: torch.Tensor, lo: torch.Tensor) -> list[torch.Tensor]:
 
 
 def exact_gram(hi: torch.Tensor, lo: torch.Tensor) -> dd.DD:
-    """Σᵢ eᵢ eᵢᵀ of the rows of E = hi + lo (n ≤ ``ROWS``, m) as a double-double (m, m)."""
-    Q = _slices(hi, lo)
-    m = hi.shape[1]
+    """Σᵢ eᵢ eᵢᵀ of the rows of E = hi + lo (n, m) as a double-double (m, m).
+
+    The rows are cut into blocks of at most ``ROWS`` (zero rows pad the last), each
+    with its own slicing grid; all blocks go through one batched product."""
+    n, m = hi.shape
+    blocks = max(1, -(-n // ROWS))
+    rows = -(-n // blocks)
+    pad = blocks * rows - n
+    if pad:
+        hi = torch.cat([hi, hi.new_zeros(pad, m)])
+        lo = torch.cat([lo, lo.new_zeros(pad, m)])
+    Q = _slices(hi.reshape(blocks, rows, m), lo.reshape(blocks, rows, m))
     # The pairs s ≤ t with s + t < SLICES, QₛᵀQₜ for all such t in one exact product;
     # the pair (t, s) is its transpose.
     terms = []
     for s in range((SLICES + 1) // 2):
         width = SLICES - 2 * s
-        P = (Q[s].T @ torch.cat(Q[s : s + width], dim=1)).reshape(m, width, m).transpose(0, 1)
-        terms += [P, P[1:].transpose(1, 2)]
-    stacked = torch.cat(terms)
+        P = Q[s].transpose(1, 2) @ torch.cat(Q[s : s + width], dim=2)
+        P = P.reshape(blocks, m, width, m).transpose(1, 2)
+        terms += [P, P[:, 1:].transpose(2, 3)]
+    stacked = torch.cat(terms, dim=1).reshape(-1, m, m)
     return dd.dd_sum(stacked, torch.zeros_like(stacked), dim=0)
 
 
@@ -105,7 +118,7 @@ def augmented_rows(chunk: Chunk, state: LeastSquaresState) -> dd.DD:
 
 class DDGram:
     """G = Σ wᵢ eᵢ eᵢᵀ over the rows folded into one :class:`LeastSquaresState`, in
-    double-double; rows are buffered into blocks of ``ROWS``.
+    double-double; rows are buffered up to ``BUFFER_ROWS``.
 
     It follows ``state`` (its shift, its row count): :meth:`covers` tells whether it
     holds exactly the rows the state holds.
@@ -126,18 +139,19 @@ class DDGram:
     def update_chunk(self, chunk: Chunk) -> None:
         """Add the rows of a validated chunk (after the state has folded it)."""
         n = chunk.X.shape[0]
-        for start in range(0, n, ROWS):
-            part = Chunk(
-                chunk.X[start : start + ROWS],
-                chunk.Y[start : start + ROWS],
-                None if chunk.sample_weight is None else chunk.sample_weight[start : start + ROWS],
-                chunk.target_1d,
+        for start in range(0, n, BUFFER_ROWS):
+            part = slice(start, start + BUFFER_ROWS)
+            w = chunk.sample_weight
+            rows = augmented_rows(
+                Chunk(
+                    chunk.X[part], chunk.Y[part], None if w is None else w[part], chunk.target_1d
+                ),
+                self.state,
             )
-            rows = augmented_rows(part, self.state)
-            if self._pending_rows + rows[0].shape[0] > ROWS:
-                self._flush()
             self._pending.append(rows)
             self._pending_rows += rows[0].shape[0]
+            if self._pending_rows >= BUFFER_ROWS:
+                self._flush()
         self.n_samples += n
 
     def _flush(self) -> None:
