@@ -93,4 +93,3 @@ def test_refinement_is_what_recovers_wampler5() -> None:
     assert auto.refined_ and not plain.refined_
     assert lre(params(plain, True), np.asarray(cert["coef"])) < 9
     assert lre(params(auto, True), np.asarray(cert["coef"])) >= 13
-
