@@ -75,14 +75,13 @@ def null_structure(
     # Rounding perturbs null(S) by about tol/σ_rank (the gap to the kept singular values).
     tau = tol / float(s[rank - 1]) if rank else 0.0
     groups = _components(P.abs() > tau)
-    bases = []
-    for group in groups:
-        if len(group) == 1:
-            j = group[0]
-            kept = float(torch.linalg.vector_norm(S[:, j])) > tol
-            bases.append(torch.ones(1, int(kept), dtype=S.dtype, device=S.device))
-        else:
-            bases.append(_row_basis(S[:, group], tol))
+    kept = (torch.linalg.vector_norm(S, dim=0) > tol).tolist()  # columns alone: rank 0 or 1
+    bases = [
+        _row_basis(S[:, group], tol)
+        if len(group) > 1
+        else torch.ones(1, int(kept[group[0]]), dtype=S.dtype, device=S.device)
+        for group in groups
+    ]
     if sum(b.shape[1] for b in bases) != rank:
         groups, bases = [list(range(p))], [Vh[:rank].T]
     dependent = (torch.diagonal(P) > tau).nonzero().flatten().tolist()
@@ -103,15 +102,18 @@ def min_norm_solve(
 ) -> torch.Tensor:
     """β = argmin ‖β‖ over the least-squares solutions of Rc·β ≈ R_cy (p × k)."""
     p = Rc.shape[1]
-    r = sum(b.shape[1] for b in structure.row_bases)
+    pairs = list(zip(structure.groups, structure.row_bases, strict=True))
+    # A column outside every dependency spans its own unit vector, in any units.
+    alone = [g[0] for g, b in pairs if len(g) == 1 and b.shape[1] == 1]
+    r = len(alone) + sum(b.shape[1] for g, b in pairs if len(g) > 1)
     Q = torch.zeros(p, r, dtype=Rc.dtype, device=Rc.device)
-    col = 0
-    for group, basis in zip(structure.groups, structure.row_bases, strict=True):
-        if basis.shape[1]:
-            rows = torch.tensor(group, device=Rc.device)
+    Q[alone, range(len(alone))] = 1.0
+    col = len(alone)
+    for group, basis in pairs:
+        if len(group) > 1 and basis.shape[1]:
             # The row space of Rc in the data's units: D⁻¹ times that of S.
-            block = _orthonormal(basis / D[rows].unsqueeze(1))
-            Q[rows, col : col + basis.shape[1]] = block
+            block = _orthonormal(basis / D[group].unsqueeze(1))
+            Q[group, col : col + basis.shape[1]] = block
             col += basis.shape[1]
     M = Rc @ Q  # full column rank r: the dependent directions are gone
     scale = column_scale(M)
