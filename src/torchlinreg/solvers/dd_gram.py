@@ -50,19 +50,20 @@ MAX_COLUMNS = 16
 BUFFER_ROWS = 8 * ROWS
 
 
-def _slices(hi: torch.Tensor, lo: torch.Tensor) -> list[torch.Tensor]:
+def _slices(hi: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:
     """Cut the double-double blocks (hi + lo, shape (blocks, rows, m)) into ``SLICES``
-    slices whose s-th lies on the grid 2^(e_j − (s+1)·BITS) of column j of its block
-    (|hi_j| < 2^e_j there); their sum leaves out less than 2^(e_j − 119)."""
+    slices, returned as (SLICES, blocks, rows, m): slice s lies on the grid
+    2^(e_j − (s+1)·BITS) of column j of its block (|hi_j| < 2^e_j there); their sum
+    leaves out less than 2^(e_j − 119)."""
     _, e = torch.frexp(hi.abs().amax(dim=1, keepdim=True))
     one = torch.ones_like(e, dtype=hi.dtype)
     hi, lo = hi.clone(), lo.clone()  # the remainders, updated in place
-    out = []
+    Q = hi.new_empty(SLICES, *hi.shape)
     for s in range(1, SLICES + 1):
         # σ = 2^(e − s·BITS + 53): (v + σ) − σ rounds v to the grid 2^(e − s·BITS)
         # exactly, leaving a remainder below that grid (|v| ≤ σ holds at every step).
         sigma = torch.ldexp(one, e - s * BITS + 53)
-        q = hi + sigma
+        q = torch.add(hi, sigma, out=Q[s - 1])
         q -= sigma
         hi -= q
         if s > _LOW_FROM:
@@ -70,8 +71,7 @@ def _slices(hi: torch.Tensor, lo: torch.Tensor) -> list[torch.Tensor]:
             q_lo -= sigma
             lo -= q_lo
             q += q_lo  # both on one grid and small: exact
-        out.append(q)
-    return out
+    return Q
 
 
 def exact_gram(hi: torch.Tensor, lo: torch.Tensor) -> dd.DD:
@@ -87,15 +87,14 @@ def exact_gram(hi: torch.Tensor, lo: torch.Tensor) -> dd.DD:
         hi = torch.cat([hi, hi.new_zeros(pad, m)])
         lo = torch.cat([lo, lo.new_zeros(pad, m)])
     Q = _slices(hi.reshape(blocks, rows, m), lo.reshape(blocks, rows, m))
-    # The pairs s ≤ t with s + t < SLICES, QₛᵀQₜ for all such t in one exact product;
-    # the pair (t, s) is its transpose.
+    # The exact products QₛᵀQₜ of the pairs s ≤ t with s + t < SLICES; the pair (t, s)
+    # is the transpose.
     terms = []
     for s in range((SLICES + 1) // 2):
-        width = SLICES - 2 * s
-        P = Q[s].transpose(1, 2) @ torch.cat(Q[s : s + width], dim=2)
-        P = P.reshape(blocks, m, width, m).transpose(1, 2)
-        terms += [P, P[:, 1:].transpose(2, 3)]
-    stacked = torch.cat(terms, dim=1).reshape(-1, m, m)
+        for t in range(s, SLICES - s):
+            P = Q[s].transpose(1, 2) @ Q[t]
+            terms += [P] if s == t else [P, P.transpose(1, 2)]
+    stacked = torch.cat(terms).reshape(-1, m, m)
     return dd.dd_sum(stacked, torch.zeros_like(stacked), dim=0)
 
 
