@@ -116,3 +116,22 @@ def test_cli_refuses_a_file_rewritten_between_the_fit_and_the_refinement_pass(
     assert refined and result["n"] == len(y)
     coefficients = result["coefficients"]["y"]
     np.testing.assert_allclose(list(coefficients.values()), np.ones(6), rtol=1e-12)
+
+
+def test_without_refinement_the_stream_is_read_once_and_the_warning_says_why() -> None:
+    from torchlinreg import AccuracyWarning
+
+    x = np.linspace(0, 1, 30)
+    X = np.column_stack([x**k for k in range(1, 8)])  # κ ≈ 1e7: digits at risk
+    y = X.sum(axis=1) + np.sin(40 * x)
+    calls = []
+
+    def chunks():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return [(X[i : i + 10], y[i : i + 10]) for i in range(0, 30, 10)]
+
+    with pytest.warns(AccuracyWarning, match="could not be refined: refine=False was given"):
+        model = LinearRegression(refine=False).fit_chunks(chunks)
+    assert len(calls) == 1 and not model.refined_
+    with pytest.warns(AccuracyWarning, match="one-shot iterator"):
+        LinearRegression().fit_chunks(iter(chunks()))

@@ -241,8 +241,10 @@ class _ExactRegressor(RegressorBase):
 
         state = None
         target_1d = True
-        # What the first pass read, to refuse a refinement pass that reads other data.
-        first_pass = None if one_shot else Fingerprint()
+        # What the first pass read, to refuse a refinement pass that reads other data
+        # (kept only where a refinement pass may come).
+        may_refine = not one_shot and self.refine is not False and self._can_refine()
+        first_pass = Fingerprint() if may_refine else None
         for i, chunk in enumerate(validated()):
             if state is None:
                 self._set_feature_names(None)
@@ -266,7 +268,11 @@ class _ExactRegressor(RegressorBase):
         solution = self._solve(_nonzero_weight(state))
         self.refined_ = False
         self.solver_used_ = "qr"
-        reason = "the stream is a one-shot iterator and cannot be read twice"
+        reason = (
+            "the stream is a one-shot iterator and cannot be read twice"
+            if one_shot
+            else "refine=False was given"
+        )
         if first_pass is not None and self._wants_refinement(state, solution, small=False):
             theta, passes = refine_from_chunks(validated, state, solution.theta, first_pass)
             if passes:
