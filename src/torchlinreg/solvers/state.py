@@ -153,6 +153,7 @@ class LeastSquaresState:
         """The state whose rows have the (upper-triangular, float64) R factor ``R`` of
         √w ⊙ [1, X − shift_x, Y − shift_y] and the given counts. The tensors are taken
         as they are (not copied); shapes, dtypes and devices are checked."""
+        # Built on the meta device (nothing allocated), then given the parts.
         state = cls(shift_x.numel(), shift_y.numel(), fit_intercept=fit_intercept, device="meta")
         m = state._R.shape[0]
         parts = {"R": (R, (m, m)), "shift_x": (shift_x, (state.n_features,)),
