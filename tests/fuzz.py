@@ -221,6 +221,8 @@ def craft_model(rng: np.random.Generator, source: Path, directory: Path) -> Path
     if chance(rng, 0.4):
         path.write_bytes(mutate(rng, raw, 1.0))
         return path
+    if chance(rng, 0.1):
+        return _foreign_dtype(rng, source, path)
     from safetensors import safe_open
     from safetensors.numpy import save
 
@@ -257,6 +259,21 @@ def craft_model(rng: np.random.Generator, source: Path, directory: Path) -> Path
     with contextlib.suppress(ValueError, RecursionError):  # unreadable anyway
         header["sha256"] = _digest(json.loads(model), arrays, int(header["format_version"]))
     path.write_bytes(save(arrays, metadata=header))
+    return path
+
+
+def _foreign_dtype(rng: np.random.Generator, source: Path, path: Path) -> Path:
+    """The same file with one tensor stored as bfloat16 or float8 (numpy has neither)."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save
+
+    with safe_open(str(source), framework="pt") as f:
+        header = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
+    name = pick(rng, sorted(tensors))
+    tensors[name] = tensors[name].to(pick(rng, [torch.bfloat16, torch.float8_e4m3fn]))
+    path.write_bytes(save(tensors, metadata=header))
     return path
 
 
