@@ -506,3 +506,27 @@ def test_a_file_size_limit_while_writing_a_model_is_exit_2(tmp_path: Path) -> No
     ]
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="ulimit is POSIX")
+def test_a_file_size_limit_while_saving_a_state_is_one_line(tmp_path: Path) -> None:
+    # A saved state goes through the model files' writer: the limit is an InputError.
+    out = tmp_path / "s.safetensors"
+    out.write_bytes(b"old")
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {SRC!r})
+        import numpy as np
+        from torchlinreg import InputError, LeastSquaresState
+        X, y = np.random.default_rng(0).normal(size=(100, 30)), np.arange(100.0)
+        try:
+            LeastSquaresState(30).update(X, y).save({str(out)!r})  # R: 32 x 32 x 8 bytes
+        except InputError as exc:
+            sys.exit(str(exc))
+    """)
+    proc = subprocess.run(["bash", "-c", 'ulimit -f 1 && exec "$0" -c "$1"', sys.executable, script],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines() == [f"{out} could not be written: File too large"]
+    assert out.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["s.safetensors"]

@@ -111,10 +111,6 @@ def save_model(
     not recorded: the loaded estimator has their defaults. A model that its own reader
     would refuse (e.g. coefficients that are not finite) is not written.
     """
-    from safetensors.numpy import save
-
-    from ._files import atomic_path
-
     name = type(estimator).__name__
     if name not in ESTIMATORS:
         raise InputError(f"cannot save a {name}; supported: {', '.join(ESTIMATORS)}")
@@ -151,9 +147,20 @@ def save_model(
         "model": json.dumps(meta),
         "sha256": _digest(meta, arrays),
     }
+    write_safetensors(path, arrays, header)
+
+
+def write_safetensors(path: str, arrays: dict[str, np.ndarray], header: dict[str, str]) -> None:
+    """Write ``arrays`` and the string ``header`` as one ``.safetensors`` file, atomically
+    (model files and saved states alike)."""
+    from safetensors.numpy import save
+
+    from ._files import atomic_path
+
     data = save(arrays, metadata=header)
-    # Plain file writes: a full disk or a file size limit is an OSError that atomic_path
-    # turns into a one-line error, leaving no temporary file and the old model in place.
+    # Plain file writes, not safetensors' own: a full disk or a file size limit is then an
+    # OSError, which atomic_path turns into a one-line error, leaving no temporary file
+    # and the old file in place.
     with atomic_path(path) as tmp, open(tmp, "wb") as out:
         out.write(data)
 

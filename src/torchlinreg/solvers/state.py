@@ -4,8 +4,8 @@ The state is the R factor of the weighted, augmented design √w ⊙ [1, X − x
 (see :mod:`.qr`), plus counts. From it follow the coefficients (OLS, ridge, no
 intercept, several targets), the residual sums of squares, the cost of any
 coefficients, and the condition of the problem. Folding chunks in (``update``),
-combining partial states (``merge``) and saving/restoring are exact operations on R;
-order changes only rounding.
+combining partial states (``merge``) and saving/restoring (:mod:`.state_io`) are exact
+operations on R; order changes only rounding.
 
 Why the shift (x₀, y₀), taken from the first chunk's means when there is an intercept:
 Householder QR is accurate relative to each column's *uncentred* norm, so a column such
@@ -16,7 +16,6 @@ intercept is shifted back at the end.
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -41,25 +40,13 @@ def block_rows(m: int) -> int:
     return max(BLOCK_ROWS, min(1 << 16, BLOCK_BYTES // (8 * m)))
 
 
-def _count(name: str, value: Any, low: int) -> int:
+def check_count(name: str, value: Any, low: int) -> int:
+    """``value`` as an int >= ``low``, or an InputError naming ``name``."""
     # Bounded so that every count converts to float64 and to a torch index.
     number = value if isinstance(value, numbers.Integral) and not isinstance(value, bool) else None
     if number is None or not low <= int(number) < 2**63:
         raise InputError(f"{name} must be an integer >= {low} (and < 2^63), got {value!r}")
     return int(number)
-
-
-def _real(name: str, value: Any, low: float = -math.inf) -> float:
-    """A finite real number >= ``low`` (saved metadata: JSON ints, floats)."""
-    try:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError
-        number = float(value)
-    except (TypeError, OverflowError):
-        raise InputError(f"saved state has an invalid {name} {value!r}") from None
-    if not math.isfinite(number) or number < low:
-        raise InputError(f"saved state has an invalid {name} {value!r}")
-    return number
 
 
 @dataclass(frozen=True)
@@ -126,8 +113,8 @@ class LeastSquaresState:
         fit_intercept: bool = True,
         device: torch.device | str | None = None,
     ) -> None:
-        self.n_features = _count("n_features", n_features, 1)
-        self.n_targets = _count("n_targets", n_targets, 1)
+        self.n_features = check_count("n_features", n_features, 1)
+        self.n_targets = check_count("n_targets", n_targets, 1)
         if not isinstance(fit_intercept, bool):
             raise InputError(f"fit_intercept must be True or False, got {fit_intercept!r}")
         self.fit_intercept = fit_intercept
@@ -374,105 +361,27 @@ class LeastSquaresState:
         return (fit**2).sum(0) + (self.R_residual**2).sum(0)
 
     def state_dict(self) -> dict[str, Any]:
-        """Tensors and metadata, for saving."""
-        return {
-            "R": self.R.detach().cpu().contiguous(),
-            "shift_x": self.shift_x.detach().cpu().contiguous(),
-            "shift_y": self.shift_y.detach().cpu().contiguous(),
-            "meta": {
-                "n_features": self.n_features,
-                "n_targets": self.n_targets,
-                "fit_intercept": self.fit_intercept,
-                "n_samples": self.n_samples,
-                "n_observations": self.n_observations,
-                "weight_sum": self.weight_sum,
-                "log_weight_sum": self.log_weight_sum,
-                "weighted": self.weighted,
-            },
-        }
+        """Tensors (on the CPU) and metadata, for saving; see :mod:`.state_io`."""
+        from .state_io import state_dict
+
+        return state_dict(self)
 
     @classmethod
     def from_state_dict(cls, d: dict[str, Any]) -> LeastSquaresState:
         """Rebuild a state, checking every field (the data may come from a file)."""
-        try:
-            meta = d["meta"]
-            p = _count("n_features", meta["n_features"], 1)
-            k = _count("n_targets", meta["n_targets"], 1)
-            intercept = meta["fit_intercept"]
-            n = _count("n_samples", meta["n_samples"], 0)
-            weight_sum = _real("weight_sum", meta["weight_sum"], low=0.0)
-            # Files written before zero-weight rows were told apart count every row.
-            n_obs = _count("n_observations", meta.get("n_observations", n), 0)
-            log_w = _real("log_weight_sum", meta.get("log_weight_sum", 0.0))
-            weighted = meta.get("weighted", False)
-            R, sx, sy = d["R"], d["shift_x"], d["shift_y"]
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise InputError(f"saved state is incomplete or malformed ({exc!r})") from None
-        for name, value in (("fit_intercept", intercept), ("weighted", weighted)):
-            if not isinstance(value, bool):
-                raise InputError(f"saved state has {name}={value!r}; expected true/false")
-        if n_obs > n:
-            raise InputError(f"saved state has {n_obs} observations but {n} rows")
-        if not weighted and "weighted" in meta and (n_obs, weight_sum) != (n, float(n)):
-            raise InputError(
-                f"saved state without weights has {n} rows but {n_obs} observations and a "
-                f"weight sum of {weight_sum!r}"
-            )
-        m = p + k + int(intercept)
-        tensors = {"R": (R, (m, m)), "shift_x": (sx, (p,)), "shift_y": (sy, (k,))}
-        for name, (t, want) in tensors.items():
-            if not isinstance(t, torch.Tensor):
-                raise InputError(f"saved state has a {name} that is not a tensor")
-            if tuple(t.shape) != want:
-                raise InputError(
-                    f"saved state has {name} of shape {tuple(t.shape)}, expected {want}"
-                )
-            if t.dtype != torch.float64 or not bool(torch.isfinite(t).all()):
-                raise InputError(f"saved state has a {name} that is not finite float64")
-        if bool((R.tril(-1) != 0).any()):
-            raise InputError("saved state has an R that is not upper triangular")
-        counts = RowCounts(n, n_obs, weight_sum, log_w, weighted)
-        return cls.from_parts(R.clone(), sx.clone(), sy.clone(), counts, fit_intercept=intercept)
+        from .state_io import from_state_dict
+
+        return from_state_dict(d)
 
     def save(self, path: str) -> None:
         """Write the state to a ``.safetensors`` file (atomically)."""
-        import json
+        from .state_io import save_state
 
-        from safetensors.torch import save_file
-
-        from .._files import atomic_path
-
-        d = self.state_dict()
-        tensors = {k: d[k] for k in ("R", "shift_x", "shift_y")}
-        metadata = {
-            "format": "torchlinreg.LeastSquaresState",
-            "version": "1",
-            "meta": json.dumps(d["meta"]),
-        }
-        with atomic_path(path) as tmp:
-            save_file(tensors, tmp, metadata=metadata)
+        save_state(self, path)
 
     @classmethod
     def load(cls, path: str) -> LeastSquaresState:
         """Read a state written by :meth:`save`; never executes code from the file."""
-        import json
+        from .state_io import load_state
 
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(path, framework="pt") as f:
-                metadata = f.metadata() or {}
-                if metadata.get("format") != "torchlinreg.LeastSquaresState":
-                    raise InputError(f"{path} is not a saved torchlinreg least-squares state")
-                if metadata.get("version") != "1":
-                    raise InputError(
-                        f"{path} has state format version {metadata.get('version')!r}; "
-                        "this torchlinreg reads version 1: upgrade torchlinreg"
-                    )
-                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-            meta = json.loads(metadata["meta"])
-        except (SafetensorError, OSError, ValueError, KeyError) as exc:
-            raise InputError(f"{path} could not be read as a state file: {exc}") from None
-        if not isinstance(meta, dict):
-            raise InputError(f"{path}: the state metadata is malformed")
-        return cls.from_state_dict({**tensors, "meta": meta})
+        return load_state(path)
