@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import torchlinreg.data.sources as sources
+import torchlinreg.data.csv_source as csv_source
 from torchlinreg import InputError, LinearRegression, load_data
 
 from .conftest import lstsq_fit
@@ -122,7 +122,7 @@ def test_row_numbers_stay_right_across_streamed_blocks(tmp_path, table, monkeypa
     text[377] = text[377].replace(text[377].split(",")[1], "oops", 1)  # line 378 of the file
     path = tmp_path / "bad.csv"
     path.write_text("\n".join(text) + "\n")
-    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 2048)  # many small blocks
+    monkeypatch.setattr(csv_source, "CSV_BLOCK_BYTES", 2048)  # many small blocks
     with pytest.raises(InputError, match=r"line 378, column 'b': 'oops' is not a number"):
         load_data(str(path), target="y")
     text = csv_text(X, y).splitlines()

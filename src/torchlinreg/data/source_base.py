@@ -1,0 +1,169 @@
+"""``Source``: a tabular data set read in bounded memory, the interface every kind of
+file implements (:mod:`.csv_source`, :mod:`.parquet_source`, :mod:`.npy_source`), and
+what they share: record batches numbered by their first row and cast to the wanted
+types, with every bad value named by its row (:class:`~torchlinreg.errors.InputError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InputError
+
+# Rows per batch where the reader chooses them (Parquet, .npy).
+BATCH_ROWS = 1 << 17
+
+
+def one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+@dataclass
+class Batch:
+    """Columns of consecutive rows; ``start`` is the 0-based index of the first row."""
+
+    table: Any  # pyarrow.RecordBatch or Table
+    start: int
+
+
+def _nested_type(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_nested(kind)
+        or (pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type))
+    )
+
+
+def check_plain(source: Source, columns: Sequence[str]) -> None:
+    """Refuse nested (list, struct, map) columns: they hold no single value per row."""
+    nested = [c for c in columns if c in source.types and _nested_type(source.types[c])]
+    if nested:
+        c = nested[0]
+        raise InputError(
+            f"{source.name}: column {c!r} has the nested type {source.types[c]}; features, "
+            "targets, weights, --cluster and --keep take plain columns (numbers or text): "
+            "flatten it first"
+        )
+
+
+def _numeric_type(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_null(kind)
+        or pa.types.is_decimal(kind)
+    )
+
+
+class Source:
+    """A tabular data set: ``columns`` (names, in order), ``types`` (pyarrow types), and
+    ``batches(columns)`` streaming the chosen columns. ``reiterable`` tells whether the
+    data can be read more than once (not so for standard input)."""
+
+    name: str
+    columns: list[str]
+    types: dict[str, Any]
+    reiterable: bool = True
+
+    def batches(
+        self, columns: Sequence[str], types: dict[str, Any] | None = None
+    ) -> Iterator[Batch]:
+        """The chosen columns in batches of consecutive rows, cast to ``types``."""
+        return numbered(self._record_batches(columns), self, types)
+
+    def _record_batches(self, columns: Sequence[str]) -> Iterator[Any]:
+        """The chosen columns as pyarrow record batches, in row order."""
+        raise NotImplementedError
+
+    def where(self, row: int) -> str:
+        """Human location of a 0-based data row."""
+        return f"{self.name}, row {row + 1}"
+
+    def looks_numeric(self, column: str) -> bool:
+        return _numeric_type(self.types[column])
+
+    @property
+    def empty(self) -> bool:
+        return False
+
+    @property
+    def row_count(self) -> int | None:
+        """Rows in the data when known without reading it (file metadata), else None."""
+        return None
+
+
+def numbered(
+    batches: Iterable[Any], source: Source, types: dict[str, Any] | None
+) -> Iterator[Batch]:
+    """The non-empty record batches of a source, cast to ``types`` (see :func:`_cast`)
+    and numbered by their first row."""
+    start = 0
+    for batch in batches:
+        if batch.num_rows:
+            yield Batch(_cast(batch, types or {}, source, start), start)
+            start += batch.num_rows
+
+
+def _check_names(source: Source) -> None:
+    names = source.columns
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"{source.name}: duplicate column names {', '.join(dupes)}; rename them")
+
+
+def _cast(table: Any, types: dict[str, Any], source: Source, start: int) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrays = []
+    for name, column in zip(table.schema.names, table.columns, strict=True):
+        want = types.get(name)
+        if want is None or column.type == want:
+            arrays.append(column)
+            continue
+        try:
+            arrays.append(pc.cast(column, want))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if pa.types.is_integer(column.type) and pa.types.is_float64(want):
+                floats, row = _exact_floats(column)
+                if row is None:
+                    arrays.append(floats)
+                    continue
+                raise InputError(
+                    f"{source.where(start + row)}, column {name!r}: the integer "
+                    f"{column[row].as_py()} has no exact float64 value (beyond 2^53); store it "
+                    "as a float or as text, or leave the column out"
+                ) from None
+            from .diagnose import first_non_number
+
+            row, value = first_non_number(column)
+            raise InputError(
+                f"{source.where(start + row)}, column {name!r}: {value!r} is not a number; "
+                "fix the value or leave the column out"
+            ) from None
+    return pa.RecordBatch.from_arrays(arrays, names=table.schema.names)
+
+
+def _exact_floats(column: Any) -> tuple[Any, int | None]:
+    """Integers as float64, and the first row whose integer has no exact float64 value
+    (None when all do). pyarrow refuses every integer beyond 2^53, but multiples of a
+    power of two (2^60, ...) are exact; any other would be silently rounded."""
+    import numpy as np
+    import pyarrow as pa
+
+    ints = column.fill_null(0).to_numpy(zero_copy_only=False)
+    floats = ints.astype(np.float64)
+    # Only values beyond 2^53 can be inexact; compare those as Python ints (float(2^63)
+    # does not fit int64 again).
+    large = np.flatnonzero(np.abs(floats) >= 2.0**53).tolist()
+    inexact = [row for row in large if int(floats[row]) != int(ints[row])]
+    if inexact:
+        return None, inexact[0]
+    nulls = column.is_null().to_numpy(zero_copy_only=False)
+    return pa.array(floats, mask=nulls if nulls.any() else None), None
