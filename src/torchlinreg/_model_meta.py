@@ -11,179 +11,66 @@ every other number must be finite. Only numpy is needed (``summary`` stays light
 
 from __future__ import annotations
 
-import math
 import sys
 from typing import Any
 
 import numpy as np
 
+from ._json_checks import (
+    MAX_INT,
+    boolean,
+    integer,
+    invalid,
+    json_object,
+    key,
+    optional_real,
+    real,
+    show,
+    string,
+    strings,
+)
 from .data.design import MISSING, Design
 from .errors import InputError
 
 ESTIMATORS = ("LinearRegression", "Ridge", "GDRegressor")
-MAX_DEPTH = 32  # JSON nesting allowed in the metadata: far more than a model needs
-_MAX_INT = 2**63 - 1
 _TOP = ("estimator", "params", "target_1d", "n_features", "feature_names", "design",
         "state", "fitted", "info")  # fmt: skip
 _TOP_OPTIONAL = ("torchlinreg_version", "created")
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _fail(where: str, value: Any, expected: str) -> InputError:
-    return InputError(
-        f"the model metadata is invalid: {where} is {_show(value)}; expected {expected}"
-    )
-
-
-def check_depth(value: Any) -> None:
-    """Refuse nesting deeper than any model needs (before anything recurses into it)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > MAX_DEPTH:
-                raise InputError(f"the model metadata is nested deeper than {MAX_DEPTH} levels")
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-
-
-def _int(value: Any, where: str, low: int = 0, high: int = _MAX_INT) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _fail(where, value, f"an integer from {low} to {high}")
-    return value
-
-
-def _real(
-    value: Any,
-    where: str,
-    *,
-    low: float = -math.inf,
-    high: float = math.inf,
-    infinite: bool = False,
-    nan: bool = False,
-) -> float:
-    """A JSON number in [low, high]; infinities and NaN only where the fit can make them."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(where, value, "a number")
-    try:
-        x = float(value)
-    except OverflowError:
-        x = math.inf if value > 0 else -math.inf
-    if math.isnan(x):
-        if nan:
-            return x
-        raise _fail(where, value, "a number")
-    if (math.isinf(x) and not infinite) or not low <= x <= high:
-        raise _fail(where, value, f"a finite number from {low:g} to {high:g}")
-    return x
-
-
-def _optional_real(value: Any, where: str, **limits: Any) -> float | None:
-    return None if value is None else _real(value, where, **limits)
-
-
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(where, value, "true or false")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise _fail(where, value, "a string")
-    return value
-
-
-def _strs(value: Any, where: str, *, length: int | None = None, unique: bool = False) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _fail(where, value, "a list of strings")
-    if length is not None and len(value) != length:
-        raise InputError(
-            f"the model metadata is invalid: {where} has {len(value)} names for {length}"
-        )
-    if unique and len(set(value)) != len(value):
-        raise InputError(f"the model metadata is invalid: {where} repeats a name")
-    return value
-
-
-def _object(value: Any, where: str, required: tuple[str, ...], known: tuple[str, ...] = (),
-            *, strict: bool = True) -> dict[str, Any]:  # fmt: skip
-    """A JSON object with the ``required`` keys; other keys must be ``known`` when
-    ``strict``, else they are only checked to be plain JSON (a newer writer's extras)."""
-    if not isinstance(value, dict):
-        raise _fail(where, value, "an object")
-    missing = [k for k in required if k not in value]
-    if missing:
-        raise InputError(f"the model metadata is invalid: {where} lacks {', '.join(missing)}")
-    for k, v in value.items():
-        if k not in required and k not in known:
-            if strict:
-                raise InputError(f"the model metadata is invalid: {where} has an unknown {k!r}")
-            plain_json(v, f"{where}.{_key(k)}")
-    return value
-
-
-def _key(name: str) -> str:
-    """A JSON key in a field's path, escaped unless it is a plain name."""
-    return name if name.isidentifier() else repr(name)
-
-
-def plain_json(value: Any, where: str) -> None:
-    """Any JSON without NaN, infinities or integers too large for 64 bits."""
-    stack = [(value, where)]
-    while stack:
-        item, at = stack.pop()
-        if isinstance(item, dict):
-            stack.extend((v, f"{at}.{_key(k)}") for k, v in item.items())
-        elif isinstance(item, list):
-            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(item))
-        elif isinstance(item, int) and not isinstance(item, bool):
-            _int(item, at, -_MAX_INT)
-        elif isinstance(item, float):
-            _real(item, at)
 
 
 # The JSON kind of each estimator parameter: the constructors only store them, so a
 # wrong type would surface much later; the estimators check values when they fit.
 def _alpha(value: Any, where: str) -> None:
     for i, a in enumerate(value if isinstance(value, list) else [value]):
-        _real(a, f"{where}[{i}]" if isinstance(value, list) else where, low=0)
+        real(a, f"{where}[{i}]" if isinstance(value, list) else where, low=0)
 
 
 def _param_checks() -> dict[str, Any]:
     def choice_or_bool(v: Any, w: str) -> None:
         if not isinstance(v, bool):
-            _str(v, w)
+            string(v, w)
 
     def opt(check: Any) -> Any:
         return lambda v, w: None if v is None else check(v, w)
 
     def positive(v: Any, w: str) -> None:
-        _real(v, w, low=sys.float_info.min)
+        real(v, w, low=sys.float_info.min)
 
     def count(v: Any, w: str) -> None:
-        _int(v, w)
+        integer(v, w)
 
     def positive_count(v: Any, w: str) -> None:
-        _int(v, w, 1)
+        integer(v, w, 1)
 
     def options(v: Any, w: str) -> None:
-        _object(v, w, (), strict=False)
+        json_object(v, w, (), strict=False)
 
     return {
-        "fit_intercept": _bool, "solver": _str, "refine": choice_or_bool, "device": opt(_str),
-        "alpha": _alpha, "loss": _str, "epsilon": positive, "optimizer": _str, "lr": positive,
+        "fit_intercept": boolean, "solver": string, "refine": choice_or_bool, "device": opt(string),
+        "alpha": _alpha, "loss": string, "epsilon": positive, "optimizer": string, "lr": positive,
         "optimizer_options": opt(options), "epochs": count, "batch_size": opt(positive_count),
-        "shuffle": _bool, "init": _str, "log_every": opt(positive_count), "dtype": _str,
-        "random_state": opt(lambda v, w: _int(v, w, -_MAX_INT)), "compare_exact": _bool,
+        "shuffle": boolean, "init": string, "log_every": opt(positive_count), "dtype": string,
+        "random_state": opt(lambda v, w: integer(v, w, -MAX_INT)), "compare_exact": boolean,
         "log_to": lambda v, w: None,  # a stream: never restored
     }  # fmt: skip
 
@@ -192,7 +79,7 @@ _PARAMS = _param_checks()
 
 
 def _check_params(params: Any, n_targets: int) -> dict[str, Any]:
-    _object(params, "params", (), strict=False)
+    json_object(params, "params", (), strict=False)
     for name, value in params.items():
         if name in _PARAMS:
             _PARAMS[name](value, f"params.{name}")
@@ -206,18 +93,18 @@ def _check_params(params: Any, n_targets: int) -> dict[str, Any]:
 
 
 def _check_design(d: Any, features: list[str] | None, n_features: int, k: int) -> Design:
-    _object(d, "design", ("targets", "inputs"), ("one_hot", "weights", "missing",
+    json_object(d, "design", ("targets", "inputs"), ("one_hot", "weights", "missing",
             "drop_reference"), strict=False)  # fmt: skip
-    targets = _strs(d["targets"], "design.targets", unique=True)
-    inputs = _strs(d["inputs"], "design.inputs", unique=True)
-    one_hot = _object(d.get("one_hot", {}), "design.one_hot", (), tuple(inputs))
+    targets = strings(d["targets"], "design.targets", unique=True)
+    inputs = strings(d["inputs"], "design.inputs", unique=True)
+    one_hot = json_object(d.get("one_hot", {}), "design.one_hot", (), tuple(inputs))
     for col, cats in one_hot.items():
-        _strs(cats, f"design.one_hot.{_key(col)}", unique=True)
+        strings(cats, f"design.one_hot.{key(col)}", unique=True)
     if d.get("weights") is not None:
-        _str(d["weights"], "design.weights")
+        string(d["weights"], "design.weights")
     if d.get("missing", "error") not in MISSING:
-        raise _fail("design.missing", d.get("missing"), " or ".join(map(repr, MISSING)))
-    _bool(d.get("drop_reference", True), "design.drop_reference")
+        raise invalid("design.missing", d.get("missing"), " or ".join(map(repr, MISSING)))
+    boolean(d.get("drop_reference", True), "design.drop_reference")
     design = Design.from_dict(d)
     if len(design.feature_names) != n_features:
         raise InputError(
@@ -234,21 +121,21 @@ def _check_design(d: Any, features: list[str] | None, n_features: int, k: int) -
 def _check_state(meta: Any, arrays: dict[str, np.ndarray], p: int, k: int,
                  fit_intercept: bool) -> None:  # fmt: skip
     """The state's record agrees with the coefficients, and its tensors with the record."""
-    _object(meta, "state", ("n_features", "n_targets", "fit_intercept", "n_samples",
+    json_object(meta, "state", ("n_features", "n_targets", "fit_intercept", "n_samples",
             "weight_sum"), ("n_observations", "log_weight_sum", "weighted"),
             strict=False)  # fmt: skip
-    if _int(meta["n_features"], "state.n_features", 1) != p:
+    if integer(meta["n_features"], "state.n_features", 1) != p:
         raise InputError(f"the saved state has {meta['n_features']} features for {p}")
-    if _int(meta["n_targets"], "state.n_targets", 1) != k:
+    if integer(meta["n_targets"], "state.n_targets", 1) != k:
         raise InputError(f"the saved state has {meta['n_targets']} targets for {k}")
-    if _bool(meta["fit_intercept"], "state.fit_intercept") != fit_intercept:
+    if boolean(meta["fit_intercept"], "state.fit_intercept") != fit_intercept:
         raise InputError("the saved state and the parameters disagree on the intercept")
-    n = _int(meta["n_samples"], "state.n_samples")
-    _int(meta.get("n_observations", n), "state.n_observations", 0, n)
-    _real(meta["weight_sum"], "state.weight_sum", low=0)
+    n = integer(meta["n_samples"], "state.n_samples")
+    integer(meta.get("n_observations", n), "state.n_observations", 0, n)
+    real(meta["weight_sum"], "state.weight_sum", low=0)
     log_w = meta.get("log_weight_sum", 0.0)
-    _real(log_w, "state.log_weight_sum", high=sys.float_info.max, infinite=True)  # −∞: zero weights
-    _bool(meta.get("weighted", False), "state.weighted")
+    real(log_w, "state.log_weight_sum", high=sys.float_info.max, infinite=True)  # −∞: zero weights
+    boolean(meta.get("weighted", False), "state.weighted")
     m = p + k + int(fit_intercept)
     for name, shape in (("R", (m, m)), ("shift_x", (p,)), ("shift_y", (k,))):
         got = arrays[f"state.{name}"].shape
@@ -259,37 +146,37 @@ def _check_state(meta: Any, arrays: dict[str, np.ndarray], p: int, k: int,
 
 
 def _check_fitted(fitted: Any, p: int, k: int) -> None:
-    _object(fitted, "fitted", (), ("rank_", "condition_number_", "aliased_", "refined_",
+    json_object(fitted, "fitted", (), ("rank_", "condition_number_", "aliased_", "refined_",
             "solver_used_", "n_samples_seen_", "target_names_"))  # fmt: skip
     checks: dict[str, Any] = {
-        "rank_": lambda v, w: _int(v, w, 0, p + 1),
-        "condition_number_": lambda v, w: _optional_real(v, w, low=1, infinite=True),
-        "aliased_": _strs,
-        "refined_": _bool,
-        "solver_used_": lambda v, w: None if v is None else _str(v, w),
-        "n_samples_seen_": _int,
-        "target_names_": lambda v, w: None if v is None else _strs(v, w, length=k),
+        "rank_": lambda v, w: integer(v, w, 0, p + 1),
+        "condition_number_": lambda v, w: optional_real(v, w, low=1, infinite=True),
+        "aliased_": strings,
+        "refined_": boolean,
+        "solver_used_": lambda v, w: None if v is None else string(v, w),
+        "n_samples_seen_": integer,
+        "target_names_": lambda v, w: None if v is None else strings(v, w, length=k),
     }
     for name, value in fitted.items():
         checks[name](value, f"fitted.{name}")
 
 
 def _check_fit(fit: Any, k: int) -> None:
-    _object(fit, "info.fit", (), ("n", "rss", "mse", "rmse", "r2"), strict=False)
+    json_object(fit, "info.fit", (), ("n", "rss", "mse", "rmse", "r2"), strict=False)
     if "n" in fit:
-        _int(fit["n"], "info.fit.n")
+        integer(fit["n"], "info.fit.n")
     for name in ("rss", "mse", "rmse", "r2"):
         if name not in fit:
             continue
         values = fit[name]
         if not isinstance(values, list) or len(values) != k:
-            raise _fail(f"info.fit.{name}", values, f"a list of {k} number(s)")
+            raise invalid(f"info.fit.{name}", values, f"a list of {k} number(s)")
         for j, v in enumerate(values):
             where = f"info.fit.{name}[{j}]"
             if name == "r2":  # NaN or null: R² is undefined for a constant target
-                _optional_real(v, where, high=1, nan=True)
+                optional_real(v, where, high=1, nan=True)
             else:
-                _real(v, where, low=0)
+                real(v, where, low=0)
 
 
 _SUMMARY_NUMBERS: dict[str, dict[str, Any]] = {
@@ -320,26 +207,26 @@ def _check_summary(s: Any, where: str, names: list[str] | None, n_params: int) -
     required = ("target", "n", "df_model", "condition_number", "cov_type", "level",
                 "coefficients")  # fmt: skip
     known = (*_SUMMARY_NUMBERS, "method", "cov", "notes")
-    _object(s, where, required, known, strict=False)
-    _str(s["target"], f"{where}.target")
-    _str(s.get("method", "OLS"), f"{where}.method")
-    _int(s["n"], f"{where}.n")
-    _real(s["df_model"], f"{where}.df_model", low=0)
+    json_object(s, where, required, known, strict=False)
+    string(s["target"], f"{where}.target")
+    string(s.get("method", "OLS"), f"{where}.method")
+    integer(s["n"], f"{where}.n")
+    real(s["df_model"], f"{where}.df_model", low=0)
     for name, limits in _SUMMARY_NUMBERS.items():
-        _optional_real(s.get(name), f"{where}.{name}", **limits)
-    _str(s["cov_type"], f"{where}.cov_type")
-    _real(s["level"], f"{where}.level", low=sys.float_info.epsilon, high=1 - sys.float_info.epsilon)
-    _strs(s.get("notes", []), f"{where}.notes")
+        optional_real(s.get(name), f"{where}.{name}", **limits)
+    string(s["cov_type"], f"{where}.cov_type")
+    real(s["level"], f"{where}.level", low=sys.float_info.epsilon, high=1 - sys.float_info.epsilon)
+    strings(s.get("notes", []), f"{where}.notes")
     rows = s["coefficients"]
     if not isinstance(rows, list) or len(rows) != n_params:
-        raise _fail(f"{where}.coefficients", rows, f"a list of {n_params} coefficients")
+        raise invalid(f"{where}.coefficients", rows, f"a list of {n_params} coefficients")
     for i, c in enumerate(rows):
         at = f"{where}.coefficients[{i}]"
-        _object(c, at, ("name", "estimate", *_COEFFICIENT_NUMBERS))
-        _str(c["name"], f"{at}.name")
-        _real(c["estimate"], f"{at}.estimate")
+        json_object(c, at, ("name", "estimate", *_COEFFICIENT_NUMBERS))
+        string(c["name"], f"{at}.name")
+        real(c["estimate"], f"{at}.estimate")
         for name, limits in _COEFFICIENT_NUMBERS.items():
-            _optional_real(c[name], f"{at}.{name}", **limits)
+            optional_real(c[name], f"{at}.{name}", **limits)
     if names is not None and [c["name"] for c in rows] != names:
         raise InputError(f"the model metadata is invalid: {where} names other coefficients")
     for name in (*_SUMMARY_NUMBERS, "cov"):
@@ -349,33 +236,33 @@ def _check_summary(s: Any, where: str, names: list[str] | None, n_params: int) -
     cov = s["cov"]
     if cov is not None:
         if not isinstance(cov, list) or len(cov) != n_params:
-            raise _fail(f"{where}.cov", cov, f"a {n_params}x{n_params} matrix")
+            raise invalid(f"{where}.cov", cov, f"a {n_params}x{n_params} matrix")
         for i, row in enumerate(cov):
             if not isinstance(row, list) or len(row) != n_params:
-                raise _fail(f"{where}.cov[{i}]", row, f"a row of {n_params} numbers")
+                raise invalid(f"{where}.cov[{i}]", row, f"a row of {n_params} numbers")
             for j, v in enumerate(row):
-                _real(v, f"{where}.cov[{i}][{j}]")
+                real(v, f"{where}.cov[{i}][{j}]")
 
 
 def _check_info(info: Any, names: list[str] | None, n_params: int, k: int) -> None:
     known = ("method", "source", "n", "dropped", "fit", "condition_number", "rank",
              "refined", "summary")  # fmt: skip
-    _object(info, "info", (), known, strict=False)
+    json_object(info, "info", (), known, strict=False)
     for name in ("method", "source"):
         if name in info:
-            _str(info[name], f"info.{name}")
+            string(info[name], f"info.{name}")
     for name in ("n", "dropped", "rank"):
         if name in info:
-            _int(info[name], f"info.{name}")
+            integer(info[name], f"info.{name}")
     if "refined" in info:
-        _bool(info["refined"], "info.refined")
-    _optional_real(info.get("condition_number"), "info.condition_number", low=1, infinite=True)
+        boolean(info["refined"], "info.refined")
+    optional_real(info.get("condition_number"), "info.condition_number", low=1, infinite=True)
     if "fit" in info:
         _check_fit(info["fit"], k)
     summaries = info.get("summary")
     if summaries is not None:
         if not isinstance(summaries, list) or len(summaries) != k:
-            raise _fail("info.summary", summaries, f"a list of {k} target summaries")
+            raise invalid("info.summary", summaries, f"a list of {k} target summaries")
         for j, s in enumerate(summaries):
             _check_summary(s, f"info.summary[{j}]", names, n_params)
 
@@ -383,15 +270,15 @@ def _check_info(info: Any, names: list[str] | None, n_params: int, k: int) -> No
 def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
     """Check a model file's metadata (parsed JSON) against its float64 tensors (whose
     names and dimensions the reader has checked); raises :class:`InputError`."""
-    _object(meta, "the metadata", _TOP, _TOP_OPTIONAL)
+    json_object(meta, "the metadata", _TOP, _TOP_OPTIONAL)
     for name in _TOP_OPTIONAL:
         if name in meta:
-            _str(meta[name], name)
+            string(meta[name], name)
     if meta["estimator"] not in ESTIMATORS:
-        raise InputError(f"unknown estimator {_show(meta['estimator'])} in the model file")
+        raise InputError(f"unknown estimator {show(meta['estimator'])} in the model file")
     coef, intercept = arrays["coef"], arrays["intercept"]
     k = coef.shape[0]
-    p = _int(meta["n_features"], "n_features", 1)
+    p = integer(meta["n_features"], "n_features", 1)
     if k < 1 or coef.shape[1] != p or intercept.shape != (k,):
         raise InputError(
             f"coefficients of shape {coef.shape} and intercept {intercept.shape} "
@@ -400,7 +287,7 @@ def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
     for name, a in arrays.items():
         if not np.isfinite(a).all():
             raise InputError(f"the tensor {name!r} holds numbers that are not finite")
-    if _bool(meta["target_1d"], "target_1d") and k != 1:
+    if boolean(meta["target_1d"], "target_1d") and k != 1:
         raise InputError(f"a model of one target has {k} rows of coefficients")
     params = _check_params(meta["params"], k)
     fit_intercept = params.get("fit_intercept", True)
@@ -408,7 +295,7 @@ def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
         raise InputError("a model fitted without an intercept has a nonzero intercept")
     names = meta["feature_names"]
     if names is not None:
-        _strs(names, "feature_names", length=p, unique=True)
+        strings(names, "feature_names", length=p, unique=True)
     if meta["design"] is not None:
         names = _check_design(meta["design"], names, p, k).feature_names
     has_state = "state.R" in arrays

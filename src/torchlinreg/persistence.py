@@ -5,7 +5,7 @@ header; no pickle, no ``torch.load``). :func:`read_model` checks the format name
 version, that every tensor is float64 of the expected rank, a SHA-256 over the metadata
 and every tensor's name, dtype, shape and bytes, and then every metadata field
 (:mod:`._model_meta`), with numpy alone; :func:`load_model` builds the estimator from
-what it read. Writing is atomic.
+what it read. Writing is atomic (:func:`write_safetensors`, saved states' writer too).
 
 Format versions: 2 adds each tensor's dtype to the checksum; files of version 1 are
 still read (their checksum is checked the old way, and their dtypes must be float64).
@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ._model_meta import ESTIMATORS, check_depth, check_model
+from ._json_checks import check_depth
+from ._model_meta import ESTIMATORS, check_model
 from ._version import __version__
 from .data.design import Design
 from .errors import InputError
