@@ -262,6 +262,18 @@ def test_malformed_saved_states_are_refused(tmp_path, rng, edit, match) -> None:
         LeastSquaresState.load(str(path))
 
 
+def test_saved_state_metadata_nested_too_deep_to_parse_is_refused(tmp_path, rng) -> None:
+    from safetensors.torch import save_file
+
+    path, state = _saved(tmp_path, rng)
+    tensors = {k: v for k, v in state.state_dict().items() if k != "meta"}
+    deep = "[" * 100_000 + "]" * 100_000  # beyond the JSON parser's recursion limit
+    header = {"format": "torchlinreg.LeastSquaresState", "version": "1", "meta": deep}
+    save_file(tensors, str(path), metadata=header)
+    with pytest.raises(InputError, match="could not be read as a state file"):
+        LeastSquaresState.load(str(path))
+
+
 @pytest.mark.parametrize(
     "d",
     [{"meta": [1, 2]}, {"meta": "x"}, {"R": 1}],

@@ -130,8 +130,8 @@ def load_state(path: str) -> LeastSquaresState:
                     f"this torchlinreg reads version {VERSION}: upgrade torchlinreg"
                 )
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
-        meta = json.loads(metadata["meta"])
-    except (SafetensorError, OSError, ValueError, KeyError) as exc:
+        meta = json.loads(metadata["meta"])  # RecursionError: nested too deep to parse
+    except (SafetensorError, OSError, ValueError, KeyError, RecursionError) as exc:
         raise InputError(f"{path} could not be read as a state file: {exc}") from None
     if not isinstance(meta, dict):
         raise InputError(f"{path}: the state metadata is malformed")
