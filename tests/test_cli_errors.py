@@ -366,11 +366,6 @@ def test_warnings_are_one_line_each_and_json_with_json(monkeypatch, capsys) -> N
     assert json.loads(err) == {"error": "interrupted", "exit_code": 130}  # no warning after
 
 
-@pytest.mark.xfail(
-    reason="data/ area: a Parquet string cell of invalid UTF-8 in a numeric column escapes "
-    "as UnicodeDecodeError from diagnose.first_non_number (found by tests/test_fuzz.py)",
-    strict=False,
-)
 def test_invalid_utf8_in_a_parquet_feature_column_is_exit_2(tmp_path, capsys) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -79,9 +79,16 @@ def diagnose_csv(source: Any, message: str, types: dict[str, Any]) -> InputError
 
 def first_non_number(column: Any) -> tuple[int, Any]:
     """(row, value) of the first non-null value of an arrow column that is not a number."""
+    import pyarrow as pa
+
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        # Through bytes: a file may hold invalid UTF-8, which to_pylist() cannot decode.
+        column = column.cast(pa.large_binary())
     for row, value in enumerate(column.to_pylist()):
         if value is None:
             continue
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
         if isinstance(value, (int, float)) or (isinstance(value, str) and _is_number(value)):
             continue
         return row, value
