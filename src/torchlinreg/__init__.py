@@ -21,9 +21,12 @@ if TYPE_CHECKING:
         TrainingDivergedError,
     )
     from .models.gd import GDRegressor
-    from .models.linear import LinearRegression, Ridge
+    from .models.linear import LinearRegression
+    from .models.ridge import Ridge
     from .persistence import load_model, save_model
     from .solvers.state import LeastSquaresState
+    from .stats.intervals import Prediction
+    from .stats.summary import Summary
     from .training.history import History
 
 __all__ = [
@@ -36,8 +39,10 @@ __all__ = [
     "LeastSquaresState",
     "LinearRegression",
     "NotFittedError",
+    "Prediction",
     "RankDeficientWarning",
     "Ridge",
+    "Summary",
     "TrainingDivergedError",
     "__version__",
     "load_data",
@@ -52,8 +57,10 @@ _LAZY = {
     "save_model": "torchlinreg.persistence",
     "GDRegressor": "torchlinreg.models.gd",
     "LinearRegression": "torchlinreg.models.linear",
-    "Ridge": "torchlinreg.models.linear",
+    "Ridge": "torchlinreg.models.ridge",
     "LeastSquaresState": "torchlinreg.solvers.state",
+    "Prediction": "torchlinreg.stats.intervals",
+    "Summary": "torchlinreg.stats.summary",
     "History": "torchlinreg.training.history",
     "AccuracyWarning": "torchlinreg.errors",
     "IllConditionedWarning": "torchlinreg.errors",

@@ -90,6 +90,8 @@ def run_demo(
     out: TextIO | None = None,
 ) -> DemoResult:
     """Train as the tutorial does and write its log (then the comparison) to ``out``."""
+    import numpy as np
+
     from .models.gd import exact_gap
 
     out = sys.stdout if out is None else out
@@ -108,7 +110,7 @@ def run_demo(
         b=b,
         cost=trained.history.cost[-1],
         exact_W=float(exact.coef[0, 0]),
-        exact_b=float(exact.intercept[0]),
+        exact_b=float(np.ravel(exact.intercept)[0]),
     )
     out.write(exact_line(result.W, result.b, result.exact_W, result.exact_b) + "\n")
     return result

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InputError, not_fitted
+from ._types import ArrayLike
+
+if TYPE_CHECKING:
+    import torch
+    from typing_extensions import Self
 
 
 class RegressorBase:
@@ -34,7 +39,7 @@ class RegressorBase:
         """The constructor's parameters, as stored."""
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params: Any) -> RegressorBase:
+    def set_params(self, **params: Any) -> Self:
         """Set constructor parameters by name; returns ``self``."""
         valid = self._param_names()
         for name, value in params.items():
@@ -130,7 +135,7 @@ class RegressorBase:
             input_tags=InputTags(),
         )
 
-    def predict(self, X: Any) -> Any:
+    def predict(self, X: ArrayLike) -> np.ndarray | torch.Tensor:
         """``X W + b``. A torch tensor in gives a tensor out (same device); anything
         else gives a numpy array. Computed in X's precision when X is float32 or
         float64, else in float64."""
@@ -151,27 +156,25 @@ class RegressorBase:
         pred += torch.as_tensor(self.intercept_, dtype=dtype, device=device)
         return pred if isinstance(X, torch.Tensor) else pred.cpu().numpy()
 
-    def predict_array(self, X: Any) -> Any:
+    def predict_array(self, X: np.ndarray) -> np.ndarray:
         """``X W + b`` for a float64 numpy array whose columns the caller has already
         matched to ``feature_names_in_`` (no name checks; used by file streaming)."""
         self._check_is_fitted()
         coef = np.asarray(self.coef_, dtype=np.float64)
         return X @ (coef if coef.ndim == 1 else coef.T) + np.asarray(self.intercept_, np.float64)
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """R² of ``predict(X)`` against ``y`` (uniform average over targets), as
         scikit-learn's ``r2_score``: NaN for fewer than two rows, 1.0 or 0.0 for a
-        target without variation (predicted exactly or not)."""
+        target constant over the rows of positive weight (predicted exactly or not)."""
         from ..stats.metrics import r2_score
 
-        pred = self.predict(X)
-        if hasattr(pred, "detach"):
-            pred = pred.detach().cpu().numpy()
-        if hasattr(y, "detach"):
-            y = y.detach().cpu().numpy()
-        if hasattr(sample_weight, "detach"):
-            sample_weight = sample_weight.detach().cpu().numpy()
-        return r2_score(y, pred, sample_weight)
+        return r2_score(_host(y), _host(self.predict(X)), _host(sample_weight))
+
+
+def _host(a: Any) -> Any:
+    """A torch tensor as a numpy array in host memory; anything else as it is."""
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else a
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -6,13 +6,21 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from ..devices import DeviceLike, DtypeLike
 from ..training.optimizers import OptimizerSpec
 from ._base import RegressorBase
+from ._types import ArrayLike
 from ._validation import check_choice, check_int, check_positive, seed_from
+
+if TYPE_CHECKING:
+    import torch
+    from typing_extensions import Self
+
+    from ..training.loop import TrainResult
 
 _INITS = ("zeros", "random")
 
@@ -27,8 +35,8 @@ class ExactGap:
     intercepts, ``cost_gap = gd_cost - cost`` (≥ 0 up to rounding).
     """
 
-    coef: Any
-    intercept: Any
+    coef: np.ndarray
+    intercept: float | np.ndarray
     cost: float
     gd_cost: float
     coef_gap: float
@@ -36,7 +44,12 @@ class ExactGap:
 
 
 def exact_gap(
-    X: Any, y: Any, sample_weight: Any, coef: Any, intercept: Any, fit_intercept: bool
+    X: ArrayLike,
+    y: ArrayLike,
+    sample_weight: ArrayLike | None,
+    coef: ArrayLike,
+    intercept: ArrayLike,
+    fit_intercept: bool,
 ) -> ExactGap:
     """Solve the same problem exactly and compare (costs from the exact state alone)."""
     from .linear import LinearRegression
@@ -133,10 +146,10 @@ class GDRegressor(RegressorBase):
         fit_intercept: bool = True,
         init: str = "zeros",
         log_every: int | None = None,
-        log_to: Any = None,
-        device: str = "cpu",
-        dtype: str = "float32",
-        random_state: Any = None,
+        log_to: TextIO | Callable[[str], None] | None = None,
+        device: DeviceLike = "cpu",
+        dtype: DtypeLike = "float32",
+        random_state: int | np.random.RandomState | None = None,
         compare_exact: bool = True,
     ) -> None:
         self.loss = loss
@@ -166,58 +179,39 @@ class GDRegressor(RegressorBase):
             return target  # type: ignore[no-any-return]
         raise ValueError(f"log_to must be a text stream or a callable, got {target!r}")
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GDRegressor:
+    def _check_params(self) -> None:
+        check_positive("lr", self.lr)
+        check_int("epochs", self.epochs, low=0)
+        check_int("batch_size", self.batch_size, low=1, allow_none=True)
+        check_int("log_every", self.log_every, low=1, allow_none=True)
+        check_choice("init", self.init, _INITS)
+
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Train on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or
         (n_samples, n_targets); returns ``self``.
 
         Raises :class:`~torchlinreg.errors.TrainingDivergedError` when the cost becomes
         NaN or infinite (the learning rate is too large).
         """
-        import torch
-
-        from ..data.arrays import as_tensor, check_lengths, check_sample_weight
         from ..devices import resolve_device, resolve_dtype
-        from ..training.loop import split_theta, train
+        from ..training.loop import train
         from ..training.losses import make_loss
 
-        check_positive("lr", self.lr)
-        check_int("epochs", self.epochs, low=0)
-        check_int("batch_size", self.batch_size, low=1, allow_none=True)
-        check_int("log_every", self.log_every, low=1, allow_none=True)
-        check_choice("init", self.init, _INITS)
+        self._check_params()
         loss = make_loss(self.loss, self.epsilon)
         device, dtype = resolve_device(self.device), resolve_dtype(self.dtype)
-        seed = seed_from(self.random_state)
-
-        self._set_feature_names(X, y)
-        Xt = as_tensor(X, "X", ndim=(2,), dtype=dtype, device=device)
-        yt = as_tensor(y, "y", ndim=(1, 2), dtype=dtype, device=device)
-        wt = None
-        if sample_weight is not None:
-            wt = as_tensor(sample_weight, "sample_weight", ndim=(1,), dtype=dtype, device=device)
-            check_sample_weight(wt)
-        check_lengths(Xt, yt, wt)
-        target_1d = yt.ndim == 1
+        generator = _generator(seed_from(self.random_state))
+        Xt, yt, wt = _tensors(X, y, sample_weight, dtype, device)
+        self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
         y2 = yt.reshape(len(yt), -1)
-        n_features, n_targets = Xt.shape[1], y2.shape[1]
-
-        generator = torch.Generator()
-        if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(seed)
-        theta0 = torch.zeros(n_features + int(self.fit_intercept), n_targets, dtype=dtype)
-        if self.init == "random":
-            bound = 1.0 / n_features**0.5
-            theta0.uniform_(-bound, bound, generator=generator)
-
+        theta0 = self._theta0(Xt.shape[1], y2.shape[1], dtype, generator)
         result = train(
             Xt,
             y2,
             wt,
             theta0=theta0.to(device),
             fit_intercept=self.fit_intercept,
-            target_1d=target_1d,
+            target_1d=yt.ndim == 1,
             loss=loss,
             optimizer=self.optimizer,
             lr=self.lr,
@@ -229,16 +223,69 @@ class GDRegressor(RegressorBase):
             log_every=self.log_every,
             log=self._log_sink(),
         )
-        coef, intercept = split_theta(result.theta.cpu(), self.fit_intercept, target_1d)
+        self._set_fitted(result, Xt, yt, wt)
+        return self
+
+    def _theta0(
+        self, n_features: int, n_targets: int, dtype: torch.dtype, generator: torch.Generator
+    ) -> torch.Tensor:
+        """The starting θ = [b; W] (intercept first): zeros, or uniform on ±1/√p."""
+        import torch
+
+        theta0 = torch.zeros(n_features + int(self.fit_intercept), n_targets, dtype=dtype)
+        if self.init == "random":
+            bound = 1.0 / n_features**0.5
+            theta0.uniform_(-bound, bound, generator=generator)
+        return theta0
+
+    def _set_fitted(
+        self, result: TrainResult, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None
+    ) -> None:
+        from ..training.loop import sklearn_layout
+
+        target_1d = y.ndim == 1
+        coef, intercept = sklearn_layout(result.theta.cpu(), self.fit_intercept, target_1d)
         self.coef_ = coef.numpy().copy()
         if intercept is None:
-            self.intercept_: Any = 0.0 if target_1d else np.zeros(n_targets, coef.numpy().dtype)
+            n_targets = 1 if target_1d else y.shape[1]
+            self.intercept_: Any = 0.0 if target_1d else np.zeros(n_targets, self.coef_.dtype)
         else:
             self.intercept_ = intercept.item() if target_1d else intercept.numpy().copy()
         self.history_ = result.history
-        self.n_features_in_ = n_features
+        self.n_features_in_ = X.shape[1]
         self.n_iter_ = self.epochs + 1
         self.exact_ = None
         if self.compare_exact and self.loss == "squared_error":
-            self.exact_ = exact_gap(Xt, yt, wt, self.coef_, self.intercept_, self.fit_intercept)
-        return self
+            self.exact_ = exact_gap(X, y, w, self.coef_, self.intercept_, self.fit_intercept)
+
+
+def _generator(seed: int | None) -> torch.Generator:
+    import torch
+
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
+def _tensors(
+    X: ArrayLike,
+    y: ArrayLike,
+    sample_weight: ArrayLike | None,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """X (n, p), y (n,) or (n, k) and the weights (n,) or None, validated, in ``dtype``
+    on ``device``."""
+    from ..data.arrays import as_tensor, check_lengths, check_sample_weight
+
+    Xt = as_tensor(X, "X", ndim=(2,), dtype=dtype, device=device)
+    yt = as_tensor(y, "y", ndim=(1, 2), dtype=dtype, device=device)
+    wt = None
+    if sample_weight is not None:
+        wt = as_tensor(sample_weight, "sample_weight", ndim=(1,), dtype=dtype, device=device)
+        check_sample_weight(wt)
+    check_lengths(Xt, yt, wt)
+    return Xt, yt, wt

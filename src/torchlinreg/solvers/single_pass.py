@@ -25,6 +25,7 @@ from . import dd
 from .dd_gram import DDGram
 from .scaling import power_of_two_scale
 from .state import LeastSquaresState
+from .theta import split_theta, stack_theta
 
 # The machine epsilon of double-double, as EPS = 2⁻⁵² is float64's: the Gram is exact
 # to 2⁻¹⁰⁶ relative and each operation of the solve rounds at that level.
@@ -75,12 +76,14 @@ def _unshift(state: LeastSquaresState, th: torch.Tensor, tl: torch.Tensor) -> to
     """θ_s (shifted data) → θ in the data's units, in double-double: b = b_s + y₀ − x₀ᵀβ."""
     if not state.fit_intercept:
         return th + tl
+    (beta_h, b_h), (beta_l, b_l) = split_theta(th, True), split_theta(tl, True)
+    assert b_h is not None and b_l is not None
     x0 = state.shift_x.unsqueeze(1)
-    ph, pl = dd.dd_mul(x0, torch.zeros_like(x0), th[1:], tl[1:])
+    ph, pl = dd.dd_mul(x0, torch.zeros_like(x0), beta_h, beta_l)
     sh, sl = dd.dd_sum(ph, pl, dim=0)
-    bh, bl = dd.dd_add(th[0], tl[0], state.shift_y, torch.zeros_like(state.shift_y))
+    bh, bl = dd.dd_add(b_h, b_l, state.shift_y, torch.zeros_like(state.shift_y))
     bh, bl = dd.dd_add(bh, bl, -sh, -sl)
-    return torch.cat([(bh + bl).unsqueeze(0), th[1:] + tl[1:]])
+    return stack_theta(beta_h + beta_l, bh + bl)
 
 
 def solve_from_gram(gram: DDGram | None, state: LeastSquaresState, cond: float) -> GramSolution:

@@ -19,7 +19,9 @@ def stack_theta(coef: torch.Tensor, intercept: torch.Tensor | None) -> torch.Ten
 def split_theta(
     theta: torch.Tensor, fit_intercept: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(β (p, k), b (k,) or None) from θ (p', k): the inverse of :func:`stack_theta`."""
+    """(β (p, k), b (k,) or None) from θ (p', k): the inverse of :func:`stack_theta`.
+
+    Leading dimensions are kept: a stack of θ (…, p', k) gives β (…, p, k), b (…, k)."""
     if not fit_intercept:
         return theta, None
-    return theta[1:], theta[0]
+    return theta[..., 1:, :], theta[..., 0, :]

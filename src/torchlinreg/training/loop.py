@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ..errors import TrainingDivergedError
+from ..solvers.theta import split_theta
 from .history import History
 from .log import format_log_line
 from .losses import Evaluation, Loss
@@ -31,15 +32,15 @@ class TrainResult:
     history: History
 
 
-def split_theta(
+def sklearn_layout(
     theta: torch.Tensor, fit_intercept: bool, target_1d: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``theta = [b; W]`` → (coef, intercept) in scikit-learn's layout: coef is
-    (targets, features), or (features,) and a scalar intercept for a 1-D target.
+    """``theta = [b; W]`` (:mod:`torchlinreg.solvers.theta`'s layout) → (coef,
+    intercept) in scikit-learn's layout: coef is (targets, features), or (features,)
+    and a scalar intercept for a 1-D target.
 
     Leading dimensions of ``theta`` (a stack of epochs) are kept."""
-    b = theta[..., 0, :] if fit_intercept else None
-    W = theta[..., 1:, :] if fit_intercept else theta
+    W, b = split_theta(theta, fit_intercept)
     coef = W.transpose(-1, -2)
     if target_1d:
         coef = coef[..., 0, :]
@@ -165,7 +166,7 @@ def train(
             last = epoch == epochs
             if log is not None and log_every and (epoch % log_every == 0 or last):
                 cost = (costs[-1] / weight_sum).item()
-                coef, b = split_theta(theta_, fit_intercept, target_1d)
+                coef, b = sklearn_layout(theta_, fit_intercept, target_1d)
                 log(format_log_line(epoch, epochs, _as_logged(coef), _as_logged(b), cost))
             if epoch - checked + 1 >= _CHECK_EVERY or last:
                 _raise_if_diverged(costs, checked, weight_sum, lr)
@@ -190,7 +191,7 @@ def _history(
         epoch=list(range(len(costs))), cost=(torch.stack(costs) / weight_sum).tolist()
     )
     if params:
-        coef, b = split_theta(torch.stack(params).cpu(), fit_intercept, target_1d)
+        coef, b = sklearn_layout(torch.stack(params).cpu(), fit_intercept, target_1d)
         history.coef = coef.tolist()
         history.intercept = None if b is None else b.tolist()
     return history

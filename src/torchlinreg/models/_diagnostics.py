@@ -1,0 +1,124 @@
+"""How far an exact solution can be trusted, and what the user is told about it.
+
+The decision to refine a solution in extended precision, and the three warnings of
+the exact estimators: a rank-deficient design, an ill-conditioned one, and accuracy
+at risk where no refinement was possible. Each warning is issued ``USER_FRAMES``
+frames below the estimator's public method, so that it points at the user's call.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..errors import AccuracyWarning, IllConditionedWarning, RankDeficientWarning
+
+if TYPE_CHECKING:
+    from ..solvers.solve import Solution
+    from ..solvers.state import LeastSquaresState
+
+# Warn about conditioning above this κ (column-scaled): float64 data then determine
+# fewer than ~8 digits of the coefficients in the worst case.
+ILL_CONDITIONED = 1e8
+# Refine in memory when the estimated error of the QR solution exceeds this, or always
+# when the data are small enough for it to cost nothing noticeable.
+RISK = 1e-13
+CHEAP_CELLS = 1 << 17
+# Frames from ``warnings.warn`` here up to the user's call: this function, the
+# estimator's private helper, its public method (fit, partial_fit, fit_chunks), the user.
+USER_FRAMES = 4
+# Columns named in a warning before the rest are only counted.
+SHOWN = 10
+
+
+def error_estimate(state: LeastSquaresState, cond: float) -> float:
+    """First-order bound on the relative error of a backward-stable solve:
+    ε·(κ + κ²·tan θ), tan θ = ‖residual‖ / ‖fitted‖ of the centred target (the worst
+    target), from R alone. A target with nothing fitted (y ⟂ X) has coefficients near
+    zero, accurate in absolute terms: it does not count."""
+    from ..solvers.solve import EPS
+
+    c = int(state.fit_intercept)
+    fitted = (state.R_target[c:] ** 2).sum(0).sqrt()
+    resid = (state.R_residual**2).sum(0).sqrt()
+    ratios = [float(r / f) for f, r in zip(fitted, resid, strict=True) if float(f) > 0]
+    tan = max(ratios, default=0.0)
+    return EPS * (cond + cond**2 * tan)
+
+
+def wants_refinement(
+    refine: bool | str, state: LeastSquaresState, solution: Solution, *, small: bool
+) -> bool:
+    """Whether to refine ``solution``: never with ``refine=False`` or for a
+    minimum-norm answer, always with ``refine=True``; with ``"auto"`` when the data
+    are ``small`` (it costs nothing noticeable) or the error estimate exceeds ``RISK``."""
+    if refine is False or solution.rank < state.n_params:
+        return False
+    return refine is True or small or error_estimate(state, solution.condition_number) > RISK
+
+
+def warn_unrefined(state: LeastSquaresState, solution: Solution, reason: str) -> None:
+    """:class:`AccuracyWarning` when a full-rank solution that could not be refined
+    (``reason`` says why) has digits at risk."""
+    if (
+        solution.rank == state.n_params
+        and error_estimate(state, solution.condition_number) > 10 * RISK
+    ):
+        warnings.warn(
+            f"accuracy at risk (condition number {solution.condition_number:.2g}, "
+            f"residual size considered) and the solution could not be refined: {reason}; "
+            "fit() on in-memory data refines in extended precision",
+            AccuracyWarning,
+            stacklevel=USER_FRAMES,
+        )
+
+
+def warn_about_design(
+    state: LeastSquaresState, solution: Solution, features: Sequence[str]
+) -> None:
+    """:class:`RankDeficientWarning` naming the constant and dependent columns (from
+    ``features``, one label per column), else :class:`IllConditionedWarning` when κ
+    exceeds ``ILL_CONDITIONED``."""
+    if solution.constant or solution.dependent:
+        warnings.warn(
+            f"X is rank deficient (rank {solution.rank} of {state.n_params} parameters); "
+            f"{'; '.join(_rank_deficiency(state, solution, features))}. The minimum-norm "
+            "solution is returned; drop redundant columns for unique coefficients",
+            RankDeficientWarning,
+            stacklevel=USER_FRAMES,
+        )
+    elif solution.condition_number > ILL_CONDITIONED:
+        warnings.warn(
+            f"X is badly conditioned (condition number {solution.condition_number:.2g} "
+            "after scaling columns): the coefficients are sensitive to tiny changes in the "
+            "data; centre/scale polynomial terms or drop nearly collinear features",
+            IllConditionedWarning,
+            stacklevel=USER_FRAMES,
+        )
+
+
+def _rank_deficiency(
+    state: LeastSquaresState, solution: Solution, features: Sequence[str]
+) -> list[str]:
+    """The causes of a rank deficiency, each naming its columns."""
+    parts = []
+    if state.n_observations < state.n_params:
+        # Zero-weight rows are not observations: they determine nothing.
+        parts.append(
+            f"only {state.n_observations} observations (rows of positive weight) for "
+            f"{state.n_params} parameters"
+        )
+    if solution.constant:
+        what = "constant" if state.fit_intercept else "all zero"
+        parts.append(f"{what}: {_listed(solution.constant, features)}")
+    if solution.dependent:
+        parts.append(f"linearly dependent: {_listed(solution.dependent, features)}")
+    return parts
+
+
+def _listed(indices: Sequence[int], features: Sequence[str]) -> str:
+    labels = [features[j] for j in indices[:SHOWN]]
+    if len(indices) > SHOWN:
+        labels.append(f"... ({len(indices)} columns)")
+    return ", ".join(labels)

@@ -1,0 +1,390 @@
+"""What the exact estimators share: ``fit``, ``partial_fit``, ``fit_chunks``, and the
+statistics of the fitted state.
+
+All three fold the data into a :class:`~torchlinreg.solvers.state.LeastSquaresState`
+and solve from it, so one fold in memory, a fold per call and a fold over a stream
+give the same coefficients up to rounding. Where accuracy is at risk the solution is
+refined in extended precision, with the data where they can be read again
+(:mod:`._diagnostics` decides and warns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..devices import DeviceLike
+from ..errors import InputError
+from ._base import RegressorBase
+from ._diagnostics import (
+    CHEAP_CELLS,
+    RISK,
+    wants_refinement,
+    warn_about_design,
+    warn_unrefined,
+)
+from ._stream import ChunkSource, ChunkStream
+from ._types import ArrayLike
+from ._validation import check_choice
+
+if TYPE_CHECKING:
+    import torch
+    from typing_extensions import Self
+
+    from ..data.chunks import Chunk
+    from ..solvers.dd_gram import DDGram
+    from ..solvers.fingerprint import Fingerprint
+    from ..solvers.solve import Solution
+    from ..solvers.state import LeastSquaresState
+    from ..stats.summary import Summary
+
+
+class ExactRegressor(RegressorBase):
+    """Shared fitting logic; subclasses choose the solve (OLS or ridge)."""
+
+    fit_intercept: bool
+    solver: str
+    refine: bool | str
+    device: DeviceLike | None
+    _solvers: tuple[str, ...] = ("auto", "qr", "svd", "cholesky")
+
+    def _solve(self, state: LeastSquaresState) -> Solution:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _penalised(self) -> bool:
+        """A penalised solve is neither refined nor diagnosed as least squares is."""
+        return False
+
+    def _refinement(self) -> bool | str:
+        """``refine``, or False where the solve is penalised."""
+        return False if self._penalised() else self.refine
+
+    def _check_params(self) -> None:
+        if not isinstance(self.fit_intercept, (bool, np.bool_)):
+            raise InputError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
+        check_choice("solver", self.solver, self._solvers)
+        if self.refine not in ("auto", True, False):
+            raise InputError(f"refine must be 'auto', True or False; got {self.refine!r}")
+
+    def _device(self) -> torch.device | None:
+        if self.device is None:
+            return None
+        from ..devices import resolve_device
+
+        return resolve_device(self.device)
+
+    def _new_state(self, chunk: Chunk) -> LeastSquaresState:
+        from ..solvers.state import LeastSquaresState
+
+        return LeastSquaresState(
+            chunk.X.shape[1],
+            chunk.Y.shape[1],
+            fit_intercept=self.fit_intercept,
+            device=chunk.X.device,
+        )
+
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
+        """Fit on in-memory data; returns ``self``. float32 input is accumulated in float64.
+
+        X: array or tensor (n_samples, n_features); y: (n_samples,) or (n_samples,
+        n_targets); sample_weight: (n_samples,), non-negative, not all zero.
+        """
+        from ..data.chunks import validate_chunk
+        from ..solvers.gram import gram_state
+        from ..solvers.refine import refine_in_memory
+
+        self._check_params()
+        chunk = validate_chunk(X, y, sample_weight, device=self._device())
+        self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
+        small = chunk.X.shape[0] * (chunk.X.shape[1] + 1) <= CHEAP_CELLS
+        state, solver_used = None, "qr"
+        if self.solver == "cholesky" or (self.solver == "auto" and not small):
+            # Normal equations when they are accurate enough, else the QR fold below.
+            state = gram_state(chunk, self.fit_intercept)
+            if state is not None:
+                solver_used = "cholesky"
+        if state is None:
+            state = self._new_state(chunk).update_chunk(chunk)
+        solution = self._solve(state)
+        refined = solver_used == "qr" and wants_refinement(
+            self._refinement(), state, solution, small=small
+        )
+        if refined:
+            solution = solution.with_theta(refine_in_memory(chunk, state, solution.theta))
+        return self._finish(state, solution, chunk.target_1d, refined, solver_used)
+
+    def partial_fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> Self:
+        """Fold one more chunk in and re-solve; returns ``self``.
+
+        The data are not kept. Beside the QR state, the cross products of the rows are
+        kept in double-double (designs up to ``solvers.dd_gram.MAX_COLUMNS`` columns),
+        so that where accuracy is at risk the solution is recomputed from them in
+        extended precision (``refined_``). Where even that leaves digits at risk, an
+        :class:`~torchlinreg.errors.AccuracyWarning` says so (``fit`` or ``fit_chunks``
+        with a re-iterable source refine with the data).
+        """
+        from ..data.chunks import validate_chunk
+
+        self._check_params()
+        if hasattr(self, "state_"):
+            self._check_feature_names(X)
+            state = self.state_
+            chunk = self._next_chunk(state, X, y, sample_weight)
+        else:
+            chunk = validate_chunk(X, y, sample_weight, device=self._device(), whole=False)
+            self._set_feature_names(X, y)
+            state = self._new_state(chunk)
+            self._dd_gram = self._new_gram(state)
+        gram = getattr(self, "_dd_gram", None)
+        follows = gram is not None and gram.covers(state)
+        state.update_chunk(chunk)
+        if gram is not None and follows:
+            gram.update_chunk(chunk)
+        solution, refined = self._single_pass_solution(state, gram)
+        # Fewer observations (rows of positive weight) than parameters is expected early
+        # in a stream: no rank warning yet.
+        warn = state.n_observations >= state.n_params
+        return self._finish(state, solution, chunk.target_1d, refined, "qr", warn=warn)
+
+    def _new_gram(self, state: LeastSquaresState) -> DDGram | None:
+        """The double-double cross products kept beside a new ``partial_fit`` state,
+        where the design is narrow enough and the solve can use them."""
+        from ..solvers.dd_gram import MAX_COLUMNS, DDGram
+
+        wide = state.n_params + state.n_targets > MAX_COLUMNS
+        return None if wide or self._penalised() else DDGram(state)
+
+    def _next_chunk(
+        self, state: LeastSquaresState, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike
+    ) -> Chunk:
+        """A later ``partial_fit`` chunk, validated against the state it continues."""
+        from ..data.chunks import validate_chunk
+
+        if state.fit_intercept != bool(self.fit_intercept):
+            raise InputError(
+                "fit_intercept changed since the first partial_fit; call fit() to start over"
+            )
+        chunk = validate_chunk(
+            X, y, sample_weight, device=state.device, row_offset=state.n_samples, whole=False
+        )
+        self._check_n_features(chunk.X.shape[1])
+        if chunk.Y.shape[1] != state.n_targets:
+            raise InputError(
+                f"y has {chunk.Y.shape[1]} target(s) but earlier chunks had {state.n_targets}"
+            )
+        return chunk
+
+    def _single_pass_solution(
+        self, state: LeastSquaresState, gram: DDGram | None
+    ) -> tuple[Solution, bool]:
+        """The solution of ``state``, recomputed from the double-double ``gram`` where
+        accuracy is at risk, and whether it was; warns where digits stay at risk."""
+        from ..solvers.single_pass import solve_from_gram
+
+        solution = self._solve(_nonzero_weight(state))
+        refined, at_risk, reason = False, True, "partial_fit does not keep the data"
+        if wants_refinement(self._refinement(), state, solution, small=False):
+            found = solve_from_gram(gram, state, solution.condition_number)
+            reason = found.reason
+            if found.theta is not None:
+                solution, refined = solution.with_theta(found.theta), True
+                at_risk = found.error_estimate > 10 * RISK
+        if at_risk and not self._penalised():
+            warn_unrefined(state, solution, reason)
+        return solution, refined
+
+    def fit_chunks(
+        self, chunks: ChunkSource, *, feature_names: Sequence[str] | None = None
+    ) -> Self:
+        """Fit from a stream of ``(X, y)`` or ``(X, y, sample_weight)`` chunks.
+
+        ``chunks`` is a re-iterable (a list, a reader object) or a function returning a
+        fresh iterator each call; either allows a second pass for refinement when
+        accuracy is at risk. A one-shot iterator (a generator) is read once.
+        ``feature_names`` name the columns (``feature_names_in_``, warnings).
+        """
+        from ..solvers.fingerprint import Fingerprint
+
+        self._check_params()
+        stream = ChunkStream(chunks, self._device())
+        # What the first pass read, to refuse a refinement pass that reads other data
+        # (kept only where a refinement pass may come).
+        may_refine = not stream.one_shot and self._refinement() is not False
+        first_pass = Fingerprint() if may_refine else None
+        state, target_1d = self._fold(stream(), feature_names, first_pass)
+        solution, refined = self._stream_solution(stream, state, first_pass)
+        return self._finish(state, solution, target_1d, refined, "qr")
+
+    def _fold(
+        self,
+        chunks: Iterable[Chunk],
+        feature_names: Sequence[str] | None,
+        first_pass: Fingerprint | None,
+    ) -> tuple[LeastSquaresState, bool]:
+        """One pass over ``chunks``, each also added to ``first_pass``: the state of
+        them all, and whether the target is 1-D (as the first chunk's)."""
+        state = None
+        for i, chunk in enumerate(chunks):
+            if state is None:
+                self._name_features(feature_names, chunk.X.shape[1])
+                state = self._new_state(chunk)
+                target_1d = chunk.target_1d
+            elif chunk.X.shape[1] != state.n_features:
+                raise InputError(
+                    f"chunk {i} has {chunk.X.shape[1]} features, the first had {state.n_features}"
+                )
+            state.update_chunk(chunk)
+            if first_pass is not None:
+                first_pass.add(chunk)
+        if state is None:
+            raise InputError("the chunk stream was empty; it must hold at least one row")
+        return state, target_1d
+
+    def _name_features(self, feature_names: Sequence[str] | None, n_columns: int) -> None:
+        self._set_feature_names(None)
+        if feature_names is not None:
+            if len(feature_names) != n_columns:
+                raise InputError(f"{len(feature_names)} feature names for {n_columns} columns")
+            self.feature_names_in_ = np.asarray(list(feature_names), dtype=object)
+
+    def _stream_solution(
+        self, stream: ChunkStream, state: LeastSquaresState, first_pass: Fingerprint | None
+    ) -> tuple[Solution, bool]:
+        """The solution of ``state``, refined with further passes over ``stream``
+        where accuracy is at risk and the stream can be read again, and whether it
+        was; warns where digits stay at risk."""
+        from ..solvers.refine import refine_from_chunks
+
+        solution = self._solve(_nonzero_weight(state))
+        reason = (
+            "the stream is a one-shot iterator and cannot be read twice"
+            if stream.one_shot
+            else "refine=False was given"
+        )
+        if first_pass is not None and wants_refinement(
+            self._refinement(), state, solution, small=False
+        ):
+            theta, passes = refine_from_chunks(stream, state, solution.theta, first_pass)
+            if passes:
+                return solution.with_theta(theta), True
+            reason = "refining from a stream needs condition number² · ε < 0.01"
+        if not self._penalised():
+            warn_unrefined(state, solution, reason)
+        return solution, False
+
+    def _finish(
+        self,
+        state: LeastSquaresState,
+        solution: Solution,
+        target_1d: bool,
+        refined: bool,
+        solver_used: str,
+        *,
+        warn: bool = True,
+    ) -> Self:
+        """Set the fitted attributes from ``solution`` and warn about the design."""
+        coef = solution.coef.T.cpu().numpy()  # (k, p)
+        intercept = (
+            np.zeros(state.n_targets)
+            if solution.intercept is None
+            else solution.intercept.cpu().numpy()
+        )
+        self.coef_ = coef[0] if target_1d else coef
+        self.intercept_ = float(intercept[0]) if target_1d else intercept
+        self.rank_ = solution.rank
+        self.condition_number_ = solution.condition_number
+        self.refined_ = refined
+        self.solver_used_ = solver_used
+        self.n_features_in_ = state.n_features
+        self.n_samples_seen_ = state.n_samples
+        self.state_ = state
+        features = self._feature_labels()
+        self.aliased_ = [features[j] for j in (*solution.constant, *solution.dependent)]
+        if warn and not self._penalised():
+            warn_about_design(state, solution, features)
+        return self
+
+    def _feature_labels(self) -> list[str]:
+        """A label per feature: its name, else ``x0``, ``x1``, …"""
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return [str(name) for name in names]
+        return [f"x{j}" for j in range(self.n_features_in_)]
+
+    def _names(self) -> tuple[list[str], list[str]]:
+        """(feature labels, target labels), as summaries name them."""
+        k = self.state_.n_targets
+        targets = getattr(self, "target_names_", None) or (
+            ["y"] if k == 1 else [f"y{j}" for j in range(k)]
+        )
+        return self._feature_labels(), list(targets)
+
+    def _theta(self) -> torch.Tensor:
+        """Fitted parameters as (p', k), intercept first, float64 tensor."""
+        return self._theta_of(self.coef_, self.intercept_)
+
+    def _theta_of(self, coef: ArrayLike, intercept: ArrayLike) -> torch.Tensor:
+        """θ (p', k), intercept first, from parameters laid out as ``coef_`` and
+        ``intercept_``."""
+        import torch
+
+        from ..solvers.theta import stack_theta
+
+        slopes = torch.as_tensor(np.atleast_2d(coef).T, dtype=torch.float64)
+        b = torch.as_tensor(np.atleast_1d(intercept), dtype=torch.float64)
+        return stack_theta(slopes, b if self.fit_intercept else None)
+
+    def summary(
+        self,
+        level: float = 0.95,
+        cov_type: str = "nonrobust",
+        *,
+        X: ArrayLike | None = None,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+        groups: ArrayLike | None = None,
+    ) -> Summary | list[Summary]:
+        """Coefficient table and fit statistics, as R's ``summary.lm`` gives them.
+
+        Returns a :class:`~torchlinreg.stats.summary.Summary` (a list of them, one per
+        target, for several targets); ``str()`` is the text table, ``to_dict()`` the
+        JSON contract, ``to_frame()`` a pandas DataFrame. ``cov_type`` is
+        ``"nonrobust"`` (from the fitted state alone) or ``"HC0"``–``"HC3"`` /
+        ``"cluster"``, which need the training data again (``X``, ``y``,
+        ``sample_weight``; ``groups``, one label per row, for ``"cluster"``).
+        """
+        from ..stats.inference import check_cov_type, check_level, model_summaries
+        from ._summary import robust_data
+
+        self._check_is_fitted()
+        check_level(level)
+        check_cov_type(cov_type)
+        data = None
+        if cov_type != "nonrobust":
+            data = robust_data(self.state_, cov_type, X, y, sample_weight, groups)
+        out = model_summaries(self, level=level, cov_type=cov_type, data=data)
+        return out[0] if len(out) == 1 else out
+
+    def cost_of(self, coef: ArrayLike, intercept: ArrayLike) -> float:
+        """Mean (weighted) squared error of any coefficients on the data this model was
+        fitted to, computed from the state alone (no pass over the data).
+
+        ``coef`` and ``intercept`` are in the layout of ``coef_`` and ``intercept_``;
+        ``cost_of(model.coef_, model.intercept_)`` is the fit's own minimum.
+        """
+        self._check_is_fitted()
+        theta = self._theta_of(coef, intercept)
+        rss = self.state_.rss_of(theta)
+        return float(rss.sum() / (self.state_.weight_sum * self.state_.n_targets))
+
+
+def _nonzero_weight(state: LeastSquaresState) -> LeastSquaresState:
+    if state.n_observations == 0:
+        raise InputError(
+            "sample_weight is zero for every row seen; give at least one positive weight"
+        )
+    return state
