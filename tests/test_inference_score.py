@@ -1,4 +1,8 @@
-"""``score`` and ``r2_score`` follow scikit-learn's ``r2_score`` on degenerate test sets."""
+"""``score`` and ``r2_score`` follow scikit-learn's ``r2_score`` on degenerate test sets.
+
+Constant targets are compared where scikit-learn's own arithmetic is exact (a dyadic
+constant under weights that are powers of two: its weighted mean is the constant to the
+last bit); where it is not, tests/test_models_score.py holds the answer."""
 
 from __future__ import annotations
 
@@ -17,18 +21,19 @@ def cases():  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(3)
     y = rng.normal(size=40)
     w = rng.uniform(0.1, 3, size=40)
-    flat = np.full(40, 0.1)  # ȳ_w rounds away from 0.1 for these weights: Σ w (y − ȳ_w)² ≈ 1e-33
+    w2 = 2.0 ** rng.integers(-3, 4, size=40)
+    flat = np.full(40, 0.375)
     zero_w = np.r_[np.zeros(10), rng.uniform(0.5, 2, size=30)]
     return {
         "constant target, exact prediction": (flat, flat, None),
         "constant target, off prediction": (flat, flat + 0.5, None),
-        "weighted constant target (tiny float noise)": (flat, flat + 1e-3, w),
-        "weighted constant target, exact prediction": (flat, flat, w),
+        "weighted constant target (tiny float noise)": (flat, flat + 1e-3, w2),
+        "weighted constant target, exact prediction": (flat, flat, w2),
         "one row": (y[:1], y[:1] + 1, None),
         "one row, weighted": (y[:1], y[:1], w[:1]),
         "two rows, one of zero weight": (y[:2], y[:2] + 1, np.array([0.0, 1.0])),
         "zero weights": (y, y + 0.1 * rng.normal(size=40), zero_w),
-        "two targets, one constant": (np.c_[y, flat], np.c_[y + 0.1, flat + 0.2], w),
+        "two targets, one constant": (np.c_[y, flat], np.c_[y + 0.1, flat + 0.2], w2),
     }
 
 

@@ -12,10 +12,12 @@ from ..errors import InputError
 
 def r2_score(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
     """Coefficient of determination, averaged uniformly over targets: scikit-learn's
-    ``r2_score`` (``force_finite=True``) to the letter.
+    ``r2_score`` (``force_finite=True``), in the same arithmetic, except for constant
+    targets, which it can turn into huge numbers.
 
     R² = 1 − Σ w (y − ŷ)² / Σ w (y − ȳ_w)²  per target, ȳ_w = Σ w y / Σ w. A target
-    whose Σ w (y − ȳ_w)² is exactly 0 gives 1.0 when predicted exactly and 0.0
+    with no variation (the same value in every row of non-zero weight) has
+    Σ w (y − ȳ_w)² = 0 exactly, and gives 1.0 when predicted exactly and 0.0
     otherwise; fewer than two rows give NaN (R² is not defined), with a warning.
     """
     yt = np.asarray(y_true, dtype=np.float64)
@@ -30,6 +32,11 @@ def r2_score(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
         )
         return float("nan")
     w = np.ones(len(yt)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    if yp.shape != yt.shape or w.shape != (len(yt),):
+        raise InputError(
+            f"y_true {yt.shape}, y_pred {yp.shape} and sample_weight {w.shape} must "
+            "describe the same rows and targets"
+        )
     if not w.any():
         raise InputError(
             "sample_weight is zero for every row; R² needs at least one positive weight"
@@ -38,6 +45,11 @@ def r2_score(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
     ss_res = (w * (yt - yp) ** 2).sum(axis=0)
     mean = (w * yt).sum(axis=0) / w.sum()
     ss_tot = (w * (yt - mean) ** 2).sum(axis=0)
+    # ȳ_w, rounded, need not be the constant itself (e.g. 0.1 under uneven weights, or
+    # 123.456 over 40 rows): Σ w (y − ȳ_w)² is then ~1e-30 instead of 0, and dividing by
+    # it gives R² ≈ −1e35 (scikit-learn's answer). Constancy is decided exactly instead.
+    counted = yt[w[:, 0] != 0]
+    ss_tot[counted.max(axis=0) == counted.min(axis=0)] = 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(ss_res == 0, 1.0, np.where(ss_tot != 0, 1.0 - ss_res / ss_tot, 0.0))
     return float(r2.mean())
