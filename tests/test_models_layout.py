@@ -28,6 +28,8 @@ def test_public_import_paths_name_the_same_classes() -> None:
 
     assert linear.LinearRegression is LinearRegression
     assert linear.Ridge is ridge.Ridge is Ridge
+    for name in torchlinreg.__all__:  # every export resolves (they load lazily)
+        assert getattr(torchlinreg, name) is not None
     assert torchlinreg.Summary.__name__ == "Summary"
     assert torchlinreg.Prediction.__name__ == "Prediction"
     summary = LinearRegression().fit(np.c_[np.arange(5.0)], [0.0, 1.1, 1.9, 3.2, 4.0]).summary()

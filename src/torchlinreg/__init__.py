@@ -20,7 +20,7 @@ if TYPE_CHECKING:
         RankDeficientWarning,
         TrainingDivergedError,
     )
-    from .models.gd import GDRegressor
+    from .models.gd import ExactGap, GDRegressor
     from .models.linear import LinearRegression
     from .models.ridge import Ridge
     from .persistence import load_model, save_model
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AccuracyWarning",
     "Dataset",
+    "ExactGap",
     "GDRegressor",
     "History",
     "IllConditionedWarning",
@@ -55,6 +56,7 @@ _LAZY = {
     "load_data": "torchlinreg.data.tables",
     "load_model": "torchlinreg.persistence",
     "save_model": "torchlinreg.persistence",
+    "ExactGap": "torchlinreg.models.gd",
     "GDRegressor": "torchlinreg.models.gd",
     "LinearRegression": "torchlinreg.models.linear",
     "Ridge": "torchlinreg.models.ridge",
