@@ -128,3 +128,14 @@ def test_split_theta_keeps_leading_dimensions() -> None:
     assert coef_sk.shape == (2, 3) and b_sk is not None and b_sk.shape == (2,)
     torch.testing.assert_close(b_sk, stack[:, 0, 0], rtol=0, atol=0)
     torch.testing.assert_close(coef_sk, stack[:, 1:, 0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("interval", [None, "confidence"])
+def test_feature_name_warnings_point_at_the_users_call(interval: str | None) -> None:
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(20, 2)), columns=["a", "b"])
+    model = LinearRegression().fit(frame, frame["a"] - frame["b"] + rng.normal(size=20))
+    with pytest.warns(UserWarning, match="does not have valid feature names") as caught:
+        model.predict(frame.to_numpy(), interval=interval)
+    assert [w.filename for w in caught] == [__file__]

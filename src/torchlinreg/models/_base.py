@@ -139,12 +139,16 @@ class RegressorBase:
         """``X W + b``. A torch tensor in gives a tensor out (same device); anything
         else gives a numpy array. Computed in X's precision when X is float32 or
         float64, else in float64."""
+        self._check_is_fitted()
+        self._check_feature_names(X)
+        return self._predict(X)
+
+    def _predict(self, X: ArrayLike) -> np.ndarray | torch.Tensor:
+        """:meth:`predict` once the model and X's names are checked."""
         import torch
 
         from ..data.arrays import as_tensor
 
-        self._check_is_fitted()
-        self._check_feature_names(X)
         dtype = torch.float32 if getattr(X, "dtype", None) in (np.float32, torch.float32) else None
         dtype = dtype or torch.float64
         device = X.device if isinstance(X, torch.Tensor) else torch.device("cpu")

@@ -102,10 +102,10 @@ class LinearRegression(ExactRegressor):
         ``"prediction"`` (for a new observation) also the bounds at ``level``, as a
         :class:`~torchlinreg.stats.intervals.Prediction` (``mean``, ``lower``,
         ``upper``, ``se``; numpy arrays shaped like ``predict(X)``)."""
-        if interval is None:
-            return super().predict(X)
-        from ..stats.intervals import prediction_interval
-
         self._check_is_fitted()
         self._check_feature_names(X)
+        if interval is None:
+            return self._predict(X)
+        from ..stats.intervals import prediction_interval
+
         return prediction_interval(self, X, interval, level)
