@@ -323,3 +323,15 @@ def test_exact_gap_compares_with_the_exact_solution(rng) -> None:
     assert short.exact_.coef_gap > 1e-2 > 1e-6 > long.exact_.coef_gap
     assert GDRegressor(loss="huber", epochs=2).fit(X, y).exact_ is None
     assert GDRegressor(compare_exact=False, epochs=2).fit(X, y).exact_ is None
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 10**30])
+def test_seed_outside_the_generators_range_is_refused(rng, seed: int) -> None:
+    X, y = make_data(rng, n=20)
+    with pytest.raises(InputError, match=r"random_state must be an int from 0 to 2\*\*64 - 1"):
+        GDRegressor(random_state=seed, epochs=1, batch_size=5).fit(X, y)
+
+
+def test_largest_seed_is_accepted(rng) -> None:
+    X, y = make_data(rng, n=20)
+    GDRegressor(random_state=2**64 - 1, epochs=1, batch_size=5).fit(X, y)

@@ -37,6 +37,11 @@ def seed_from(random_state: Any) -> int | None:
     if random_state is None:
         return None
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        # torch.Generator takes 64-bit seeds; the CLI's --seed has the same range.
+        if not 0 <= int(random_state) < 2**64:
+            raise InputError(
+                f"random_state must be an int from 0 to 2**64 - 1, got {int(random_state)}"
+            )
         return int(random_state)
     if hasattr(random_state, "randint"):
         return int(random_state.randint(0, 2**31 - 1))
