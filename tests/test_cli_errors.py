@@ -176,7 +176,9 @@ def test_model_is_written_only_after_the_report_is_ready(tmp_path, capsys, monke
     def broken(*_: object) -> None:
         raise RuntimeError("simulated failure while preparing the report")
 
-    monkeypatch.setattr(cli, "_fit_text", broken)
+    import torchlinreg.cli.fit
+
+    monkeypatch.setattr(torchlinreg.cli.fit, "_fit_text", broken)
     model = tmp_path / "m.safetensors"
     code, _, err = run(["fit", HOUSES, "--target", "price", "-o", model], capsys)
     assert code == 1 and "simulated failure" in err

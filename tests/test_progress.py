@@ -76,7 +76,7 @@ def test_fit_names_each_pass_over_the_data(tmp_path, monkeypatch) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    import torchlinreg.jobs as jobs
+    import torchlinreg.jobs.fit as jobs
 
     seen: list[tuple[str, int | None, int]] = []
 

@@ -1,6 +1,6 @@
 """The command line's grammar: the commands, their options and how each option is
 read and checked on its own (ranges, choices). Checks across options, and everything
-about the data, come later (``cli._fit_options``, the library).
+about the data, come later (``jobs.FitOptions``, the library).
 
 Standard library only: ``torchlinreg --help`` must not pay for torch.
 """
@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 from typing import Any, NoReturn
 
-from ._version import __version__
+from .._version import __version__
 
 # torch.Generator.manual_seed takes any 64-bit pattern; numpy takes no negative seed.
 SEED_MAX = 2**64 - 1
 
 
 class UsageError(Exception):
-    """argparse's complaint about the command line, reported by ``cli.main``."""
+    """argparse's complaint about the command line, reported by ``torchlinreg.cli.main``."""
 
     def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
         super().__init__(message)
@@ -97,10 +97,17 @@ def _columns(text: str) -> list[str]:
     return names
 
 
-def _model_and_data(p: argparse.ArgumentParser) -> None:
+def _missing_option(p: Any, choices: tuple[str, ...], help: str) -> None:
+    """``--missing``: what becomes of a row missing a value; stopping is the default."""
+    p.add_argument("--missing", choices=choices, default="error", help=help)
+
+
+def _model_and_data(p: argparse.ArgumentParser, missing: tuple[str, ...], help: str) -> None:
+    """A saved model applied to data: the two files, DATA's delimiter, ``--missing``."""
     p.add_argument("model", metavar="MODEL", help="a model file written by fit -o")
     p.add_argument("data", metavar="DATA", help="CSV/TSV, Parquet, .npy, or - for stdin")
     p.add_argument("--delimiter", help="CSV field separator of DATA")
+    _missing_option(p, missing, help)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -208,11 +215,10 @@ def _fit_columns(fit: argparse.ArgumentParser) -> None:
         metavar="A,B,...",
         help="text columns to one-hot encode (first category is the reference)",
     )
-    cols.add_argument(
-        "--missing",
-        choices=("error", "drop"),
-        default="error",
-        help="rows with missing values: stop with an error (default) or drop them",
+    _missing_option(
+        cols,
+        ("error", "drop"),
+        "rows with missing values: stop with an error (default) or drop them",
     )
     cols.add_argument("--delimiter", help="CSV field separator (default: ',' or tab for .tsv)")
 
@@ -271,12 +277,10 @@ def _predict_command(sub: Any) -> None:
         "to stdout, or CSV/TSV/Parquet to -o (written atomically).",
         "torchlinreg predict houses.safetensors examples/houses.csv --keep area -o pred.csv",
     )
-    _model_and_data(predict)
-    predict.add_argument(
-        "--missing",
-        choices=("error", "drop", "exclude"),
-        default="error",
-        help="rows missing a feature: stop with an error (default), leave them out (drop), "
+    _model_and_data(
+        predict,
+        ("error", "drop", "exclude"),
+        "rows missing a feature: stop with an error (default), leave them out (drop), "
         "or write an empty prediction in their place (exclude: rows stay in line)",
     )
     predict.add_argument("-o", "--output", metavar="OUT", help="output file (.csv, .tsv, .parquet)")
@@ -299,12 +303,10 @@ def _evaluate_command(sub: Any) -> None:
         "MSE, RMSE, MAE, R² and n of MODEL on DATA (which must hold the target column).",
         "torchlinreg evaluate houses.safetensors examples/houses.csv --json",
     )
-    _model_and_data(evaluate)
-    evaluate.add_argument(
-        "--missing",
-        choices=("error", "drop"),
-        default="error",
-        help="rows with missing values: stop with an error (default) or leave them out",
+    _model_and_data(
+        evaluate,
+        ("error", "drop"),
+        "rows with missing values: stop with an error (default) or leave them out",
     )
     _common(evaluate)
 

@@ -1,0 +1,121 @@
+"""``torchlinreg fit``: the arguments mapped to the fit's options, the fit reported
+(text or JSON), the model saved last."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .output import dumps, note, table_lines
+
+
+def fit_options(args: argparse.Namespace) -> Any:
+    """The fit's options from the arguments; :class:`~torchlinreg.jobs.FitOptions`
+    checks them together (each alone was checked by the parser). A confidence level
+    other than the default asks for the summary, as ``--cov-type`` and ``--cluster`` do."""
+    from ..jobs import FitOptions
+
+    gd: dict[str, Any] = {}
+    if args.method == "gd":
+        gd = {
+            "optimizer": args.optimizer,
+            "lr": args.lr,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "log_every": args.log_every,
+            "log_to": sys.stderr,  # stdout carries the result (and may be JSON)
+            "device": args.device,
+            "dtype": args.dtype,
+            "random_state": args.seed,
+        }
+    return FitOptions(
+        targets=args.target,
+        features=args.features,
+        exclude=args.exclude,
+        weights=args.weights,
+        one_hot=args.one_hot,
+        missing=args.missing,
+        delimiter=args.delimiter,
+        method=args.method,
+        ridge=args.ridge,
+        fit_intercept=not args.no_intercept,
+        gd=gd,
+        summary=args.summary or args.level != 0.95,
+        cov_type=args.cov_type,
+        cluster=args.cluster,
+        level=args.level,
+    )
+
+
+def run_fit(args: argparse.Namespace) -> None:
+    from .._files import check_output_path
+    from ..jobs import fit_file
+    from ..persistence import save_model
+
+    if args.output is not None:
+        check_output_path(args.output, inputs=(args.data,))
+    result = fit_file(args.data, fit_options(args), quiet=args.quiet)
+    report = _fit_report(args, result)
+    text = dumps(report) if args.json else _fit_text(args, result, report)
+    # The model is written last: a fit that cannot be reported leaves no file behind.
+    if args.output is not None:
+        save_model(args.output, result.estimator, design=result.design, info=result.info)
+    print(text)
+    if args.json:
+        return
+    if result.skipped_text:
+        cols = ", ".join(result.skipped_text)
+        note(args, f"text column(s) not used: {cols} (encode with --one-hot)")
+    if args.output:
+        print(f"model saved to {args.output}")
+
+
+def _fit_report(args: argparse.Namespace, result: Any) -> dict[str, Any]:
+    from ..jobs.common import coefficients
+
+    design, estimator = result.design, result.estimator
+    report = {
+        "method": result.info["method"],
+        "targets": design.targets,
+        "features": design.feature_names,
+        "n": result.info["n"],
+        "dropped": result.dropped,
+        "coefficients": coefficients(
+            estimator.coef_, estimator.intercept_, design.feature_names, design.targets
+        ),
+        "r2": result.stats["r2"],
+        "rmse": result.stats["rmse"],
+        "seconds": result.seconds,
+        "ignored_text_columns": result.skipped_text,
+        "output": args.output,
+    }
+    if "summary" in result.info:
+        report["summary"] = result.info["summary"]
+    return report
+
+
+def _fit_text(args: argparse.Namespace, result: Any, report: dict[str, Any]) -> str:
+    """The fit as text: the model, rows and time, the coefficients, R² and RMSE, and
+    the statistical summary when asked for. The time is reading and fitting, not the
+    program's start-up."""
+    from ..stats.inference import Summary
+
+    targets = result.design.targets
+    features = result.design.feature_names
+    what = "exact least squares" if report["method"] == "exact" else "gradient descent"
+    if args.ridge is not None and report["method"] == "exact":
+        what = f"ridge (alpha={args.ridge:g})"
+    rhs = " + ".join(features) if len(features) <= 8 else f"{len(features)} features"
+    dropped = f" ({result.dropped:,} dropped for missing values)" if result.dropped else ""
+    lines = [
+        f"{', '.join(targets)} ~ {rhs}: {what} on {report['n']:,} rows{dropped} "
+        f"in {result.seconds:.2f} s",
+        *table_lines(report["coefficients"], targets),
+    ]
+    for j, t in enumerate(targets):
+        label = f" ({t})" if len(targets) > 1 else ""
+        lines.append(f"R² {report['r2'][j]:.6g}   RMSE {report['rmse'][j]:.6g}{label}")
+    for d in result.info.get("summary", []):
+        lines += ["", str(Summary.from_dict(d))]
+    return "\n".join(lines)

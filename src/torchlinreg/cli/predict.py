@@ -1,0 +1,90 @@
+"""``torchlinreg predict`` and ``torchlinreg evaluate``: a saved model on new data,
+reported as text, JSON, or JSON lines (one prediction per line)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .output import dumps, note, r2_text
+
+
+def _predict(args: argparse.Namespace, output: str | None) -> Any:
+    from ..jobs import predict_file
+
+    return predict_file(
+        args.model,
+        args.data,
+        output,
+        keep=args.keep,
+        delimiter=args.delimiter,
+        missing=args.missing,
+        quiet=args.quiet,
+    )
+
+
+def run_predict(args: argparse.Namespace) -> None:
+    if args.json and args.output is None:
+        result = _predict_json_lines(args)
+    else:
+        result = _predict(args, args.output)
+    left = ""
+    if result.dropped:
+        left = f"{result.dropped:,} rows dropped for missing values"
+    if result.excluded:
+        left = f"{result.excluded:,} rows with missing values have an empty prediction"
+    if args.output is None:
+        if left:
+            note(args, left)
+    elif args.json:
+        summary = {
+            "rows": result.rows,
+            "dropped": result.dropped,
+            "excluded": result.excluded,
+            "output": args.output,
+            "columns": result.columns,
+        }
+        print(dumps(summary))
+    else:
+        print(
+            f"{result.rows:,} predictions written to {args.output}" + (f" ({left})" if left else "")
+        )
+
+
+def _predict_json_lines(args: argparse.Namespace) -> Any:
+    """The predictions as one JSON object per row, by way of a CSV file."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/predictions.csv"
+        result = _predict(args, path)
+        # Read back as text: kept columns stay exactly as they were written.
+        reader = pacsv.open_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in args.keep}),
+        )
+        for batch in reader:
+            for record in batch.to_pylist():
+                print(dumps(record, indent=None))
+    return result
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from ..jobs import evaluate_file
+
+    result = evaluate_file(
+        args.model, args.data, delimiter=args.delimiter, missing=args.missing, quiet=args.quiet
+    )
+    if args.json:
+        print(dumps(result))
+        return
+    dropped = f" ({result['dropped']:,} dropped)" if result["dropped"] else ""
+    print(f"n = {result['n']:,}{dropped}")
+    for t, m in result["targets"].items():
+        print(
+            f"{t}: MSE {m['mse']:.6g}   RMSE {m['rmse']:.6g}   MAE {m['mae']:.6g}   "
+            f"R² {r2_text(m['r2'])}"
+        )

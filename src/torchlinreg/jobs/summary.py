@@ -1,0 +1,51 @@
+"""The statistical summary of an exact fit from a file: the library's one summary path
+(:func:`~torchlinreg.stats.inference.model_summaries`), fed with the file read again
+(and its cluster labels) when the covariance is robust."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..data.design import Design, DesignChunk, chunks
+from ..data.sources import Source
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from .fit import FitOptions
+
+
+def summaries(source: Source, design: Design, options: FitOptions, model: Any) -> list[Any]:
+    """One summary per target, with the options as checked by :class:`FitOptions`."""
+    from ..stats.inference import model_summaries
+
+    if not options.robust:
+        return model_summaries(model, level=options.level)
+    cluster = options.cluster
+    keep = [cluster] if cluster is not None else []
+
+    def data() -> Iterator[tuple[Any, Any]]:
+        for chunk, raw in chunks(source, design, keep=keep):
+            labels = None if cluster is None else _labels(source, chunk, raw, cluster)
+            yield chunk.as_solver_chunk(), labels
+
+    return model_summaries(model, level=options.level, cov_type=options.cov_type, data=data())
+
+
+def _labels(source: Source, chunk: DesignChunk, raw: Any, name: str) -> np.ndarray:
+    """The cluster labels of the rows the fit kept; a kept row must have one."""
+    column = raw.column(name)
+    labels = column.to_numpy(zero_copy_only=False)
+    missing = column.is_null().to_numpy(zero_copy_only=False)
+    if chunk.kept is not None:
+        missing = missing & chunk.kept  # a row left out of the fit needs no label
+        labels = labels[chunk.kept]
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise InputError(
+            f"{source.where(chunk.start + row)}, column {name!r}: "
+            "the cluster label is missing; fill it in or remove the row"
+        )
+    return labels
