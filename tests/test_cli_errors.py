@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -185,6 +186,49 @@ def test_model_is_written_only_after_the_report_is_ready(tmp_path, capsys, monke
     assert not model.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    "options",
+    [["--summary"], ["--level", "0.9"], ["--cov-type", "HC1"], ["--cluster", "bedrooms"]],
+)
+def test_the_summary_needs_the_exact_method(capsys, options) -> None:
+    # --level used to reach the summary of a gradient-descent fit: an internal error.
+    args = ["fit", HOUSES, "--target", "price", "--method", "gd", "--epochs", "1", *options]
+    code, out, err = run(args, capsys)
+    assert code == 2 and out == ""
+    assert "needs the exact method; drop --method gd" in one_error_line(err)
+
+
+def test_fit_options_are_checked_together_however_they_are_built() -> None:
+    from torchlinreg.errors import InputError
+    from torchlinreg.jobs import FitOptions
+
+    for options, message in (
+        ({"method": "newton"}, "unknown method 'newton'"),
+        ({"method": "gd", "ridge": 1.0}, "--ridge works with the exact method"),
+        ({"method": "gd", "cov_type": "HC3"}, "needs the exact method"),
+        ({"cov_type": "cluster"}, "--cov-type cluster needs --cluster COL"),
+        ({"cov_type": "HC3", "cluster": "g"}, "--cluster goes with --cov-type cluster"),
+        ({"cov_type": "HC9"}, "unknown cov_type 'HC9'"),
+        ({"summary": True, "level": 95}, "level must be between 0 and 1"),
+    ):
+        with pytest.raises(InputError, match=message):
+            FitOptions(targets=["y"], **options)
+    clustered = FitOptions(targets=["y"], cluster="g")
+    assert (clustered.cov_type, clustered.summary, clustered.robust) == ("cluster", True, True)
+    plain = FitOptions(targets=["y"])
+    assert (plain.cov_type, plain.summary, plain.robust) == ("nonrobust", False, False)
+
+
+def test_a_missing_cluster_label_is_looked_for_in_the_rows_fitted(tmp_path, capsys) -> None:
+    # Line 2 is dropped for its missing x, so its missing label does not matter; line 4's does.
+    path = tmp_path / "d.csv"
+    path.write_text("x,g,y\n,,1\n1,a,2\n2,,3.9\n3,b,6.1\n4,a,8.2\n5,b,9.9\n")
+    args = ["fit", path, "--target", "y", "--missing", "drop", "--cluster", "g"]
+    code, _, err = run(args, capsys)
+    assert code == 2
+    assert "line 4, column 'g': the cluster label is missing" in one_error_line(err)
+
+
 # Missing values at predict/evaluate time --------------------------------------------
 
 TRAIN = "id,x,z,y\na,1,0.5,2\nb,2,0.1,4.5\nc,3,0.7,6\nd,4,0.2,8.5\ne,5,0.9,9.8\nf,6,0.3,12.1\n"
@@ -274,6 +318,31 @@ def test_evaluate_missing_error_or_drop(model_and_new, capsys, tmp_path) -> None
     assert result["n"] == 3 and result["dropped"] == 2
     mse = np.mean((y[keep] - expected[keep]) ** 2)
     assert result["targets"]["y"]["mse"] == pytest.approx(mse, rel=1e-10)
+
+
+@pytest.mark.parametrize("command", ["fit", "predict", "evaluate"])
+def test_a_missing_value_error_suggests_options_its_command_takes(
+    command, model_and_new, capsys, tmp_path
+) -> None:
+    """Every ``--missing`` choice the message names works for that command; predict's
+    first is the one that keeps output rows in line with input rows."""
+    model, new, _ = model_and_new
+    with_y = tmp_path / "with_y.csv"
+    rows = [f"{line},{j}" for j, line in enumerate(NEW.splitlines()[1:])]
+    with_y.write_text("id,x,z,y\n" + "\n".join(rows) + "\n")
+    argv = {
+        "fit": ["fit", with_y, "--target", "y", "--exclude", "id"],
+        "predict": ["predict", model, new],
+        "evaluate": ["evaluate", model, with_y],
+    }[command]
+    code, _, err = run(argv, capsys)
+    suggested = re.findall(r"--missing (\w+)", one_error_line(err, command))
+    assert code == 2 and suggested
+    for choice in suggested:
+        code, _, err = run([*argv, "--missing", choice], capsys)
+        assert code == 0, (choice, err)
+    if command == "predict":
+        assert suggested[0] == "exclude"
 
 
 def test_evaluate_one_hot_without_intercept(tmp_path, capsys) -> None:

@@ -218,11 +218,20 @@ def used_columns(design: Design, with_targets: bool, keep: Sequence[str] = ()) -
     return list(dict.fromkeys([*cols, *keep]))
 
 
-def _missing(source: Source, start: int, mask: np.ndarray, column: str) -> InputError:
+def _missing(
+    source: Source, start: int, mask: np.ndarray, column: str, with_targets: bool
+) -> InputError:
     row = int(np.flatnonzero(mask)[0])
+    # Without targets the rows are being predicted: leaving one out would shift every
+    # prediction after it, so the option that keeps them in line comes first.
+    fix = (
+        "remove the row, or use --missing drop"
+        if with_targets
+        else "or use --missing exclude (an empty prediction in its place; --missing drop "
+        "leaves the row out)"
+    )
     return InputError(
-        f"{source.where(start + row)}, column {column!r}: the value is missing; "
-        "fill it in, remove the row, or use --missing drop"
+        f"{source.where(start + row)}, column {column!r}: the value is missing; fill it in, {fix}"
     )
 
 
@@ -260,7 +269,7 @@ def chunks(
             nan = np.isnan(v)
             if nan.any():
                 if design.missing == "error":
-                    raise _missing(source, start, nan, c)
+                    raise _missing(source, start, nan, c, with_targets)
                 bad |= nan
             inf = np.isinf(v)
             if inf.any():
@@ -275,7 +284,7 @@ def chunks(
             encoded[c], null, unknown = one_hot_block(codes, labels, cats, design.levels(c))
             if null.any():
                 if design.missing == "error":
-                    raise _missing(source, start, null, c)
+                    raise _missing(source, start, null, c, with_targets)
                 bad |= null
             if unknown is not None:
                 raise InputError(
