@@ -280,7 +280,7 @@ def test_predict_needs_the_model_columns(tmp_path, capsys) -> None:
     run(["fit", HOUSES, "--target", "price", "-o", model], capsys)
     renamed = write(tmp_path, "area,bedrooms,age\n100,2,10\n", "renamed.csv")
     code, _, err = run(["predict", model, renamed], capsys)
-    assert code == 2 and "lacks column(s) the model needs: rooms" in err
+    assert code == 2 and "no feature column 'rooms'; the columns are: area, bedrooms, age" in err
 
 
 def test_outputs_are_checked_first_and_never_half_written(tmp_path, capsys) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.design import Design
+from ..data.design import Design, require_columns
 from ..data.sources import Source, open_source
 from ..errors import InputError
 
@@ -38,13 +38,9 @@ def model_design(model_file: Any) -> Design:
 def check_inputs(source: Source, design: Design, with_targets: bool) -> None:
     """Refuse a source that lacks a column the model reads (its targets too when
     ``with_targets``), listing the columns it has."""
-    need = list(design.inputs) + (list(design.targets) if with_targets else [])
-    missing = [c for c in need if c not in source.columns]
-    if missing:
-        raise InputError(
-            f"{source.name} lacks column(s) the model needs: {', '.join(missing)} "
-            f"(it has: {', '.join(source.columns)}); rename or add them"
-        )
+    require_columns(source, design.inputs, "feature")
+    if with_targets:
+        require_columns(source, design.targets, "target")
 
 
 def coefficients(

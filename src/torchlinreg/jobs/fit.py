@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.design import Design, plan
+from ..data.design import Design, plan, require_columns
 from ..data.prefetch import one_core_for_reading
 from ..data.sources import Source
 from ..errors import InputError, RankDeficientWarning
@@ -151,11 +151,8 @@ def _plan(source: Source, options: FitOptions) -> tuple[Design, list[str]]:
             f"{source.name}: a feature named 'intercept' would be confused with the fitted "
             "intercept; rename the column, leave it out with --exclude, or use --no-intercept"
         )
-    if options.cluster is not None and options.cluster not in source.columns:
-        raise InputError(
-            f"{source.name}: no cluster column {options.cluster!r}; the columns are: "
-            f"{', '.join(source.columns)}"
-        )
+    if options.cluster is not None:
+        require_columns(source, [options.cluster], "cluster")
     return design, skipped
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.design import Design, DesignChunk, chunks
+from ..data.design import Design, DesignChunk, chunks, require_columns
 from ..data.prefetch import prefetched
 from ..data.sources import Source
 from ..errors import InputError
@@ -35,12 +35,21 @@ def replay_design(design: Design, missing: str, choices: Sequence[str] = PREDICT
     )
 
 
-def _load(model_path: str, missing: str, choices: Sequence[str]) -> tuple[Any, Design]:
-    """The saved estimator and its design as replayed on new data."""
+def _model_on(
+    model_path: str, data_path: str, delimiter: str | None, missing: str, with_targets: bool
+) -> tuple[Any, Design, Source]:
+    """The saved estimator, its design as replayed on new data, and the data, checked
+    to hold the columns the model reads (and its targets, ``with_targets``)."""
     from ..persistence import load_model
 
     mf = load_model(model_path)
-    return mf.estimator, replay_design(model_design(mf), missing, choices)
+    choices = EVALUATE_MISSING if with_targets else PREDICT_MISSING
+    design = replay_design(model_design(mf), missing, choices)
+    if with_targets and not design.targets:
+        raise InputError("this model does not record its target column; evaluate needs it")
+    source = open_data(data_path, delimiter)
+    check_inputs(source, design, with_targets)
+    return mf.estimator, design, source
 
 
 @dataclass
@@ -64,9 +73,7 @@ def _output_names(
     source: Source, design: Design, keep: Sequence[str], n_targets: int, estimator: Any
 ) -> list[str]:
     """The prediction columns' names, checked against the columns to keep."""
-    missing_keep = [c for c in keep if c not in source.columns]
-    if missing_keep:
-        raise InputError(f"{source.name}: no column {', '.join(map(repr, missing_keep))} to keep")
+    require_columns(source, keep, "--keep")
     names = prediction_names(design, n_targets, estimator)
     clash = [c for c in keep if c in names]
     if clash:
@@ -127,9 +134,7 @@ def predict_file(
 
     if output is not None:
         check_output_path(output, inputs=(data_path, model_path))
-    estimator, design = _load(model_path, missing, PREDICT_MISSING)
-    source = open_data(data_path, delimiter)
-    check_inputs(source, design, with_targets=False)
+    estimator, design, source = _model_on(model_path, data_path, delimiter, missing, False)
     n_targets = np.atleast_2d(estimator.coef_).shape[0]
     columns = [*keep, *_output_names(source, design, keep, n_targets, estimator)]
     progress = Progress("predicting", total=source.row_count, enabled=not quiet)
@@ -169,11 +174,7 @@ def evaluate_file(
     rows missing a value stop with an error, or are left out (``missing="drop"``)."""
     from ..stats.metrics import StreamingMetrics
 
-    estimator, design = _load(model_path, missing, EVALUATE_MISSING)
-    if not design.targets:
-        raise InputError("this model does not record its target column; evaluate needs it")
-    source = open_data(data_path, delimiter)
-    check_inputs(source, design, with_targets=True)
+    estimator, design, source = _model_on(model_path, data_path, delimiter, missing, True)
     metrics = StreamingMetrics(len(design.targets))
     progress = Progress("evaluating", total=source.row_count, enabled=not quiet)
     dropped = 0
