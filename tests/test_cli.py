@@ -20,7 +20,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HOUSES = str(EXAMPLES / "houses.csv")
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def run(argv: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``torchlinreg ARGV`` in-process: the exit code, stdout and stderr."""
     code = main([str(a) for a in argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err

@@ -17,17 +17,9 @@ import numpy as np
 import pytest
 
 import torchlinreg.cli as cli
-from torchlinreg.cli import main
 
 from .conftest import lstsq_fit
-
-HOUSES = str(Path(__file__).resolve().parent.parent / "examples" / "houses.csv")
-
-
-def run(argv: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from .test_cli import HOUSES, run
 
 
 def one_error_line(err: str, command: str = "fit") -> str:
