@@ -8,8 +8,7 @@ returns a result for the command line to print (or a program to use).
 - :mod:`.predict`: a saved model applied to new data (``predict_file``,
   ``evaluate_file``);
 - :mod:`.describe`: what a model file holds, without loading torch;
-- :mod:`.common`: what these share (opening a file, a saved model's columns, the
-  coefficient table).
+- :mod:`.common`: what these share (opening a file, the coefficient table).
 """
 
 from .describe import describe_model

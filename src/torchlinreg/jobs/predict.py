@@ -15,7 +15,7 @@ from ..data.prefetch import prefetched
 from ..data.sources import Source
 from ..errors import InputError
 from ..progress import Progress
-from .common import check_inputs, model_design, open_data
+from .common import open_data
 
 # What predict and evaluate do with rows missing a feature: stop (error), leave them
 # out (drop), or keep them with an empty prediction (exclude, R's na.exclude).
@@ -35,6 +35,28 @@ def replay_design(design: Design, missing: str, choices: Sequence[str] = PREDICT
     )
 
 
+def _model_design(model_file: Any) -> Design:
+    """The design a saved model was fitted with; a model fitted on an array has none,
+    and one fitted from a DataFrame has its feature names only."""
+    if model_file.design is not None:
+        return model_file.design
+    names = getattr(model_file.estimator, "feature_names_in_", None)
+    if names is None:
+        raise InputError(
+            "this model was fitted without feature names, so its columns cannot be found "
+            "in a file; fit it from a file or from a DataFrame"
+        )
+    return Design(targets=[], inputs=[str(n) for n in names])
+
+
+def _check_inputs(source: Source, design: Design, with_targets: bool) -> None:
+    """Refuse a source that lacks a column the model reads (its targets too when
+    ``with_targets``), listing the columns it has."""
+    require_columns(source, design.inputs, "feature")
+    if with_targets:
+        require_columns(source, design.targets, "target")
+
+
 def _model_on(
     model_path: str, data_path: str, delimiter: str | None, missing: str, with_targets: bool
 ) -> tuple[Any, Design, Source]:
@@ -44,11 +66,11 @@ def _model_on(
 
     mf = load_model(model_path)
     choices = EVALUATE_MISSING if with_targets else PREDICT_MISSING
-    design = replay_design(model_design(mf), missing, choices)
+    design = replay_design(_model_design(mf), missing, choices)
     if with_targets and not design.targets:
         raise InputError("this model does not record its target column; evaluate needs it")
     source = open_data(data_path, delimiter)
-    check_inputs(source, design, with_targets)
+    _check_inputs(source, design, with_targets)
     return mf.estimator, design, source
 
 
