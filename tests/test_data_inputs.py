@@ -101,6 +101,74 @@ def test_integers_beyond_2_53_are_exact_or_refused(tmp_path, capsys, rng) -> Non
     )
 
 
+def test_csv_integers_beyond_2_53_are_exact_or_refused(tmp_path, capsys, monkeypatch) -> None:
+    import torchlinreg.data.csv_source as csv_source
+
+    # Parsed as float64 these became 2^53, 2^53 + 4 and 2^53 + 8: slope 0.375, not 0.5.
+    bad = tmp_path / "b.csv"
+    bad.write_text("x,y\n9007199254740993,1\n9007199254740995,2\n9007199254740999,4\n")
+    code, _, err = run(["fit", bad, "--target", "y"], capsys)
+    assert "b.csv, line 2, column 'x': the integer 9007199254740993" in one_line_error(code, err)
+    # Many small blocks: the integer column's later blocks hold a fraction, missing
+    # tokens and an exact multiple of 2^40 beyond 2^53, all read as numbers...
+    monkeypatch.setattr(csv_source, "CSV_BLOCK_BYTES", 256)
+    x = [str(i) for i in range(200)]
+    x[150], x[160], x[170] = "2.5", "NA", str(2**60 + 2**40)
+    rows = [f"{v},{i % 7}" for i, v in enumerate(x)]
+    good = tmp_path / "g.csv"
+    good.write_text("x,y\n" + "\n".join(rows) + "\n")
+    ds = load_data(str(good), target="y", missing="drop")
+    expected = [float(v) for v in x if v != "NA"]
+    assert ds.dropped == 1 and ds.X[:, 0].tolist() == expected
+    # ... and an inexact integer there, in a block of its own, is named by its line.
+    x[180] = str(2**60 + 1)
+    good.write_text("x,y\n" + "\n".join(f"{v},{i % 7}" for i, v in enumerate(x)) + "\n")
+    with pytest.raises(InputError, match=rf"line 182, column 'x': the integer {2**60 + 1} "):
+        load_data(str(good), target="y", missing="drop")
+    # Integer text too long for int64 is still an integer, and still refused.
+    x[180] = str(2**64 + 1)
+    good.write_text("x,y\n" + "\n".join(f"{v},{i % 7}" for i, v in enumerate(x)) + "\n")
+    with pytest.raises(InputError, match=rf"line 182, column 'x': the integer {2**64 + 1} "):
+        load_data(str(good), target="y", missing="drop")
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64])
+def test_npy_integers_beyond_2_53_are_exact_or_refused(tmp_path, capsys, dtype) -> None:
+    n = 20
+    x = np.arange(n, dtype=dtype)
+    big = (x << dtype(40)) + dtype(10**18 // 2**40 * 2**40)  # multiples of 2^40: exact
+    y = 2.0 * x.astype(np.float64) + 1
+    path = tmp_path / "a.npy"
+    np.save(path, np.column_stack([big, y.astype(dtype)]))
+    ds = load_data(str(path), target="1")
+    assert ds.X[:, 0].tolist() == [float(v) for v in big.tolist()]
+    assert ds.y.tolist() == y.tolist()
+    big[5] += dtype(3)  # near 1e18: no float64 value
+    np.save(path, np.column_stack([big, y.astype(dtype)]))
+    code, _, err = run(["fit", path, "--target", "1"], capsys)
+    assert f"a.npy, row 6, column '0': the integer {int(big[5])} " in one_line_error(code, err)
+    if dtype == np.uint64:  # beyond int64 too: 2^64 - 1 rounds up to 2^64
+        big[5] = dtype(2**64 - 1)
+        np.save(path, np.column_stack([big, y.astype(dtype)]))
+        with pytest.raises(InputError, match=f"row 6, column '0': the integer {2**64 - 1} "):
+            load_data(str(path), target="1")
+
+
+def test_integer_arrays_beyond_2_53_are_exact_or_refused() -> None:
+    import torch
+
+    exact = np.array([[1, 2**60], [2, 2**60 + 2**40], [3, 2**61]], dtype=np.int64)
+    y = np.array([1.0, 3.0, 2.0])
+    # Exact integers are the floats they equal: the same fit, bit for bit.
+    model, floats = (LinearRegression().fit(X, y) for X in (exact, exact.astype(np.float64)))
+    assert model.coef_.tolist() == floats.coef_.tolist()
+    bad = exact.copy()
+    bad[2, 1] = 2**60 + 1
+    for X in (bad, torch.from_numpy(bad), bad.astype(np.uint64)):
+        with pytest.raises(InputError, match=rf"X\[2, 1\] = {2**60 + 1} has no exact float64"):
+            LinearRegression().fit(X, y)
+
+
 @pytest.mark.parametrize(
     "column",
     [

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError, InputTypeError
+from .exact import first_inexact
 
 if TYPE_CHECKING:
     import torch
@@ -186,9 +187,28 @@ def as_tensor(
         raise InputError(
             f"{name} has 0 feature(s) (shape={tuple(src.shape)}) while a minimum of 1 is required."
         )
+    if t.dtype == torch.float64:
+        check_exact(src, name)
     if finite:
         check_finite(t, name, source=src)
     return t
+
+
+def check_exact(src: Any, name: str) -> None:
+    """Refuse 64-bit integers that float64 would round (beyond 2^53), naming the cell."""
+    import torch
+
+    if isinstance(src, torch.Tensor):
+        if src.dtype not in (torch.int64, torch.uint64):
+            return
+        src = src.detach().cpu().numpy()
+    row = first_inexact(src)
+    if row is not None:
+        cell = np.unravel_index(row, src.shape)
+        raise InputError(
+            f"{name}[{', '.join(map(str, cell))}] = {int(src[cell])} has no exact float64 "
+            "value (an integer beyond 2^53); give it as a float or leave the column out"
+        )
 
 
 def check_lengths(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> None:

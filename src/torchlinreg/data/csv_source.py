@@ -119,9 +119,20 @@ class CsvSource(Source):
     def batches(
         self, columns: Sequence[str], types: dict[str, Any] | None = None
     ) -> Iterator[Batch]:
+        import pyarrow as pa
+
         types = types or {}
-        with self._errors(types):
-            yield from numbered(map(_blank_is_null, self._blocks(columns, types)), self, types)
+        # Integers pyarrow would round on parsing them as float64 are read as text and
+        # converted exactly (or refused) with every other source's integers.
+        integers = [
+            c
+            for c, t in types.items()
+            if pa.types.is_float64(t) and pa.types.is_integer(self.types[c])
+        ]
+        read = {**types, **{c: pa.string() for c in integers}}
+        with self._errors(read):
+            blocks = (_blank_is_null(b, integers) for b in self._blocks(columns, read))
+            yield from numbered(blocks, self, types)
 
     def _blocks(self, columns: Sequence[str], types: dict[str, Any]) -> Iterator[Any]:
         """A file through pyarrow's dataset scanner, which parses blocks in parallel
@@ -169,16 +180,22 @@ class CsvSource(Source):
         return self._first is None or self._first.num_rows == 0
 
 
-def _blank_is_null(table: Any) -> Any:
+def _blank_is_null(table: Any, numbers: Sequence[str] = ()) -> Any:
     """An empty cell of a CSV text column is a missing value; any other text, "NA"
-    included, is kept as written (ids, labels)."""
+    included, is kept as written (ids, labels). In ``numbers`` (number columns read as
+    text) pyarrow's missing-value tokens are missing, as in any number column."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from .diagnose import null_tokens
+
     if not any(pa.types.is_string(t) for t in table.schema.types):
         return table
-    arrays = [
-        pc.if_else(pc.equal(c, ""), pa.scalar(None, c.type), c) if pa.types.is_string(c.type) else c
-        for c in table.columns
-    ]
+    tokens = pa.array(sorted(null_tokens())) if numbers else None
+    arrays = []
+    for name, c in zip(table.schema.names, table.columns, strict=True):
+        if pa.types.is_string(c.type):
+            blank = pc.is_in(c, tokens) if name in numbers else pc.equal(c, "")
+            c = pc.if_else(blank, pa.scalar(None, c.type), c)
+        arrays.append(c)
     return pa.RecordBatch.from_arrays(arrays, names=table.schema.names)

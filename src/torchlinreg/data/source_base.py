@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
+from .exact import exact_float64
 
 # Rows per batch where the reader chooses them (Parquet, .npy).
 BATCH_ROWS = 1 << 17
@@ -128,18 +129,18 @@ def _cast(table: Any, types: dict[str, Any], source: Source, start: int) -> Any:
             arrays.append(column)
             continue
         try:
-            arrays.append(pc.cast(column, want))
+            if pa.types.is_float64(want) and _integers_or_text(column.type):
+                floats, row = exact_float64(column)
+                if row is not None:
+                    raise InputError(
+                        f"{source.where(start + row)}, column {name!r}: the integer "
+                        f"{column[row].as_py()} has no exact float64 value (beyond 2^53); "
+                        "store it as a float or as text, or leave the column out"
+                    )
+                arrays.append(floats)
+            else:
+                arrays.append(pc.cast(column, want))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            if pa.types.is_integer(column.type) and pa.types.is_float64(want):
-                floats, row = _exact_floats(column)
-                if row is None:
-                    arrays.append(floats)
-                    continue
-                raise InputError(
-                    f"{source.where(start + row)}, column {name!r}: the integer "
-                    f"{column[row].as_py()} has no exact float64 value (beyond 2^53); store it "
-                    "as a float or as text, or leave the column out"
-                ) from None
             from .diagnose import first_non_number
 
             row, value = first_non_number(column)
@@ -150,20 +151,9 @@ def _cast(table: Any, types: dict[str, Any], source: Source, start: int) -> Any:
     return pa.RecordBatch.from_arrays(arrays, names=table.schema.names)
 
 
-def _exact_floats(column: Any) -> tuple[Any, int | None]:
-    """Integers as float64, and the first row whose integer has no exact float64 value
-    (None when all do). pyarrow refuses every integer beyond 2^53, but multiples of a
-    power of two (2^60, ...) are exact; any other would be silently rounded."""
-    import numpy as np
+def _integers_or_text(kind: Any) -> bool:
     import pyarrow as pa
 
-    ints = column.fill_null(0).to_numpy(zero_copy_only=False)
-    floats = ints.astype(np.float64)
-    # Only values beyond 2^53 can be inexact; compare those as Python ints (float(2^63)
-    # does not fit int64 again).
-    large = np.flatnonzero(np.abs(floats) >= 2.0**53).tolist()
-    inexact = [row for row in large if int(floats[row]) != int(ints[row])]
-    if inexact:
-        return None, inexact[0]
-    nulls = column.is_null().to_numpy(zero_copy_only=False)
-    return pa.array(floats, mask=nulls if nulls.any() else None), None
+    return bool(
+        pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    )
