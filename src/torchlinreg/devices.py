@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 DeviceLike = Union[str, "torch.device"]
 DtypeLike = Union[str, "torch.dtype"]
 
-_DTYPES = ("float32", "float64")
+DTYPES = ("float32", "float64")
 
 
 def resolve_device(device: DeviceLike) -> torch.device:
@@ -63,6 +63,6 @@ def resolve_dtype(dtype: DtypeLike) -> torch.dtype:
 
     if dtype in (torch.float32, torch.float64):
         return dtype  # type: ignore[return-value]
-    if isinstance(dtype, str) and dtype in _DTYPES:
+    if isinstance(dtype, str) and dtype in DTYPES:
         return getattr(torch, dtype)  # type: ignore[no-any-return]
     raise InputError(f"unsupported dtype {dtype!r}; use 'float32' or 'float64'")

@@ -27,7 +27,7 @@ from ._diagnostics import (
 )
 from ._stream import ChunkSource, ChunkStream
 from ._types import ArrayLike
-from ._validation import check_choice
+from ._validation import EXACT_SOLVERS, REFINE, check_choice
 
 if TYPE_CHECKING:
     import torch
@@ -48,7 +48,7 @@ class ExactRegressor(RegressorBase):
     solver: str
     refine: bool | str
     device: DeviceLike | None
-    _solvers: tuple[str, ...] = ("auto", "qr", "svd", "cholesky")
+    _solvers: tuple[str, ...] = EXACT_SOLVERS
 
     def _solve(self, state: LeastSquaresState) -> Solution:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -65,7 +65,7 @@ class ExactRegressor(RegressorBase):
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
             raise InputError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
         check_choice("solver", self.solver, self._solvers)
-        if self.refine not in ("auto", True, False):
+        if self.refine not in REFINE:
             raise InputError(f"refine must be 'auto', True or False; got {self.refine!r}")
 
     def _device(self) -> torch.device | None:

@@ -8,6 +8,15 @@ from typing import Any
 
 from ..errors import InputError
 
+# The values the estimators' parameters may take, here (torch-free) because model files
+# are checked against them without loading torch (``torchlinreg._model_meta``).
+EXACT_SOLVERS = ("auto", "qr", "svd", "cholesky")
+RIDGE_SOLVERS = ("auto", "qr", "cholesky")
+REFINE = ("auto", True, False)
+INITS = ("zeros", "random")
+LOSSES = ("squared_error", "huber")
+SEED_LIMIT = 2**64  # torch.Generator takes 64-bit seeds; the CLI's --seed has the same range
+
 
 def check_int(name: str, value: Any, *, low: int, allow_none: bool = False) -> None:
     if value is None and allow_none:
@@ -37,8 +46,7 @@ def seed_from(random_state: Any) -> int | None:
     if random_state is None:
         return None
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        # torch.Generator takes 64-bit seeds; the CLI's --seed has the same range.
-        if not 0 <= int(random_state) < 2**64:
+        if not 0 <= int(random_state) < SEED_LIMIT:
             raise InputError(
                 f"random_state must be an int from 0 to 2**64 - 1, got {int(random_state)}"
             )

@@ -14,15 +14,13 @@ from ..devices import DeviceLike, DtypeLike
 from ..training.optimizers import OptimizerSpec
 from ._base import RegressorBase
 from ._types import ArrayLike
-from ._validation import check_choice, check_int, check_positive, seed_from
+from ._validation import INITS, check_choice, check_int, check_positive, seed_from
 
 if TYPE_CHECKING:
     import torch
     from typing_extensions import Self
 
     from ..training.loop import TrainResult
-
-_INITS = ("zeros", "random")
 
 
 @dataclass
@@ -184,7 +182,7 @@ class GDRegressor(RegressorBase):
         check_int("epochs", self.epochs, low=0)
         check_int("batch_size", self.batch_size, low=1, allow_none=True)
         check_int("log_every", self.log_every, low=1, allow_none=True)
-        check_choice("init", self.init, _INITS)
+        check_choice("init", self.init, INITS)
 
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Train on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or

@@ -11,6 +11,7 @@ import numpy as np
 from ..devices import DeviceLike
 from ..errors import InputError
 from ._exact import ExactRegressor
+from ._validation import RIDGE_SOLVERS
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +28,7 @@ class Ridge(ExactRegressor):
     least squares (refined and diagnosed as such).
     """
 
-    _solvers = ("auto", "qr", "cholesky")
+    _solvers = RIDGE_SOLVERS
 
     def __init__(
         self,

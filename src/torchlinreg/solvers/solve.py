@@ -17,19 +17,8 @@ from .min_norm import min_norm_solve, null_structure
 from .scaling import column_scale
 from .state import LeastSquaresState
 from .theta import split_theta, stack_theta
-
-EPS = float(torch.finfo(torch.float64).eps)
-
-
-def rank_tolerance(n_params: int) -> float:
-    """Singular values of the column-scaled design below this are treated as zero.
-
-    Columns are scaled so that each one's 2-norm lies in [0.5, 1); Householder QR
-    leaves rounding of order p·ε there. Exactly collinear or constant columns show
-    singular values of that size; genuinely ill-conditioned but independent ones (NIST
-    Filip, κ ≈ 5·10⁹ scaled) stay far above it.
-    """
-    return 1000.0 * max(n_params, 1) * EPS
+from .tolerance import EPS as EPS  # the solvers' machine epsilon, imported from here
+from .tolerance import rank_tolerance
 
 
 @dataclass

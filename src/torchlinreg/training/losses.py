@@ -17,6 +17,7 @@ from typing import Protocol
 import torch
 
 from ..errors import InputError
+from ..models._validation import LOSSES
 
 Evaluation = Callable[[], torch.Tensor]
 
@@ -149,9 +150,6 @@ class Huber:
             return total.detach()
 
         return evaluate
-
-
-LOSSES = ("squared_error", "huber")
 
 
 def make_loss(name: str, epsilon: float) -> Loss:
