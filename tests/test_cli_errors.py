@@ -296,6 +296,16 @@ def test_predict_missing_drop_says_how_many(model_and_new, capsys) -> None:
     np.testing.assert_allclose(got, expected[[0, 2, 4]], rtol=1e-12)
 
 
+def test_absent_columns_are_named_with_the_columns_there_are(model_and_new, capsys) -> None:
+    model, new, _ = model_and_new
+    code, out, err = run(["predict", model, new, "--keep", "id,ident"], capsys)
+    assert code == 2 and out == ""
+    assert "no --keep column 'ident'; the columns are: id, x, z" in one_error_line(err, "predict")
+    code, _, err = run(["evaluate", model, new], capsys)
+    assert code == 2
+    assert "no target column 'y'; the columns are: id, x, z" in one_error_line(err, "evaluate")
+
+
 def test_evaluate_missing_error_or_drop(model_and_new, capsys, tmp_path) -> None:
     model, _, expected = model_and_new
     data = tmp_path / "eval.csv"
