@@ -12,12 +12,15 @@ float64 data in double-double, which needs the data again:
   [I A; Aᵀ 0][r; x] = [b; 0] with the Householder QR of A (a copy of the data and its
   Q); it converges when κ·ε < 1.
 
-Residuals are those of the data exactly as given, [1, X] and Y, never of the state's
-shifted copy: X − x₀ is rounded, and for a nearly collinear design that rounding alone
-moves the solution. So refinement runs in the data's own coordinates, with the state's
-R carried back to them (R·T for the unit-triangular shift T) as the preconditioner, and
-with columns (and each target) scaled by exact powers of two, so the problem keeps its
-solution bits and the double-double splitting cannot overflow.
+Residuals are those of the data exactly as given, W(Y − [1, X]θ) with the weights
+applied in double-double (never through a rounded √w, which would perturb every row),
+never of the state's shifted copy: X − x₀ is rounded, and for a nearly collinear
+design that rounding alone moves the solution. So refinement runs in the data's own
+coordinates, with the state's R carried back to them (R·T for the unit-triangular shift
+T) as the preconditioner, and with columns (and each target) scaled by exact powers of
+two, so the problem keeps its solution bits and the double-double splitting cannot
+overflow. The factors (the state's R, the QR of √w·A) only precondition: their rounding
+slows the iteration, it does not move its limit.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from .solve import EPS, scaled_condition
 from .state import LeastSquaresState
 
 _MAX_STEPS = 6
+_STALLED = 2
 # Bytes of double-double temporaries per block (A·x products, Aᵀr products).
 _BLOCK_BYTES = 64 << 20
 
@@ -45,13 +49,18 @@ def _block_rows(p: int, k: int) -> int:
     return max(256, _BLOCK_BYTES // (8 * 8 * max(p * k, 1)))
 
 
-def _design(chunk: Chunk, state: LeastSquaresState) -> tuple[torch.Tensor, torch.Tensor]:
-    """(√w·[1, X], √w·Y) in float64: the data as given, unshifted."""
+def _design(
+    chunk: Chunk, state: LeastSquaresState
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """([1, X], Y, w) in float64: the data as given, unshifted and unweighted. The
+    weights are applied by the residual computations in double-double, never through
+    a rounded √w, which would perturb every row and move the solution by up to
+    κ²·ε·tan θ (six digits lost on NIST Wampler5 with weights of 2)."""
     device = state.device
-    sqrt_w = None if chunk.sample_weight is None else chunk.sample_weight.sqrt().to(device)
-    M = augmented_block(chunk.X.to(device), chunk.Y.to(device), sqrt_w, state.fit_intercept)
+    M = augmented_block(chunk.X.to(device), chunk.Y.to(device), None, state.fit_intercept)
+    w = chunk.sample_weight
     p = state.n_params
-    return M[:, :p], M[:, p:]
+    return M[:, :p], M[:, p:], None if w is None else w.to(device, torch.float64).unsqueeze(1)
 
 
 def design_condition(state: LeastSquaresState) -> float:
@@ -59,37 +68,75 @@ def design_condition(state: LeastSquaresState) -> float:
     return scaled_condition(state.unshifted_R()[: state.n_params, : state.n_params])
 
 
-def _seminormal_converges(state: LeastSquaresState) -> bool:
-    # Corrected semi-normal equations converge when κ²·ε < 1; a margin for safety.
-    return design_condition(state) ** 2 * EPS < 0.01
+# Corrected semi-normal equations converge when κ²·ε < 1; this margin for safety.
+SEMINORMAL_LIMIT = 0.01
 
 
-def _accumulate(
-    A: torch.Tensor, x: torch.Tensor, b: torch.Tensor, r: torch.Tensor | None, want_f: bool
-) -> tuple[torch.Tensor | None, tuple[torch.Tensor, torch.Tensor]]:
-    """Over row blocks, in double-double: f = b − r − A x (rounded, if ``want_f``) and
-    Aᵀf as a double-double pair (with ``r`` given, Aᵀr instead, as the augmented
-    iteration needs). The pair stays unrounded so that sums over chunks, which may
-    cancel, keep their accuracy."""
+def seminormal_converges(state: LeastSquaresState) -> bool:
+    """Whether refinement by passes over the data (corrected semi-normal equations)
+    converges for ``state``: κ²·ε < ``SEMINORMAL_LIMIT``, κ of :func:`design_condition`."""
+    return design_condition(state) ** 2 * EPS < SEMINORMAL_LIMIT
+
+
+def _times(
+    factor: tuple[torch.Tensor, torch.Tensor] | torch.Tensor | None,
+    hi: torch.Tensor,
+    lo: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """factor ⊙ (hi + lo) in double-double, rows scaled by a float64 column (exactly,
+    to 2⁻¹⁰⁶) or by a double-double pair; None is the identity."""
+    if factor is None:
+        return hi, lo
+    if isinstance(factor, torch.Tensor):
+        p, e = dd.two_prod(factor, hi)
+        return dd.two_sum(p, e + factor * lo)
+    return dd.dd_mul(*factor, hi, lo)
+
+
+def _weighted_gradient(
+    A: torch.Tensor, x: torch.Tensor, b: torch.Tensor, w: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Aᵀ W (b − A x) over row blocks, in double-double: the negative gradient of the
+    weighted problem as given. The pair stays unrounded so that sums over chunks, which
+    may cancel, keep their accuracy."""
     rows = _block_rows(A.shape[1], b.shape[1])
-    f = torch.empty_like(b) if want_f else None
     g_hi = torch.zeros_like(x)
     g_lo = torch.zeros_like(x)
     for start in range(0, A.shape[0], rows):
         sl = slice(start, start + rows)
-        if r is None:
-            v_hi, v_lo = dd.residual(A[sl], x, b[sl])
-        else:
-            if f is not None:
-                f_hi, f_lo = dd.residual(A[sl], x, b[sl], r[sl])
-                f[sl] = f_hi + f_lo
-            v_hi, v_lo = r[sl], torch.zeros_like(r[sl])
-        if f is not None and r is None:
-            f[sl] = v_hi + v_lo
+        e_hi, e_lo = _times(None if w is None else w[sl], *dd.residual(A[sl], x, b[sl]))
+        h, lo = dd.rmatvec(A[sl], e_hi, e_lo)
+        g_hi, err = dd.two_sum(g_hi, h)
+        g_lo = g_lo + (err + lo)
+    return dd.two_sum(g_hi, g_lo)
+
+
+def _augmented_residuals(
+    A: torch.Tensor,
+    x: torch.Tensor,
+    b: torch.Tensor,
+    s: torch.Tensor,
+    sqrt_w: tuple[torch.Tensor, torch.Tensor] | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Residuals of [I Ã; Ãᵀ 0][s; x] = [b̃; 0] for Ã = √W·A, b̃ = √W·b with √w in
+    double-double: f = √W(b − A x) − s (rounded) and g = −Ãᵀ s = −Aᵀ(√W s), over row
+    blocks. A and b are the unweighted data, so no rounding of √w·A enters."""
+    rows = _block_rows(A.shape[1], b.shape[1])
+    f = torch.empty_like(b)
+    g_hi = torch.zeros_like(x)
+    g_lo = torch.zeros_like(x)
+    for start in range(0, A.shape[0], rows):
+        sl = slice(start, start + rows)
+        block = None if sqrt_w is None else (sqrt_w[0][sl], sqrt_w[1][sl])
+        e_hi, e_lo = _times(block, *dd.residual(A[sl], x, b[sl]))
+        f_hi, f_lo = dd.dd_add(e_hi, e_lo, -s[sl], torch.zeros_like(e_lo))
+        f[sl] = f_hi + f_lo
+        v_hi, v_lo = _times(block, s[sl], torch.zeros_like(s[sl]))
         h, lo = dd.rmatvec(A[sl], v_hi, v_lo)
         g_hi, err = dd.two_sum(g_hi, h)
         g_lo = g_lo + (err + lo)
-    return f, dd.two_sum(g_hi, g_lo)
+    g_hi, g_lo = dd.two_sum(g_hi, g_lo)
+    return f, -(g_hi + g_lo)
 
 
 def _scales(R: torch.Tensor, p: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,27 +148,36 @@ def _scales(R: torch.Tensor, p: int) -> tuple[torch.Tensor, torch.Tensor]:
 def _iterate(
     x: torch.Tensor, correction: Callable[[torch.Tensor], torch.Tensor]
 ) -> tuple[torch.Tensor, int]:
-    """x += correction(x) until the step is at rounding level; stops at the best iterate
-    when the steps stop shrinking (the iteration does not converge). Returns (x, steps)."""
-    best, best_size = x, math.inf
+    """x += correction(x) until the step is at rounding level. Returns (x, steps).
+
+    Gives up after ``_STALLED`` steps in a row that are no smaller than the smallest so
+    far (the iteration does not converge), keeping the iterate that smallest step led
+    to. One larger step is allowed: the augmented iteration's second step can exceed
+    its first while the residual settles (seen with x ≈ 1e6 and x², weights of 3)."""
+    best, best_size, stalled = x, math.inf, 0
     steps = 0
     for _ in range(_MAX_STEPS):
         dx = correction(x)
         steps += 1
         size = float(dx.abs().max())
-        if not math.isfinite(size) or size >= best_size:
-            break  # diverging: keep the best iterate
-        x = x + dx
-        best, best_size = x, size
-        if size <= 4 * EPS * float(x.abs().max()):
+        if not math.isfinite(size):
             break
+        x = x + dx
+        if size < best_size:
+            best, best_size, stalled = x, size, 0
+        else:
+            stalled += 1
+            if stalled == _STALLED:
+                break  # diverging: keep the best iterate
+        if size <= 4 * EPS * float(x.abs().max()):
+            return x, steps
     return best, steps
 
 
 def _seminormal(
     chunks: Callable[[], Iterable[Chunk]], state: LeastSquaresState, theta: torch.Tensor
 ) -> tuple[torch.Tensor, int]:
-    """Corrected semi-normal equations: x += (RᵀR)⁻¹ Aᵀ(b − A x), one pass over
+    """Corrected semi-normal equations: x += (RᵀR)⁻¹ AᵀW(b − A x), one pass over
     ``chunks()`` per step, columns and targets scaled by powers of two. Returns (θ, passes)."""
     p = state.n_params
     Ru = state.unshifted_R()
@@ -132,8 +188,8 @@ def _seminormal(
         g_hi = torch.zeros_like(x)
         g_lo = torch.zeros_like(x)
         for chunk in chunks():
-            A, b = _design(chunk, state)
-            _, (h, lo) = _accumulate(A * D, x, b * T, None, want_f=False)  # Aᵀ(b − A x)
+            A, b, w = _design(chunk, state)
+            h, lo = _weighted_gradient(A * D, x, b * T, w)
             g_hi, err = dd.two_sum(g_hi, h)
             g_lo = g_lo + (err + lo)
         y = torch.linalg.solve_triangular(RS.T, g_hi + g_lo, upper=False)
@@ -152,25 +208,27 @@ def _row_blocks(chunk: Chunk, rows: int) -> Iterable[Chunk]:
 
 def refine_in_memory(chunk: Chunk, state: LeastSquaresState, theta: torch.Tensor) -> torch.Tensor:
     """Refine θ (p', k; intercept first, data units) for the in-memory problem."""
-    if _seminormal_converges(state):
+    if seminormal_converges(state):
         rows = _block_rows(state.n_params, state.n_targets)
         return _seminormal(lambda: _row_blocks(chunk, rows), state, theta)[0]
     D, T = _scales(state.unshifted_R(), state.n_params)
-    A, b = _design(chunk, state)
+    A, b, w = _design(chunk, state)
     A, b = A * D, b * T
-    Q, R = torch.linalg.qr(A)
+    # Björck's iteration in the √w-scaled variables: the residuals of the problem as
+    # given, with √w in double-double; the QR of the rounded √w·A only preconditions.
+    sqrt_w = None if w is None else dd.dd_sqrt(w)
+    Aw, bw = (A, b) if sqrt_w is None else (A * sqrt_w[0], b * sqrt_w[0])
+    Q, R = torch.linalg.qr(Aw)
     x = theta.to(A) / D.unsqueeze(1) * T
-    r = b - A @ x
+    s = bw - Aw @ x
 
     def correction(x: torch.Tensor) -> torch.Tensor:
-        nonlocal r
-        f, (atr_hi, atr_lo) = _accumulate(A, x, b, r, want_f=True)  # b − r − A x; Aᵀ r
-        assert f is not None
-        g = -(atr_hi + atr_lo)  # 0 − Aᵀ r
-        # Solve [I A; Aᵀ 0][δr; δx] = [f; g] with A = Q R.
+        nonlocal s
+        f, g = _augmented_residuals(A, x, b, s, sqrt_w)
+        # Solve [I Ã; Ãᵀ 0][δs; δx] = [f; g] with Ã = Q R.
         h = torch.linalg.solve_triangular(R.T, g, upper=False)
         d = Q.T @ f
-        r = r + (f - Q @ (d - h))
+        s = s + (f - Q @ (d - h))
         return torch.linalg.solve_triangular(R, d - h, upper=True)
 
     x, _ = _iterate(x, correction)
@@ -190,7 +248,7 @@ def refine_from_chunks(
     available in this mode. Every pass must read exactly the data of the first one
     (``first_pass``), else :class:`~torchlinreg.errors.InputError`.
     """
-    if not _seminormal_converges(state):
+    if not seminormal_converges(state):
         return theta, 0
 
     def changed() -> InputError:
