@@ -142,7 +142,9 @@ def test_parquet_text_column_and_missing_values(tmp_path) -> None:
     pq.write_table(frame, path)
     with pytest.raises(InputError, match=r"t.parquet, row 3, column 'x': the value is missing"):
         load_data(str(path), target="y", features=["x"])
-    with pytest.raises(InputError, match="holds text, not numbers; encode it with --one-hot s"):
+    with pytest.raises(
+        InputError, match=r"holds text, not numbers; encode it with one_hot=\['s'\]"
+    ):
         load_data(str(path), target="y", features=["x", "s"])
     d = load_data(str(path), target="y", one_hot=["s"], missing="drop")
     assert d.feature_names == ["x", "s=b"] and d.dropped == 1
@@ -159,3 +161,70 @@ def test_unreadable_inputs_are_named(tmp_path) -> None:
         load_data(str(npy), target="0")
     with pytest.raises(InputError, match="cannot read data from a list"):
         load_data([[1, 2]], target="y")
+
+
+def test_load_data_gives_the_estimators_its_names(tmp_path) -> None:
+    import warnings
+
+    import pandas as pd
+
+    from torchlinreg import load_model, save_model
+    from torchlinreg.errors import RankDeficientWarning
+
+    x = np.array([1.0, 2, 3, 4, 5, 6, 7, 8])
+    df = pd.DataFrame(
+        {"x": x, "twice": 2 * x, "g": list("abcabcab"), "y": [1.0, 3, 2, 5, 4, 7, 6, 9]}
+    )
+    ds = load_data(df, target="y", one_hot=["g"])  # the README's path
+    with pytest.warns(RankDeficientWarning, match="linearly dependent: x, twice"):
+        model = LinearRegression().fit(ds.X, ds.y)
+    assert list(model.feature_names_in_) == ["x", "twice", "g=b", "g=c"]
+    assert model.target_names_ == ["y"]
+    # ds.X is still an array; what is cut from it no longer claims its names.
+    assert isinstance(ds.X, np.ndarray) and type(ds.X[:, :2]) is np.ndarray
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predicted = model.predict(ds.X)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        model.predict(ds.X[:, :])
+    # The oracle: the minimum-norm least-squares fit of the same design.
+    design = np.column_stack([np.ones(len(x)), ds.X])
+    theta = np.linalg.lstsq(design, ds.y, rcond=None)[0]
+    np.testing.assert_allclose(predicted, design @ theta, rtol=1e-12)
+    path = tmp_path / "m.safetensors"
+    save_model(path, model, design=ds.design)
+    loaded = load_model(path)
+    assert list(loaded.estimator.feature_names_in_) == list(model.feature_names_in_)
+    np.testing.assert_allclose(loaded.predict(df), predicted, rtol=1e-15)
+    two = load_data(df, target=["y", "x"], features=["twice"])
+    assert LinearRegression().fit(two.X, two.y).target_names_ == ["y", "x"]
+
+
+def test_python_errors_name_the_keywords(tmp_path, capsys) -> None:
+    import pandas as pd
+
+    from torchlinreg.cli import main
+    from torchlinreg.data.tables import design_matrix
+
+    df = pd.DataFrame({"x": [1.0, None, 3, 4], "s": list("abab"), "y": [1.0, 3, 2, 5]})
+    with pytest.raises(
+        InputError, match=r"row 2, .*fill it in, remove the row, or use missing='drop'$"
+    ):
+        load_data(df, target="y")
+    with pytest.raises(
+        InputError, match=r"encode it with one_hot=\['s'\] or leave it out with exclude$"
+    ):
+        load_data(df, target="y", features=["x", "s"])
+    with pytest.raises(InputError, match=r"^missing must be one of error, drop"):
+        load_data(df, target="y", missing="skip")
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"^delimiter must be one character"):
+        load_data(path, target="y", delimiter=";;")
+    design = load_data(df, target="y", missing="drop").design
+    # The library predicts every row it is given: it has no option to suggest.
+    with pytest.raises(InputError, match=r"the value is missing; fill it in, or remove the row$"):
+        design_matrix(df, design)
+    # The command line, in the same process afterwards, still names its flags.
+    assert main(["fit", str(path), "--target", "y", "--features", "x"]) == 2
+    assert capsys.readouterr().err.rstrip().endswith("or use --missing drop")

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from .diagnose import null_tokens
+from .options import option
 from .sources import Source
 
 # One feature per level: a 1,000-level column already makes 1,000 columns of every
@@ -49,8 +50,8 @@ def _label(value: Any, column: str, numeric_text: bool, nulls: frozenset[str]) -
             return None
         if not value.is_integer():
             raise InputError(
-                f"--one-hot column {column!r} holds real numbers such as {value!r}; one-hot "
-                "encoding is for categories (text or integer codes)"
+                f"{option('one-hot')} column {column!r} holds real numbers such as {value!r}; "
+                "one-hot encoding is for categories (text or integer codes)"
             )
         return str(int(value))
     return str(value)
@@ -103,7 +104,7 @@ def find_categories(source: Source, columns: list[str]) -> dict[str, list[str]]:
 
     if not source.reiterable:
         raise InputError(
-            "--one-hot needs to read its columns before fitting, which standard input "
+            f"{option('one-hot')} needs to read its columns before fitting, which standard input "
             "cannot do; write the data to a file first"
         )
     # Rank of each category: its place in a declared order, else its first appearance.
@@ -122,20 +123,22 @@ def find_categories(source: Source, columns: list[str]) -> dict[str, list[str]]:
                     levels[label] = min(levels.get(label, rank), rank)
             if len(levels) > MAX_LEVELS:
                 raise InputError(
-                    f"--one-hot column {c!r} has more than {MAX_LEVELS:,} distinct values "
-                    f"(seen in the first {rows:,} rows); one-hot encoding is for categories, "
-                    "one feature each"
+                    f"{option('one-hot')} column {c!r} has more than {MAX_LEVELS:,} distinct "
+                    f"values (seen in the first {rows:,} rows); one-hot encoding is for "
+                    "categories, one feature each"
                 )
     out = {}
     for c, levels in seen.items():
         if len(levels) > max(20, rows // 2):
             raise InputError(
-                f"--one-hot column {c!r} has {len(levels):,} distinct values in {rows:,} rows: "
-                "it would add a feature for almost every row; it is meant for categories"
+                f"{option('one-hot')} column {c!r} has {len(levels):,} distinct values in "
+                f"{rows:,} rows: it would add a feature for almost every row; it is meant for "
+                "categories"
             )
         if len(levels) < 2:
             raise InputError(
-                f"--one-hot column {c!r} has {len(levels)} distinct value(s); it needs at least 2"
+                f"{option('one-hot')} column {c!r} has {len(levels)} distinct value(s); "
+                "it needs at least 2"
             )
         out[c] = sorted(levels, key=_order(levels, declared[c]))
     return out

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import InputError
+from .options import option
 from .source_base import Batch, Source, _check_names, _numeric_type, numbered, one_line
 
 # Bytes pyarrow parses per CSV block: one block is one batch of rows in memory. Small
@@ -22,7 +23,7 @@ def check_delimiter(delimiter: str | None) -> None:
         len(delimiter) != 1 or not delimiter.isascii() or delimiter in '\0\r\n"'
     ):
         raise InputError(
-            f"--delimiter must be one character (ASCII, not a quote, line break or NUL); "
+            f"{option('delimiter')} must be one character (ASCII, not a quote, line break or NUL); "
             f"got {delimiter!r}"
         )
 
@@ -65,7 +66,7 @@ class CsvSource(Source):
         if len(self.columns) == 1 and any(d in self.columns[0] for d in ",;\t|"):
             raise InputError(
                 f"{self.name}: the header has a single column {self.columns[0]!r}; "
-                f"is the delimiter right? Use --delimiter (now {self.delimiter!r})"
+                f"is the delimiter right? Use {option('delimiter')} (now {self.delimiter!r})"
             )
 
     def _options(self, types: dict[str, Any], columns: Sequence[str] | None) -> dict[str, Any]:

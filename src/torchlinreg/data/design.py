@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from .categories import encode, find_categories, numeric_text, one_hot_block, read_types
+from .options import keywords_in_use, option
 from .sources import Source, check_plain
 
 MISSING = ("error", "drop")
@@ -119,70 +120,102 @@ def plan(
 ) -> tuple[Design, list[str]]:
     """Decide the design for fitting; returns it and the text columns left out of the
     default feature set (to tell the user)."""
-    if missing not in MISSING:
-        raise InputError(f"--missing must be one of {', '.join(MISSING)}; got {missing!r}")
-    if not targets:
-        raise InputError("give at least one target column (--target)")
-    for what, names in (("--target", targets), ("--one-hot", one_hot)):
-        repeated = sorted({c for c in names if list(names).count(c) > 1})
-        if repeated:
-            raise InputError(f"{what} names {', '.join(map(repr, repeated))} twice")
-    if weights is not None and weights in targets:
-        raise InputError(f"column {weights!r} cannot be both a target and the weights")
+    _check_options(targets, weights, one_hot, missing)
+    weighting = [weights] if weights else []
+    reserved = [*targets, *weighting]
     require_columns(source, targets, "target")
     require_columns(source, exclude, "excluded")
     require_columns(source, one_hot, "one-hot")
-    if weights is not None:
-        require_columns(source, [weights], "weights")
-    check_plain(source, [*targets, *one_hot, *([weights] if weights else []), *(features or [])])
-    reserved = set(targets) | ({weights} if weights else set())
+    require_columns(source, weighting, "weights")
+    check_plain(source, [*targets, *one_hot, *weighting, *(features or [])])
     skipped: list[str] = []
     if features is None:
-        candidates = [c for c in source.columns if c not in reserved and c not in exclude]
-        chosen = []
-        for c in candidates:
-            if c in one_hot or source.looks_numeric(c):
-                chosen.append(c)
-            else:
-                skipped.append(c)
-        features = chosen
+        features, skipped = _default_features(source, reserved, exclude, one_hot)
     else:
-        require_columns(source, features, "feature")
-        clash = [c for c in features if c in reserved]
-        if clash:
-            raise InputError(
-                f"column {', '.join(map(repr, clash))} is a target or the weights; "
-                "it cannot also be a feature"
-            )
-        features = [c for c in features if c not in exclude]
-        text = [c for c in features if c not in one_hot and not source.looks_numeric(c)]
-        if text:
-            raise InputError(
-                f"{source.name}: column {', '.join(map(repr, text))} holds text, not numbers; "
-                f"encode it with --one-hot {','.join(text)} or leave it out with --exclude"
-            )
-    for c in [*targets, *([weights] if weights else [])]:
+        features = _chosen_features(source, features, reserved, exclude, one_hot)
+    _check_design(source, reserved, features, one_hot)
+    design = Design(list(targets), list(features), {}, weights, missing)
+    if one_hot:
+        design.one_hot = find_categories(source, list(one_hot))
+    return design, skipped
+
+
+def _check_options(
+    targets: Sequence[str], weights: str | None, one_hot: Sequence[str], missing: str
+) -> None:
+    """What can be wrong with the options before looking at the data."""
+    if missing not in MISSING:
+        raise InputError(
+            f"{option('missing')} must be one of {', '.join(MISSING)}; got {missing!r}"
+        )
+    if not targets:
+        raise InputError(f"give at least one target column ({option('target')})")
+    for what, names in (("target", targets), ("one-hot", one_hot)):
+        repeated = sorted({c for c in names if list(names).count(c) > 1})
+        if repeated:
+            raise InputError(f"{option(what)} names {', '.join(map(repr, repeated))} twice")
+    if weights is not None and weights in targets:
+        raise InputError(f"column {weights!r} cannot be both a target and the weights")
+
+
+def _default_features(
+    source: Source, reserved: Sequence[str], exclude: Sequence[str], one_hot: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Every column that is neither a target, the weights nor excluded, and holds numbers
+    or is one-hot encoded; and the text columns so left out."""
+    candidates = [c for c in source.columns if c not in reserved and c not in exclude]
+    chosen = [c for c in candidates if c in one_hot or source.looks_numeric(c)]
+    return chosen, [c for c in candidates if c not in chosen]
+
+
+def _chosen_features(
+    source: Source,
+    features: Sequence[str],
+    reserved: Sequence[str],
+    exclude: Sequence[str],
+    one_hot: Sequence[str],
+) -> list[str]:
+    """The features the user named, less the excluded ones; none may be a target, the
+    weights, or text that is not one-hot encoded."""
+    require_columns(source, features, "feature")
+    clash = [c for c in features if c in reserved]
+    if clash:
+        raise InputError(
+            f"column {', '.join(map(repr, clash))} is a target or the weights; "
+            "it cannot also be a feature"
+        )
+    chosen = [c for c in features if c not in exclude]
+    text = [c for c in chosen if c not in one_hot and not source.looks_numeric(c)]
+    if text:
+        raise InputError(
+            f"{source.name}: column {', '.join(map(repr, text))} holds text, not numbers; "
+            f"encode it with {option('one-hot', text)} or leave it out with {option('exclude')}"
+        )
+    return chosen
+
+
+def _check_design(
+    source: Source, reserved: Sequence[str], features: Sequence[str], one_hot: Sequence[str]
+) -> None:
+    """Numeric targets and weights, at least one feature, every one-hot column a feature."""
+    for c in reserved:
         if not source.looks_numeric(c):
             raise InputError(f"{source.name}: column {c!r} holds text; it must be numeric")
     if not features:
         raise InputError(
             f"{source.name} has no numeric feature columns besides the target; "
-            "choose them with --features (text columns need --one-hot)"
+            f"choose them with {option('features')} (text columns need {option('one-hot')})"
         )
     if "" in features:
         raise InputError(
             f"{source.name} has a column with an empty name (a trailing delimiter?); "
-            "fix the header or leave it out with --exclude ''"
+            f"fix the header or leave it out with {option('exclude', [''])}"
         )
     extra = [c for c in one_hot if c not in features]
     if extra:
         raise InputError(
-            f"--one-hot column {', '.join(map(repr, extra))} is not among the features"
+            f"{option('one-hot')} column {', '.join(map(repr, extra))} is not among the features"
         )
-    design = Design(list(targets), list(features), {}, weights, missing)
-    if one_hot:
-        design.one_hot = find_categories(source, list(one_hot))
-    return design, skipped
 
 
 def column_types(
@@ -223,13 +256,17 @@ def _missing(
 ) -> InputError:
     row = int(np.flatnonzero(mask)[0])
     # Without targets the rows are being predicted: leaving one out would shift every
-    # prediction after it, so the option that keeps them in line comes first.
-    fix = (
-        "remove the row, or use --missing drop"
-        if with_targets
-        else "or use --missing exclude (an empty prediction in its place; --missing drop "
-        "leaves the row out)"
-    )
+    # prediction after it, so the option that keeps them in line comes first. The
+    # library predicts every row it is given (it has no such option).
+    if with_targets:
+        fix = f"remove the row, or use {option('missing', 'drop')}"
+    elif keywords_in_use():
+        fix = "or remove the row"
+    else:
+        fix = (
+            f"or use {option('missing', 'exclude')} (an empty prediction in its place; "
+            f"{option('missing', 'drop')} leaves the row out)"
+        )
     return InputError(
         f"{source.where(start + row)}, column {column!r}: the value is missing; fill it in, {fix}"
     )
@@ -253,39 +290,21 @@ def chunks(
     columns = used_columns(design, with_targets, keep)
     check_plain(source, columns)
     numbers_as_text = {c: numeric_text(source, c) for c in design.one_hot}
+    weighting = [design.weights] if design.weights else []
     numeric = [c for c in design.inputs if c not in design.one_hot]
-    checked = numeric + (
-        design.targets + ([design.weights] if design.weights else []) if with_targets else []
-    )
+    checked = numeric + (design.targets + weighting if with_targets else [])
     for batch in source.batches(columns, types):
         table, start = batch.table, batch.start
-        n = table.num_rows
+        where = _Rows(source, start, design.missing == "error", with_targets)
         values = {c: _floats(table.column(c)) for c in checked}
-        bad = np.zeros(n, dtype=bool)
+        bad = np.zeros(table.num_rows, dtype=bool)
         for c in checked:
-            v = values[c]
-            if np.isfinite(v).all():  # the common case: one pass, nothing to report
-                continue
-            nan = np.isnan(v)
-            if nan.any():
-                if design.missing == "error":
-                    raise _missing(source, start, nan, c, with_targets)
-                bad |= nan
-            inf = np.isinf(v)
-            if inf.any():
-                row = int(np.flatnonzero(inf)[0])
-                raise InputError(
-                    f"{source.where(start + row)}, column {c!r}: {v[row]} is not a "
-                    "finite number (too large for float64?); fix or remove the row"
-                )
+            bad |= where.missing_or_infinite(values[c], c)
         encoded = {}
         for c, cats in design.one_hot.items():
             codes, labels = encode(table.column(c), c, numbers_as_text[c])
             encoded[c], null, unknown = one_hot_block(codes, labels, cats, design.levels(c))
-            if null.any():
-                if design.missing == "error":
-                    raise _missing(source, start, null, c, with_targets)
-                bad |= null
+            bad |= where.missing(null, c)
             if unknown is not None:
                 raise InputError(
                     f"{source.where(start + unknown)}, column {c!r}: category "
@@ -293,20 +312,66 @@ def chunks(
                     f"(known: {', '.join(cats)})"
                 )
         parts = [encoded[c] if c in encoded else values[c][:, None] for c in design.inputs]
-        X = np.concatenate(parts, axis=1) if parts else np.empty((n, 0))
+        X = np.concatenate(parts, axis=1) if parts else np.empty((table.num_rows, 0))
         Y = np.column_stack([values[t] for t in design.targets]) if with_targets else None
         w = values[design.weights] if with_targets and design.weights else None
-        if w is not None and (w < 0).any():
+        if w is not None:
+            where.non_negative(w, design.weights)
+        yield _without(bad, X, Y, w, start), table
+
+
+@dataclass
+class _Rows:
+    """The checks on one batch's values that name a row: ``start`` is its first row;
+    ``refuse_missing`` when a missing value is an error, not a row to leave out."""
+
+    source: Source
+    start: int
+    refuse_missing: bool
+    with_targets: bool
+
+    def missing(self, mask: np.ndarray, column: str) -> np.ndarray:
+        """The rows to leave out for missing values (``mask``), or the error."""
+        if self.refuse_missing and mask.any():
+            raise _missing(self.source, self.start, mask, column, self.with_targets)
+        return mask
+
+    def missing_or_infinite(self, v: np.ndarray, column: str) -> np.ndarray:
+        """The rows to leave out for NaN values; an infinite value is an error."""
+        if np.isfinite(v).all():  # the common case: one pass, nothing to report
+            return np.zeros(len(v), dtype=bool)
+        bad = self.missing(np.isnan(v), column)
+        inf = np.isinf(v)
+        if inf.any():
+            row = int(np.flatnonzero(inf)[0])
+            raise InputError(
+                f"{self.source.where(self.start + row)}, column {column!r}: {v[row]} is not a "
+                "finite number (too large for float64?); fix or remove the row"
+            )
+        return bad
+
+    def non_negative(self, w: np.ndarray, column: str | None) -> None:
+        if (w < 0).any():
             row = int(np.flatnonzero(w < 0)[0])
             raise InputError(
-                f"{source.where(start + row)}, column {design.weights!r}: weight {w[row]} is "
+                f"{self.source.where(self.start + row)}, column {column!r}: weight {w[row]} is "
                 "negative; weights must be >= 0"
             )
-        kept = None
-        dropped = int(bad.sum())
-        if dropped:
-            kept = ~bad
-            X = X[kept]
-            Y = None if Y is None else Y[kept]
-            w = None if w is None else w[kept]
-        yield DesignChunk(X, Y, w, start, dropped, kept), table
+
+
+def _without(
+    bad: np.ndarray, X: np.ndarray, Y: np.ndarray | None, w: np.ndarray | None, start: int
+) -> DesignChunk:
+    """The chunk of the rows not marked ``bad`` (missing values left out)."""
+    dropped = int(bad.sum())
+    if not dropped:
+        return DesignChunk(X, Y, w, start, 0, None)
+    kept = ~bad
+    return DesignChunk(
+        X[kept],
+        None if Y is None else Y[kept],
+        None if w is None else w[kept],
+        start,
+        dropped,
+        kept,
+    )

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InputError
+from .options import option
 
 _CONVERSION = re.compile(
     r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+): invalid value '(.*)'"
@@ -64,7 +65,7 @@ def diagnose_csv(source: Any, message: str, types: dict[str, Any]) -> InputError
         if ragged and len(row) != len(header):
             return InputError(
                 f"{source.name}, line {line}: {len(row)} fields where the header has "
-                f"{len(header)}; fix the row (or the --delimiter)"
+                f"{len(header)}; fix the row (or the {option('delimiter')})"
             )
         if conversion:
             j = int(conversion.group(1))
@@ -72,7 +73,7 @@ def diagnose_csv(source: Any, message: str, types: dict[str, Any]) -> InputError
                 return InputError(
                     f"{source.name}, line {line}, column {header[j]!r}: {row[j]!r} is "
                     "not a number; fix the value or leave the column out "
-                    "(--features/--exclude)"
+                    f"({option('features')}/{option('exclude')})"
                 )
     return None
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import InputError
 from .exact import exact_float64
+from .options import keywords_in_use
 
 # Rows per batch where the reader chooses them (Parquet, .npy).
 BATCH_ROWS = 1 << 17
@@ -45,8 +46,8 @@ def check_plain(source: Source, columns: Sequence[str]) -> None:
         c = nested[0]
         raise InputError(
             f"{source.name}: column {c!r} has the nested type {source.types[c]}; features, "
-            "targets, weights, --cluster and --keep take plain columns (numbers or text): "
-            "flatten it first"
+            f"targets, weights{'' if keywords_in_use() else ', --cluster and --keep'} take "
+            "plain columns (numbers or text): flatten it first"
         )
 
 

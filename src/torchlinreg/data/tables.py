@@ -16,6 +16,8 @@ import numpy as np
 
 from ..errors import InputError
 from .design import Design, chunks, plan, require_columns
+from .named import NamedArray
+from .options import keywords
 from .sources import Source, _check_names, open_source
 
 _BATCH_ROWS = 1 << 17
@@ -61,10 +63,14 @@ def as_source(data: Any, *, delimiter: str | None = None) -> Source:
 
 @dataclass
 class Dataset:
-    """Numbers ready for ``fit(X, y, sample_weight)``, with the names they came from."""
+    """Numbers ready for ``fit(X, y, sample_weight)``, with the names they came from.
 
-    X: np.ndarray
-    y: np.ndarray
+    ``X`` and ``y`` are numpy arrays that carry their names (:class:`NamedArray`): an
+    estimator fitted on them records ``feature_names_in_`` (``feature_names``, one-hot
+    columns as ``color=red``) and ``target_names_``, as from a DataFrame."""
+
+    X: NamedArray
+    y: NamedArray
     sample_weight: np.ndarray | None
     feature_names: list[str]
     design: Design
@@ -92,23 +98,31 @@ def load_data(
     without an intercept wants. For data larger than memory use the command line, or
     ``LinearRegression.fit_chunks``.
     """
-    source = _rows(data, delimiter)
-    targets = [target] if isinstance(target, str) else list(target)
-    design, _ = plan(
-        source,
-        targets=targets,
-        features=features,
-        exclude=exclude,
-        weights=weights,
-        one_hot=one_hot,
-        missing=missing,
-    )
+    with keywords():  # errors name this function's keywords, not the CLI's flags
+        return _load(
+            _rows(data, delimiter),
+            [target] if isinstance(target, str) else list(target),
+            features=features,
+            exclude=exclude,
+            weights=weights,
+            one_hot=one_hot,
+            missing=missing,
+            drop_reference=drop_reference,
+            one_target=isinstance(target, str),
+        )
+
+
+def _load(
+    source: Source, targets: list[str], *, drop_reference: bool, one_target: bool, **columns: Any
+) -> Dataset:
+    design, _ = plan(source, targets=targets, **columns)
     design.drop_reference = drop_reference
     parts = _read(source, design, with_targets=True)
     X = np.concatenate([p.X for p in parts])
     Y = np.concatenate([p.Y for p in parts])  # type: ignore[misc]
     w = np.concatenate([p.w for p in parts]) if design.weights else None  # type: ignore[misc]
-    y = Y[:, 0] if isinstance(target, str) else Y
+    y = NamedArray(Y[:, 0], targets) if one_target else NamedArray(Y, targets)
+    X = NamedArray(X, design.feature_names)
     return Dataset(X, y, w, design.feature_names, design, sum(p.dropped for p in parts))
 
 
@@ -116,11 +130,12 @@ def design_matrix(data: Any, design: Design, *, delimiter: str | None = None) ->
     """The feature matrix of new ``data`` (a path or a table with the raw columns) as
     ``design`` built it when fitting: its columns, its one-hot categories. Every row
     gets a row of X, so a missing value is an error here whatever the design says."""
-    source = _rows(data, delimiter)
-    require_columns(source, design.inputs, "feature")
-    every_row = replace(design, missing="error")
-    parts = _read(source, every_row, with_targets=False)
-    return np.concatenate([p.X for p in parts])
+    with keywords():
+        source = _rows(data, delimiter)
+        require_columns(source, design.inputs, "feature")
+        every_row = replace(design, missing="error")
+        parts = _read(source, every_row, with_targets=False)
+        return np.concatenate([p.X for p in parts])
 
 
 def _rows(data: Any, delimiter: str | None) -> Source:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.named import column_names, target_name
 from ..errors import InputError, not_fitted
 from ._types import ArrayLike
 
@@ -189,15 +190,20 @@ def _equal(a: Any, b: Any) -> bool:
 
 
 def _series_name(y: Any) -> list[str] | None:
-    # pandas and polars Series carry a name (polars' default is ""); arrays do not.
-    name = getattr(y, "name", None)
+    # pandas and polars Series carry a name (polars' default is ""), as does load_data's
+    # y; other arrays do not.
+    name = target_name(y) or getattr(y, "name", None)
     if not isinstance(name, str) or not name or getattr(y, "ndim", 1) != 1:
         return None
     return [name]
 
 
 def _column_names(X: Any) -> np.ndarray | None:
-    # DataFrames (pandas, polars) and pyarrow tables name their columns; all must be str.
+    # DataFrames (pandas, polars), pyarrow tables and load_data's X name their columns;
+    # all must be str.
+    named = column_names(X)
+    if named is not None:
+        return np.asarray(named, dtype=object)
     columns = getattr(X, "column_names", None)  # pyarrow
     if columns is None:
         columns = getattr(X, "columns", None)
