@@ -75,8 +75,108 @@ def test_the_same_rows_in_another_order_and_chunking_are_the_same_data() -> None
     np.testing.assert_allclose(model.coef_, np.ones(5), rtol=1e-12)
 
 
+def _splitmix64_finaliser(z: int) -> int:
+    """The reference: splitmix64's output function on unsigned 64-bit integers."""
+    mask = (1 << 64) - 1
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    return z ^ (z >> 31)
+
+
+def test_the_mixer_is_splitmix64_on_the_bit_patterns(rng) -> None:
+    import torch
+
+    from torchlinreg.solvers.fingerprint import mix_
+
+    values = [0, 1, 2**63, 2**64 - 1, *rng.integers(0, 2**63, 50, dtype=np.uint64).tolist()]
+    values += [v | (1 << 63) for v in values[4:]]  # the sign bit set: logical shifts needed
+    signed = torch.tensor([v - (1 << 64) if v >> 63 else v for v in values], dtype=torch.int64)
+    got = [v % (1 << 64) for v in mix_(signed).tolist()]
+    assert got == [_splitmix64_finaliser(v) for v in values]
+
+
+def _chunk(X, y, w=None):  # type: ignore[no-untyped-def]
+    from torchlinreg.data.chunks import validate_chunk
+
+    return validate_chunk(X, y, w, whole=False)
+
+
+def _fingerprint(parts):  # type: ignore[no-untyped-def]
+    from torchlinreg.solvers.fingerprint import Fingerprint
+
+    f = Fingerprint()
+    for part in parts:
+        f.add(_chunk(*part))
+    return f
+
+
+def _moved(change: str, X: np.ndarray, y: np.ndarray, w: np.ndarray):  # type: ignore[no-untyped-def]
+    """The data with values moved, none changed: every column keeps its values."""
+    X, y, w = X.copy(), y.copy(), w.copy()
+    if change == "y between rows":
+        y[[0, 1]] = y[[1, 0]]
+    elif change == "x between rows":
+        X[[2, 9], 3] = X[[9, 2], 3]
+    elif change == "weight between rows":
+        w[[4, 5]] = w[[5, 4]]
+    elif change == "x between columns":
+        X[6, [0, 1]] = X[6, [1, 0]]
+    elif change == "x and y within a row":
+        X[3, 0], y[3] = y[3], X[3, 0]
+    else:  # the sign moved: each column keeps its bit sum
+        X[0, 0], X[1, 0] = -X[0, 0], -X[1, 0]
+    return X, y, w
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "y between rows",
+        "x between rows",
+        "weight between rows",
+        "x between columns",
+        "x and y within a row",
+        "signs between rows",
+    ],
+)
+def test_the_fingerprint_sees_values_moved_between_rows_not_rows_reordered(change, rng) -> None:
+    X = rng.normal(size=(20, 4))
+    X[1, 0] = -X[0, 0]  # for the sign change
+    y = rng.normal(size=20)
+    w = rng.uniform(0.5, 2.0, size=20)
+    first = _fingerprint([(X[:10], y[:10], w[:10]), (X[10:], y[10:], w[10:])])
+    order = rng.permutation(20)
+    again = [
+        (X[order[i : i + 7]], y[order[i : i + 7]], w[order[i : i + 7]]) for i in range(0, 20, 7)
+    ]
+    assert _fingerprint(again) == first  # the same rows, shuffled and chunked otherwise
+    Xm, ym, wm = _moved(change, X, y, w)
+    assert _fingerprint([(Xm, ym, wm)]) != first
+
+
+@pytest.mark.parametrize("column", ["y", "x"])
+def test_values_swapped_within_a_column_between_passes_are_refused(column) -> None:
+    X, y = wampler_like()
+    calls = []
+
+    def chunks():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        Xc, yc = X.copy(), y.copy()
+        if len(calls) > 1:
+            if column == "y":
+                yc[[0, 1]] = yc[[1, 0]]
+            else:
+                Xc[[3, 17], 2] = Xc[[17, 3], 2]
+        return [(Xc[i : i + 5], yc[i : i + 5]) for i in range(0, len(yc), 5)]
+
+    with pytest.raises(InputError, match="changed between passes"):
+        LinearRegression(refine=True).fit_chunks(chunks)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("rewrite", ["one value", "y of two rows swapped"])
 def test_cli_refuses_a_file_rewritten_between_the_fit_and_the_refinement_pass(
-    tmp_path, monkeypatch, capsys
+    rewrite, tmp_path, monkeypatch, capsys
 ) -> None:
     import torchlinreg.solvers.refine as refine
 
@@ -91,7 +191,8 @@ def test_cli_refuses_a_file_rewritten_between_the_fit_and_the_refinement_pass(
     original = refine.refine_from_chunks
 
     def rewrite_then_refine(*args, **kwargs):  # type: ignore[no-untyped-def]
-        write(y + np.eye(len(y))[5])  # one target value changes after the first pass
+        # After the first pass: one target value changes, or two rows' targets swap.
+        write(y + np.eye(len(y))[5] if rewrite == "one value" else y[[1, 0, *range(2, len(y))]])
         return original(*args, **kwargs)
 
     monkeypatch.setattr(refine, "refine_from_chunks", rewrite_then_refine)
