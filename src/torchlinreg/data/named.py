@@ -4,7 +4,8 @@
 ``fit(ds.X, ds.y)`` records ``feature_names_in_`` and ``target_names_`` (and warnings,
 summaries and saved models speak of ``color=red``, not ``x4``) while ``ds.X`` stays a
 numpy array for everything else. The names belong to that array alone: a slice, a copy
-or an arithmetic result is a plain ``ndarray``, since its columns may no longer be those.
+or an arithmetic result carries none (slices and results are plain ``ndarray``s), since
+its columns may no longer be those.
 """
 
 from __future__ import annotations
