@@ -163,6 +163,62 @@ def test_crafted_tensors_are_refused(model: Path, edit: Any, message: str) -> No
     refused(model, message)
 
 
+# ---- paths that are not regular files ---------------------------------------------------
+
+NOT_REGULAR = """
+import sys
+sys.path.insert(0, {src!r})
+from torchlinreg import InputError, load_model
+from torchlinreg.cli import main
+from torchlinreg.solvers.state import LeastSquaresState
+for read in (load_model, LeastSquaresState.load):
+    try:
+        read({path!r})
+    except InputError as exc:
+        print(exc)
+for argv in (["summary", {path!r}], ["predict", {path!r}, {houses!r}]):
+    assert main(argv) == 2
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path: Path) -> None:
+    # Opening a FIFO for reading waits for a writer: without the check, every reader
+    # hung. In a subprocess with a timeout, so that a regression fails instead of hanging.
+    fifo = tmp_path / "m.safetensors"
+    os.mkfifo(fifo)
+    code = NOT_REGULAR.format(src=SRC, path=str(fifo), houses=HOUSES)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"{fifo} is a FIFO (named pipe), not a model file (only regular files are read)",
+        f"{fifo} is a FIFO (named pipe), not a saved state file (only regular files are read)",
+    ]
+    assert proc.stderr.count("is a FIFO (named pipe), not a model file") == 2
+
+
+@pytest.mark.parametrize("kind", ["directory", "device", "missing"])
+def test_paths_that_are_not_regular_files_are_refused_alike(tmp_path: Path, kind: str) -> None:
+    from torchlinreg.solvers.state import LeastSquaresState
+
+    path = {"directory": tmp_path, "device": Path(os.devnull), "missing": tmp_path / "no"}[kind]
+    if kind == "device" and not Path(os.devnull).is_char_device():
+        pytest.skip("no character device for the null file here")
+    expected = {
+        "directory": "{} is a directory, not a {}",
+        "device": "{} is a character device, not a {} (only regular files are read)",
+        "missing": "{}: no such {}; check the path",
+    }[kind]
+    with pytest.raises(InputError) as model:
+        load_model(str(path))
+    assert str(model.value) == expected.format(path, "model file")
+    with pytest.raises(InputError) as state:
+        LeastSquaresState.load(str(path))
+    assert str(state.value) == expected.format(path, "saved state file")
+    for argv in (["summary", str(path)], ["predict", str(path), HOUSES]):
+        assert expected.format(path, "model file") in cli_error(argv)
+
+
 # ---- hostile metadata ----------------------------------------------------------------
 
 
@@ -207,7 +263,7 @@ def test_a_5000_digit_integer_is_refused(model: Path, saved: bytes) -> None:
         ("Infinity", "info.fit.rmse.0"),
         ("-1e400", "info.summary.0.coefficients.1.estimate"),
         ("NaN", "info.summary.0.cov.0.0"),
-        ("1e400", "params.alpha"),
+        ("1e400", "state.log_weight_sum"),
         ("1e400", "info.history"),
         ("NaN", "info.a key\non two lines"),
     ],
@@ -239,7 +295,7 @@ def test_infinite_and_nan_numbers_are_refused(model: Path, text: str, where: str
         ("params", None, "params is None; expected an object"),
         ("params.fit_intercept", "yes", "params.fit_intercept is 'yes'; expected true"),
         ("params.fit_intercept", False, "fitted without an intercept has a nonzero intercept"),
-        ("params.solver", 3, "params.solver is 3; expected a string"),
+        ("params.solver", 3, "params.solver is 3; expected one of 'auto'"),
         ("params.device", {"type": "cuda"}, "params.device is an object"),
         ("state", None, "record and its tensors do not come together"),
         ("state.n_targets", 2, "saved state has 2 targets for 1"),
@@ -248,7 +304,7 @@ def test_infinite_and_nan_numbers_are_refused(model: Path, text: str, where: str
         (
             "state.n_observations",
             61,
-            "state.n_observations is 61; expected an integer from 0 to 60",
+            "state.n_observations is 61; expected an integer from 1 to 60",
         ),
         ("state.fit_intercept", "true", "state.fit_intercept is 'true'"),
         ("state.fit_intercept", False, "disagree on the intercept"),
@@ -282,13 +338,23 @@ def test_wrong_metadata_with_a_recomputed_checksum_is_refused(
     refused(model, re.escape(message))
 
 
-def test_parameter_values_are_checked_by_the_estimator(model: Path) -> None:
-    # summary only shows parameters (their JSON types are checked); using the model
-    # builds the estimator, which checks their values.
-    craft(model, set_in("params.solver", "magic"))
-    with pytest.raises(InputError, match="solver must be one of"):
-        load_model(str(model))
-    assert "solver must be one of" in cli_error(["predict", str(model), HOUSES])
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"solver": "nonsense"}, "params.solver is 'nonsense'; expected one of 'auto'"),
+        ({"refine": 1}, "params.refine is 1; expected one of 'auto', True, False"),
+        ({"refine": "always"}, "params.refine is 'always'"),
+        ({"device": "meta"}, "params.device is 'meta'; expected a device"),
+        ({"device": "cuda:x"}, "params.device is 'cuda:x'"),
+        ({"loss": "huber"}, "params has an unknown 'loss'"),
+    ],
+)
+def test_parameter_values_are_checked_without_building_the_estimator(
+    model: Path, params: dict[str, Any], message: str
+) -> None:
+    # summary MODEL (which never builds the estimator) refuses them as well.
+    craft(model, lambda m, a: m["params"].update(params))
+    refused(model, re.escape(message))
 
 
 @pytest.mark.parametrize(
@@ -300,9 +366,19 @@ def test_parameter_values_are_checked_by_the_estimator(model: Path) -> None:
         ({"optimizer": ["sgd"]}, "params.optimizer is a list"),
         ({"optimizer_options": [1]}, "params.optimizer_options is a list"),
         ({"random_state": "RandomState"}, "params.random_state is 'RandomState'"),
+        ({"random_state": 2**64}, "params.random_state is 18446744073709551616"),
+        ({"random_state": -1}, "params.random_state is -1; expected an integer from 0"),
+        ({"loss": "l1"}, "params.loss is 'l1'; expected one of 'squared_error', 'huber'"),
+        ({"init": "ones"}, "params.init is 'ones'; expected one of 'zeros', 'random'"),
+        ({"dtype": "float16"}, "params.dtype is 'float16'; expected one of 'float32'"),
+        ({"device": None}, "params.device is None; expected a device"),
+        ({"optimizer": "torch.optim.SGD"}, "params.optimizer is 'torch.optim.SGD'"),
+        ({"epsilon": 0}, "params.epsilon is 0"),
+        ({"log_to": "stdout"}, "params.log_to is 'stdout'"),
+        ({"solver": "qr"}, "params has an unknown 'solver'"),
     ],
 )
-def test_gd_parameters_of_the_wrong_type_are_refused(
+def test_gd_parameters_outside_their_values_are_refused(
     tmp_path: Path, rng: np.random.Generator, params: dict[str, Any], message: str
 ) -> None:
     from torchlinreg import GDRegressor
@@ -310,8 +386,62 @@ def test_gd_parameters_of_the_wrong_type_are_refused(
     path = tmp_path / "gd.safetensors"
     save_model(str(path), GDRegressor(epochs=3).fit(rng.normal(size=(10, 2)), rng.normal(size=10)))
     craft(path, lambda m, a: m["params"].update(params))
-    with pytest.raises(InputError, match=message):
-        load_model(str(path))
+    with pytest.raises(InputError, match=re.escape(message)):
+        persistence.read_model(str(path))  # the torch-free reader behind summary MODEL
+
+
+def test_the_largest_seed_is_saved_and_read_back(tmp_path: Path, rng) -> None:
+    from torchlinreg import GDRegressor
+
+    path = tmp_path / "gd.safetensors"
+    gd = GDRegressor(epochs=3, random_state=2**64 - 1)
+    save_model(str(path), gd.fit(rng.normal(size=(10, 2)), rng.normal(size=10)))
+    assert load_model(str(path)).estimator.random_state == 2**64 - 1
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"solver": "svd"}, "params.solver is 'svd'; expected one of 'auto', 'qr', 'cholesky'"),
+        ({"alpha": -1.0}, "params.alpha is -1.0"),
+        ({"alpha": [1.0, -0.5]}, "params.alpha[1] is -0.5"),
+    ],
+)
+def test_ridge_parameters_outside_their_values_are_refused(
+    tmp_path: Path, rng: np.random.Generator, params: dict[str, Any], message: str
+) -> None:
+    from torchlinreg import Ridge
+
+    path = tmp_path / "r.safetensors"
+    save_model(str(path), Ridge().fit(rng.normal(size=(10, 2)), rng.normal(size=(10, 2))))
+    craft(path, lambda m, a: m["params"].update(params))
+    with pytest.raises(InputError, match=re.escape(message)):
+        persistence.read_model(str(path))
+
+
+def test_the_recorded_parameters_are_the_estimators_own() -> None:
+    """The model-file checks and the estimators share their parameter names and values:
+    every value the checks allow, the estimator accepts, and the first it refuses."""
+    from torchlinreg import GDRegressor, Ridge
+    from torchlinreg._model_params import PARAMS
+
+    classes = {"LinearRegression": LinearRegression, "Ridge": Ridge, "GDRegressor": GDRegressor}
+    assert set(PARAMS) == set(classes)
+    for name, cls in classes.items():
+        assert set(PARAMS[name]) == set(cls._param_names()), name
+    for cls, solvers in ((LinearRegression, ("auto", "qr", "svd", "cholesky")),
+                         (Ridge, ("auto", "qr", "cholesky"))):  # fmt: skip
+        for solver in solvers:
+            PARAMS[cls.__name__]["solver"](solver, "solver")
+            cls(solver=solver)._check_params()
+        for refused_solver in {"auto", "qr", "svd", "cholesky", "lsqr"} - set(solvers):
+            with pytest.raises(InputError):
+                PARAMS[cls.__name__]["solver"](refused_solver, "solver")
+            with pytest.raises(InputError):
+                cls(solver=refused_solver)._check_params()
+    for init in ("zeros", "random"):
+        PARAMS["GDRegressor"]["init"](init, "init")
+        GDRegressor(init=init)._check_params()
 
 
 def test_ridge_alpha_per_target_must_match_the_targets(tmp_path: Path, rng) -> None:
@@ -363,6 +493,156 @@ def test_a_model_its_reader_would_refuse_is_not_written(tmp_path: Path, rng) -> 
     with pytest.raises(InputError, match="cannot be saved: the tensor 'coef' holds numbers"):
         save_model(str(path), model)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- the saved state agrees with the counts, the rank and the coefficients -------------
+# The fixture's model: an intercept and 3 features, 60 unweighted rows, rank 4.
+
+
+def scale_entry(name: str, index: tuple[int, int], factor: float) -> Callable[..., None]:
+    def edit(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        arrays[name][index] *= factor
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # Standard errors NaN, t = ±inf and p < 1e-16 in the summary, before.
+        (
+            lambda m, a: a["state.R"].fill(0.0),
+            "its R starts with 0, but a state of weight sum 60.0 has |R[0,0]| = 7.74596669241483",
+        ),
+        # R₀₀ = √60 to within 10·m·(n + 1)·ε = 6.8e-13 (relative); here 1e-9 off.
+        (scale_entry("state.R", (0, 0), 1 + 1e-9), "its R starts with"),
+        (
+            lambda m, a: a["state.R"].__setitem__((2, 2), 0.0),
+            "records full rank (4), but its R is singular at feature 1 (scaled diagonal 0)",
+        ),
+        (lambda m, a: m["state"].update(evil=1), "state has an unknown 'evil'"),
+        (
+            set_in("state.weight_sum", 59.0),
+            "without weights has 60 rows but 60 observations and a weight sum of 59.0",
+        ),
+        (set_in("state.weight_sum", 0.0), "state.weight_sum is 0.0"),
+        (
+            lambda m, a: m["state"].update(weighted=True, n_observations=0),
+            "state.n_observations is 0; expected an integer from 1 to 60",
+        ),
+        (
+            lambda m, a: m["state"].update(weighted=True, n_observations=3),
+            "the model records rank 4 from 3 observation(s)",
+        ),
+        (set_in("fitted.n_samples_seen_", 61), "records 61 samples seen, but its saved state 60"),
+        (set_in("info.rank", 3), "fitted.rank_ and info.rank disagree"),
+        (set_in("fitted.rank_", 5), "fitted.rank_ is 5; expected an integer from 0 to 4"),
+    ],
+    ids=[
+        "zero-R",
+        "R00",
+        "singular",
+        "unknown-key",
+        "weight-sum",
+        "no-weight",
+        "no-rows",
+        "rank-rows",
+        "samples-seen",
+        "ranks-disagree",
+        "rank-range",
+    ],  # fmt: skip
+)
+def test_a_state_that_disagrees_with_the_model_is_refused(
+    model: Path, edit: Any, message: str
+) -> None:
+    craft(model, edit)
+    refused(model, re.escape(message))
+
+
+def test_a_design_the_solver_finds_singular_cannot_be_recorded_as_full_rank(model: Path) -> None:
+    # Oracle: the solver itself, on the crafted R. Feature 2's diagonal entry, scaled by
+    # its column's norm, set to 1e-13: below half the rank tolerance (1000·4·ε = 8.9e-13).
+    from torchlinreg.solvers.solve import solve_ols
+    from torchlinreg.solvers.state import LeastSquaresState, RowCounts
+
+    _, meta, arrays = read(model)
+    R = arrays["state.R"]
+    R[3, 3] = 1e-13 * np.linalg.norm(R[:3, 3])  # the column's norm is then (1 + 5e-27) times
+    parts = [torch_of(arrays[f"state.{n}"]) for n in ("R", "shift_x", "shift_y")]
+    state = LeastSquaresState.from_parts(*parts, RowCounts(60, 60, 60.0), fit_intercept=True)
+    assert solve_ols(state).rank == 3 < meta["fitted"]["rank_"] == 4
+    craft(model, lambda m, a: a["state.R"].__setitem__((3, 3), R[3, 3]))
+    refused(model, re.escape("records full rank (4), but its R is singular at feature 2"))
+
+
+def torch_of(a: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(np.array(a))
+
+
+def test_a_zero_design_with_coefficients_is_refused(tmp_path: Path, rng) -> None:
+    # Without an intercept nothing ties R to the weights: a zero design block (with the
+    # rank it implies, 0) determines no coefficients, so they must be zero.
+    path = tmp_path / "m.safetensors"
+    X, y = rng.normal(size=(20, 2)), rng.normal(size=20)
+    save_model(str(path), LinearRegression(fit_intercept=False).fit(X, y))
+
+    def zero_design(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        arrays["state.R"][:2, :2] = 0.0
+        meta["fitted"]["rank_"] = 0
+
+    craft(path, zero_design)
+    with pytest.raises(InputError, match="design block is zero, which determines no coef"):
+        load_model(str(path))
+    save_model(str(path), LinearRegression(fit_intercept=False).fit(X, y))
+    craft(path, lambda m, a: a["state.shift_y"].fill(1.0))
+    with pytest.raises(InputError, match="without an intercept has a nonzero shift"):
+        load_model(str(path))
+
+
+def fits(rng: np.random.Generator) -> dict[str, Any]:
+    """Real fits at the edges of the state checks, each of which must be read back."""
+    import warnings
+
+    from torchlinreg import Ridge
+
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    dup = np.c_[X, X[:, 0]]  # rank deficient: 4 of 5 parameters
+    w = rng.lognormal(sigma=3, size=40)
+    w[-5:] = 0.0  # zero weights: not observations
+    one_row_at_a_time = LinearRegression()
+    for i in range(40):
+        one_row_at_a_time.partial_fit(X[i : i + 1] + 1e6, y[i : i + 1], w[i : i + 1])
+    big = rng.normal(size=(3000, 4)) + 1e3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rank and accuracy warnings: expected here
+        return {
+            "deficient": LinearRegression().fit(dup, y),
+            "ridge-singular": Ridge(alpha=1.0).fit(dup, y),  # records full rank: unique
+            "ridge-mixed": Ridge(alpha=[0.0, 2.0]).fit(dup, np.c_[y, -y]),
+            "zero-design": LinearRegression(fit_intercept=False).fit(np.zeros((5, 2)), y[:5]),
+            "constant-columns": LinearRegression().fit(np.ones((5, 2)), y[:5]),
+            "weights": LinearRegression().fit(X, y, w),
+            "huge-scales": LinearRegression().fit(X * 1e150, y * 1e-150, w * 1e200),
+            "tiny-weights": LinearRegression().fit(X + 1e6, y + 1e8, w * 1e-300),
+            "partial-fit": one_row_at_a_time,
+            "cholesky": LinearRegression(solver="cholesky").fit(big, big @ [1, 2, 3, 4]),
+            "svd": LinearRegression(solver="svd").fit(big, big[:, 0]),
+            "no-intercept": LinearRegression(fit_intercept=False).fit(big, big[:, 1]),
+            "chunks": LinearRegression().fit_chunks(
+                (big[i : i + 7], big[i : i + 7, 2]) for i in range(0, 3000, 7)
+            ),
+        }
+
+
+def test_real_fits_pass_the_state_checks(tmp_path: Path, rng) -> None:
+    for name, est in fits(rng).items():
+        path = tmp_path / f"{name}.safetensors"
+        save_model(str(path), est)
+        back = load_model(str(path)).estimator
+        np.testing.assert_array_equal(back.coef_, est.coef_, err_msg=name)
+        assert back.rank_ == est.rank_, name
 
 
 # ---- summary stays light ---------------------------------------------------------------

@@ -1,16 +1,43 @@
-"""Writing files so that a failure never leaves a half-written one behind."""
+"""Files read and written safely: an input that is not a regular file is refused before
+it is opened, and a failed write never leaves a half-written file behind."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from .errors import InputError
+
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_regular_file(path: str, what: str) -> None:
+    """Refuse ``path`` unless it is a regular file (symlinks followed), before anything
+    opens it: reading a FIFO would wait for a writer forever, a device may never end.
+    ``what`` names the expected file in the message ("model file")."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such {what}; check the path") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"{path}: cannot open the {what} ({reason}); check the path") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(f"{path} is a directory, not a {what}")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+        raise InputError(f"{path} is {kind}, not a {what} (only regular files are read)")
 
 
 def check_output_path(path: str, inputs: tuple[str, ...] = ()) -> None:

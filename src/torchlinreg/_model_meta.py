@@ -6,7 +6,10 @@ a file can recompute it. So each field is checked against what :func:`save_model
 <torchlinreg.persistence.save_model>` writes, and the fields that repeat one another
 (feature names, shapes, target count, the state's own record) must agree. Numbers that
 a fit can legitimately make infinite (a condition number, t of an exact fit) may be;
-every other number must be finite. Only numpy is needed (``summary`` stays light).
+every other number must be finite. The parameters are checked against the estimators'
+allowed values (:mod:`._model_params`), the saved R factor against the counts, the rank
+and the coefficients it determines (:mod:`._state_checks`). Only numpy is needed
+(``summary`` stays light).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from ._json_checks import (
-    MAX_INT,
     boolean,
     integer,
     invalid,
@@ -29,67 +31,14 @@ from ._json_checks import (
     string,
     strings,
 )
+from ._model_params import ESTIMATORS, check_params
+from ._state_checks import check_state_numbers
 from .data.design import MISSING, Design
 from .errors import InputError
 
-ESTIMATORS = ("LinearRegression", "Ridge", "GDRegressor")
 _TOP = ("estimator", "params", "target_1d", "n_features", "feature_names", "design",
         "state", "fitted", "info")  # fmt: skip
 _TOP_OPTIONAL = ("torchlinreg_version", "created")
-
-
-# The JSON kind of each estimator parameter: the constructors only store them, so a
-# wrong type would surface much later; the estimators check values when they fit.
-def _alpha(value: Any, where: str) -> None:
-    for i, a in enumerate(value if isinstance(value, list) else [value]):
-        real(a, f"{where}[{i}]" if isinstance(value, list) else where, low=0)
-
-
-def _param_checks() -> dict[str, Any]:
-    def choice_or_bool(v: Any, w: str) -> None:
-        if not isinstance(v, bool):
-            string(v, w)
-
-    def opt(check: Any) -> Any:
-        return lambda v, w: None if v is None else check(v, w)
-
-    def positive(v: Any, w: str) -> None:
-        real(v, w, low=sys.float_info.min)
-
-    def count(v: Any, w: str) -> None:
-        integer(v, w)
-
-    def positive_count(v: Any, w: str) -> None:
-        integer(v, w, 1)
-
-    def options(v: Any, w: str) -> None:
-        json_object(v, w, (), strict=False)
-
-    return {
-        "fit_intercept": boolean, "solver": string, "refine": choice_or_bool, "device": opt(string),
-        "alpha": _alpha, "loss": string, "epsilon": positive, "optimizer": string, "lr": positive,
-        "optimizer_options": opt(options), "epochs": count, "batch_size": opt(positive_count),
-        "shuffle": boolean, "init": string, "log_every": opt(positive_count), "dtype": string,
-        "random_state": opt(lambda v, w: integer(v, w, -MAX_INT)), "compare_exact": boolean,
-        "log_to": lambda v, w: None,  # a stream: never restored
-    }  # fmt: skip
-
-
-_PARAMS = _param_checks()
-
-
-def _check_params(params: Any, n_targets: int) -> dict[str, Any]:
-    json_object(params, "params", (), strict=False)
-    for name, value in params.items():
-        if name in _PARAMS:
-            _PARAMS[name](value, f"params.{name}")
-    alpha = params.get("alpha")
-    if isinstance(alpha, list) and len(alpha) not in (1, n_targets):
-        raise InputError(
-            f"the model metadata is invalid: params.alpha has {len(alpha)} values for "
-            f"{n_targets} target(s)"
-        )
-    return params
 
 
 def _check_design(d: Any, features: list[str] | None, n_features: int, k: int) -> Design:
@@ -119,23 +68,31 @@ def _check_design(d: Any, features: list[str] | None, n_features: int, k: int) -
 
 
 def _check_state(meta: Any, arrays: dict[str, np.ndarray], p: int, k: int,
-                 fit_intercept: bool) -> None:  # fmt: skip
-    """The state's record agrees with the coefficients, and its tensors with the record."""
+                 fit_intercept: bool) -> dict[str, Any]:  # fmt: skip
+    """The state's record agrees with the coefficients, and its tensors with the record;
+    returns the record (its counts)."""
     json_object(meta, "state", ("n_features", "n_targets", "fit_intercept", "n_samples",
-            "weight_sum"), ("n_observations", "log_weight_sum", "weighted"),
-            strict=False)  # fmt: skip
+            "weight_sum"), ("n_observations", "log_weight_sum", "weighted"))  # fmt: skip
     if integer(meta["n_features"], "state.n_features", 1) != p:
         raise InputError(f"the saved state has {meta['n_features']} features for {p}")
     if integer(meta["n_targets"], "state.n_targets", 1) != k:
         raise InputError(f"the saved state has {meta['n_targets']} targets for {k}")
     if boolean(meta["fit_intercept"], "state.fit_intercept") != fit_intercept:
         raise InputError("the saved state and the parameters disagree on the intercept")
-    n = integer(meta["n_samples"], "state.n_samples")
-    integer(meta.get("n_observations", n), "state.n_observations", 0, n)
-    real(meta["weight_sum"], "state.weight_sum", low=0)
+    n = integer(meta["n_samples"], "state.n_samples", 1)
+    # A fit needs a row of positive weight (files before zero weights were told apart
+    # count every row as an observation).
+    n_obs = integer(meta.get("n_observations", n), "state.n_observations", 1, n)
+    weight_sum = real(meta["weight_sum"], "state.weight_sum", low=sys.float_info.min)
     log_w = meta.get("log_weight_sum", 0.0)
     real(log_w, "state.log_weight_sum", high=sys.float_info.max, infinite=True)  # −∞: zero weights
-    boolean(meta.get("weighted", False), "state.weighted")
+    # Files written before weights were recorded say nothing of them.
+    unweighted = "weighted" in meta and not boolean(meta["weighted"], "state.weighted")
+    if unweighted and (n_obs, weight_sum) != (n, float(n)):
+        raise InputError(
+            f"the saved state without weights has {n} rows but {n_obs} observations "
+            f"and a weight sum of {weight_sum!r}"
+        )
     m = p + k + int(fit_intercept)
     for name, shape in (("R", (m, m)), ("shift_x", (p,)), ("shift_y", (k,))):
         got = arrays[f"state.{name}"].shape
@@ -143,13 +100,16 @@ def _check_state(meta: Any, arrays: dict[str, np.ndarray], p: int, k: int,
             raise InputError(f"the saved state has {name} of shape {got}, expected {shape}")
     if np.any(np.tril(arrays["state.R"], -1) != 0):
         raise InputError("the saved state has an R that is not upper triangular")
+    if not fit_intercept and (arrays["state.shift_x"].any() or arrays["state.shift_y"].any()):
+        raise InputError("the saved state of a model without an intercept has a nonzero shift")
+    return meta
 
 
-def _check_fitted(fitted: Any, p: int, k: int) -> None:
+def _check_fitted(fitted: Any, n_params: int, k: int) -> None:
     json_object(fitted, "fitted", (), ("rank_", "condition_number_", "aliased_", "refined_",
             "solver_used_", "n_samples_seen_", "target_names_"))  # fmt: skip
     checks: dict[str, Any] = {
-        "rank_": lambda v, w: integer(v, w, 0, p + 1),
+        "rank_": lambda v, w: integer(v, w, 0, n_params),
         "condition_number_": lambda v, w: optional_real(v, w, low=1, infinite=True),
         "aliased_": strings,
         "refined_": boolean,
@@ -289,7 +249,7 @@ def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
             raise InputError(f"the tensor {name!r} holds numbers that are not finite")
     if boolean(meta["target_1d"], "target_1d") and k != 1:
         raise InputError(f"a model of one target has {k} rows of coefficients")
-    params = _check_params(meta["params"], k)
+    params = check_params(meta["estimator"], meta["params"], k)
     fit_intercept = params.get("fit_intercept", True)
     if not fit_intercept and np.any(intercept != 0):
         raise InputError("a model fitted without an intercept has a nonzero intercept")
@@ -301,8 +261,42 @@ def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
     has_state = "state.R" in arrays
     if (meta["state"] is not None) != has_state:
         raise InputError("the saved state's record and its tensors do not come together")
-    if has_state:
-        _check_state(meta["state"], arrays, p, k, fit_intercept)
-    _check_fitted(meta["fitted"], p, k)
+    n_params = p + int(fit_intercept)
+    _check_fitted(meta["fitted"], n_params, k)
     coefficient_names = None if names is None else ["intercept"] * fit_intercept + names
-    _check_info(meta["info"], coefficient_names, p + int(fit_intercept), k)
+    _check_info(meta["info"], coefficient_names, n_params, k)
+    if has_state:
+        counts = _check_state(meta["state"], arrays, p, k, fit_intercept)
+        _check_fit_against_state(meta, counts, n_params)
+        full_rank = _rank_diagnosed(meta["estimator"], params) and _rank(meta) == n_params
+        check_state_numbers(arrays["state.R"], counts, coef, fit_intercept=fit_intercept,
+                            full_rank=full_rank)  # fmt: skip
+
+
+def _rank(meta: dict[str, Any]) -> int | None:
+    """The rank the model records (as a fitted attribute and in the fit's information)."""
+    ranks = {meta["fitted"].get("rank_"), meta["info"].get("rank")} - {None}
+    if len(ranks) > 1:
+        raise InputError("the model metadata is invalid: fitted.rank_ and info.rank disagree")
+    return ranks.pop() if ranks else None
+
+
+def _rank_diagnosed(estimator: str, params: dict[str, Any]) -> bool:
+    """Whether the recorded rank is least squares' numerical rank: a ridge penalising
+    every target records full rank whatever the design (its solution is unique)."""
+    if estimator != "Ridge":
+        return True
+    alpha = params.get("alpha", 1.0)  # Ridge's default
+    return any(a == 0 for a in (alpha if isinstance(alpha, list) else [alpha]))
+
+
+def _check_fit_against_state(meta: dict[str, Any], counts: dict[str, Any], n_params: int) -> None:
+    """The fitted attributes that repeat the state's counts agree with them."""
+    n = counts["n_samples"]
+    seen = meta["fitted"].get("n_samples_seen_", n)
+    if seen != n:
+        raise InputError(f"the model records {seen} samples seen, but its saved state {n}")
+    rank, n_obs = _rank(meta), counts.get("n_observations", n)
+    # Rows of positive weight bound the design's rank (a penalised ridge records full rank).
+    if rank is not None and rank > n_obs and _rank_diagnosed(meta["estimator"], meta["params"]):
+        raise InputError(f"the model records rank {rank} from {n_obs} observation(s)")

@@ -3,8 +3,9 @@
 Loading never executes code from the file (safetensors holds raw numbers and a JSON
 header; no pickle, no ``torch.load``). :func:`read_model` checks the format name and
 version, that every tensor is float64 of the expected rank, a SHA-256 over the metadata
-and every tensor's name, dtype, shape and bytes, and then every metadata field
-(:mod:`._model_meta`), with numpy alone; :func:`load_model` builds the estimator from
+and every tensor's name, dtype, shape and bytes, and then every metadata field, the
+parameters' values and the saved state's agreement with its counts, rank and
+coefficients (:mod:`._model_meta`), with numpy alone; :func:`load_model` builds the estimator from
 what it read. Writing is atomic (:func:`write_safetensors`, saved states' writer too).
 
 Format versions: 2 adds each tensor's dtype to the checksum; files of version 1 are
@@ -15,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ._files import atomic_path, check_regular_file
 from ._json_checks import check_depth
 from ._model_meta import ESTIMATORS, check_model
 from ._version import __version__
@@ -156,8 +157,6 @@ def write_safetensors(path: str, arrays: dict[str, np.ndarray], header: dict[str
     (model files and saved states alike)."""
     from safetensors.numpy import save
 
-    from ._files import atomic_path
-
     data = save(arrays, metadata=header)
     # Plain file writes, not safetensors' own: a full disk or a file size limit is then an
     # OSError, which atomic_path turns into a one-line error, leaving no temporary file
@@ -217,10 +216,7 @@ def read_model(path: str) -> ModelContents:
     a clear :class:`InputError` for anything else, damaged or inconsistent."""
     from safetensors import SafetensorError, safe_open
 
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such model file; check the path")
-    if os.path.isdir(path):
-        raise InputError(f"{path} is a directory, not a model file")
+    check_regular_file(path, "model file")
     try:
         with safe_open(path, framework="numpy") as f:
             header = f.metadata() or {}
@@ -276,8 +272,7 @@ def _rebuild(contents: ModelContents) -> Any:
         "GDRegressor": GDRegressor,
     }
     cls = classes[meta["estimator"]]
-    valid = set(cls._param_names()) - {"log_to"}  # a stream is never restored
-    est = cls(**{k: v for k, v in meta["params"].items() if k in valid})
+    est = cls(**meta["params"])  # each one of the estimator's, checked by read_model
     if cls is not GDRegressor:
         est._check_params()
     coef, intercept = np.array(arrays["coef"]), np.array(arrays["intercept"])

@@ -119,6 +119,9 @@ def load_state(path: str) -> LeastSquaresState:
     """Read a state written by :func:`save_state`; never executes code from the file."""
     from safetensors import SafetensorError, safe_open
 
+    from .._files import check_regular_file
+
+    check_regular_file(path, "saved state file")
     try:
         with safe_open(path, framework="pt") as f:
             metadata = f.metadata() or {}
