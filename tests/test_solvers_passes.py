@@ -236,3 +236,74 @@ def test_without_refinement_the_stream_is_read_once_and_the_warning_says_why() -
     assert len(calls) == 1 and not model.refined_
     with pytest.warns(AccuracyWarning, match="one-shot iterator"):
         LinearRegression().fit_chunks(iter(chunks()))
+
+
+def _offset_design(n: int = 200):  # type: ignore[no-untyped-def]
+    """x ≈ 1e6 with x²: κ ≈ 2e6 once centred, 6e11 uncentred (κ²·ε ≫ 0.01), so passes
+    over a stream cannot refine it, and with the noise digits are at risk."""
+    rng = np.random.default_rng(3)
+    x = 1e6 + rng.uniform(0.0, 10.0, n)
+    X = np.column_stack([x, x * x])
+    y = 3 + 2 * x - 1e-7 * x * x + rng.standard_normal(n)
+    return X, y
+
+
+def _scaled_condition(A: np.ndarray) -> float:
+    """numpy's κ₂ of A with columns scaled by powers of two to 2-norms in [0.5, 1)."""
+    return float(np.linalg.cond(A * 2.0 ** -np.frexp(np.linalg.norm(A, axis=0))[1]))
+
+
+def _check_numbers(message: str, X: np.ndarray, model: LinearRegression) -> None:
+    """Each number in the warning is the one its rule tests, from an independent oracle."""
+    import re
+
+    from torchlinreg.models._diagnostics import error_estimate
+
+    eps = float(np.finfo(np.float64).eps)
+    n = len(X)
+    centred = _scaled_condition(np.column_stack([np.ones(n), X - X.mean(0)]))
+    uncentred = _scaled_condition(np.column_stack([np.ones(n), X]))
+    head = re.search(
+        r"estimated relative error (\S+), from condition number (\S+) of the centred", message
+    )
+    rule = re.search(
+        r"needs condition number² · ε < (\S+) for the uncentred design .* whose condition "
+        r"number is (\S+) \(condition number² · ε = ([^)]+)\)",
+        message,
+    )
+    assert head and rule, message
+    # Printed to 1 and 2 significant digits: half a unit in the last place.
+    estimate = error_estimate(model.state_, model.condition_number_)
+    assert float(head[1]) == pytest.approx(estimate, rel=0.5)
+    assert float(head[2]) == pytest.approx(centred, rel=0.05)
+    limit, kappa, product = float(rule[1]), float(rule[2]), float(rule[3])
+    assert kappa == pytest.approx(uncentred, rel=0.05)
+    assert product == pytest.approx(uncentred**2 * eps, rel=0.05)
+    assert product >= limit  # the rule it states is the rule that failed
+    assert "fit()" not in message  # true for the command line as for the library
+
+
+def test_the_unrefined_warning_prints_the_numbers_its_rule_uses() -> None:
+    from torchlinreg import AccuracyWarning
+
+    X, y = _offset_design()
+    chunks = [(X[i : i + 50], y[i : i + 50]) for i in range(0, len(y), 50)]
+    with pytest.warns(AccuracyWarning) as caught:
+        model = LinearRegression().fit_chunks(chunks)
+    assert not model.refined_
+    (message,) = [str(w.message) for w in caught if issubclass(w.category, AccuracyWarning)]
+    _check_numbers(message, X, model)
+
+
+def test_the_cli_warning_prints_the_numbers_its_rule_uses(tmp_path, capsys) -> None:
+    X, y = _offset_design()
+    path = tmp_path / "offset.csv"
+    np.savetxt(path, np.c_[X, y], delimiter=",", header="x,x2,y", comments="", fmt="%.17g")
+    assert main(["fit", str(path), "--target", "y"]) == 0
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if "accuracy at risk" in line]
+    from torchlinreg import AccuracyWarning
+
+    with pytest.warns(AccuracyWarning):
+        model = LinearRegression().fit_chunks([(X, y)])  # the state the command fitted
+    _check_numbers(line, X, model)

@@ -59,16 +59,16 @@ def wants_refinement(
 
 
 def warn_unrefined(state: LeastSquaresState, solution: Solution, reason: str) -> None:
-    """:class:`AccuracyWarning` when a full-rank solution that could not be refined
-    (``reason`` says why) has digits at risk."""
-    if (
-        solution.rank == state.n_params
-        and error_estimate(state, solution.condition_number) > 10 * RISK
-    ):
+    """:class:`AccuracyWarning` when a full-rank solution that could not be refined has
+    digits at risk. ``reason`` says why, and what would allow refinement, in words true
+    for every caller (the library and the command line)."""
+    cond = solution.condition_number
+    estimate = error_estimate(state, cond)
+    if solution.rank == state.n_params and estimate > 10 * RISK:
         warnings.warn(
-            f"accuracy at risk (condition number {solution.condition_number:.2g}, "
-            f"residual size considered) and the solution could not be refined: {reason}; "
-            "fit() on in-memory data refines in extended precision",
+            f"accuracy at risk (estimated relative error {estimate:.1g}, from condition "
+            f"number {cond:.2g} of the centred design and the residual size) and the "
+            f"solution could not be refined: {reason}",
             AccuracyWarning,
             stacklevel=USER_FRAMES,
         )

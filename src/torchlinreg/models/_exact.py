@@ -194,7 +194,8 @@ class ExactRegressor(RegressorBase):
                 solution, refined = solution.with_theta(found.theta), True
                 at_risk = found.error_estimate > 10 * RISK
         if at_risk and not self._penalised():
-            warn_unrefined(state, solution, reason)
+            advice = "fit() with the data in memory refines in extended precision"
+            warn_unrefined(state, solution, f"{reason}; {advice}")
         return solution, refined
 
     def fit_chunks(
@@ -257,21 +258,23 @@ class ExactRegressor(RegressorBase):
         """The solution of ``state``, refined with further passes over ``stream``
         where accuracy is at risk and the stream can be read again, and whether it
         was; warns where digits stay at risk."""
-        from ..solvers.refine import refine_from_chunks
+        from ..solvers.refine import refine_from_chunks, seminormal_obstacle
 
         solution = self._solve(_nonzero_weight(state))
         reason = (
-            "the stream is a one-shot iterator and cannot be read twice"
+            "the data can be read only once (a one-shot iterator, standard input); "
+            "data that can be read again allow refinement by further passes"
             if stream.one_shot
             else "refine=False was given"
         )
         if first_pass is not None and wants_refinement(
             self._refinement(), state, solution, small=False
         ):
-            theta, passes = refine_from_chunks(stream, state, solution.theta, first_pass)
-            if passes:
+            obstacle = seminormal_obstacle(state)
+            if obstacle is None:
+                theta = refine_from_chunks(stream, state, solution.theta, first_pass)
                 return solution.with_theta(theta), True
-            reason = "refining from a stream needs condition number² · ε < 0.01"
+            reason = obstacle
         if not self._penalised():
             warn_unrefined(state, solution, reason)
         return solution, False

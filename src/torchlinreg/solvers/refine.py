@@ -72,10 +72,20 @@ def design_condition(state: LeastSquaresState) -> float:
 SEMINORMAL_LIMIT = 0.01
 
 
-def seminormal_converges(state: LeastSquaresState) -> bool:
-    """Whether refinement by passes over the data (corrected semi-normal equations)
-    converges for ``state``: κ²·ε < ``SEMINORMAL_LIMIT``, κ of :func:`design_condition`."""
-    return design_condition(state) ** 2 * EPS < SEMINORMAL_LIMIT
+def seminormal_obstacle(state: LeastSquaresState) -> str | None:
+    """None where refinement by passes over the data (corrected semi-normal equations)
+    converges for ``state``: κ²·ε < ``SEMINORMAL_LIMIT``, κ of :func:`design_condition`.
+    Else why not, naming the number the rule tests and what would allow refinement."""
+    kappa = design_condition(state)
+    if kappa**2 * EPS < SEMINORMAL_LIMIT:
+        return None
+    return (
+        f"refining by passes over the data needs condition number² · ε < {SEMINORMAL_LIMIT} "
+        f"for the uncentred design (columns scaled, intercept column included), whose "
+        f"condition number is {kappa:.2g} (condition number² · ε = {kappa**2 * EPS:.2g}); "
+        "refinement needs all the rows in memory at once, or columns centred before "
+        "their powers or products are formed"
+    )
 
 
 def _times(
@@ -145,20 +155,16 @@ def _scales(R: torch.Tensor, p: int) -> tuple[torch.Tensor, torch.Tensor]:
     return column_scale(R[:p, :p]), column_scale(R[:, p:])
 
 
-def _iterate(
-    x: torch.Tensor, correction: Callable[[torch.Tensor], torch.Tensor]
-) -> tuple[torch.Tensor, int]:
-    """x += correction(x) until the step is at rounding level. Returns (x, steps).
+def _iterate(x: torch.Tensor, correction: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """x += correction(x) until the step is at rounding level.
 
     Gives up after ``_STALLED`` steps in a row that are no smaller than the smallest so
     far (the iteration does not converge), keeping the iterate that smallest step led
     to. One larger step is allowed: the augmented iteration's second step can exceed
     its first while the residual settles (seen with x ≈ 1e6 and x², weights of 3)."""
     best, best_size, stalled = x, math.inf, 0
-    steps = 0
     for _ in range(_MAX_STEPS):
         dx = correction(x)
-        steps += 1
         size = float(dx.abs().max())
         if not math.isfinite(size):
             break
@@ -170,15 +176,15 @@ def _iterate(
             if stalled == _STALLED:
                 break  # diverging: keep the best iterate
         if size <= 4 * EPS * float(x.abs().max()):
-            return x, steps
-    return best, steps
+            return x
+    return best
 
 
 def _seminormal(
     chunks: Callable[[], Iterable[Chunk]], state: LeastSquaresState, theta: torch.Tensor
-) -> tuple[torch.Tensor, int]:
+) -> torch.Tensor:
     """Corrected semi-normal equations: x += (RᵀR)⁻¹ AᵀW(b − A x), one pass over
-    ``chunks()`` per step, columns and targets scaled by powers of two. Returns (θ, passes)."""
+    ``chunks()`` per step, columns and targets scaled by powers of two."""
     p = state.n_params
     Ru = state.unshifted_R()
     D, T = _scales(Ru, p)
@@ -195,8 +201,8 @@ def _seminormal(
         y = torch.linalg.solve_triangular(RS.T, g_hi + g_lo, upper=False)
         return torch.linalg.solve_triangular(RS, y, upper=True)
 
-    x, steps = _iterate(theta.to(Ru) / D.unsqueeze(1) * T, correction)
-    return x * D.unsqueeze(1) / T, steps
+    x = _iterate(theta.to(Ru) / D.unsqueeze(1) * T, correction)
+    return x * D.unsqueeze(1) / T
 
 
 def _row_blocks(chunk: Chunk, rows: int) -> Iterable[Chunk]:
@@ -208,9 +214,9 @@ def _row_blocks(chunk: Chunk, rows: int) -> Iterable[Chunk]:
 
 def refine_in_memory(chunk: Chunk, state: LeastSquaresState, theta: torch.Tensor) -> torch.Tensor:
     """Refine θ (p', k; intercept first, data units) for the in-memory problem."""
-    if seminormal_converges(state):
+    if seminormal_obstacle(state) is None:
         rows = _block_rows(state.n_params, state.n_targets)
-        return _seminormal(lambda: _row_blocks(chunk, rows), state, theta)[0]
+        return _seminormal(lambda: _row_blocks(chunk, rows), state, theta)
     D, T = _scales(state.unshifted_R(), state.n_params)
     A, b, w = _design(chunk, state)
     A, b = A * D, b * T
@@ -231,7 +237,7 @@ def refine_in_memory(chunk: Chunk, state: LeastSquaresState, theta: torch.Tensor
         s = s + (f - Q @ (d - h))
         return torch.linalg.solve_triangular(R, d - h, upper=True)
 
-    x, _ = _iterate(x, correction)
+    x = _iterate(x, correction)
     return x * D.unsqueeze(1) / T
 
 
@@ -240,16 +246,13 @@ def refine_from_chunks(
     state: LeastSquaresState,
     theta: torch.Tensor,
     first_pass: Fingerprint,
-) -> tuple[torch.Tensor, int]:
+) -> torch.Tensor:
     """Refine θ by corrected semi-normal equations, one pass over ``chunks()`` per step.
 
-    Returns (θ, passes made). Skipped (0 passes) when κ²·ε ≥ 0.01 for the unshifted
-    design, where the iteration cannot converge; the QR solution is then the best
-    available in this mode. Every pass must read exactly the data of the first one
-    (``first_pass``), else :class:`~torchlinreg.errors.InputError`.
+    For a state whose :func:`seminormal_obstacle` is None: beyond, the iteration cannot
+    converge (and stops at its best iterate). Every pass must read exactly the data of
+    the first one (``first_pass``), else :class:`~torchlinreg.errors.InputError`.
     """
-    if not seminormal_converges(state):
-        return theta, 0
 
     def changed() -> InputError:
         return InputError(
