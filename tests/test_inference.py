@@ -245,11 +245,12 @@ def test_nist_certified_standard_deviations_residual_sd_and_r2(name) -> None:
         warnings.simplefilter("ignore")
         s = LinearRegression(fit_intercept=intercept).fit(X, y).summary()
     need = 6.0 if name == "Filip" else 9.0
-    sd = np.array([c.std_error for c in s.coefficients])
     cert_sd = np.array(cert["coef_sd"], dtype=float)
-    if np.all(cert_sd == 0):  # exact fits (Wampler1, 2): all zero
-        assert np.max(sd) < 1e-8 * np.max(np.abs(y)) and s.sigma < 1e-8 * np.max(np.abs(y))
+    if np.all(cert_sd == 0):  # exact fits (Wampler1, 2): decided exact, so no σ and SEs
+        assert s.sigma is None and all(c.std_error is None for c in s.coefficients)
+        assert any(note.startswith("the fit is exact") for note in s.notes)
     else:
+        sd = np.array([c.std_error for c in s.coefficients])
         assert lre(sd, cert_sd) >= need
         assert lre(np.array([s.sigma]), np.array([cert["residual_sd"]])) >= need
     assert lre(np.array([s.r_squared]), np.array([cert["r_squared"]])) >= need

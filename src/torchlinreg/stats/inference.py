@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,20 +25,13 @@ import torch
 
 from ..errors import InputError
 from ..solvers.state import LeastSquaresState
-from .covariance import (
-    Meat,
-    bread,
-    check_same_data,
-    robust_meat,
-    robust_wald,
-    sandwich,
-    unshifted_design_r,
-)
+from .covariance import bread, check_same_data, robust_wald, sandwich, unshifted_design_r
+from .meat import Meat, robust_meat
+from .rounding import householder_gamma
+from .scaling import scale_weights
 from .summary import Coefficient, Summary
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
-# RSS at or below this fraction of TSS is an exact fit (rounding of a zero residual).
-_EXACT = 1e-24
 
 
 def check_cov_type(cov_type: str) -> None:
@@ -142,6 +135,8 @@ class _Fit:
     df_test: float  # denominator degrees of freedom of t and F (cluster: groups − 1)
     notes: tuple[str, ...]  # notes that hold for every target
     kappa: float
+    log_weight_sum: float  # Σ log w of the (scaled) weights the statistics use
+    weight_exponent: int = 0  # weights scaled by 4⁻ᵉ (:mod:`.scaling`): σ is 2ᵉ·σ_scaled
 
 
 def summarize(
@@ -159,23 +154,43 @@ def summarize(
     aliased: Sequence[str] = (),
 ) -> list[Summary]:
     """Inference for every target from the state, θ (p', k; intercept first) and, for
-    robust covariances, the meat of a second pass."""
+    robust covariances, the meat of a second pass (made with
+    :func:`~.scaling.scale_weights` of the same state: weights whose sums of squares
+    would overflow are scaled by a power of two, which changes no statistic)."""
     check_level(level)
     check_cov_type(cov_type)
     if cov_type != "nonrobust" and meat is None:
         raise InputError(f"cov_type={cov_type!r} needs a pass over the data")
+    scaled = scale_weights(state)
+    state = scaled.state
     if meat is not None:
         check_same_data(state, meat)
     fit = _fit(state, rank, feature_names, level, cov_type, meat, ridge, aliased, condition_number)
+    fit = replace(fit, log_weight_sum=scaled.log_weight_sum, weight_exponent=scaled.exponent)
     theta = theta.to(device=state.device, dtype=torch.float64)
     rss = state.rss_of(theta).cpu()
     c = fit.k_const
     tss = ((state.R_target[c:] ** 2).sum(0) + (state.R_residual**2).sum(0)).cpu()
+    rounding = exact_fit_level(state, theta).cpu()
     B = bread(state).cpu() if fit.inference_ok and cov_type == "nonrobust" else None
     return [
-        _target_summary(fit, str(t), j, theta[:, j].cpu(), float(rss[j]), float(tss[j]), B)
+        _target_summary(
+            fit, str(t), j, theta[:, j].cpu(), (float(rss[j]), float(tss[j])), float(rounding[j]), B
+        )
         for j, t in enumerate(target_names)
     ]
+
+
+def exact_fit_level(state: LeastSquaresState, theta: torch.Tensor) -> torch.Tensor:
+    """Per target, the √RSS that rounding alone produces for a fit that is exact:
+    γ·(‖√w·y‖ + Σⱼ |θⱼ|·‖√w·aⱼ‖) (γ of :func:`~.rounding.householder_gamma`). The data
+    and coefficients in float64 are y and θ rounded, and the state's R is that of rows
+    perturbed by γ per column; a fit whose residuals are all zero in exact arithmetic
+    shows √RSS of that order, and one at or below it is exact to the data's precision."""
+    norms = torch.linalg.vector_norm(state.unshifted_R(), dim=0)
+    p = state.n_params
+    level = norms[p:] + (theta.abs() * norms[:p].unsqueeze(1)).sum(0)
+    return householder_gamma(state) * level
 
 
 def _fit(
@@ -241,7 +256,7 @@ def _fit(
     names = (["intercept"] if state.fit_intercept else []) + list(feature_names)
     return _Fit(
         state, n, rank, k_const, df_model, df_resid, names, cov_type, level, meat, ridge,
-        inference_ok, df_test, tuple(notes), kappa,
+        inference_ok, df_test, tuple(notes), kappa, state.log_weight_sum,
     )  # fmt: skip
 
 
@@ -250,24 +265,27 @@ def _target_summary(
     target: str,
     j: int,
     est: torch.Tensor,
-    rss: float,
-    tss: float,
+    sums: tuple[float, float],
+    rounding: float,
     B: torch.Tensor | None,
 ) -> Summary:
-    """The summary of target j; its notes start from the shared ones (a fresh list)."""
+    """The summary of target j; its notes start from the shared ones (a fresh list).
+    ``sums`` are (RSS, TSS); ``rounding`` the √RSS of an exact fit (:func:`exact_fit_level`)."""
+    rss, tss = sums  # of the scaled weights
     notes = list(fit.notes)
-    exact = rss <= _EXACT * tss or tss == 0
+    exact = not fit.ridge and (math.sqrt(rss) <= rounding or tss == 0)
     if tss == 0:
+        notes.append("the target is constant (no variation): R² and adjusted R² are undefined")
+    if exact:
         notes.append(
-            "the target is constant (no variation): R², adjusted R², F, log-likelihood, "
-            "AIC and BIC are undefined"
-        )
-    elif exact:
-        notes.append(
-            "the fit is exact (zero residuals): F, log-likelihood, AIC and BIC are undefined"
+            f"the fit is exact: the residuals (√RSS = {unscale(math.sqrt(rss), fit):.2g}) are "
+            f"at the rounding level of y and the fitted values "
+            f"({unscale(rounding, fit):.2g}), so sigma, standard "
+            "errors, t, p-values, intervals, F, log-likelihood, AIC and BIC are undefined"
         )
     r2 = r_squared(rss, tss)
-    sigma = residual_sd(rss, fit.df_resid) if fit.df_resid > 0 and not fit.ridge else None
+    has_sigma = fit.df_resid > 0 and not fit.ridge and not exact
+    sigma = residual_sd(rss, fit.df_resid) if has_sigma else None
     cov = None
     if fit.inference_ok and sigma is not None:
         cov = _covariance(fit, j, sigma, B)
@@ -288,7 +306,7 @@ def _target_summary(
         n=fit.n,
         df_model=fit.df_model,
         df_resid=fit.df_resid if fit.df_resid > 0 else None,
-        sigma=sigma,
+        sigma=None if sigma is None else unscale(sigma, fit),
         r_squared=r2,
         adj_r_squared=adj_r_squared(r2, fit.n, fit.k_const, fit.df_resid),
         f_statistic=f,
@@ -305,6 +323,17 @@ def _target_summary(
         method="Ridge" if fit.ridge else ("WLS" if fit.state.weighted else "OLS"),
         f_df_denominator=fit.df_test if f is not None else None,
     )
+
+
+def unscale(value: float, fit: _Fit) -> float:
+    """A statistic of the unit of √w (σ, √RSS) for the weights as given."""
+    try:
+        return math.ldexp(value, fit.weight_exponent)
+    except OverflowError:
+        raise InputError(
+            "the weighted residual standard deviation overflows float64 (weights near "
+            "1e308); divide the weights by a power of ten: no other statistic changes"
+        ) from None
 
 
 def _covariance(fit: _Fit, j: int, sigma: float, B: torch.Tensor | None) -> torch.Tensor:
@@ -351,7 +380,7 @@ def _f_test(
 
 
 def _log_likelihood(fit: _Fit, rss: float, notes: list[str]) -> float | None:
-    llf = log_likelihood(rss, fit.n, fit.state.log_weight_sum)
+    llf = log_likelihood(rss, fit.n, fit.log_weight_sum)
     if not math.isfinite(llf):
         notes.append("log-likelihood, AIC and BIC are undefined: Σ log w is not finite")
         return None
@@ -375,7 +404,9 @@ def model_summaries(
     if cov_type != "nonrobust":
         if data is None:
             raise InputError(f"cov_type={cov_type!r} needs a pass over the training data")
-        meat = robust_meat(data, state, theta, cov_type)
+        # The meat of the state summarize() uses: weights scaled where they would overflow.
+        scaled = scale_weights(state)
+        meat = robust_meat(data, scaled.state, theta, cov_type, scaled.sqrt_weight_scale)
     features, targets = model._names()
     return summarize(
         state,

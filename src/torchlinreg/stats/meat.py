@@ -1,0 +1,322 @@
+"""The data pass of a robust covariance: the meat of the sandwich, in the orthonormal
+coordinates z = ã R_s⁻¹ (the rows of Q), and a fingerprint of the data it saw.
+
+Where precision goes on a design with a large offset (x ≈ 10⁶ with x², κ ≈ 10⁷), and
+what keeps it:
+
+* the residuals y − b − Xβ cancel against the intercept: double-double where they do;
+* the model's float64 coefficients are not the exact least-squares ones (rounding θ
+  alone moves the residuals by ε·Σ|aⱼθⱼ|, 10⁻⁶ of them here): the residuals are
+  projected onto the complement of the column space, ẽ − z·d with d = Qᵀẽ from the
+  state, which is what the least-squares residuals are;
+* z rows from R_s⁻¹ in float64 carry errors of ε·κ: they come from the shifted data
+  X − x₀ (formed exactly, as a double-double) refined once in double-double, and the
+  meat is taken relative to S = Σ zᵀz (= I up to R's own rounding, also ε·κ):
+  R_s⁻¹ S⁻¹ M S⁻¹ R_s⁻ᵀ is exactly (AᵀA)⁻¹ Aᵀ C A (AᵀA)⁻¹ for any R_s;
+* leverages h = z S⁻¹ zᵀ: S is known after the pass, so in-memory data are passed twice
+  where the one-pass leverages ‖z‖² could cost digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.chunks import Chunk
+from ..errors import InputError
+from ..solvers import dd
+from ..solvers.solve import scaled_condition
+from ..solvers.state import LeastSquaresState
+from .covariance import triangular_inverse
+
+_MEAT_ROWS = 1 << 16
+_EPS = float(torch.finfo(torch.float64).eps)
+_RESIDUAL_DIGITS = 1e-11  # relative accuracy asked of the residuals
+# z rows are refined in double-double when ε·κ(R_s) exceeds this (cost: p times a
+# block's matrix product, so not where float64 is already good to 13 digits).
+_Z_DIGITS = 1e-13
+# A second pass for HC2/HC3 where the one-pass leverages may cost more than this.
+_LEVERAGE_DIGITS = 1e-12
+
+
+@dataclass
+class Meat:
+    """The middle of a sandwich covariance, per target (k, p', p'), from a data pass,
+    in the orthonormal coordinates of the exact data (S⁻¹ M S⁻¹ of the z rows)."""
+
+    matrices: torch.Tensor
+    n_groups: int | None = None  # cluster: groups holding at least one observation
+    # Σ w·[1, X − x₀, Y − y₀]² per column over the pass: equals the column norms² of the
+    # state's R when the pass sees the fitted rows (Q is orthogonal).
+    column_sums: torch.Tensor | None = None
+    # Σ zᵢᵀ·√wᵢ(yᵢ − y₀) (p', k) and S = Σ zᵢᵀzᵢ: Qᵀỹ and QᵀQ, which equal the state's
+    # R target block and I when x and y rows are paired as they were fitted; None
+    # where R_s is singular.
+    target_sums: torch.Tensor | None = None
+    gram: torch.Tensor | None = None
+    full_leverage: bool = False  # some row has leverage 1 (HC2/HC3 undefined)
+    leverage_error: float = 0.0  # bound on the relative error leverages leave in M
+
+
+class _Groups:
+    """Maps cluster labels, chunk by chunk, to consecutive group ids."""
+
+    def __init__(self) -> None:
+        self.ids: dict[Any, int] = {}
+
+    def map(self, labels: np.ndarray) -> np.ndarray:
+        if labels.dtype.kind == "f" and np.isnan(labels).any():
+            raise InputError("groups holds missing labels (NaN); fill them in or drop those rows")
+        if labels.dtype == object and any(v is None for v in labels.tolist()):
+            raise InputError("groups holds missing labels (None); fill them in or drop those rows")
+        if labels.dtype == object:  # mixed Python objects: map row by row
+            return np.fromiter(
+                (self.ids.setdefault(v, len(self.ids)) for v in labels.tolist()),
+                dtype=np.int64,
+                count=len(labels),
+            )
+        # Map each distinct label once, then every row by the inverse index.
+        uniq, inverse = np.unique(labels, return_inverse=True)
+        mapped = np.array(
+            [self.ids.setdefault(u, len(self.ids)) for u in uniq.tolist()], dtype=np.int64
+        )
+        return mapped[inverse.reshape(-1)]
+
+
+def _block_residuals(
+    X: torch.Tensor, Y: torch.Tensor, theta: torch.Tensor, c0: int, sw: torch.Tensor | None
+) -> torch.Tensor:
+    """e = y − b − Xβ, to ≥ 11 digits whatever the cancellation.
+
+    In float64 each eᵢ is good to (p + 2)·ε·mᵢ, mᵢ = |yᵢ| + |b| + Σ|xᵢⱼβⱼ|. When that
+    bound, in the weighted 2-norm, exceeds 1e-11 of ‖e‖ (a large offset cancelling
+    against the intercept: x ≈ 10⁶ with x²), the residuals are recomputed in
+    double-double, exact before the final rounding but ~50 times a matrix product.
+    """
+    beta = theta[c0:]
+    E = Y - X @ beta
+    magnitude = Y.abs() + X.abs() @ beta.abs()
+    if c0:
+        E -= theta[0]
+        magnitude += theta[0].abs()
+    w = 1.0 if sw is None else sw.unsqueeze(1)
+    bound = (X.shape[1] + 2) * _EPS * torch.linalg.vector_norm(magnitude * w, dim=0)
+    if bool((bound <= _RESIDUAL_DIGITS * torch.linalg.vector_norm(E * w, dim=0)).all()):
+        return E
+    hi, lo = dd.residual(X, beta, Y, theta[0].expand_as(Y) if c0 else None)
+    return hi + lo
+
+
+def projection(state: LeastSquaresState, theta: torch.Tensor) -> torch.Tensor:
+    """d = Qᵀ√w(y − Aθ) = R_target − R_design·θ_s (p', k), in double-double: θ's
+    distance from the state's least-squares solution, in the z coordinates. The shifted
+    intercept b_s = b − y₀ + x₀ᵀβ cancels when x₀ is large, hence double-double."""
+    beta = theta[int(state.fit_intercept) :]
+    hi, lo = beta, torch.zeros_like(beta)
+    if state.fit_intercept:
+        p, e = dd.two_prod(state.shift_x.to(theta).unsqueeze(1), beta)
+        bh, bl = dd.dd_sum(p, e, 0)
+        bh, bl = dd.dd_add(bh, bl, theta[0], torch.zeros_like(bh))
+        bh, bl = dd.dd_add(bh, bl, -state.shift_y.to(theta), torch.zeros_like(bh))
+        hi, lo = torch.cat([bh.unsqueeze(0), hi]), torch.cat([bl.unsqueeze(0), lo])
+    R = state.R_design.unsqueeze(2)
+    p, e = dd.two_prod(R, hi.unsqueeze(0))  # (p', p', k) products R_ij·θ_j
+    ph, pl = dd.dd_sum(p, e + R * lo.unsqueeze(0), 1)
+    dh, dl = dd.dd_add(state.R_target, torch.zeros_like(ph), -ph, -pl)
+    return dh + dl
+
+
+def robust_meat(
+    items: Iterable[tuple[Chunk, Any]],
+    state: LeastSquaresState,
+    theta: torch.Tensor,
+    cov_type: str,
+    weight_scale: float = 1.0,
+) -> Meat:
+    """One pass over the data for HC0–HC3 or cluster meats (two for HC2/HC3 on
+    in-memory data where the leverages need S).
+
+    With ẽ the least-squares residuals √w·e and zᵢ = √wᵢ·[1, xᵢ − x₀] R_s⁻¹ (R_s the
+    state's shifted design factor: the same Q as the unshifted design, without the
+    cancellation of large offsets): HC0/HC1 use Σ ẽᵢ² zᵢzᵢᵀ; HC2 divides ẽᵢ² by
+    (1 − hᵢ), HC3 by (1 − hᵢ)²; cluster uses Σ_g s_g s_gᵀ with s_g = Σ_{i∈g} zᵢẽᵢ over
+    the groups that hold an observation (a zero-weight row is not one). ``items`` are
+    (chunk, group labels) pairs, the labels ``None`` unless ``cov_type`` is
+    ``"cluster"``. ``weight_scale`` (a power of two) multiplies every √w, as the state's
+    R was scaled (:func:`~torchlinreg.stats.inference.summarize` does so for weights
+    whose sums of squares overflow).
+    """
+    theta = theta.to(device=state.device, dtype=torch.float64)
+    inv = triangular_inverse(state.R_design)  # shifted coordinates
+    full_rank = bool(torch.isfinite(inv).all())
+    ctx = _Context(state, inv, theta, weight_scale, full_rank)
+    meat = _pass(items, ctx, cov_type, None)
+    leverages = cov_type in ("HC2", "HC3") and not meat.full_leverage
+    if leverages and meat.leverage_error > _LEVERAGE_DIGITS and isinstance(items, Sequence):
+        assert meat.gram is not None
+        meat = _pass(items, ctx, cov_type, torch.linalg.inv(meat.gram))
+    if meat.gram is None or not bool(torch.isfinite(meat.gram).all()):
+        return meat
+    # In the coordinates of the exact data: S⁻¹ M S⁻¹ (see the module's docstring).
+    S_inv = torch.linalg.inv(meat.gram)
+    return replace(meat, matrices=S_inv @ meat.matrices @ S_inv)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every block of a pass needs."""
+
+    state: LeastSquaresState
+    inv: torch.Tensor  # R_s⁻¹
+    theta: torch.Tensor
+    weight_scale: float
+    full_rank: bool
+
+    @property
+    def refine(self) -> bool:
+        return self.full_rank and _EPS * scaled_condition(self.state.R_design) > _Z_DIGITS
+
+    @property
+    def d(self) -> torch.Tensor | None:
+        return projection(self.state, self.theta) if self.full_rank else None
+
+
+def _pass(
+    items: Iterable[tuple[Chunk, Any]], ctx: _Context, cov_type: str, S_inv: torch.Tensor | None
+) -> Meat:
+    state = ctx.state
+    p, k = state.n_params, state.n_targets
+    device = state.device
+    refine, d = ctx.refine, ctx.d
+    meat = torch.zeros(k, p, p, dtype=torch.float64, device=device)
+    column_sums = torch.zeros(state.R.shape[1], dtype=torch.float64, device=device)
+    target_sums = torch.zeros(p, k, dtype=torch.float64, device=device)
+    gram = torch.zeros(p, p, dtype=torch.float64, device=device)
+    groups = _Groups()
+    scores = torch.zeros(0, k, p, dtype=torch.float64, device=device)
+    full_leverage, h_max = False, 0.0
+    for chunk, labels_all in items:
+        if cov_type == "cluster":
+            labels_all = np.asarray(labels_all)
+            if len(labels_all) != chunk.X.shape[0]:
+                raise InputError(
+                    f"groups has {len(labels_all)} labels for a chunk of {chunk.X.shape[0]} "
+                    "rows; give one group label per row"
+                )
+        # Row blocks keep the temporaries (a copy of the block and its z rows) small.
+        for start in range(0, chunk.X.shape[0], _MEAT_ROWS):
+            rows = slice(start, start + _MEAT_ROWS)
+            Z, E, Ys, sw, sums = _block(ctx, chunk, rows, refine)
+            if d is not None:
+                E = E - Z @ d  # the least-squares residuals
+            column_sums += sums
+            target_sums += Z.T @ Ys
+            gram += Z.T @ Z
+            c = E**2
+            if cov_type == "cluster":
+                labels = labels_all[rows]
+                if sw is not None and not bool((sw > 0).all()):  # not observations
+                    keep = sw > 0
+                    labels, E, Z = labels[keep.cpu().numpy()], E[keep], Z[keep]
+                ids = groups.map(labels)
+                if len(groups.ids) > scores.shape[0]:
+                    extra = len(groups.ids) - scores.shape[0]
+                    grow = torch.zeros(extra, k, p, dtype=torch.float64, device=device)
+                    scores = torch.cat([scores, grow])
+                index = torch.as_tensor(ids, device=device)
+                scores.index_add_(0, index, E.unsqueeze(2) * Z.unsqueeze(1))
+                continue
+            if cov_type in ("HC2", "HC3"):
+                h = _leverages(Z, S_inv)
+                if bool((h > 1 - 1e-8).any()):
+                    full_leverage = True
+                    h = h.clamp(max=0.0)  # the result is discarded; avoid 0/0 meanwhile
+                h_max = max(h_max, float(h.max())) if len(h) else h_max
+                c = c / (1 - h) if cov_type == "HC2" else c / (1 - h) ** 2
+            for j in range(k):
+                meat[j] += Z.T @ (Z * c[:, j : j + 1])
+    if cov_type == "cluster":
+        for j in range(k):
+            meat[j] = scores[:, j].T @ scores[:, j]
+    error = _leverage_error(gram, h_max) if S_inv is None and h_max < 1 else 0.0
+    return Meat(
+        meat,
+        n_groups=scores.shape[0] if cov_type == "cluster" else None,
+        column_sums=column_sums,
+        target_sums=target_sums if ctx.full_rank else None,
+        gram=gram if ctx.full_rank else None,
+        full_leverage=full_leverage,
+        leverage_error=error,
+    )
+
+
+def _leverages(Z: torch.Tensor, S_inv: torch.Tensor | None) -> torch.Tensor:
+    """hᵢ = zᵢ S⁻¹ zᵢᵀ, or ‖zᵢ‖² before S is known, as a column."""
+    ZS = Z if S_inv is None else Z @ S_inv
+    return torch.einsum("ij,ij->i", ZS, Z).unsqueeze(1)
+
+
+def _leverage_error(gram: torch.Tensor, h_max: float) -> float:
+    """Leverages ‖z‖² instead of z S⁻¹ zᵀ are off by ≤ ‖S − I‖·h, so c/(1 − h)² moves
+    by at most twice that over (1 − h), relative."""
+    eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+    return 2 * float(torch.linalg.matrix_norm(gram - eye, 2)) * h_max / (1 - h_max)
+
+
+def _block(
+    ctx: _Context, chunk: Chunk, rows: slice, refine: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """For a block of rows: z (rows of Q), ẽ = √w·e, √w·(y − y₀), √w and the column
+    sums of squares."""
+    state = ctx.state
+    device, c0 = state.device, int(state.fit_intercept)
+    X = chunk.X[rows].to(device=device, dtype=torch.float64)
+    Y = chunk.Y[rows].to(device=device, dtype=torch.float64)
+    sw = None
+    if chunk.sample_weight is not None:
+        w = chunk.sample_weight[rows].to(device=device, dtype=torch.float64)
+        sw = w.sqrt() * ctx.weight_scale
+    E = _block_residuals(X, Y, ctx.theta, c0, sw)
+    Z, Xs = _z_rows(state, ctx.inv, X, refine)
+    Ys = Y - state.shift_y
+    if sw is not None:
+        Z *= sw.unsqueeze(1)
+        E *= sw.unsqueeze(1)
+        Ys *= sw.unsqueeze(1)
+    return Z, E, Ys, sw, _shifted_column_sums(state, Xs, Ys, sw)
+
+
+def _z_rows(
+    state: LeastSquaresState, inv: torch.Tensor, X: torch.Tensor, refine: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """z = [1, x − x₀] R_s⁻¹ for unweighted rows, and X − x₀ as the state formed it.
+
+    X − x₀ is exactly hi + lo (TwoSum). With ``refine``, z is corrected once by the
+    residual a − z R_s in double-double: z's error drops from ε·κ to ε·(1 + (ε·κ)²)."""
+    hi, lo = dd.two_sum(X, -state.shift_x.to(X))
+    if state.fit_intercept:
+        ones = torch.ones(len(X), 1, dtype=X.dtype, device=X.device)
+        A_hi, A_lo = torch.cat([ones, hi], 1), torch.cat([ones * 0, lo], 1)
+    else:
+        A_hi, A_lo = hi, lo
+    Z = A_hi @ inv
+    if refine:
+        rh, rl = dd.residual(Z, state.R_design, A_hi, -A_lo)
+        Z = Z + (rh + rl) @ inv
+    return Z, hi
+
+
+def _shifted_column_sums(
+    state: LeastSquaresState, Xs: torch.Tensor, Ys: torch.Tensor, sw: torch.Tensor | None
+) -> torch.Tensor:
+    """Σ w·a² per column of [1, X − x₀, Y − y₀] for one block (see
+    :func:`~torchlinreg.stats.covariance.check_same_data`); ``Ys`` is already weighted."""
+    parts = [Xs if sw is None else Xs * sw.unsqueeze(1), Ys]
+    if state.fit_intercept:
+        one = torch.ones(len(Ys), 1, dtype=Ys.dtype, device=Ys.device)
+        parts.insert(0, one if sw is None else sw.unsqueeze(1))
+    return (torch.cat(parts, 1) ** 2).sum(0)
