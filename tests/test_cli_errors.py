@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import torchlinreg.cli as cli
+import torchlinreg.cli.app as app
 
 from .conftest import lstsq_fit
 from .test_cli import HOUSES, run
@@ -29,27 +29,69 @@ def one_error_line(err: str, command: str = "fit") -> str:
     return err.strip()
 
 
+HELP = "; see 'torchlinreg fit --help'"
+DEVICE_ERRORS = [
+    ("--device", "meta",
+     "device 'meta' holds no data (tensors there have shapes only); use 'cpu', 'cuda' or 'auto'"),
+    ("--device", "nonsense", "unknown device 'nonsense'; use 'cpu', 'cuda', 'cuda:N' or 'auto'"),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("option", "value", "message"),
+    ("method", "option", "value", "message"),
     [
-        ("--seed", "-1", "argument --seed: must be >= 0, got -1"),
-        ("--seed", str(2**64), f"argument --seed: must be <= {2**64 - 1}"),
-        ("--seed", "x", "argument --seed: 'x' is not a whole number"),
-        ("--ridge", "-1", "argument --ridge: must be a finite number >= 0"),
-        ("--ridge", "nan", "argument --ridge: must be a finite number >= 0"),
-        ("--level", "1.5", "argument --level: must be between 0 and 1"),
-        ("--device", "meta", "device 'meta' holds no data"),
-        ("--device", "nonsense", "unknown device 'nonsense'"),
+        ("gd", "--seed", "-1", "argument --seed: must be >= 0, got -1" + HELP),
+        ("gd", "--seed", str(2**64), f"argument --seed: must be <= {2**64 - 1}, got {2**64}" + HELP),
+        ("gd", "--seed", "x", "argument --seed: 'x' is not a whole number" + HELP),
+        ("exact", "--ridge", "-1", "argument --ridge: must be a finite number >= 0, got -1" + HELP),
+        ("exact", "--ridge", "nan", "argument --ridge: must be a finite number >= 0, got nan" + HELP),
+        ("exact", "--level", "1",
+         "argument --level: must be between 0 and 1 (0.95, say), got 1" + HELP),
+        ("exact", "--level", "1.5",
+         "argument --level: must be between 0 and 1 (0.95, say), got 1.5" + HELP),
+        ("gd", "--batch-size", "0", "argument --batch-size: must be >= 1, got 0" + HELP),
+        # A typo would train for ever: the bound comes with its reason.
+        ("gd", "--epochs", "99999999999999999999",
+         "argument --epochs: must be <= 1000000000 (each epoch reads every row), "
+         "got 99999999999999999999" + HELP),
+        # --device is checked for the exact method too (it was ignored there).
+        *[(method, *case) for method in ("exact", "gd") for case in DEVICE_ERRORS],
     ],
-)
-def test_out_of_range_options_exit_2_with_one_line(capsys, option, value, message) -> None:
-    args = ["fit", HOUSES, "--target", "price", "--method", "gd", "--epochs", "1"]
-    if option in ("--ridge", "--level"):
-        args = ["fit", HOUSES, "--target", "price"]
+)  # fmt: skip
+def test_out_of_range_options_are_one_line_pointing_to_help(
+    capsys, method, option, value, message
+) -> None:
+    """One line, also as one JSON object with --json (argparse's usage block was 12)."""
+    args = ["fit", HOUSES, "--target", "price", "--method", method, "--epochs", "1"]
     code, out, err = run([*args, option, value], capsys)
-    assert code == 2 and out == ""
-    assert message in err.splitlines()[-1], err
-    assert "internal error" not in err
+    assert (code, out, err) == (2, "", f"torchlinreg fit: error: {message}\n")
+    code, out, err = run([*args, option, value, "--json"], capsys)
+    assert (code, out) == (2, "")
+    assert json.loads(err) == {"error": message, "exit_code": 2}
+
+
+def test_the_largest_epoch_count_is_accepted() -> None:
+    from torchlinreg.cli.parser import EPOCHS_MAX, build_parser
+
+    args = build_parser().parse_args(["fit", "d.csv", "--target", "y", "--epochs", str(EPOCHS_MAX)])
+    assert args.epochs == EPOCHS_MAX == 10**9
+
+
+def test_the_exact_method_fits_on_the_device_asked_for(capsys, monkeypatch) -> None:
+    """--device reaches the exact estimator (it was dropped unless --method gd)."""
+    from torchlinreg.models.linear import LinearRegression
+
+    devices = []
+    fit_chunks = LinearRegression.fit_chunks
+
+    def recorded(self: LinearRegression, *a: object, **k: object) -> LinearRegression:
+        devices.append(self.device)
+        return fit_chunks(self, *a, **k)
+
+    monkeypatch.setattr(LinearRegression, "fit_chunks", recorded)
+    code, out, err = run(["fit", HOUSES, "--target", "price", "--device", "cpu", "--json"], capsys)
+    assert code == 0, err
+    assert devices == ["cpu"]
 
 
 def test_the_largest_seed_is_accepted(capsys) -> None:
@@ -101,7 +143,7 @@ def test_keyboard_interrupt_while_parsing_is_exit_130(monkeypatch, capsys) -> No
     def interrupted() -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "build_parser", interrupted)
+    monkeypatch.setattr(app, "build_parser", interrupted)
     code, out, err = run(["fit", HOUSES, "--target", "price"], capsys)
     assert code == 130 and out == ""
     assert err == "torchlinreg: error: interrupted\n"
@@ -453,3 +495,264 @@ def test_invalid_utf8_in_a_parquet_feature_column_is_exit_2(tmp_path, capsys) ->
     pq.write_table(pa.table({"x1": damaged}), data)
     code, _, err = run(["predict", model, data], capsys)
     assert code == 2 and "'x1'" in one_error_line(err, "predict")
+
+
+# Names from the data never reach the terminal raw -----------------------------------
+
+RAW_NAMES = {"a\nb": "a\\nb", "\x1b[31mred": "\\x1b[31mred", "z\u202e": "z\\u202e"}
+
+
+def raw_controls(text: str) -> list[str]:
+    """Characters a terminal would obey (line breaks aside) in ``text``."""
+    import unicodedata
+
+    return [c for c in text if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+
+
+def test_names_with_control_characters_are_escaped_on_stdout(tmp_path, capsys) -> None:
+    """A header with a line break, an escape sequence and a bidi override in its names,
+    and a one-hot level with a bell: fit's report and summary table, and summary MODEL,
+    print them escaped, one table line per term; JSON keeps them exact."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(12, 3))
+    g = np.array(["u\x07", "v"] * 6)
+    y = X @ [1.0, -2.0, 0.5] + (g == "v") * 0.7 + rng.normal(scale=0.1, size=12)
+    names = list(RAW_NAMES)
+    lines = [",".join(f'"{n}"' for n in [*names, "g\x1b", "y"])]
+    lines += [
+        ",".join([*map(repr, map(float, x)), f'"{gi}"', repr(float(yi))])
+        for x, gi, yi in zip(X, g, y, strict=True)
+    ]
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    model = tmp_path / "m.safetensors"
+    args = ["fit", path, "--target", "y", "--one-hot", "g\x1b", "--summary"]
+    code, out, err = run([*args, "-o", model], capsys)
+    assert code == 0, err
+    code, report, err = run([*args, "--json"], capsys)
+    coefficients = json.loads(report)["coefficients"]["y"]
+    assert list(coefficients) == ["intercept", *names, "g\x1b=v"]  # exact in JSON
+    assert raw_controls(out) == []
+    for raw, shown in RAW_NAMES.items():
+        rows = [line.split() for line in out.splitlines() if line.split()[:1] == [shown]]
+        assert len(rows) == 2  # the coefficient table and the summary table
+        assert float(rows[0][1]) == pytest.approx(coefficients[raw], rel=1e-5)
+    header = out.splitlines()[0]
+    assert header.startswith("y ~ a\\nb + \\x1b[31mred + z\\u202e + g\\x1b=v: exact")
+
+    code, out, err = run(["summary", model], capsys)
+    assert code == 0 and err == ""
+    assert raw_controls(out) == []
+    assert "  one-hot g\\x1b: levels u\\x07, v (" in out
+    for shown in RAW_NAMES.values():
+        assert len([line for line in out.splitlines() if line.split()[:1] == [shown]]) == 1
+    code, out, err = run(["summary", model, "--json"], capsys)
+    assert json.loads(out)["one_hot"] == {"g\x1b": ["u\x07", "v"]}
+
+
+def test_target_names_and_paths_are_escaped_on_stdout(tmp_path, capsys) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text('x,"t\x1b]0;x\x07"\n1,2\n2,4.1\n3,5.9\n4,8.2\n', encoding="utf-8")
+    model = tmp_path / "m\x1b.safetensors"
+    code, out, err = run(["fit", path, "--target", "t\x1b]0;x\x07", "-o", model], capsys)
+    assert code == 0, err
+    assert raw_controls(out) == [] and out.startswith("t\\x1b]0;x\\x07 ~ x: ")
+    assert out.splitlines()[-1] == f"model saved to {tmp_path}/m\\x1b.safetensors"
+    code, out, err = run(["evaluate", model, path], capsys)
+    assert code == 0 and raw_controls(out) == []
+    assert out.splitlines()[1].startswith("t\\x1b]0;x\\x07: MSE ")
+    out_path = tmp_path / "p\x1b.csv"
+    code, out, err = run(["predict", model, path, "-o", out_path], capsys)
+    assert (code, out) == (0, f"4 predictions written to {tmp_path}/p\\x1b.csv\n")
+
+
+# A failed fit -o leaves no model ----------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("json_flag", ["", "--json"])
+def test_a_report_that_cannot_be_written_leaves_no_model(tmp_path, json_flag) -> None:
+    proc = shell(
+        f"TLR fit {HOUSES} --target price -o m.safetensors {json_flag} > /dev/full", tmp_path
+    )
+    assert proc.returncode == 2
+    assert "standard output could not be written: No space left on device" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+    assert sorted(os.listdir(tmp_path)) == []  # no model, no temporary file
+
+
+def test_a_reader_that_stops_reading_still_gets_the_model_saved(tmp_path) -> None:
+    """`| true` closes the pipe before the report: quiet, exit 0, and the model saved
+    (the report is not the product a closed pipe cancels)."""
+    proc = shell(
+        f"TLR fit {HOUSES} --target price -o m.safetensors | true; echo ${{PIPESTATUS[0]}}",
+        tmp_path,
+    )
+    assert (proc.stdout, proc.stderr) == ("0\n", "")
+    from torchlinreg import load_model
+
+    data = np.loadtxt(HOUSES, delimiter=",", skiprows=1)
+    coef, _ = lstsq_fit(data[:, :3], data[:, 3])
+    np.testing.assert_allclose(
+        load_model(tmp_path / "m.safetensors").estimator.coef_, coef, rtol=1e-10
+    )
+
+
+# --help and --version are output like any other -------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", ["--help", "--version", "fit --help"])
+def test_help_and_version_that_cannot_be_written_are_exit_2(tmp_path, argv) -> None:
+    prefix = "torchlinreg"
+    proc = shell(f"TLR {argv} > /dev/full", tmp_path)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == (
+        f"{prefix}: error: standard output could not be written: No space left on device\n"
+    )
+    proc = shell(f"TLR {argv} >&-", tmp_path)
+    assert proc.returncode == 2
+    assert (
+        proc.stderr == f"{prefix}: error: standard output is closed; redirect it instead "
+        "(> /dev/null, say)\n"
+    )
+    proc = shell(f"TLR {argv}", tmp_path)
+    assert (proc.returncode, proc.stderr) == (0, "") and proc.stdout
+
+
+# --keep ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("output", [None, "p.parquet", "p.csv"])
+def test_a_column_kept_twice_is_refused(tmp_path, capsys, output) -> None:
+    """A repeated --keep name made a table with two columns of one name, which predict's
+    own readers (and Parquet's) then refused."""
+    model = tmp_path / "m.safetensors"
+    assert run(["fit", HOUSES, "--target", "price", "-o", model], capsys)[0] == 0
+    args = ["predict", model, HOUSES, "--keep", "area,rooms,area"]
+    if output:
+        args += ["-o", tmp_path / output]
+    code, out, err = run(args, capsys)
+    assert (code, out) == (2, "")
+    assert one_error_line(err, "predict").endswith(
+        "--keep names 'area' more than once; name each column once"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+
+
+# Ctrl-C from the first instant ------------------------------------------------------
+
+
+def test_ctrl_c_while_the_command_loads_is_exit_130_without_a_traceback() -> None:
+    """SIGINT sent while the command's modules load (it used to land in the import of
+    torchlinreg.cli, before main could catch it), and at delays that land later: always
+    exit 130 and the one line, never a traceback. The child reports its imports as they
+    finish (-X importtime); the cue is the first command module's, torchlinreg.cli.output,
+    after which torchlinreg.cli.fit, .parser, .predict and .summary are still loading."""
+    import signal
+    import time
+
+    for delay in (0.0, 0.001, 0.003, 0.006, 0.01, 0.02, 0.05, 0.2):
+        proc = subprocess.Popen(
+            [sys.executable, "-X", "importtime", "-m", "torchlinreg", "fit", HOUSES,
+             "--target", "price"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        cue = next(
+            (ln for ln in proc.stderr if ln.split("|")[-1].strip() == "torchlinreg.cli.output"),
+            None,
+        )
+        assert cue is not None, "the child never imported torchlinreg.cli.output"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        err = "".join(line for line in err.splitlines(True) if not line.startswith("import time:"))
+        assert "Traceback" not in err, (delay, err)
+        # 130, or killed by SIGINT (a shell's $? is 130 for both): when Ctrl-C lands in
+        # code that a C extension runs through PyRun_String (while torch loads), the
+        # interpreter re-raises SIGINT at exit although the program caught it.
+        assert proc.returncode in (130, -signal.SIGINT), (delay, err)
+        assert re.fullmatch(r"torchlinreg( fit)?: error: interrupted\n", err), (delay, err)
+        assert out == ""
+
+
+def test_ctrl_c_in_the_import_of_the_command_is_caught(monkeypatch, capsys) -> None:
+    """The same, in-process and at a chosen moment: the import of torchlinreg.cli.app."""
+    import importlib.abc
+
+    class Interrupting(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, *_: object) -> None:
+            if name == "torchlinreg.cli.app":
+                raise KeyboardInterrupt
+
+    monkeypatch.delitem(sys.modules, "torchlinreg.cli.app")
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    from torchlinreg.cli import main
+
+    assert main(["fit", HOUSES, "--target", "price"]) == 130
+    assert capsys.readouterr() == ("", "torchlinreg: error: interrupted\n")
+    assert main(["fit", HOUSES, "--target", "price", "--json"]) == 130
+    assert json.loads(capsys.readouterr().err) == {"error": "interrupted", "exit_code": 130}
+
+
+# Null statistics and n -------------------------------------------------------------
+
+
+def test_a_constant_target_reads_the_same_in_fit_and_evaluate(tmp_path, capsys) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("x,y\n1,3\n2,3\n4,3\n")
+    model = tmp_path / "m.safetensors"
+    code, out, err = run(["fit", path, "--target", "y", "-o", model], capsys)
+    assert code == 0, err
+    assert "R² n/a (constant target)   RMSE 0\n" in out
+    code, out, err = run(["evaluate", model, path], capsys)
+    assert code == 0 and "R² n/a (constant target)" in out
+    code, out, err = run(["summary", model], capsys)
+    assert "  y: R² n/a (constant target)   RMSE 0" in out
+
+
+def test_n_counts_observations_and_rows_are_said_apart(tmp_path, capsys) -> None:
+    """Zero-weight rows are read and not observations (R's lm): n is 3 in the report,
+    its summary and the model file; the 5 rows read are reported separately."""
+    path = tmp_path / "zw.csv"
+    path.write_text("x,y,w\n1,2,1\n2,4.1,0\n3,5.9,1\n4,8.2,0\n5,9.8,2\n")
+    w = np.loadtxt(path, delimiter=",", skiprows=1)[:, 2]
+    observations = int(np.count_nonzero(w > 0))
+    model = tmp_path / "m.safetensors"
+    args = ["fit", path, "--target", "y", "--weights", "w", "--summary"]
+    code, out, err = run([*args, "--json", "-o", model], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["n"], report["rows"]) == (observations, len(w)) == (3, 5)
+    assert report["summary"][0]["n"] == observations
+    code, out, _ = run(args, capsys)
+    assert out.splitlines()[0].startswith(
+        "y ~ x: exact least squares on 3 rows (2 of zero weight not counted) in "
+    )
+    code, out, _ = run(["summary", model, "--json"], capsys)
+    assert json.loads(out)["n"] == observations
+
+
+def test_an_error_that_follows_ctrl_c_is_reported_as_interrupted(monkeypatch, capsys) -> None:
+    """numpy's import, interrupted, raises ImportError: exit 130, not an internal error.
+    The same error without Ctrl-C stays an internal error."""
+    import signal
+
+    def swallows_ctrl_c(_: object) -> None:
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            raise ImportError("PyCapsule_Import could not import module 'datetime'") from None
+
+    monkeypatch.setitem(app._COMMANDS, "summary", swallows_ctrl_c)
+    code, out, err = run(["summary", "m.safetensors"], capsys)
+    assert (code, out, err) == (130, "", "torchlinreg summary: error: interrupted\n")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+    def fails(_: object) -> None:
+        raise ImportError("PyCapsule_Import could not import module 'datetime'")
+
+    monkeypatch.setitem(app._COMMANDS, "summary", fails)
+    code, _, err = run(["summary", "m.safetensors"], capsys)
+    assert code == 1 and "internal error: ImportError" in err

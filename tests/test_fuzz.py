@@ -295,12 +295,12 @@ def test_fuzz_the_command_line(tmp_path: Path, models: dict[str, Path]) -> None:
 def test_the_contract_checks_can_fail(tmp_path: Path, monkeypatch: Any) -> None:
     """Each broken promise is seen: an internal error, two lines, a changed output, a
     temporary file left behind."""
-    import torchlinreg.cli as cli
+    import torchlinreg.cli.app as app
 
     def boom(_: object) -> int:
         raise RuntimeError("simulated")
 
-    monkeypatch.setitem(cli._COMMANDS, "summary", boom)
+    monkeypatch.setitem(app._COMMANDS, "summary", boom)
     code, _, err = run_main(["summary", "m.safetensors"])
     assert contract_problems(code, err, [], tmp_path) == ["exit code 1", "internal error"]
     out = tmp_path / "out.csv"

@@ -6,11 +6,14 @@ does not pay for importing torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._version import __version__
 
+# Not typing's: importing typing takes 20 ms of the command line's start, while Ctrl-C
+# cannot yet be caught (torchlinreg.cli.main catches it from there on).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .data.tables import Dataset, load_data
     from .errors import (
         AccuracyWarning,

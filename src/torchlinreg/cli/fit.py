@@ -1,13 +1,14 @@
 """``torchlinreg fit``: the arguments mapped to the fit's options, the fit reported
-(text or JSON), the model saved last."""
+(text or JSON), the model saved once the report is out."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Any
 
-from .output import dumps, note, table_lines
+from .output import dumps, name_list, note, printable, r2_text, summary_text, table_lines
 
 
 def fit_options(args: argparse.Namespace) -> Any:
@@ -25,7 +26,6 @@ def fit_options(args: argparse.Namespace) -> Any:
             "batch_size": args.batch_size,
             "log_every": args.log_every,
             "log_to": sys.stderr,  # stdout carries the result (and may be JSON)
-            "device": args.device,
             "dtype": args.dtype,
             "random_state": args.seed,
         }
@@ -40,6 +40,7 @@ def fit_options(args: argparse.Namespace) -> Any:
         method=args.method,
         ridge=args.ridge,
         fit_intercept=not args.no_intercept,
+        device=args.device,
         gd=gd,
         summary=args.summary or args.level != 0.95,
         cov_type=args.cov_type,
@@ -49,6 +50,9 @@ def fit_options(args: argparse.Namespace) -> Any:
 
 
 def run_fit(args: argparse.Namespace) -> None:
+    """Fit, print the report, then save the model: a report that cannot be written (a
+    full disk) fails before the model is, so a failed ``fit -o`` leaves no model. A
+    reader that stops reading (``| head``) is not a failure: the model is saved."""
     from .._files import check_output_path
     from ..jobs import fit_file
     from ..persistence import save_model
@@ -58,17 +62,19 @@ def run_fit(args: argparse.Namespace) -> None:
     result = fit_file(args.data, fit_options(args), quiet=args.quiet)
     report = _fit_report(args, result)
     text = dumps(report) if args.json else _fit_text(args, result, report)
-    # The model is written last: a fit that cannot be reported leaves no file behind.
+    with contextlib.suppress(BrokenPipeError):
+        print(text, flush=True)
     if args.output is not None:
         save_model(args.output, result.estimator, design=result.design, info=result.info)
-    print(text)
     if args.json:
         return
     if result.skipped_text:
-        cols = ", ".join(result.skipped_text)
-        note(args, f"text column(s) not used: {cols} (encode with --one-hot)")
+        note(
+            args,
+            f"text column(s) not used: {name_list(result.skipped_text)} (encode with --one-hot)",
+        )
     if args.output:
-        print(f"model saved to {args.output}")
+        print(f"model saved to {printable(args.output)}")
 
 
 def _fit_report(args: argparse.Namespace, result: Any) -> dict[str, Any]:
@@ -80,6 +86,7 @@ def _fit_report(args: argparse.Namespace, result: Any) -> dict[str, Any]:
         "targets": design.targets,
         "features": design.feature_names,
         "n": result.info["n"],
+        "rows": result.rows,
         "dropped": result.dropped,
         "coefficients": coefficients(
             estimator.coef_, estimator.intercept_, design.feature_names, design.targets
@@ -96,26 +103,30 @@ def _fit_report(args: argparse.Namespace, result: Any) -> dict[str, Any]:
 
 
 def _fit_text(args: argparse.Namespace, result: Any, report: dict[str, Any]) -> str:
-    """The fit as text: the model, rows and time, the coefficients, R² and RMSE, and
-    the statistical summary when asked for. The time is reading and fitting, not the
-    program's start-up."""
-    from ..stats.inference import Summary
-
-    targets = result.design.targets
-    features = result.design.feature_names
+    """The fit as text: the model, observations and time, the coefficients, R² and
+    RMSE, and the statistical summary when asked for. The time is reading and fitting,
+    not the program's start-up."""
+    targets, features = report["targets"], report["features"]
     what = "exact least squares" if report["method"] == "exact" else "gradient descent"
     if args.ridge is not None and report["method"] == "exact":
         what = f"ridge (alpha={args.ridge:g})"
-    rhs = " + ".join(features) if len(features) <= 8 else f"{len(features)} features"
-    dropped = f" ({result.dropped:,} dropped for missing values)" if result.dropped else ""
+    rhs = (
+        " + ".join(map(printable, features)) if len(features) <= 8 else f"{len(features)} features"
+    )
+    besides = []
+    if report["rows"] > report["n"]:
+        besides.append(f"{report['rows'] - report['n']:,} of zero weight not counted")
+    if report["dropped"]:
+        besides.append(f"{report['dropped']:,} dropped for missing values")
+    more = f" ({'; '.join(besides)})" if besides else ""
     lines = [
-        f"{', '.join(targets)} ~ {rhs}: {what} on {report['n']:,} rows{dropped} "
+        f"{name_list(targets)} ~ {rhs}: {what} on {report['n']:,} rows{more} "
         f"in {result.seconds:.2f} s",
         *table_lines(report["coefficients"], targets),
     ]
     for j, t in enumerate(targets):
-        label = f" ({t})" if len(targets) > 1 else ""
-        lines.append(f"R² {report['r2'][j]:.6g}   RMSE {report['rmse'][j]:.6g}{label}")
-    for d in result.info.get("summary", []):
-        lines += ["", str(Summary.from_dict(d))]
+        label = f" ({printable(t)})" if len(targets) > 1 else ""
+        lines.append(f"R² {r2_text(report['r2'][j])}   RMSE {report['rmse'][j]:.6g}{label}")
+    for d in report.get("summary", []):
+        lines += ["", summary_text(d)]
     return "\n".join(lines)

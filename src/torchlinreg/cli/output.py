@@ -1,5 +1,7 @@
-"""What the commands print: JSON without NaN, the coefficient table, and the one writer
-of lines on stderr (errors, warnings, notes; one JSON object each with ``--json``)."""
+"""What the commands print: JSON without NaN, the coefficient and summary tables, and
+the one writer of lines on stderr (errors, warnings, notes; one JSON object each with
+``--json``). Names from the data (columns, categories, paths) are shown through
+:func:`printable` in every text, stdout's and stderr's alike; JSON escapes by itself."""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ import contextlib
 import json
 import sys
 import unicodedata
+from types import SimpleNamespace
 from typing import Any
+
+STDOUT_CLOSED = "standard output is closed; redirect it instead (> /dev/null, say)"
 
 
 def _json_safe(obj: Any) -> Any:
@@ -29,13 +34,36 @@ def dumps(obj: Any, indent: int | None = 2) -> str:
 def table_lines(coefficients: dict[str, dict[str, float]], targets: list[str]) -> list[str]:
     """The coefficients, a row per term and a column per target (headed when several)."""
     rows = list(next(iter(coefficients.values())))
-    width = max(len(r) for r in rows)
+    shown = {r: printable(r) for r in rows}
+    width = max(len(r) for r in shown.values())
     lines = []
     if len(targets) > 1:
-        lines.append("  " + " " * width + "".join(f"  {t:>14}" for t in targets))
+        lines.append("  " + " " * width + "".join(f"  {printable(t):>14}" for t in targets))
     for r in rows:
-        lines.append(f"  {r:<{width}}" + "".join(f"  {coefficients[t][r]:>14.6g}" for t in targets))
+        values = "".join(f"  {coefficients[t][r]:>14.6g}" for t in targets)
+        lines.append(f"  {shown[r]:<{width}}{values}")
     return lines
+
+
+def summary_text(stored: dict[str, Any]) -> str:
+    """A target's statistical summary as stored (``Summary.to_dict``'s form) as the
+    table :func:`torchlinreg.stats.report.format_summary` prints, its names (target,
+    terms, the notes that name them) shown printable; torch is not needed."""
+    from ..stats.report import format_summary
+
+    rows = [SimpleNamespace(**{**c, "name": printable(c["name"])}) for c in stored["coefficients"]]
+    shown = {
+        **stored,
+        "target": printable(stored["target"]),
+        "coefficients": rows,
+        "notes": [printable(n) for n in stored.get("notes", [])],
+    }
+    return format_summary(SimpleNamespace(**shown))
+
+
+def name_list(items: Any) -> str:
+    """Names from the data as a printable, comma-separated list."""
+    return ", ".join(printable(i) for i in items)
 
 
 def r2_text(r2: float | None) -> str:

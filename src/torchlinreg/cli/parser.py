@@ -11,9 +11,14 @@ import argparse
 from typing import Any, NoReturn
 
 from .._version import __version__
+from ..errors import InputError
+from .output import STDOUT_CLOSED
 
 # torch.Generator.manual_seed takes any 64-bit pattern; numpy takes no negative seed.
 SEED_MAX = 2**64 - 1
+# Each epoch is a pass over every row: a billion passes over even three rows take hours,
+# more is a typo that would train for ever.
+EPOCHS_MAX = 10**9
 
 
 class UsageError(Exception):
@@ -27,6 +32,18 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(self, message)
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse writes --help and --version here and ignores a failure; written and
+        # flushed now, a full standard output is an error like any other (exit 2).
+        # Errors are not printed by argparse (error() above), so ``file`` is standard
+        # output, None when the program was started with it closed.
+        if not message:
+            return
+        if file is None:
+            raise InputError(STDOUT_CLOSED)
+        file.write(message)
+        file.flush()
 
 
 def _number(text: str) -> float:
@@ -57,7 +74,9 @@ def _level(text: str) -> float:
     return value
 
 
-def _int_in(low: int, high: int | None = None):  # type: ignore[no-untyped-def]
+def _int_in(low: int, high: int | None = None, why: str = ""):  # type: ignore[no-untyped-def]
+    """A whole number in [low, high]; ``why`` gives the reason for ``high``."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -66,7 +85,7 @@ def _int_in(low: int, high: int | None = None):  # type: ignore[no-untyped-def]
         if value < low:
             raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
         if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be <= {high}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be <= {high}{why}, got {value}")
         return value
 
     return parse
@@ -76,7 +95,12 @@ def _add_training_options(p: argparse.ArgumentParser, *, log_every: int | None) 
     g = p.add_argument_group("gradient training")
     g.add_argument("--optimizer", default="sgd", help="torch.optim name (default: sgd)")
     g.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (0.01)")
-    g.add_argument("--epochs", type=_int_in(0), default=3000, help="last epoch index (3000)")
+    g.add_argument(
+        "--epochs",
+        type=_int_in(0, EPOCHS_MAX, " (each epoch reads every row)"),
+        default=3000,
+        help=f"last epoch index, at most {EPOCHS_MAX:,} (3000)",
+    )
     g.add_argument(
         "--log-every",
         type=_int_in(1),
@@ -235,12 +259,12 @@ def _fit_model(fit: argparse.ArgumentParser) -> None:
         "--ridge", type=_penalty, metavar="ALPHA", help="ridge penalty >= 0 (exact method)"
     )
     model.add_argument("--no-intercept", action="store_true", help="fit y = X W (no b)")
+    model.add_argument("--device", default="cpu", help="where to fit: cpu, cuda[:N] or auto (cpu)")
     _add_training_options(fit, log_every=None)
     g = fit.add_argument_group("gradient training (--method gd)")
     g.add_argument(
         "--batch-size", type=_int_in(1), metavar="N", help="mini-batch size (full batch)"
     )
-    g.add_argument("--device", default="cpu", help="cpu, cuda[:N] or auto (cpu)")
     g.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     g.add_argument(
         "--seed",

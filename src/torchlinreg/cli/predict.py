@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .output import dumps, note, r2_text
+from .output import dumps, note, printable, r2_text
 
 
 def _predict(args: argparse.Namespace, output: str | None) -> Any:
@@ -47,7 +47,8 @@ def run_predict(args: argparse.Namespace) -> None:
         print(dumps(summary))
     else:
         print(
-            f"{result.rows:,} predictions written to {args.output}" + (f" ({left})" if left else "")
+            f"{result.rows:,} predictions written to {printable(args.output)}"
+            + (f" ({left})" if left else "")
         )
 
 
@@ -85,6 +86,6 @@ def run_evaluate(args: argparse.Namespace) -> None:
     print(f"n = {result['n']:,}{dropped}")
     for t, m in result["targets"].items():
         print(
-            f"{t}: MSE {m['mse']:.6g}   RMSE {m['rmse']:.6g}   MAE {m['mae']:.6g}   "
+            f"{printable(t)}: MSE {m['mse']:.6g}   RMSE {m['rmse']:.6g}   MAE {m['mae']:.6g}   "
             f"R² {r2_text(m['r2'])}"
         )

@@ -4,10 +4,9 @@ torch (the stored summary tables are shown as they were validated on reading).""
 from __future__ import annotations
 
 import argparse
-from types import SimpleNamespace
 from typing import Any
 
-from .output import dumps, r2_text, table_lines
+from .output import dumps, name_list, printable, r2_text, summary_text, table_lines
 
 
 def run_summary(args: argparse.Namespace) -> None:
@@ -17,16 +16,19 @@ def run_summary(args: argparse.Namespace) -> None:
     if args.json:
         print(dumps(d))
         return
-    print(f"{d['model']} predicting {', '.join(d['targets'])} from {len(d['features'])} feature(s)")
+    print(
+        f"{printable(d['model'])} predicting {name_list(d['targets'])} from "
+        f"{len(d['features'])} feature(s)"
+    )
     for line in _fit_lines(d):
         print(line)
     for c, cats in d["one_hot"].items():
         print(
-            f"  one-hot {c}: levels {', '.join(cats)} (the first is the reference when "
+            f"  one-hot {printable(c)}: levels {name_list(cats)} (the first is the reference when "
             "there is an intercept)"
         )
     if d.get("summary"):
-        print("\n".join(_summary_tables(d["summary"])))
+        print("\n".join(f"\n{summary_text(s)}" for s in d["summary"]))
     else:
         print("\n".join(table_lines(d["coefficients"], d["targets"])))
 
@@ -37,12 +39,13 @@ def _fit_lines(d: dict[str, Any]) -> list[str]:
     if d.get("method"):
         dropped = f", {d['dropped']:,} dropped" if d.get("dropped") else ""
         lines.append(
-            f"fitted by {d['method']} on {d.get('n', 0):,} rows of {d.get('source', '?')}{dropped}"
+            f"fitted by {d['method']} on {d.get('n', 0):,} rows of "
+            f"{printable(d.get('source', '?'))}{dropped}"
         )
     fit = d.get("fit") or {}
     r2, rmse = fit.get("r2") or [], fit.get("rmse") or []
     for j, t in enumerate(d["targets"] if r2 and rmse else []):
-        lines.append(f"  {t}: R² {r2_text(r2[j])}   RMSE {rmse[j]:.6g}")
+        lines.append(f"  {printable(t)}: R² {r2_text(r2[j])}   RMSE {rmse[j]:.6g}")
     if d.get("condition_number") is not None:
         # Not the inference table's (statsmodels', of the design as given): this one is
         # κ₂ of the design the solver factors, which bounds the fit's accuracy.
@@ -51,15 +54,4 @@ def _fit_lines(d: dict[str, Any]) -> list[str]:
             f"  rank {d.get('rank')}{refined}; condition number (columns scaled, centred with "
             f"an intercept; bounds the fit's accuracy): {d['condition_number']:.3g}"
         )
-    return lines
-
-
-def _summary_tables(stored: list[dict[str, Any]]) -> list[str]:
-    """The stored (validated) summaries, shown without the torch-backed Summary class."""
-    from ..stats.report import format_summary
-
-    lines = []
-    for s in stored:
-        rows = [SimpleNamespace(**c) for c in s["coefficients"]]
-        lines += ["", format_summary(SimpleNamespace(**{**s, "coefficients": rows}))]
     return lines

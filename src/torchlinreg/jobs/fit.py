@@ -39,7 +39,8 @@ class FitOptions:
     method: str = "exact"
     ridge: float | None = None
     fit_intercept: bool = True
-    gd: dict[str, Any] = field(default_factory=dict)  # GDRegressor keyword options
+    device: str = "cpu"  # where the fit runs, either method
+    gd: dict[str, Any] = field(default_factory=dict)  # GDRegressor's other keyword options
     summary: bool = False  # compute the statistical summary (exact method)
     cov_type: str = "nonrobust"
     cluster: str | None = None  # column of cluster labels for cov_type "cluster"
@@ -62,6 +63,9 @@ class FitOptions:
                 "the statistical summary (--summary, --cov-type, --cluster, --level) needs "
                 "the exact method; drop --method gd"
             )
+        from ..devices import resolve_device
+
+        resolve_device(self.device)  # a device that holds no data or is absent: refused now
         if self.summary:  # refused now, not after the fit
             from ..stats.inference import check_cov_type, check_level
 
@@ -79,6 +83,7 @@ class FitResult:
     estimator: Any
     design: Design
     stats: dict[str, Any]
+    rows: int  # rows fitted, zero-weight rows included (``info["n"]`` counts observations)
     dropped: int
     seconds: float
     skipped_text: list[str]
@@ -107,7 +112,7 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
         rows = FitRows(source, design, passes, len(design.feature_names) + options.fit_intercept)
         model, state = _fit(source, design, options, rows)
         stats = fit_statistics(state, model.coef_, model.intercept_)
-        info = _fit_info(path, options, rows, model, stats)
+        info = _fit_info(path, options, rows, model, state, stats)
         if options.summary:
             if options.robust:
                 passes.begin(f"{options.cov_type} covariance")
@@ -118,6 +123,7 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
         estimator=model,
         design=design,
         stats=stats,
+        rows=rows.rows,
         dropped=rows.dropped,
         seconds=time.perf_counter() - started,
         skipped_text=skipped,
@@ -179,10 +185,11 @@ def _fit_exact(source: Source, design: Design, options: FitOptions, rows: FitRow
     from ..models.linear import LinearRegression, Ridge
 
     model: Any
+    fit_intercept, device = options.fit_intercept, options.device
     if options.ridge is not None:
-        model = Ridge(alpha=options.ridge, fit_intercept=options.fit_intercept)
+        model = Ridge(alpha=options.ridge, fit_intercept=fit_intercept, device=device)
     else:
-        model = LinearRegression(fit_intercept=options.fit_intercept)
+        model = LinearRegression(fit_intercept=fit_intercept, device=device)
     model.fit_chunks(rows if source.reiterable else rows(), feature_names=design.feature_names)
     model.target_names_ = list(design.targets)
     return model
@@ -199,7 +206,9 @@ def _fit_gd(design: Design, options: FitOptions, rows: FitRows) -> tuple[Any, An
     y = np.concatenate([p.Y.numpy() for p in parts])
     y = y[:, 0] if y.shape[1] == 1 else y
     w = np.concatenate([p.sample_weight.numpy() for p in parts]) if design.weights else None
-    model: Any = GDRegressor(fit_intercept=options.fit_intercept, **options.gd).fit(X, y, w)
+    model: Any = GDRegressor(
+        fit_intercept=options.fit_intercept, device=options.device, **options.gd
+    ).fit(X, y, w)
     model.feature_names_in_ = np.asarray(design.feature_names, dtype=object)
     model.target_names_ = list(design.targets)
     k = 1 if y.ndim == 1 else y.shape[1]
@@ -220,19 +229,21 @@ def _refuse_aliased(source: Source, model: Any) -> None:
 
 
 def _fit_info(
-    path: str, options: FitOptions, rows: FitRows, model: Any, stats: dict[str, Any]
+    path: str, options: FitOptions, rows: FitRows, model: Any, state: Any, stats: dict[str, Any]
 ) -> dict[str, Any]:
-    """How the model was fitted, as kept in the model file."""
+    """How the model was fitted, as kept in the model file. ``n`` counts observations,
+    the rows of positive weight (as the statistical summary does, and R's ``lm``)."""
     info: dict[str, Any] = {
         "method": options.method,
         "source": os.path.basename(path) if path != "-" else "<stdin>",
-        "n": rows.rows,
+        "n": state.n_observations,
         "dropped": rows.dropped,
         "fit": stats,
         "options": {
             "ridge": options.ridge,
             "fit_intercept": options.fit_intercept,
             "missing": options.missing,
+            "device": options.device,
         },
     }
     if options.method == "gd":

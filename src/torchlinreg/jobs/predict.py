@@ -94,8 +94,14 @@ def prediction_names(design: Design, n_targets: int, estimator: Any = None) -> l
 def _output_names(
     source: Source, design: Design, keep: Sequence[str], n_targets: int, estimator: Any
 ) -> list[str]:
-    """The prediction columns' names, checked against the columns to keep."""
+    """The prediction columns' names, checked against the columns to keep: each kept
+    once (a repeated name would make a table no reader takes back)."""
     require_columns(source, keep, "--keep")
+    repeated = sorted({c for c in keep if list(keep).count(c) > 1})
+    if repeated:
+        raise InputError(
+            f"--keep names {', '.join(map(repr, repeated))} more than once; name each column once"
+        )
     names = prediction_names(design, n_targets, estimator)
     clash = [c for c in keep if c in names]
     if clash:
