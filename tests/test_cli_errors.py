@@ -70,6 +70,33 @@ def test_out_of_range_options_are_one_line_pointing_to_help(
     assert json.loads(err) == {"error": message, "exit_code": 2}
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA device")
+def test_an_exact_fit_on_cuda_matches_the_cpu_fit(tmp_path, capsys) -> None:
+    """--device cuda with the exact method: the same coefficients and robust summary as
+    on the CPU (float64 both), and the saved model predicts on the CPU."""
+    args = ["fit", HOUSES, "--target", "price", "--cov-type", "HC1", "--json"]
+    model = tmp_path / "m.safetensors"
+    code, out, err = run([*args, "--device", "cuda", "-o", model], capsys)
+    assert code == 0, err
+    gpu = json.loads(out)
+    cpu = json.loads(run(args, capsys)[1])
+    for term, value in cpu["coefficients"]["price"].items():
+        assert gpu["coefficients"]["price"][term] == pytest.approx(value, rel=1e-9)
+    for got, want in zip(
+        gpu["summary"][0]["coefficients"], cpu["summary"][0]["coefficients"], strict=True
+    ):
+        assert got["std_error"] == pytest.approx(want["std_error"], rel=1e-9)
+    code, out, err = run(["predict", model, HOUSES], capsys)
+    assert code == 0, err
+
+
 def test_the_largest_epoch_count_is_accepted() -> None:
     from torchlinreg.cli.parser import EPOCHS_MAX, build_parser
 

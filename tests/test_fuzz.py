@@ -5,8 +5,10 @@ crafted (tests/fuzz.py), runs ``torchlinreg.cli.main([...])`` in-process on fit,
 predict, evaluate or summary with random options, and checks the contract:
 
 - the exit code is 0 or 2 (never 1, "internal error");
-- on 2, stderr is exactly one line (argparse's usage lines before it for a usage
-  error), without "internal error" or "Traceback";
+- on 2, stderr is exactly one line (usage errors too), without "internal error" or
+  "Traceback";
+- a text report on stdout (not JSON, not predict's CSV) holds no raw control or format
+  character: names from the data are shown escaped;
 - no temporary file (``.tmp-*``) is left beside an output;
 - an output file that existed is untouched when the exit code is 2;
 - a case ends within its time limit (a blow-up is refused up front, not run).
@@ -28,6 +30,7 @@ import io
 import os
 import signal
 import sys
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +59,7 @@ SEED = int(os.environ.get("TORCHLINREG_FUZZ_SEED", "20261130"))
 ONLY = os.environ.get("TORCHLINREG_FUZZ_CASE")
 SECONDS_PER_CASE = 30
 SENTINEL = b"previous output\n"
+RAW = ("Cc", "Cf", "Zl", "Zp")  # what a terminal would obey or hide
 
 # Models fitted once on the well-formed data, for predict/evaluate/summary to use.
 MODELS = {
@@ -146,7 +150,7 @@ def make_case(rng: np.random.Generator, directory: Path, models: dict[str, Path]
     outputs = []
     if command == "predict":
         if chance(rng, 0.3):
-            argv += ["--keep", pick(rng, ["id", "g", "id,x1", "nope", "predicted_y", ""])]
+            argv += ["--keep", pick(rng, ["id", "g", "id,x1", "nope", "predicted_y", "", "id,id"])]
         argv += ["--missing", pick(rng, ["error", "drop", "exclude"])]
         if chance(rng, 0.5):
             out = directory / f"pred{pick(rng, ['.csv', '.tsv', '.parquet', '.txt'])}"
@@ -245,26 +249,32 @@ def check_case(i: int, directory: Path, models: dict[str, Path]) -> str | None:
         out.write_bytes(SENTINEL)
     try:
         with time_limit(SECONDS_PER_CASE):
-            code, _, err = run_main(case.argv, case.stdin)
+            code, out, err = run_main(case.argv, case.stdin)
     except CaseTimeout:
         return f"ran past {SECONDS_PER_CASE} s"
-    problems = contract_problems(code, err, case.outputs, directory)
+    report = "--json" not in case.argv and (case.argv[0] != "predict" or "-o" in case.argv)
+    problems = contract_problems(code, err, case.outputs, directory, out if report else "")
     if not problems:
         return None
     return f"{'; '.join(problems)}: {' '.join(map(repr, case.argv))} -> {err.strip()[:400]!r}"
 
 
-def contract_problems(code: int, err: str, outputs: list[Path], directory: Path) -> list[str]:
-    """How a finished command broke the contract (nothing when it kept it)."""
+def contract_problems(
+    code: int, err: str, outputs: list[Path], directory: Path, report: str = ""
+) -> list[str]:
+    """How a finished command broke the contract (nothing when it kept it); ``report``
+    is the text it printed on stdout, when that is meant for a terminal."""
     lines = err.splitlines()
     problems = []
     if code not in (0, 2):
         problems.append(f"exit code {code}")
     if "internal error" in err or "Traceback" in err:
         problems.append("internal error")
+    raw = sorted({c for c in report if c != "\n" and unicodedata.category(c) in RAW})
+    if raw:
+        problems.append(f"raw characters on stdout: {raw}")
     if code == 2:
-        usage = bool(lines) and lines[0].startswith("usage:")
-        if not usage and len(lines) != 1:
+        if len(lines) != 1:
             problems.append(f"{len(lines)} lines on stderr")
         changed = [out.name for out in outputs if out.read_bytes() != SENTINEL]
         if changed:
@@ -293,8 +303,8 @@ def test_fuzz_the_command_line(tmp_path: Path, models: dict[str, Path]) -> None:
 
 
 def test_the_contract_checks_can_fail(tmp_path: Path, monkeypatch: Any) -> None:
-    """Each broken promise is seen: an internal error, two lines, a changed output, a
-    temporary file left behind."""
+    """Each broken promise is seen: an internal error, a raw escape on stdout, two
+    lines, a changed output, a temporary file left behind."""
     import torchlinreg.cli.app as app
 
     def boom(_: object) -> int:
@@ -306,8 +316,9 @@ def test_the_contract_checks_can_fail(tmp_path: Path, monkeypatch: Any) -> None:
     out = tmp_path / "out.csv"
     out.write_bytes(b"changed")
     (tmp_path / ".tmp-x-out.csv").write_bytes(b"")
-    problems = contract_problems(2, "error: a\nb\n", [out], tmp_path)
+    problems = contract_problems(2, "error: a\nb\n", [out], tmp_path, "y ~ \x1b[2J\n")
     assert problems == [
+        "raw characters on stdout: ['\\x1b']",
         "2 lines on stderr",
         "output changed: ['out.csv']",
         "temporary files left: ['.tmp-x-out.csv']",
