@@ -171,26 +171,36 @@ def summarize(
     rss = state.rss_of(theta).cpu()
     c = fit.k_const
     tss = ((state.R_target[c:] ** 2).sum(0) + (state.R_residual**2).sum(0)).cpu()
-    rounding = exact_fit_level(state, theta).cpu()
+    residual, rounding = (t.cpu() for t in exact_fit_test(state, theta))
     B = bread(state).cpu() if fit.inference_ok and cov_type == "nonrobust" else None
     return [
         _target_summary(
-            fit, str(t), j, theta[:, j].cpu(), (float(rss[j]), float(tss[j])), float(rounding[j]), B
-        )
+            fit,
+            str(t),
+            j,
+            theta[:, j].cpu(),
+            (float(rss[j]), float(tss[j])),
+            (float(residual[j]), float(rounding[j])),
+            B,
+        )  # fmt: skip
         for j, t in enumerate(target_names)
     ]
 
 
-def exact_fit_level(state: LeastSquaresState, theta: torch.Tensor) -> torch.Tensor:
-    """Per target, the √RSS that rounding alone produces for a fit that is exact:
-    γ·(‖√w·y‖ + Σⱼ |θⱼ|·‖√w·aⱼ‖) (γ of :func:`~.rounding.householder_gamma`). The data
-    and coefficients in float64 are y and θ rounded, and the state's R is that of rows
-    perturbed by γ per column; a fit whose residuals are all zero in exact arithmetic
-    shows √RSS of that order, and one at or below it is exact to the data's precision."""
-    norms = torch.linalg.vector_norm(state.unshifted_R(), dim=0)
+def exact_fit_test(
+    state: LeastSquaresState, theta: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per target, the least-squares √RSS (‖R_residual‖ of the column) and what rounding
+    alone leaves there for a fit that is exact: γ·(‖ỹ‖ + Σⱼ |θⱼ|·‖ãⱼ‖) over the shifted
+    columns the state factored (γ of :func:`~.rounding.householder_gamma`): R is the
+    exact factor of those rows perturbed by γ per column, so zero residuals show as
+    ‖ΔA·θ + Δy‖ at most that. At or below it, the fit is exact to the data's precision."""
+    norms = torch.linalg.vector_norm(state.R, dim=0)
     p = state.n_params
-    level = norms[p:] + (theta.abs() * norms[:p].unsqueeze(1)).sum(0)
-    return householder_gamma(state) * level
+    theta_s = state.to_shifted(theta).abs()
+    level = norms[p:] + (theta_s * norms[:p].unsqueeze(1)).sum(0)
+    residual = torch.linalg.vector_norm(state.R_residual, dim=0)
+    return residual, householder_gamma(state) * level
 
 
 def _fit(
@@ -266,19 +276,21 @@ def _target_summary(
     j: int,
     est: torch.Tensor,
     sums: tuple[float, float],
-    rounding: float,
+    exact_test: tuple[float, float],
     B: torch.Tensor | None,
 ) -> Summary:
     """The summary of target j; its notes start from the shared ones (a fresh list).
-    ``sums`` are (RSS, TSS); ``rounding`` the √RSS of an exact fit (:func:`exact_fit_level`)."""
+    ``sums`` are (RSS, TSS); ``exact_test`` the least-squares √RSS and its rounding
+    level (:func:`exact_fit_test`)."""
     rss, tss = sums  # of the scaled weights
+    residual, rounding = exact_test
     notes = list(fit.notes)
-    exact = not fit.ridge and (math.sqrt(rss) <= rounding or tss == 0)
+    exact = not fit.ridge and (residual <= rounding or tss == 0)
     if tss == 0:
         notes.append("the target is constant (no variation): R² and adjusted R² are undefined")
     if exact:
         notes.append(
-            f"the fit is exact: the residuals (√RSS = {unscale(math.sqrt(rss), fit):.2g}) are "
+            f"the fit is exact: the residuals (√RSS = {unscale(residual, fit):.2g}) are "
             f"at the rounding level of y and the fitted values "
             f"({unscale(rounding, fit):.2g}), so sigma, standard "
             "errors, t, p-values, intervals, F, log-likelihood, AIC and BIC are undefined"
