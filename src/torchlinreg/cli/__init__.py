@@ -33,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _interrupted(argv: Sequence[str]) -> int:
     """The line :mod:`.app` writes for Ctrl-C, written before it could be loaded."""
+    import contextlib
     import sys
 
     if "--json" in argv:
@@ -40,8 +41,6 @@ def _interrupted(argv: Sequence[str]) -> int:
     else:
         line = "torchlinreg: error: interrupted"
     if sys.stderr is not None:
-        try:
+        with contextlib.suppress(OSError, ValueError):  # stderr full: the exit code says it
             print(line, file=sys.stderr, flush=True)
-        except (OSError, ValueError):  # stderr full or closed: the exit code says it
-            return EXIT_INTERRUPTED
     return EXIT_INTERRUPTED
