@@ -758,7 +758,8 @@ def test_n_counts_observations_and_rows_are_said_apart(tmp_path, capsys) -> None
         "y ~ x: exact least squares on 3 rows (2 of zero weight not counted) in "
     )
     code, out, _ = run(["summary", model, "--json"], capsys)
-    assert json.loads(out)["n"] == observations
+    described = json.loads(out)
+    assert described["n"] == described["fit"]["n"] == observations
 
 
 def test_an_error_that_follows_ctrl_c_is_reported_as_interrupted(monkeypatch, capsys) -> None:

@@ -174,3 +174,15 @@ def test_condition_numbers_are_labelled(rng) -> None:
         f"condition number {model.condition_number_:.2g} after scaling columns" in note
         for note in s.notes
     )
+
+
+def test_f_test_with_fewer_residual_than_model_degrees_of_freedom() -> None:
+    # 5 rows, 4 parameters: df_resid = 1 < df_model = 3; the classical F is defined.
+    X = np.array([[1.0, 2, 4], [2, 3, 1], [3, 5, 7], [4, 4, 2], [5, 1, 1]])
+    y = np.array([3.0, 5, 6, 9, 1])
+    s = LinearRegression().fit(X, y).summary()
+    ref = sm.OLS(y, sm.add_constant(X)).fit()
+    assert (s.df_model, s.df_resid) == (3, 1)
+    # The F statistic is a ratio of sums of squares of a κ ≈ 20 design: 1e-10 is loose.
+    np.testing.assert_allclose(s.f_statistic, ref.fvalue, rtol=1e-10)
+    np.testing.assert_allclose(s.f_p_value, ref.f_pvalue, rtol=1e-10)

@@ -11,8 +11,9 @@ from ..errors import InputError
 
 
 def fit_statistics(state: Any, coef: Any, intercept: Any) -> dict[str, Any]:
-    """n, residual sum of squares, MSE, RMSE and R² per target for ``coef``/``intercept``
-    (scikit-learn layout) on the rows folded into ``state``.
+    """n (observations: rows of positive weight), residual sum of squares, MSE, RMSE and
+    R² per target for ``coef``/``intercept`` (scikit-learn layout) on the rows folded
+    into ``state``.
 
     R² is centred with an intercept and uncentred without one (as R and NIST define it).
     The total sum of squares comes from R: the target column of R (centred part when the
@@ -53,7 +54,7 @@ def fit_statistics(state: Any, coef: Any, intercept: Any) -> dict[str, Any]:
             "squares changes"
         ) from None
     return {
-        "n": state.n_samples,
+        "n": state.n_observations,  # zero-weight rows are not observations
         "rss": rss_as_given,
         "mse": mse.tolist(),
         "rmse": mse.sqrt().tolist(),

@@ -303,7 +303,10 @@ def _target_summary(
         cov = _covariance(fit, j, sigma, B)
     coefficients = _coefficients(fit, est, cov)
     f = f_p = None
-    if cov is not None and not exact and fit.df_model > 0 and fit.df_test >= fit.df_model:
+    # The Wald F of a robust covariance needs as many denominator degrees of freedom as
+    # slopes (noted where the fit is set up); the classical F needs only df_resid ≥ 1.
+    testable = fit.cov_type == "nonrobust" or fit.df_test >= fit.df_model
+    if cov is not None and not exact and fit.df_model > 0 and testable:
         f = _f_test(fit, j, est, rss, tss, notes)
         f_p = None if f is None else f_p_value(f, fit.df_model, fit.df_test)
     if f is not None and fit.cov_type == "cluster":
