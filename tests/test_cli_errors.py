@@ -667,6 +667,13 @@ def test_a_column_kept_twice_is_refused(tmp_path, capsys, output) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
 
 
+def test_a_feature_named_twice_is_refused_as_such(tmp_path, capsys) -> None:
+    """Not reported as a rank-deficient design: the option repeats a name."""
+    code, out, err = run(["fit", HOUSES, "--target", "price", "--features", "area,area"], capsys)
+    assert (code, out) == (2, "")
+    assert one_error_line(err, "fit").endswith("--features names 'area' twice")
+
+
 # Ctrl-C from the first instant ------------------------------------------------------
 
 

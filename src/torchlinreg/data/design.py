@@ -151,11 +151,15 @@ def _check_options(
     if not targets:
         raise InputError(f"give at least one target column ({option('target')})")
     for what, names in (("target", targets), ("one-hot", one_hot)):
-        repeated = sorted({c for c in names if list(names).count(c) > 1})
-        if repeated:
-            raise InputError(f"{option(what)} names {', '.join(map(repr, repeated))} twice")
+        _refuse_repeats(what, names)
     if weights is not None and weights in targets:
         raise InputError(f"column {weights!r} cannot be both a target and the weights")
+
+
+def _refuse_repeats(what: str, names: Sequence[str]) -> None:
+    repeated = sorted({c for c in names if list(names).count(c) > 1})
+    if repeated:
+        raise InputError(f"{option(what)} names {', '.join(map(repr, repeated))} twice")
 
 
 def _default_features(
@@ -177,6 +181,7 @@ def _chosen_features(
 ) -> list[str]:
     """The features the user named, less the excluded ones; none may be a target, the
     weights, or text that is not one-hot encoded."""
+    _refuse_repeats("features", features)
     require_columns(source, features, "feature")
     clash = [c for c in features if c in reserved]
     if clash:
