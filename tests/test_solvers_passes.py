@@ -95,6 +95,56 @@ def test_the_mixer_is_splitmix64_on_the_bit_patterns(rng) -> None:
     assert got == [_splitmix64_finaliser(v) for v in values]
 
 
+def _reference_row_hash(row: list[float]) -> int:
+    """The row hash from its definition, in Python integers: splitmix64's finaliser of
+    Σⱼ Kⱼvⱼ + Lⱼ(vⱼ >> 32) modulo 2⁶⁴ over the float64 bit patterns vⱼ (>> arithmetic),
+    the keys splitmix64's outputs from seeds 1 (K) and 2 (L)."""
+    import struct
+
+    mask, golden = (1 << 64) - 1, 0x9E3779B97F4A7C15
+    total = 0
+    for j, value in enumerate(row):
+        bits = struct.unpack("<q", struct.pack("<d", value))[0]  # signed
+        low_key = _splitmix64_finaliser(((j + 1) * golden + 1) & mask)
+        high_key = _splitmix64_finaliser(((j + 1) * golden + 2) & mask)
+        total += low_key * bits + high_key * (bits >> 32)
+    return _splitmix64_finaliser(total & mask)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_hashes_follow_their_definition_across_blocks(dtype, rng, monkeypatch) -> None:
+    import torchlinreg.solvers.fingerprint as fingerprint
+
+    monkeypatch.setattr(fingerprint, "_BLOCK_VALUES", 7)  # blocks of 1 or 2 rows, and 7
+    X = (rng.normal(size=(11, 3)) * 10.0 ** rng.integers(-30, 30, size=(11, 3))).astype(dtype)
+    X[0] = [-0.0, 0.0, -1.0]
+    Y = rng.normal(size=(11, 2))
+    w = rng.uniform(0.5, 2.0, size=11)
+    got = fingerprint.row_hashes(_chunk(X, Y, w)).tolist()
+    rows = np.c_[X.astype(np.float64), Y, w].tolist()
+    assert [h % (1 << 64) for h in got] == [_reference_row_hash(row) for row in rows]
+
+
+def test_float32_rows_are_the_same_data_as_their_float64_values(rng) -> None:
+    X = rng.normal(size=(9, 3)).astype(np.float32)
+    y = rng.normal(size=9)
+    assert _fingerprint([(X, y)]) == _fingerprint([(X.astype(np.float64), y)])
+
+
+@pytest.mark.cuda
+def test_row_hashes_are_the_same_on_cuda(rng) -> None:
+    import torch
+
+    from torchlinreg.data.chunks import validate_chunk
+    from torchlinreg.solvers.fingerprint import row_hashes
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    X, y, w = rng.normal(size=(50, 4)), rng.normal(size=50), rng.uniform(0.5, 2.0, 50)
+    on_cuda = validate_chunk(X, y, w, device=torch.device("cuda"), whole=False)
+    assert row_hashes(on_cuda).cpu().tolist() == row_hashes(_chunk(X, y, w)).tolist()
+
+
 def _chunk(X, y, w=None):  # type: ignore[no-untyped-def]
     from torchlinreg.data.chunks import validate_chunk
 
@@ -123,6 +173,10 @@ def _moved(change: str, X: np.ndarray, y: np.ndarray, w: np.ndarray):  # type: i
         X[6, [0, 1]] = X[6, [1, 0]]
     elif change == "x and y within a row":
         X[3, 0], y[3] = y[3], X[3, 0]
+    elif change == "two signs in a row":  # each flip changes a bit pattern by 2⁶³
+        X[5, :2] = -X[5, :2]
+    elif change == "dummies between columns":  # 0 and 1: patterns 1023·2⁵² apart
+        X[8, [2, 3]] = X[8, [3, 2]]
     else:  # the sign moved: each column keeps its bit sum
         X[0, 0], X[1, 0] = -X[0, 0], -X[1, 0]
     return X, y, w
@@ -136,12 +190,15 @@ def _moved(change: str, X: np.ndarray, y: np.ndarray, w: np.ndarray):  # type: i
         "weight between rows",
         "x between columns",
         "x and y within a row",
+        "two signs in a row",
+        "dummies between columns",
         "signs between rows",
     ],
 )
 def test_the_fingerprint_sees_values_moved_between_rows_not_rows_reordered(change, rng) -> None:
     X = rng.normal(size=(20, 4))
     X[1, 0] = -X[0, 0]  # for the sign change
+    X[8, 2:4] = [0.0, 1.0]  # two dummy columns
     y = rng.normal(size=20)
     w = rng.uniform(0.5, 2.0, size=20)
     first = _fingerprint([(X[:10], y[:10], w[:10]), (X[10:], y[10:], w[10:])])
