@@ -94,6 +94,40 @@ def test_an_exact_fit_is_decided_against_the_rounding_of_y() -> None:
     assert not any(n.startswith("the fit is exact") for n in s.notes)
 
 
+def _is_exact(summary) -> bool:  # type: ignore[no-untyped-def]
+    return any(n.startswith("the fit is exact") for n in summary.notes)
+
+
+@pytest.mark.parametrize("n", [21, 150_000])
+def test_exact_polynomials_stay_exact_at_any_number_of_rows(n) -> None:
+    """Wampler1's model (y = 1 + x + … + x⁵ on x = 0…20, every value an exact integer)
+    repeated to n rows, and y = 3 − 7.25x on x of spread 1e3 over several blocks of
+    rows: √RSS is rounding alone, below the level that does not grow with the rows."""
+    x = np.arange(n, dtype=float) % 21
+    X = np.column_stack([x**k for k in range(1, 6)])
+    assert _is_exact(LinearRegression().fit(X, X.sum(axis=1) + 1).summary())
+    rng = np.random.default_rng(n)
+    x = 5 + 1e3 * rng.normal(size=n)
+    assert _is_exact(LinearRegression().fit(x[:, None], 3 - 7.25 * x).summary())
+
+
+def test_small_real_residuals_on_many_rows_are_not_an_exact_fit() -> None:
+    """y = 1 + x + 1e-12·N(0, 1) on 20,000 rows: the RMS residual 1e-12 is ~5,000 times
+    the per-row rounding of y and xθ (ε·|values| ≈ 2e-16); the old level grew with √n
+    relative to the norms and called it exact. Standard errors against statsmodels: the
+    residuals of size 1e-12 formed from values of order 1 carry ε/1e-12 ≈ 2e-4 relative
+    rounding each, which averages out in RSS over the rows, so 1e-3 is a safe margin."""
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=20_000)
+    y = 1 + x + 1e-12 * rng.normal(size=x.size)
+    s = LinearRegression().fit(x[:, None], y).summary()
+    assert not _is_exact(s) and s.sigma is not None
+    oracle = sm.OLS(y, sm.add_constant(x)).fit()
+    np.testing.assert_allclose(s.sigma, math.sqrt(oracle.scale), rtol=1e-3)
+    np.testing.assert_allclose([c.std_error for c in s.coefficients], oracle.bse, rtol=1e-3)
+
+
 @pytest.mark.parametrize("weight", [1e307, 1e308])
 @pytest.mark.parametrize("cov_type", ["nonrobust", "HC1"])
 def test_huge_equal_weights_give_the_unweighted_statistics(weight, cov_type) -> None:

@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..solvers.state import LeastSquaresState
 from .covariance import bread, check_same_data, robust_wald, sandwich, unshifted_design_r
 from .meat import Meat, robust_meat
-from .rounding import householder_gamma
+from .rounding import exact_fit_gamma
 from .scaling import scale_weights
 from .summary import Coefficient, Summary
 
@@ -192,15 +192,15 @@ def exact_fit_test(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per target, the least-squares √RSS (‖R_residual‖ of the column) and what rounding
     alone leaves there for a fit that is exact: γ·(‖ỹ‖ + Σⱼ |θⱼ|·‖ãⱼ‖) over the shifted
-    columns the state factored (γ of :func:`~.rounding.householder_gamma`): R is the
-    exact factor of those rows perturbed by γ per column, so zero residuals show as
-    ‖ΔA·θ + Δy‖ at most that. At or below it, the fit is exact to the data's precision."""
+    columns the state factored (γ of :func:`~.rounding.exact_fit_gamma`, not growing
+    with the rows within a block: the RMS residual against the per-row rounding). At or
+    below it, the fit is exact to the data's precision."""
     norms = torch.linalg.vector_norm(state.R, dim=0)
     p = state.n_params
     theta_s = state.to_shifted(theta).abs()
     level = norms[p:] + (theta_s * norms[:p].unsqueeze(1)).sum(0)
     residual = torch.linalg.vector_norm(state.R_residual, dim=0)
-    return residual, householder_gamma(state) * level
+    return residual, exact_fit_gamma(state) * level
 
 
 def _fit(
