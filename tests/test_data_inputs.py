@@ -354,3 +354,112 @@ def test_a_model_fitted_from_a_frame_predicts_raw_frames(tmp_path, rng) -> None:
         load_model(str(path)).predict(frame[["x"]]), direct.predict(frame[["x"]]), rtol=1e-15
     )
     assert not hasattr(LinearRegression().fit(x[:, None], y), "target_names_")
+
+
+def test_csv_integers_beyond_int64_in_a_float_column_are_refused(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    import sys
+
+    import torchlinreg.data.csv_source as csv_source
+
+    # Too long for int64, pyarrow infers the column as floats: 2^64 + 1 would become 2^64.
+    rows = "1.5,2\n2,4.1\n3,5\n4,8.2\n5,9\n6,12\n"
+    for big in (2**64 + 1, -(2**63) - 1):
+        data = tmp_path / "u.csv"
+        data.write_text(f"x,y\n{rows}{big},13.9\n")
+        code, _, err = run(["fit", data, "--target", "y"], capsys)
+        assert f"u.csv, line 8, column 'x': the integer {big} has" in one_line_error(code, err)
+    # Many blocks: the value comes after blocks already read as floats; exact integers
+    # beyond int64 and floats beyond 2^53 written as floats are kept, as written.
+    monkeypatch.setattr(csv_source, "CSV_BLOCK_BYTES", 256)
+    x = [f"{i}.5" for i in range(200)]
+    x[150], x[160], x[170] = str(2**64), "1e20", "-1.8446744073709552e+19"
+    data.write_text("x,y\n" + "".join(f"{v},{i % 7}\n" for i, v in enumerate(x)))
+    assert load_data(str(data), target="y").X[:, 0].tolist() == [float(v) for v in x]
+    x[180] = str(2**64 + 1)
+    data.write_text("x,y\n" + "".join(f"{v},{i % 7}\n" for i, v in enumerate(x)))
+    with pytest.raises(InputError, match=rf"line 182, column 'x': the integer {2**64 + 1} "):
+        load_data(str(data), target="y")
+    # Standard input cannot be read again to look at the text: refused, not rounded.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data.read_bytes())))
+    code, _, err = run(["fit", "-", "--target", "y"], capsys)
+    assert "cannot be checked to be exact" in one_line_error(code, err)
+
+
+def test_csv_spaces_around_integers_are_trimmed(tmp_path) -> None:
+    padded, plain = tmp_path / "w.csv", tmp_path / "p.csv"
+    padded.write_text("x,y\n1,2\n2,4.1\n3 ,5\n 4,8.2\n5,9\n6 ,12\n7,13.9\n")
+    plain.write_text("x,y\n1,2\n2,4.1\n3,5\n4,8.2\n5,9\n6,12\n7,13.9\n")
+    a, b = load_data(str(padded), target="y"), load_data(str(plain), target="y")
+    assert a.X.tolist() == b.X.tolist() == [[float(i)] for i in range(1, 8)]
+
+
+def test_csv_hexadecimal_is_text_not_a_number(tmp_path, capsys, monkeypatch) -> None:
+    import torchlinreg.data.csv_source as csv_source
+
+    rows = [(f"0x{i:x}", i, 2 * i + (i % 3)) for i in range(1, 8)]
+    data = tmp_path / "h.csv"
+    data.write_text("id,x,y\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+    code, out, err = run(["fit", data, "--target", "y"], capsys)
+    assert code == 0 and "text column(s) not used: id" in err
+    code, _, err = run(["fit", data, "--target", "y", "--features", "id"], capsys)
+    assert "column 'id' holds text, not numbers; encode it with --one-hot" in one_line_error(
+        code, err
+    )
+    # Beyond the first block, in a column of integers: named, not read as 16.
+    monkeypatch.setattr(csv_source, "CSV_BLOCK_BYTES", 256)
+    x = [str(i) for i in range(200)]
+    x[150] = "0x10"
+    data.write_text("x,y\n" + "".join(f"{v},{i % 7}\n" for i, v in enumerate(x)))
+    with pytest.raises(InputError, match=r"line 152, column 'x': '0x10' is not a number"):
+        load_data(str(data), target="y")
+
+
+def test_named_arrays_pickle_named_or_plain(tmp_path) -> None:
+    import pickle
+
+    from sklearn.model_selection import cross_val_score
+
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,y\n" + "".join(f"{i},{i * i % 7},{3 * i + 1}\n" for i in range(20)))
+    ds = load_data(str(data), target="y")
+    named = pickle.loads(pickle.dumps(ds.X))
+    assert named.names == ("a", "b") and named.tolist() == ds.X.tolist()
+    for unnamed in (ds.X.copy(), ds.X.T, ds.X.view(), ds.X.astype(np.float32), ds.y.copy()):
+        back = pickle.loads(pickle.dumps(unnamed))
+        assert back.dtype == unnamed.dtype and back.tolist() == unnamed.tolist()
+    # In worker processes (joblib pickles the arrays): the same scores as in one.
+    X = ds.X.astype(np.float32)
+    one = cross_val_score(LinearRegression(), X, ds.y, cv=2)
+    np.testing.assert_array_equal(cross_val_score(LinearRegression(), X, ds.y, cv=2, n_jobs=2), one)
+
+
+def test_json_lines_keep_types_and_nulls(tmp_path, capsys, model) -> None:
+    import json
+
+    data = tmp_path / "p.csv"
+    data.write_text("id,x,y,b,note\n9007199254740993,1,3,true,NA\nNA,,NA,false,\n12,3,2.5,,x\n")
+    argv = ["predict", model, data, "--missing", "exclude", "--keep", "id,y,x,b,note", "--json"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [[r[c] for c in ("id", "y", "x", "b", "note")] for r in records] == [
+        [9007199254740993, 3.0, 1.0, True, "NA"],
+        [None, None, None, False, None],
+        [12, 2.5, 3.0, None, "x"],
+    ]
+    assert isinstance(records[0]["id"], int) and records[1]["predicted_y"] is None
+    assert [r["predicted_y"] is None for r in records] == [False, True, False]
+
+
+@pytest.mark.parametrize("unit", ["ms", "us", "ns"])
+def test_parquet_kept_columns_keep_their_type(tmp_path, capsys, model, unit) -> None:
+    stamps = pa.array([0, 1, None, 3], pa.timestamp(unit, tz="UTC"))
+    data = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"ts": stamps, "x": [1.0, 2.0, 3.0, 4.0]}), data)
+    out = tmp_path / "o.parquet"
+    assert run(["predict", model, data, "--keep", "ts", "-o", out], capsys)[0] == 0
+    kept = pq.read_table(out).column("ts")
+    assert kept.type == pq.read_table(data).column("ts").type == stamps.type
+    assert kept.to_pylist() == stamps.to_pylist()

@@ -53,23 +53,22 @@ def run_predict(args: argparse.Namespace) -> None:
 
 
 def _predict_json_lines(args: argparse.Namespace) -> Any:
-    """The predictions as one JSON object per row, by way of a CSV file."""
-    import tempfile
+    """The predictions as one JSON object per row: kept numbers as numbers (integers
+    exact), booleans as booleans, missing values as null."""
+    from ..jobs.predict import predicted_batches
 
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = f"{tmp}/predictions.csv"
-        result = _predict(args, path)
-        # Read back as text: kept columns stay exactly as they were written.
-        reader = pacsv.open_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in args.keep}),
-        )
-        for batch in reader:
-            for record in batch.to_pylist():
-                print(dumps(record, indent=None))
+    result, batches = predicted_batches(
+        args.model,
+        args.data,
+        keep=args.keep,
+        delimiter=args.delimiter,
+        missing=args.missing,
+        quiet=args.quiet,
+        typed=True,
+    )
+    for batch in batches:
+        for record in batch.to_pylist():
+            print(dumps(record, indent=None))
     return result
 
 

@@ -45,13 +45,9 @@ def exact_float64(column: Any) -> tuple[Any, int | None]:
 
     Text that is not a number raises ``pyarrow.ArrowInvalid`` (the caller names it)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        try:
-            column = pc.cast(column, pa.int64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return _text_floats(column)
+        return _text_floats(column)
     nulls = column.is_null().to_numpy(zero_copy_only=False)
     ints = column.fill_null(0).to_numpy(zero_copy_only=False)
     row = first_inexact(ints)
@@ -61,18 +57,33 @@ def exact_float64(column: Any) -> tuple[Any, int | None]:
 
 
 def _text_floats(column: Any) -> tuple[Any, int | None]:
-    """Text with fractions or integers beyond int64: integer text beyond 2^53 must
-    still be exact."""
+    """Numbers written as text, as float64: spaces around a number are trimmed (as the
+    CSV reader does for number columns), hexadecimal ("0x10") is not a number, and an
+    integer beyond 2^53 must be exact. Parsing as float64 is exact below 2^53, so only
+    the values beyond are looked at again as integers."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    floats = pc.cast(column, pa.float64())
+    try:
+        floats = pc.cast(column, pa.float64())
+    except pa.ArrowInvalid:
+        column = pc.utf8_trim_whitespace(column)
+        floats = pc.cast(column, pa.float64())
     values = floats.fill_null(0).to_numpy(zero_copy_only=False)
-    for row in np.flatnonzero(np.abs(values) >= EXACT_BELOW).tolist():
-        text = column[row].as_py()
-        if _INTEGER_TEXT.fullmatch(text) and not _equal(text, values[row]):
-            return None, row
-    return floats, None
+    large = np.flatnonzero(np.abs(values) >= EXACT_BELOW)
+    if large.size == 0:
+        return floats, None
+    try:  # the common case (ids written as integers): all checked at once
+        ints = pc.cast(column.take(pa.array(large)), pa.int64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:  # fractions, exponents or integers beyond int64 among them
+        texts = ((row, column[row].as_py()) for row in large.tolist())
+        inexact = next(
+            (r for r, t in texts if _INTEGER_TEXT.fullmatch(t) and not _equal(t, values[r])),
+            None,
+        )
+        return (None, inexact) if inexact is not None else (floats, None)
+    row = first_inexact(ints)
+    return (None, int(large[row])) if row is not None else (floats, None)
 
 
 def _equal(integer: str, value: float) -> bool:

@@ -42,7 +42,11 @@ class NamedArray(np.ndarray):
         return plain[()] if return_scalar else plain
 
     def __reduce__(self) -> Any:
-        return NamedArray, (self.view(np.ndarray).copy(), self.names)
+        # A copy or view has no names: it pickles as the plain array it stands for.
+        plain = self.view(np.ndarray)
+        if not self.names:
+            return plain.__reduce__()
+        return NamedArray, (plain.copy(), self.names)
 
 
 def column_names(a: Any) -> list[str] | None:

@@ -90,6 +90,11 @@ class Source:
     def looks_numeric(self, column: str) -> bool:
         return _numeric_type(self.types[column])
 
+    def typed(self, column: str, values: Any) -> Any:
+        """A column's values as read, in the type the source gives the column (the
+        same here; a CSV source reads kept columns as text)."""
+        return values
+
     @property
     def empty(self) -> bool:
         return False

@@ -138,6 +138,49 @@ def _output_batch(
     return arrays + [pa.array(pred[:, j], mask=empty) for j in range(pred.shape[1])]
 
 
+def predicted_batches(
+    model_path: str,
+    data_path: str,
+    *,
+    keep: Sequence[str] = (),
+    delimiter: str | None = None,
+    missing: str = "error",
+    quiet: bool = False,
+    typed: bool = False,
+) -> tuple[PredictResult, Iterator[Any]]:
+    """The predictions for every row of ``data_path`` as record batches (the ``keep``
+    columns, then one column per target), and their counts, filled in as the batches
+    are read. A row with a missing feature stops with an error, is left out
+    (``missing="drop"``), or gets an empty prediction in its place
+    (``missing="exclude"``). Kept CSV columns are the text as written, or with
+    ``typed`` in the type the file's numbers and booleans are read as (for JSON)."""
+    import pyarrow as pa
+
+    estimator, design, source = _model_on(model_path, data_path, delimiter, missing, False)
+    n_targets = np.atleast_2d(estimator.coef_).shape[0]
+    columns = [*keep, *_output_names(source, design, keep, n_targets, estimator)]
+    in_place = missing == "exclude"
+    result = PredictResult(0, 0, columns)
+
+    def batches() -> Iterator[Any]:
+        progress = Progress("predicting", total=source.row_count, enabled=not quiet)
+        try:
+            for chunk, raw in prefetched(chunks(source, design, with_targets=False, keep=keep)):
+                pred = _predictions(estimator, chunk, n_targets, in_place)
+                result.rows += pred.shape[0]
+                result.excluded += chunk.dropped if in_place else 0
+                result.dropped += 0 if in_place else chunk.dropped
+                progress.update(chunk.X.shape[0] + chunk.dropped)
+                arrays = _output_batch(pred, chunk, raw, keep, in_place)
+                if typed:
+                    arrays[: len(keep)] = map(source.typed, keep, arrays[: len(keep)])
+                yield pa.RecordBatch.from_arrays(arrays, names=columns)
+        finally:
+            progress.close()
+
+    return result, batches()
+
+
 def predict_file(
     model_path: str,
     data_path: str,
@@ -148,45 +191,24 @@ def predict_file(
     missing: str = "error",
     quiet: bool = False,
 ) -> PredictResult:
-    """Predict for every row of ``data_path``; write CSV or Parquet (by ``output``'s
-    extension; standard output as CSV when ``output`` is None), atomically. A row with
-    a missing feature stops with an error, is left out (``missing="drop"``), or gets an
-    empty prediction in its place (``missing="exclude"``), so output rows stay in line
-    with input rows."""
+    """Predict for every row of ``data_path`` (see :func:`predicted_batches`); write CSV
+    or Parquet (by ``output``'s extension; standard output as CSV when ``output`` is
+    None), atomically, so output rows stay in line with input rows."""
     import sys
-
-    import pyarrow as pa
 
     from .._files import atomic_path, check_output_path
     from ..data.output import TableWriter
 
     if output is not None:
         check_output_path(output, inputs=(data_path, model_path))
-    estimator, design, source = _model_on(model_path, data_path, delimiter, missing, False)
-    n_targets = np.atleast_2d(estimator.coef_).shape[0]
-    columns = [*keep, *_output_names(source, design, keep, n_targets, estimator)]
-    progress = Progress("predicting", total=source.row_count, enabled=not quiet)
-    in_place = missing == "exclude"
-    result = PredictResult(0, 0, columns)
-
-    def batches() -> Iterator[Any]:
-        for chunk, raw in prefetched(chunks(source, design, with_targets=False, keep=keep)):
-            pred = _predictions(estimator, chunk, n_targets, in_place)
-            result.rows += pred.shape[0]
-            result.excluded += chunk.dropped if in_place else 0
-            result.dropped += 0 if in_place else chunk.dropped
-            progress.update(chunk.X.shape[0] + chunk.dropped)
-            arrays = _output_batch(pred, chunk, raw, keep, in_place)
-            yield pa.RecordBatch.from_arrays(arrays, names=columns)
-
-    try:
-        if output is None:
-            TableWriter(sys.stdout.buffer, "csv").write_all(batches())
-        else:
-            with atomic_path(output) as tmp:
-                TableWriter(tmp, TableWriter.kind_of(output)).write_all(batches())
-    finally:
-        progress.close()
+    result, batches = predicted_batches(
+        model_path, data_path, keep=keep, delimiter=delimiter, missing=missing, quiet=quiet
+    )
+    if output is None:
+        TableWriter(sys.stdout.buffer, "csv").write_all(batches)
+    else:
+        with atomic_path(output) as tmp:
+            TableWriter(tmp, TableWriter.kind_of(output)).write_all(batches)
     return result
 
 
