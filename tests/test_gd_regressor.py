@@ -287,7 +287,7 @@ def test_auto_device_and_unavailable_cuda(rng) -> None:
     model = GDRegressor(device="auto", epochs=3).fit(X, y)
     assert model.coef_.shape == (4,)
     if not torch.cuda.is_available():
-        with pytest.raises(InputError, match="CUDA is not available here; use device='cpu'"):
+        with pytest.raises(InputError, match="CUDA is not available here; use the device 'cpu'"):
             GDRegressor(device="cuda").fit(X, y)
 
 

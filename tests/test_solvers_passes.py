@@ -314,14 +314,16 @@ def _check_numbers(message: str, X: np.ndarray, model: LinearRegression) -> None
     """Each number in the warning is the one its rule tests, from an independent oracle."""
     import re
 
-    from torchlinreg.models._diagnostics import error_estimate
+    from torchlinreg.models._diagnostics import error_bound
 
     eps = float(np.finfo(np.float64).eps)
     n = len(X)
     centred = _scaled_condition(np.column_stack([np.ones(n), X - X.mean(0)]))
     uncentred = _scaled_condition(np.column_stack([np.ones(n), X]))
     head = re.search(
-        r"estimated relative error (\S+), from condition number (\S+) of the centred", message
+        r"worst-case relative error bound ε·\(κ \+ κ²·tan θ\) = (\S+), κ = (\S+) the "
+        r"condition number of the centred",
+        message,
     )
     rule = re.search(
         r"needs condition number² · ε < (\S+) for the uncentred design .* whose condition "
@@ -330,7 +332,7 @@ def _check_numbers(message: str, X: np.ndarray, model: LinearRegression) -> None
     )
     assert head and rule, message
     # Printed to 1 and 2 significant digits: half a unit in the last place.
-    estimate = error_estimate(model.state_, model.condition_number_)
+    estimate = error_bound(model.state_, model.condition_number_)
     assert float(head[1]) == pytest.approx(estimate, rel=0.5)
     assert float(head[2]) == pytest.approx(centred, rel=0.05)
     limit, kappa, product = float(rule[1]), float(rule[2]), float(rule[3])

@@ -38,7 +38,7 @@ def resolve_device(device: DeviceLike) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise InputError(
             f"device {device!r} was asked for but CUDA is not available here; "
-            "use device='cpu' or device='auto'"
+            "use the device 'cpu' or 'auto'"
         )
     if resolved.type != "cpu":
         _check_usable(torch, resolved, device)

@@ -256,10 +256,10 @@ def refine_from_chunks(
 
     def changed() -> InputError:
         return InputError(
-            f"the data changed between passes: the first pass read {first_pass.rows} rows, "
-            "a second pass (for refinement) read other rows or values; do not modify the "
-            "input while it is fitted, and pass a function that returns a fresh iterator "
-            "over the same data"
+            "the data changed between passes (a file modified while it was read, or a "
+            f"chunk source that returns other rows): the first pass read {first_pass.rows} "
+            "rows, a second pass (for refinement) read other rows or values; leave the "
+            "input unchanged until the fit ends, each pass reading the same rows"
         )
 
     def checked() -> Iterable[Chunk]:

@@ -81,8 +81,10 @@ def check_same_data(state: LeastSquaresState, meat: Meat) -> None:
     seen = meat.column_sums.cpu()
     if not bool(torch.allclose(seen, expected, rtol=1e-9, atol=0)):
         raise InputError(
-            "the data passed for the robust covariance are not the data the model was "
-            "fitted on (their sums of squares differ); pass the same X, y and sample_weight"
+            "the data read for the robust covariance are not the data the model was "
+            "fitted on (their sums of squares differ: other data, or a file modified "
+            "between passes); give the data it was fitted on (in Python the same X, y and "
+            "sample_weight), unchanged until the end"
         )
     if meat.target_sums is None or meat.gram is None:
         return  # R_s singular: no Q to compare in
@@ -93,9 +95,10 @@ def check_same_data(state: LeastSquaresState, meat: Meat) -> None:
     gram_gap = float((meat.gram.cpu() - eye).abs().max())
     if bool((target_gap > tol).any()) or gram_gap > tol:
         raise InputError(
-            "the data passed for the robust covariance are not the data the model was "
-            "fitted on (the rows of X and y are not paired as they were); pass the same "
-            "X, y and sample_weight, rows in the same order"
+            "the data read for the robust covariance are not the data the model was "
+            "fitted on (the rows of X and y are not paired as they were: rows reordered "
+            "in one of them, or a file modified between passes); give the data it was "
+            "fitted on (in Python the same X, y and sample_weight), unchanged until the end"
         )
 
 
