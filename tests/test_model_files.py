@@ -810,3 +810,36 @@ def test_a_file_size_limit_while_saving_a_state_is_one_line(tmp_path: Path) -> N
     assert proc.stderr.splitlines() == [f"{out} could not be written: File too large"]
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["s.safetensors"]
+
+
+def test_a_torch_optim_class_is_saved_by_the_name_that_resolves_to_it(tmp_path: Path) -> None:
+    """GDRegressor(optimizer=torch.optim.Adam) reloaded as 'sgd' (the class had no JSON
+    form); it is recorded as "adam", which resolves back to the same class, so the
+    reloaded estimator trains as the saved one did. A subclass under another name, or a
+    factory, is not recorded: the reloaded estimator has the default, 'sgd'."""
+    import torch
+
+    from torchlinreg import GDRegressor
+    from torchlinreg.training.optimizers import optimizer_names
+
+    class Custom(torch.optim.Adam):
+        pass
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 2)), rng.normal(size=10)
+    cases = [
+        (torch.optim.Adam, "adam"),
+        (torch.optim.RMSprop, "rmsprop"),
+        (Custom, "sgd"),
+        (lambda params, lr: torch.optim.Adam(params, lr=lr), "sgd"),
+    ]
+    for optimizer, recorded in cases:
+        path = tmp_path / "gd.safetensors"
+        saved = GDRegressor(optimizer=optimizer, epochs=3, random_state=0).fit(X, y)
+        save_model(str(path), saved)
+        loaded = load_model(str(path)).estimator
+        assert loaded.get_params()["optimizer"] == recorded
+        if recorded != "sgd":
+            assert optimizer_names()[recorded] is optimizer
+            retrained = loaded.fit(X, y)
+            np.testing.assert_array_equal(retrained.coef_, saved.coef_)

@@ -90,6 +90,19 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _param(key: str, value: Any) -> Any:
+    """An estimator parameter as JSON. A ``torch.optim`` class is recorded by the name
+    that resolves back to it (``torch.optim.Adam`` as ``"adam"``); factories, instances
+    and other classes have no JSON form."""
+    if key == "optimizer" and isinstance(value, type):
+        from .training.optimizers import optimizer_names
+
+        name = value.__name__.lower()
+        if optimizer_names().get(name) is value:
+            return name
+    return _jsonable(value)
+
+
 def _digest(meta: dict[str, Any], arrays: dict[str, Any], version: int = FORMAT_VERSION) -> str:
     """SHA-256 of the metadata and every tensor's name, dtype (from version 2), shape and
     bytes. Tensors may be numpy arrays or CPU torch tensors."""
@@ -109,8 +122,10 @@ def save_model(
 ) -> None:
     """Write a fitted estimator (and its design and fit information) to ``path``.
 
-    Parameters without a JSON form (an optimizer class, a stream, a ``RandomState``) are
-    not recorded: the loaded estimator has their defaults. A model that its own reader
+    A ``torch.optim`` optimizer class is recorded by its lower-case name (``"adam"``
+    for ``torch.optim.Adam``). Parameters without a JSON form (an optimizer factory or
+    instance, another class, a stream, a ``RandomState``) are not recorded: the loaded
+    estimator has their defaults. A model that its own reader
     would refuse (e.g. coefficients that are not finite) is not written.
     """
     name = type(estimator).__name__
@@ -125,7 +140,7 @@ def save_model(
     if saved is not None:
         arrays.update({f"state.{part}": saved[part].numpy() for part in _STATE})
     names = getattr(estimator, "feature_names_in_", None)
-    params = {k: _jsonable(v) for k, v in estimator.get_params().items()}
+    params = {k: _param(k, v) for k, v in estimator.get_params().items()}
     meta = {
         "estimator": name,
         "params": {k: v for k, v in params.items() if v is not _UNRECORDED},
