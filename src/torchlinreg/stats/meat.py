@@ -300,16 +300,25 @@ def _z_rows(
 
     X − x₀ is exactly hi + lo (TwoSum). With ``refine``, z is corrected once by the
     residual a − z R_s in double-double: z's error drops from ε·κ to ε·(1 + (ε·κ)²)."""
-    hi, lo = dd.two_sum(X, -state.shift_x.to(X))
+    shift = state.shift_x.to(X)
+    if not refine:
+        # hi alone (the rounded X − x₀, as the fold formed it); z = 1·R⁻¹[0] + hi·R⁻¹[1:]
+        # without building [1, hi]: on 1e6 × 100 the copies cost as much as the product.
+        hi = X - shift
+        c0 = int(state.fit_intercept)
+        Z = hi @ inv[c0:]
+        if c0:
+            Z += inv[0]
+        return Z, hi
+    hi, lo = dd.two_sum(X, -shift)
     if state.fit_intercept:
         ones = torch.ones(len(X), 1, dtype=X.dtype, device=X.device)
         A_hi, A_lo = torch.cat([ones, hi], 1), torch.cat([ones * 0, lo], 1)
     else:
         A_hi, A_lo = hi, lo
     Z = A_hi @ inv
-    if refine:
-        rh, rl = dd.residual(Z, state.R_design, A_hi, -A_lo)
-        Z = Z + (rh + rl) @ inv
+    rh, rl = dd.residual(Z, state.R_design, A_hi, -A_lo)
+    Z = Z + (rh + rl) @ inv
     return Z, hi
 
 
@@ -318,8 +327,10 @@ def _shifted_column_sums(
 ) -> torch.Tensor:
     """Σ w·a² per column of [1, X − x₀, Y − y₀] for one block (see
     :func:`~torchlinreg.stats.covariance.check_same_data`); ``Ys`` is already weighted."""
-    parts = [Xs if sw is None else Xs * sw.unsqueeze(1), Ys]
+    # Σ (√w·a)² = Σ w·a², column by column, with no copy of the block.
+    x_sums = (Xs**2).sum(0) if sw is None else (Xs**2 * (sw**2).unsqueeze(1)).sum(0)
+    sums = [x_sums, (Ys**2).sum(0)]
     if state.fit_intercept:
-        one = torch.ones(len(Ys), 1, dtype=Ys.dtype, device=Ys.device)
-        parts.insert(0, one if sw is None else sw.unsqueeze(1))
-    return (torch.cat(parts, 1) ** 2).sum(0)
+        ones = float(len(Ys)) if sw is None else (sw**2).sum()
+        sums.insert(0, torch.as_tensor(ones, dtype=Ys.dtype, device=Ys.device).reshape(1))
+    return torch.cat(sums)
