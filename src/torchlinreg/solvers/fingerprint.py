@@ -21,8 +21,8 @@ pseudo-random keys per column. What it tells apart:
   cancel for half the keys; 0 and 1 exchanged between dummy columns: d = 1023·2⁵², missed
   for one key pair in 4096).
 - A value moved to another row changes the s of two rows by opposite amounts; their
-  finalised hashes change unpredictably, so the total differs but with probability about 2⁻⁶⁴ (a hash
-  linear across rows, such as column sums, would miss the move).
+  finalised hashes change unpredictably, so the total differs but with probability
+  about 2⁻⁶⁴ (a hash linear across rows, such as column sums, would miss the move).
 
 Cost: three passes over each block of a chunk, the block staying in cache: the shift,
 and two integer matrix–vector products (on GPUs, multiplies and row sums), then the
