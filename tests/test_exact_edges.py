@@ -382,7 +382,7 @@ def test_data_changed_before_refinement_is_told_for_both_interfaces(
 
     def chunks():  # type: ignore[no-untyped-def]
         calls.append(1)
-        yc = y + (len(calls) > 1) * np.eye(len(y))[3]
+        yc = y + (len(calls) > 2) * np.eye(len(y))[3]  # changed on the first refinement pass
         return [(X[i : i + 5], yc[i : i + 5]) for i in range(0, len(y), 5)]
 
     with pytest.raises(InputError, match="changed between passes") as library:

@@ -27,13 +27,13 @@ def test_a_chunk_function_with_other_values_on_the_second_call_is_refused() -> N
     def chunks():  # type: ignore[no-untyped-def]
         calls.append(1)
         Xc = X.copy()
-        if len(calls) > 1:
+        if len(calls) > 2:  # the third pass: the first refinement step
             Xc[7, 2] = np.nextafter(Xc[7, 2], np.inf)  # one value, one ulp
         return [(Xc[i : i + 5], y[i : i + 5]) for i in range(0, len(y), 5)]
 
     with pytest.raises(InputError, match="the data changed between passes"):
         LinearRegression(refine=True).fit_chunks(chunks)
-    assert len(calls) == 2
+    assert len(calls) == 3
 
 
 @pytest.mark.parametrize("change", ["y", "weight", "rows", "sign"])
@@ -45,7 +45,7 @@ def test_any_change_of_rows_targets_or_weights_is_refused(change) -> None:
     def chunks():  # type: ignore[no-untyped-def]
         calls.append(1)
         Xc, yc, wc = X.copy(), y.copy(), w.copy()
-        if len(calls) > 1:
+        if len(calls) > 2:  # the third pass: the first refinement step
             if change == "y":
                 yc[3] += 1.0
             elif change == "weight":
@@ -58,6 +58,30 @@ def test_any_change_of_rows_targets_or_weights_is_refused(change) -> None:
 
     with pytest.raises(InputError, match="changed between passes"):
         LinearRegression(refine=True).fit_chunks(chunks)
+
+
+def test_a_change_before_the_refinement_starts_gives_the_fit_of_the_data_refined() -> None:
+    """The fit is made again on the second pass, whose rows every refinement pass is
+    checked against: data changed between the first two passes give the refined fit of
+    the second pass's data, counts and coefficients alike, not a mixture."""
+    X, y = wampler_like()
+    changed = y + np.eye(len(y))[3]
+    calls = []
+
+    def chunks():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        yc = y if len(calls) == 1 else changed
+        return [(X[i : i + 5], yc[i : i + 5]) for i in range(0, len(y), 5)]
+
+    model = LinearRegression(refine=True).fit_chunks(chunks)
+    reference = LinearRegression().fit(X, changed)  # in memory: refined to the last digit
+    assert model.refined_ and len(calls) > 2
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-12)
+    expected = LinearRegression(refine=False).fit_chunks([(X, changed)]).state_
+    assert model.state_.n_samples == len(y)
+    assert float(model.state_.rss_of(model._theta())) == pytest.approx(
+        float(expected.rss_of(model._theta())), rel=1e-9
+    )
 
 
 def test_the_same_rows_in_another_order_and_chunking_are_the_same_data() -> None:
@@ -219,7 +243,7 @@ def test_values_swapped_within_a_column_between_passes_are_refused(column) -> No
     def chunks():  # type: ignore[no-untyped-def]
         calls.append(1)
         Xc, yc = X.copy(), y.copy()
-        if len(calls) > 1:
+        if len(calls) > 2:  # the third pass: the first refinement step
             if column == "y":
                 yc[[0, 1]] = yc[[1, 0]]
             else:
@@ -228,7 +252,7 @@ def test_values_swapped_within_a_column_between_passes_are_refused(column) -> No
 
     with pytest.raises(InputError, match="changed between passes"):
         LinearRegression(refine=True).fit_chunks(chunks)
-    assert len(calls) == 2
+    assert len(calls) == 3
 
 
 @pytest.mark.parametrize("rewrite", ["one value", "y of two rows swapped"])

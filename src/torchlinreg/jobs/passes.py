@@ -55,8 +55,8 @@ class Passes:
 
 class FitRows:
     """A design's chunks as the solver's validated chunks, each call a pass over the
-    file; the first pass counts the rows and the rows dropped for missing values (later
-    passes, for refinement, read the same rows again).
+    file; each pass counts the rows and the rows dropped for missing values (a fit that
+    is refined is made again from its second pass, which later passes must repeat).
 
     Too short a file is refused before the solver builds a (parameters × parameters)
     factor it would then throw away: at once when the source knows its row count, else
@@ -76,7 +76,12 @@ class FitRows:
         if self.reads > 1:
             self.passes.planned += 1
             self.passes.begin("refining the solution")
+            # The fit is made again from the second pass (see fit_chunks): count anew,
+            # so that the counts are those of the rows the model was fitted to.
+            self.rows = self.dropped = 0
             for chunk, _ in prefetched(chunks(self.source, self.design)):
+                self.rows += chunk.X.shape[0]
+                self.dropped += chunk.dropped
                 yield chunk.as_solver_chunk()
             return
         self.passes.begin("fitting")

@@ -212,22 +212,36 @@ class ExactRegressor(RegressorBase):
 
         self._check_params()
         stream = ChunkStream(chunks, self._device())
-        # What the first pass read, to refuse a refinement pass that reads other data
-        # (kept only where a refinement pass may come).
         may_refine = not stream.one_shot and self._refinement() is not False
-        first_pass = Fingerprint() if may_refine else None
-        state, target_1d = self._fold(stream(), feature_names, first_pass)
-        solution, refined = self._stream_solution(stream, state, first_pass)
-        return self._finish(state, solution, target_1d, refined, "qr")
+        state, target_1d = self._fold(stream(), feature_names, None)
+        solution, obstacle = self._stream_solution(stream, state, may_refine)
+        if obstacle is not None:
+            if not self._penalised():
+                warn_unrefined(state, solution, obstacle)
+            return self._finish(state, solution, target_1d, False, "qr")
+        # Refinement reads the data again, and every pass must read the same rows. The
+        # fit is made again from the second pass, which takes a fingerprint of the rows
+        # that each refinement pass must match: coefficients, counts and statistics all
+        # come from the rows the refinement was checked against, and the first pass,
+        # which every streamed fit makes, pays nothing for the check (a fingerprint
+        # there cost a third of the fit).
+        from ..solvers.refine import refine_from_chunks
+
+        fingerprint = Fingerprint()
+        state, target_1d = self._fold(stream(), feature_names, fingerprint)
+        solution = self._solve(_nonzero_weight(state))
+        theta = refine_from_chunks(stream, state, solution.theta, fingerprint)
+        return self._finish(state, solution.with_theta(theta), target_1d, True, "qr")
 
     def _fold(
         self,
         chunks: Iterable[Chunk],
         feature_names: Sequence[str] | None,
-        first_pass: Fingerprint | None,
+        fingerprint: Fingerprint | None,
     ) -> tuple[LeastSquaresState, bool]:
-        """One pass over ``chunks``, each also added to ``first_pass``: the state of
-        them all, and whether the target is 1-D (as the first chunk's)."""
+        """One pass over ``chunks``, each also added to ``fingerprint`` (on the pass
+        that refinement passes are checked against): the state of them all, and whether
+        the target is 1-D (as the first chunk's)."""
         state = None
         for i, chunk in enumerate(chunks):
             if state is None:
@@ -239,8 +253,14 @@ class ExactRegressor(RegressorBase):
                     f"chunk {i} has {chunk.X.shape[1]} features, the first had {state.n_features}"
                 )
             state.update_chunk(chunk)
-            if first_pass is not None:
-                first_pass.add(chunk)
+            if fingerprint is not None:
+                fingerprint.add(chunk)
+        if state is None and fingerprint is not None:
+            raise InputError(
+                "the data changed between passes: the second pass (for refinement) read no "
+                "rows; a stream read again must give the same rows (a function returning a "
+                "fresh iterator, or a re-iterable such as a list)"
+            )
         if state is None:
             raise InputError("the chunk stream was empty; it must hold at least one row")
         return state, target_1d
@@ -253,31 +273,24 @@ class ExactRegressor(RegressorBase):
             self.feature_names_in_ = np.asarray(list(feature_names), dtype=object)
 
     def _stream_solution(
-        self, stream: ChunkStream, state: LeastSquaresState, first_pass: Fingerprint | None
-    ) -> tuple[Solution, bool]:
-        """The solution of ``state``, refined with further passes over ``stream``
-        where accuracy is at risk and the stream can be read again, and whether it
-        was; warns where digits stay at risk."""
-        from ..solvers.refine import refine_from_chunks, seminormal_obstacle
+        self, stream: ChunkStream, state: LeastSquaresState, may_refine: bool
+    ) -> tuple[Solution, str | None]:
+        """The solution of ``state`` and why it is not to be refined by further passes
+        over ``stream`` (``None``: refine it; accuracy is at risk and the stream can be
+        read again)."""
+        from ..solvers.refine import seminormal_obstacle
 
         solution = self._solve(_nonzero_weight(state))
-        reason = (
-            "the data can be read only once (a one-shot iterator, standard input); "
-            "data that can be read again allow refinement by further passes"
-            if stream.one_shot
-            else "refine=False was given"
-        )
-        if first_pass is not None and wants_refinement(
-            self._refinement(), state, solution, small=False
-        ):
-            obstacle = seminormal_obstacle(state)
-            if obstacle is None:
-                theta = refine_from_chunks(stream, state, solution.theta, first_pass)
-                return solution.with_theta(theta), True
-            reason = obstacle
-        if not self._penalised():
-            warn_unrefined(state, solution, reason)
-        return solution, False
+        if not may_refine:
+            return solution, (
+                "the data can be read only once (a one-shot iterator, standard input); "
+                "data that can be read again allow refinement by further passes"
+                if stream.one_shot
+                else "refine=False was given"
+            )
+        if not wants_refinement(self._refinement(), state, solution, small=False):
+            return solution, "refinement was not due"  # warn_unrefined stays quiet
+        return solution, seminormal_obstacle(state)
 
     def _finish(
         self,

@@ -31,7 +31,9 @@ finaliser on one value per row. Measured on one thread, 2,000,000 × 20 float64 
 (``refine=False``) 0.54–0.58 s, with the fingerprint (``refine="auto"``) 0.74–0.78 s,
 +35% (with a splitmix64 finaliser on every value, before: +125–150%). Each pass over
 the values costs about a tenth of the fold; the one pass of Σ Kⱼvⱼ alone would miss the
-sign and exponent changes above.
+sign and exponent changes above. That price is paid only by fits that are refined: the
+fingerprint is taken on their second pass, from which the fit is made again
+(``models/_exact.py``), never on the first pass every streamed fit makes.
 """
 
 from __future__ import annotations
