@@ -327,7 +327,7 @@ def _shifted_column_sums(
 ) -> torch.Tensor:
     """Σ w·a² per column of [1, X − x₀, Y − y₀] for one block (see
     :func:`~torchlinreg.stats.covariance.check_same_data`); ``Ys`` is already weighted."""
-    # Σ (√w·a)² = Σ w·a², column by column, with no copy of the block.
+    # Σ (√w·a)² = Σ w·a², column by column, without concatenating the columns first.
     x_sums = (Xs**2).sum(0) if sw is None else (Xs**2 * (sw**2).unsqueeze(1)).sum(0)
     sums = [x_sums, (Ys**2).sum(0)]
     if state.fit_intercept:
