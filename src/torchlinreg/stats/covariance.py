@@ -72,8 +72,9 @@ def check_same_data(state: LeastSquaresState, meat: Meat) -> None:
       few log₂(n)·ε relative; 1e-9 is far above that and far below any change of the
       data that matters to the statistics. Sums of squares are blind to the order of
       rows, hence:
-    * Qᵀỹ = Σ zᵢᵀ√wᵢ(yᵢ − y₀) equals R's target block and QᵀQ = Σ zᵢᵀzᵢ equals I, up to
-      :func:`pairing_tolerance`. Exchanging yᵢ and yⱼ moves Qᵀỹ by (zᵢ − zⱼ)ᵀ(ỹⱼ − ỹᵢ).
+    * Qᵀỹ = Σ zᵢᵀ√wᵢ(yᵢ − y₀) equals R's target block and QᵀQ = Σ zᵢᵀzᵢ equals I (or its
+      probe does: :mod:`.meat`), up to :func:`pairing_tolerance`. Exchanging yᵢ and yⱼ
+      moves Qᵀỹ by (zᵢ − zⱼ)ᵀ(ỹⱼ − ỹᵢ).
     """
     if meat.column_sums is None:
         return
@@ -86,14 +87,12 @@ def check_same_data(state: LeastSquaresState, meat: Meat) -> None:
             "between passes); give the data it was fitted on (in Python the same X, y and "
             "sample_weight), unchanged until the end"
         )
-    if meat.target_sums is None or meat.gram is None:
+    if meat.target_sums is None:
         return  # R_s singular: no Q to compare in
     tol = pairing_tolerance(state)
     y_norms = expected[state.n_params :].sqrt()
     target_gap = (meat.target_sums.cpu() - state.R_target.cpu()).abs().amax(0) / y_norms
-    eye = torch.eye(state.n_params, dtype=torch.float64)
-    gram_gap = float((meat.gram.cpu() - eye).abs().max())
-    if bool((target_gap > tol).any()) or gram_gap > tol:
+    if bool((target_gap > tol).any()) or meat.gram_gap > tol:
         raise InputError(
             "the data read for the robust covariance are not the data the model was "
             "fitted on (the rows of X and y are not paired as they were: rows reordered "

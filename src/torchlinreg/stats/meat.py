@@ -15,10 +15,17 @@ what keeps it:
   R_s⁻¹ S⁻¹ M S⁻¹ R_s⁻ᵀ is exactly (AᵀA)⁻¹ Aᵀ C A (AᵀA)⁻¹ for any R_s;
 * leverages h = z S⁻¹ zᵀ: S is known after the pass, so in-memory data are passed twice
   where the one-pass leverages ‖z‖² could cost digits.
+
+S costs a p'×p' product per row block, as much as the meat. Where ‖S − I‖ is far below
+what it would correct (ε·κ small; 4e-14 at 1e6 × 100), in-memory passes measure it by
+probing instead, ‖(S − I)V‖ for a few random vectors V, at a sixth of the cost, and take
+S = I; a probe that finds more passes the data again for S. Streamed passes, read once
+and bound by reading, always form S.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,9 +38,13 @@ from ..errors import InputError
 from ..solvers import dd
 from ..solvers.solve import scaled_condition
 from ..solvers.state import LeastSquaresState
-from .covariance import triangular_inverse
+from .covariance import pairing_tolerance, triangular_inverse
 
-_MEAT_ROWS = 1 << 16
+# Row blocks of about 4 MB: a block and its temporaries (z, weighted z) stay in the
+# cache and are served from the heap. At 1e6 × 100 the pass took 2.3 s in blocks of
+# 65,536 rows (52 MB each: every temporary is a fresh mapping, paid in page faults)
+# and 1.4 s in blocks of 4,096.
+_BLOCK_ELEMENTS = 1 << 19
 _EPS = float(torch.finfo(torch.float64).eps)
 _RESIDUAL_DIGITS = 1e-11  # relative accuracy asked of the residuals
 # z rows are refined in double-double when ε·κ(R_s) exceeds this (κ > 4.5e5): the
@@ -44,6 +55,14 @@ _RESIDUAL_DIGITS = 1e-11  # relative accuracy asked of the residuals
 _Z_DIGITS = 1e-10
 # A second pass for HC2/HC3 where the one-pass leverages may cost more than this.
 _LEVERAGE_DIGITS = 1e-12
+# S = I is taken, uncorrected, where ‖S − I‖₂ is below this: the meat moves by about
+# twice as much, relative (the accuracy asked of the residuals, _RESIDUAL_DIGITS).
+_GRAM_DIGITS = 1e-11
+# The probe: ‖(S − I)V‖_F² / r for r standard normal columns has the mean ‖S − I‖_F²
+# and falls below 1/100 of it with probability ≤ P(χ²₈ < 0.08) ≈ 1e-7 (S − I of rank
+# one is the worst case), so ten times the estimate bounds ‖S − I‖₂ but for that chance.
+_PROBES = 8
+_PROBE_MARGIN = 10.0
 
 
 @dataclass
@@ -60,7 +79,10 @@ class Meat:
     # R target block and I when x and y rows are paired as they were fitted; None
     # where R_s is singular.
     target_sums: torch.Tensor | None = None
-    gram: torch.Tensor | None = None
+    gram: torch.Tensor | None = None  # None where probed (see the module's docstring)
+    # max |S − I| (the probe's estimate of ‖S − I‖_F where probed) and a bound on ‖S − I‖₂
+    gram_gap: float = 0.0
+    gram_bound: float = 0.0
     full_leverage: bool = False  # some row has leverage 1 (HC2/HC3 undefined)
     leverage_error: float = 0.0  # bound on the relative error leverages leave in M
 
@@ -157,13 +179,20 @@ def robust_meat(
     inv = triangular_inverse(state.R_design)  # shifted coordinates
     full_rank = bool(torch.isfinite(inv).all())
     ctx = _Context(state, inv, theta, weight_scale, full_rank)
-    meat = _pass(items, ctx, cov_type, None)
+    again = isinstance(items, Sequence)  # in memory: passing again is cheap
+    meat = _pass(items, ctx, cov_type, None, gram=not again or ctx.refine)
     leverages = cov_type in ("HC2", "HC3") and not meat.full_leverage
-    if leverages and meat.leverage_error > _LEVERAGE_DIGITS and isinstance(items, Sequence):
-        assert meat.gram is not None
-        meat = _pass(items, ctx, cov_type, torch.linalg.inv(meat.gram))
+    inexact = meat.gram_bound > _GRAM_DIGITS or (
+        leverages and meat.leverage_error > _LEVERAGE_DIGITS
+    )
+    # A probe that finds S far from I beyond the pairing tolerance is other data: the
+    # check refuses it, no need to pass again.
+    if meat.gram is None and inexact and meat.gram_gap <= pairing_tolerance(state):
+        meat = _pass(items, ctx, cov_type, None, gram=True)
+    if leverages and meat.leverage_error > _LEVERAGE_DIGITS and again and meat.gram is not None:
+        meat = _pass(items, ctx, cov_type, torch.linalg.inv(meat.gram), gram=True)
     if meat.gram is None or not bool(torch.isfinite(meat.gram).all()):
-        return meat
+        return meat  # probed: S = I to _GRAM_DIGITS, or R_s singular
     # In the coordinates of the exact data: S⁻¹ M S⁻¹ (see the module's docstring).
     S_inv = torch.linalg.inv(meat.gram)
     return replace(meat, matrices=S_inv @ meat.matrices @ S_inv)
@@ -189,8 +218,14 @@ class _Context:
 
 
 def _pass(
-    items: Iterable[tuple[Chunk, Any]], ctx: _Context, cov_type: str, S_inv: torch.Tensor | None
+    items: Iterable[tuple[Chunk, Any]],
+    ctx: _Context,
+    cov_type: str,
+    S_inv: torch.Tensor | None,
+    gram: bool,
 ) -> Meat:
+    """One pass: the meat with leverages from ``S_inv`` (one-pass ‖z‖² where None), and
+    S formed where ``gram`` (else probed)."""
     state = ctx.state
     p, k = state.n_params, state.n_targets
     device = state.device
@@ -198,10 +233,13 @@ def _pass(
     meat = torch.zeros(k, p, p, dtype=torch.float64, device=device)
     column_sums = torch.zeros(state.R.shape[1], dtype=torch.float64, device=device)
     target_sums = torch.zeros(p, k, dtype=torch.float64, device=device)
-    gram = torch.zeros(p, p, dtype=torch.float64, device=device)
+    gram = gram and ctx.full_rank
+    probe = None if gram else _probe_vectors(p, device)
+    S = torch.zeros(p, p if gram else _PROBES, dtype=torch.float64, device=device)
     groups = _Groups()
     scores = torch.zeros(0, k, p, dtype=torch.float64, device=device)
     full_leverage, h_max = False, 0.0
+    block_rows = _block_rows(state.R.shape[1])
     for chunk, labels_all in items:
         if cov_type == "cluster":
             labels_all = np.asarray(labels_all)
@@ -211,14 +249,14 @@ def _pass(
                     "rows; give one group label per row"
                 )
         # Row blocks keep the temporaries (a copy of the block and its z rows) small.
-        for start in range(0, chunk.X.shape[0], _MEAT_ROWS):
-            rows = slice(start, start + _MEAT_ROWS)
+        for start in range(0, chunk.X.shape[0], block_rows):
+            rows = slice(start, start + block_rows)
             Z, E, Ys, sw, sums = _block(ctx, chunk, rows, refine)
             if d is not None:
                 E = E - Z @ d  # the least-squares residuals
             column_sums += sums
             target_sums += Z.T @ Ys
-            gram += Z.T @ Z
+            S += Z.T @ Z if probe is None else Z.T @ (Z @ probe)
             c = E**2
             if cov_type == "cluster":
                 labels = labels_all[rows]
@@ -245,29 +283,47 @@ def _pass(
     if cov_type == "cluster":
         for j in range(k):
             meat[j] = scores[:, j].T @ scores[:, j]
-    error = _leverage_error(gram, h_max) if S_inv is None and h_max < 1 else 0.0
+    gap, bound = _gram_gap(S, probe)
+    error = 2 * bound * h_max / (1 - h_max) if S_inv is None and h_max < 1 else 0.0
     return Meat(
         meat,
         n_groups=scores.shape[0] if cov_type == "cluster" else None,
         column_sums=column_sums,
         target_sums=target_sums if ctx.full_rank else None,
-        gram=gram if ctx.full_rank else None,
+        gram=S if gram else None,
+        gram_gap=gap,
+        gram_bound=bound,
         full_leverage=full_leverage,
         leverage_error=error,
     )
+
+
+def _probe_vectors(p: int, device: torch.device) -> torch.Tensor:
+    """V: :data:`_PROBES` standard normal columns, the same in every pass and run."""
+    generator = torch.Generator().manual_seed(p)
+    return torch.randn(p, _PROBES, dtype=torch.float64, generator=generator).to(device)
+
+
+def _gram_gap(S: torch.Tensor, probe: torch.Tensor | None) -> tuple[float, float]:
+    """(max |S − I|, bound on ‖S − I‖₂) from S, or from SV = ``S`` where probed.
+    Leverages ‖z‖² instead of z S⁻¹ zᵀ are then off by ≤ bound·h."""
+    if probe is None:
+        gap = S - torch.eye(S.shape[0], dtype=S.dtype, device=S.device)
+        return float(gap.abs().max()), float(torch.linalg.matrix_norm(gap, 2))
+    estimate = float(torch.linalg.matrix_norm(S - probe)) / math.sqrt(_PROBES)
+    return estimate, _PROBE_MARGIN * estimate
+
+
+def _block_rows(columns: int) -> int:
+    """A power of two of rows holding about :data:`_BLOCK_ELEMENTS` values, 256 to 65,536."""
+    rows = 1 << max(0, (_BLOCK_ELEMENTS // max(columns, 1)).bit_length() - 1)
+    return min(max(rows, 256), 1 << 16)
 
 
 def _leverages(Z: torch.Tensor, S_inv: torch.Tensor | None) -> torch.Tensor:
     """hᵢ = zᵢ S⁻¹ zᵢᵀ, or ‖zᵢ‖² before S is known, as a column."""
     ZS = Z if S_inv is None else Z @ S_inv
     return torch.einsum("ij,ij->i", ZS, Z).unsqueeze(1)
-
-
-def _leverage_error(gram: torch.Tensor, h_max: float) -> float:
-    """Leverages ‖z‖² instead of z S⁻¹ zᵀ are off by ≤ ‖S − I‖·h, so c/(1 − h)² moves
-    by at most twice that over (1 − h), relative."""
-    eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
-    return 2 * float(torch.linalg.matrix_norm(gram - eye, 2)) * h_max / (1 - h_max)
 
 
 def _block(
