@@ -57,9 +57,9 @@ def test_a_probe_above_the_bound_passes_again_and_forms_s(monkeypatch) -> None:
     passes: list[bool] = []
     real_pass = meat_module._pass
 
-    def counted(*args, gram):  # type: ignore[no-untyped-def]
+    def counted(items, ctx, cov_type, S_inv, gram, group=None):  # type: ignore[no-untyped-def]
         passes.append(gram)
-        return real_pass(*args, gram=gram)
+        return real_pass(items, ctx, cov_type, S_inv, gram, group)
 
     monkeypatch.setattr(meat_module, "_pass", counted)
     monkeypatch.setattr(meat_module, "_GRAM_DIGITS", 0.0)

@@ -11,7 +11,7 @@ refined in extended precision, with the data where they can be read again
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,11 +29,15 @@ from ._stream import ChunkSource, ChunkStream
 from ._types import ArrayLike
 from ._validation import EXACT_SOLVERS, REFINE, check_choice
 
+# False (one process), True (the default torch.distributed group) or a ProcessGroup.
+DistributedLike = Any
+
 if TYPE_CHECKING:
     import torch
     from typing_extensions import Self
 
     from ..data.chunks import Chunk
+    from ..distributed.group import Group
     from ..solvers.dd_gram import DDGram
     from ..solvers.fingerprint import Fingerprint
     from ..solvers.solve import Solution
@@ -49,6 +53,16 @@ class ExactRegressor(RegressorBase):
     refine: bool | str
     device: DeviceLike | None
     _solvers: tuple[str, ...] = EXACT_SOLVERS
+    # Set by a distributed fit: its process group and this rank's (rows, weighted).
+    _distributed: Any
+    _rank_data: tuple[int, bool]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A fit's process group lives in this process only.
+        state = dict(super().__getstate__())  # type: ignore[misc]
+        state.pop("_distributed", None)
+        state.pop("_rank_data", None)
+        return state
 
     def _solve(self, state: LeastSquaresState) -> Solution:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -85,16 +99,33 @@ class ExactRegressor(RegressorBase):
             device=chunk.X.device,
         )
 
-    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        distributed: DistributedLike = False,
+    ) -> Self:
         """Fit on in-memory data; returns ``self``. float32 input is accumulated in float64.
 
         X: array or tensor (n_samples, n_features); y: (n_samples,) or (n_samples,
         n_targets); sample_weight: (n_samples,), non-negative, not all zero.
+
+        ``distributed=True`` (the default ``torch.distributed`` process group) or a
+        process group: every rank calls ``fit`` with its own rows (a rank may have none)
+        and every rank gets the identical model, that of all the rows together (see
+        docs/distributed.md).
         """
         from ..data.chunks import validate_chunk
         from ..solvers.gram import gram_state
         from ..solvers.refine import refine_in_memory
 
+        group = _group(distributed)
+        if group is not None:
+            from . import _distributed
+
+            return _distributed.fit(self, group, X, y, sample_weight)  # type: ignore[return-value]
         self._check_params()
         chunk = validate_chunk(X, y, sample_weight, device=self._device())
         self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
@@ -199,7 +230,11 @@ class ExactRegressor(RegressorBase):
         return solution, refined
 
     def fit_chunks(
-        self, chunks: ChunkSource, *, feature_names: Sequence[str] | None = None
+        self,
+        chunks: ChunkSource,
+        *,
+        feature_names: Sequence[str] | None = None,
+        distributed: DistributedLike = False,
     ) -> Self:
         """Fit from a stream of ``(X, y)`` or ``(X, y, sample_weight)`` chunks.
 
@@ -207,9 +242,15 @@ class ExactRegressor(RegressorBase):
         fresh iterator each call; either allows a second pass for refinement when
         accuracy is at risk. A one-shot iterator (a generator) is read once.
         ``feature_names`` name the columns (``feature_names_in_``, warnings).
+        ``distributed`` as for :meth:`fit`: each rank streams its own share.
         """
         from ..solvers.fingerprint import Fingerprint
 
+        group = _group(distributed)
+        if group is not None:
+            from . import _distributed
+
+            return _distributed.fit_chunks(self, group, chunks, feature_names)  # type: ignore[return-value]
         self._check_params()
         stream = ChunkStream(chunks, self._device())
         may_refine = not stream.one_shot and self._refinement() is not False
@@ -238,11 +279,15 @@ class ExactRegressor(RegressorBase):
         chunks: Iterable[Chunk],
         feature_names: Sequence[str] | None,
         fingerprint: Fingerprint | None,
-    ) -> tuple[LeastSquaresState, bool]:
+        *,
+        allow_empty: bool = False,
+    ) -> tuple[Any, bool]:
         """One pass over ``chunks``, each also added to ``fingerprint`` (on the pass
         that refinement passes are checked against): the state of them all, and whether
-        the target is 1-D (as the first chunk's)."""
+        the target is 1-D (as the first chunk's); ``(None, True)`` for no chunks where
+        ``allow_empty`` (one rank's share of a distributed fit)."""
         state = None
+        target_1d = True
         for i, chunk in enumerate(chunks):
             if state is None:
                 self._name_features(feature_names, chunk.X.shape[1])
@@ -255,6 +300,8 @@ class ExactRegressor(RegressorBase):
             state.update_chunk(chunk)
             if fingerprint is not None:
                 fingerprint.add(chunk)
+        if state is None and allow_empty:
+            return None, target_1d
         if state is None and fingerprint is not None:
             raise InputError(
                 "the data changed between passes: the second pass (for refinement) read no "
@@ -303,6 +350,8 @@ class ExactRegressor(RegressorBase):
         warn: bool = True,
     ) -> Self:
         """Set the fitted attributes from ``solution`` and warn about the design."""
+        for attr in ("_distributed", "_rank_data"):  # set again by a distributed fit
+            self.__dict__.pop(attr, None)
         coef = solution.coef.T.cpu().numpy()  # (k, p)
         intercept = (
             np.zeros(state.n_targets)
@@ -363,6 +412,7 @@ class ExactRegressor(RegressorBase):
         y: ArrayLike | None = None,
         sample_weight: ArrayLike | None = None,
         groups: ArrayLike | None = None,
+        distributed: DistributedLike | None = None,
     ) -> Summary | list[Summary]:
         """Coefficient table and fit statistics, as R's ``summary.lm`` gives them.
 
@@ -372,6 +422,9 @@ class ExactRegressor(RegressorBase):
         ``"nonrobust"`` (from the fitted state alone) or ``"HC0"``–``"HC3"`` /
         ``"cluster"``, which need the training data again (``X``, ``y``,
         ``sample_weight``; ``groups``, one label per row, for ``"cluster"``).
+
+        A model fitted with ``distributed`` takes each rank's own rows here, on every
+        rank (clusters may span ranks); ``distributed`` defaults to the fit's group.
         """
         from ..stats.inference import check_cov_type, check_level, model_summaries
         from ._summary import robust_data
@@ -380,9 +433,16 @@ class ExactRegressor(RegressorBase):
         check_level(level)
         check_cov_type(cov_type)
         data = None
+        group = getattr(self, "_distributed", None) if distributed is None else _group(distributed)
         if cov_type != "nonrobust":
-            data = robust_data(self.state_, cov_type, X, y, sample_weight, groups)
-        out = model_summaries(self, level=level, cov_type=cov_type, data=data)
+            if group is None:
+                data = robust_data(self.state_, cov_type, X, y, sample_weight, groups)
+            else:
+                fitted = getattr(self, "_rank_data", None)
+                data = group.agree(
+                    lambda: robust_data(self.state_, cov_type, X, y, sample_weight, groups, fitted)
+                )
+        out = model_summaries(self, level=level, cov_type=cov_type, data=data, group=group)
         return out[0] if len(out) == 1 else out
 
     def cost_of(self, coef: ArrayLike, intercept: ArrayLike) -> float:
@@ -396,6 +456,14 @@ class ExactRegressor(RegressorBase):
         theta = self._theta_of(coef, intercept)
         rss = self.state_.rss_of(theta)
         return float(rss.sum() / (self.state_.weight_sum * self.state_.n_targets))
+
+
+def _group(distributed: DistributedLike) -> Group | None:
+    if distributed is False:
+        return None
+    from ..distributed.group import resolve_group
+
+    return resolve_group(distributed)
 
 
 def _nonzero_weight(state: LeastSquaresState) -> LeastSquaresState:

@@ -21,10 +21,12 @@ def robust_data(
     y: Any,
     sample_weight: Any,
     groups: Any,
+    fitted: tuple[int, bool] | None = None,
 ) -> list[tuple[Chunk, np.ndarray | None]]:
     """The data for the robust covariance ``cov_type`` as (chunk, group labels) pairs:
     the training rows again (as many as ``state`` holds, weighted as it was), with one
-    group label per row for ``"cluster"``."""
+    group label per row for ``"cluster"``. ``fitted``: (rows, weighted) of this rank's
+    share of a distributed fit, which the data must match instead (it may be empty)."""
     from ..data.chunks import validate_chunk
 
     if X is None or y is None:
@@ -35,16 +37,20 @@ def robust_data(
         )
     if cov_type == "cluster" and groups is None:
         raise InputError("cov_type='cluster' needs groups=, one label per row of X")
-    if (sample_weight is not None) != state.weighted:
+    rows, weighted = (state.n_samples, state.weighted) if fitted is None else fitted
+    if (sample_weight is not None) != weighted:
         raise InputError(
             "the model was fitted "
-            + ("with" if state.weighted else "without")
+            + ("with" if weighted else "without")
             + " sample_weight; pass the same sample_weight to summary()"
         )
+    n = int(getattr(X, "shape", (None,))[0] or 0) if fitted is not None else None
+    if n == 0 and rows == 0:
+        return []  # a rank that holds none of the rows
     chunk = validate_chunk(X, y, sample_weight, device=state.device)
-    if chunk.X.shape[0] != state.n_samples:
+    if chunk.X.shape[0] != rows:
         raise InputError(
             f"X has {chunk.X.shape[0]} rows but the model was fitted on "
-            f"{state.n_samples}; pass the training data"
+            f"{rows}{'' if fitted is None else ' on this rank'}; pass the training data"
         )
     return [(chunk, None if groups is None else np.asarray(groups))]

@@ -22,6 +22,8 @@ x − x₀ by TwoSum, and √w as a double-double.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ..data.chunks import Chunk
@@ -161,6 +163,14 @@ class DDGram:
         self._pending, self._pending_rows = [], 0
         gh, gl = exact_gram(hi, lo)
         self._hi, self._lo = dd.dd_add(self._hi, self._lo, gh, gl)
+
+    def combine(self, total: Callable[[torch.Tensor, torch.Tensor], dd.DD], rows: int) -> None:
+        """Make G the ``total`` of this G and those of other parts of the data (ranks),
+        each formed with the same shift; ``rows`` is the rows of all parts, which the
+        state now holds."""
+        self._flush()
+        self._hi, self._lo = total(self._hi, self._lo)
+        self.n_samples = rows
 
     def gram(self) -> dd.DD | None:
         """G as (hi, lo), or ``None`` where it is not exact: an entry overflowed, or a

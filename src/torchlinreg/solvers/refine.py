@@ -180,17 +180,26 @@ def _iterate(x: torch.Tensor, correction: Callable[[torch.Tensor], torch.Tensor]
     return best
 
 
+# The total over every part of the data (ranks) of a double-double sum that each part
+# computes locally (the thunk); None: the data are all here.
+Reduce = Callable[[Callable[[], dd.DD]], dd.DD]
+
+
 def _seminormal(
-    chunks: Callable[[], Iterable[Chunk]], state: LeastSquaresState, theta: torch.Tensor
+    chunks: Callable[[], Iterable[Chunk]],
+    state: LeastSquaresState,
+    theta: torch.Tensor,
+    reduce: Reduce | None = None,
 ) -> torch.Tensor:
     """Corrected semi-normal equations: x += (RᵀR)⁻¹ AᵀW(b − A x), one pass over
-    ``chunks()`` per step, columns and targets scaled by powers of two."""
+    ``chunks()`` per step, columns and targets scaled by powers of two. ``reduce`` sums
+    the double-double gradient over the other parts of the data (ranks), unrounded."""
     p = state.n_params
     Ru = state.unshifted_R()
     D, T = _scales(Ru, p)
     RS = Ru[:p, :p] * D
 
-    def correction(x: torch.Tensor) -> torch.Tensor:
+    def gradient(x: torch.Tensor) -> dd.DD:
         g_hi = torch.zeros_like(x)
         g_lo = torch.zeros_like(x)
         for chunk in chunks():
@@ -198,6 +207,10 @@ def _seminormal(
             h, lo = _weighted_gradient(A * D, x, b * T, w)
             g_hi, err = dd.two_sum(g_hi, h)
             g_lo = g_lo + (err + lo)
+        return dd.two_sum(g_hi, g_lo)
+
+    def correction(x: torch.Tensor) -> torch.Tensor:
+        g_hi, g_lo = gradient(x) if reduce is None else reduce(lambda: gradient(x))
         y = torch.linalg.solve_triangular(RS.T, g_hi + g_lo, upper=False)
         return torch.linalg.solve_triangular(RS, y, upper=True)
 
@@ -212,11 +225,17 @@ def _row_blocks(chunk: Chunk, rows: int) -> Iterable[Chunk]:
         yield Chunk(chunk.X[sl], chunk.Y[sl], None if w is None else w[sl], chunk.target_1d)
 
 
-def refine_in_memory(chunk: Chunk, state: LeastSquaresState, theta: torch.Tensor) -> torch.Tensor:
-    """Refine θ (p', k; intercept first, data units) for the in-memory problem."""
-    if seminormal_obstacle(state) is None:
+def refine_in_memory(
+    chunk: Chunk, state: LeastSquaresState, theta: torch.Tensor, reduce: Reduce | None = None
+) -> torch.Tensor:
+    """Refine θ (p', k; intercept first, data units) for the in-memory problem.
+
+    With ``reduce`` the chunk is one part of the data (one rank's rows, ``state`` that
+    of all of them) and ``reduce`` sums gradients over the parts; only the corrected
+    semi-normal equations are open to it (:func:`seminormal_obstacle` must be None)."""
+    if seminormal_obstacle(state) is None or reduce is not None:
         rows = _block_rows(state.n_params, state.n_targets)
-        return _seminormal(lambda: _row_blocks(chunk, rows), state, theta)
+        return _seminormal(lambda: _row_blocks(chunk, rows), state, theta, reduce)
     D, T = _scales(state.unshifted_R(), state.n_params)
     A, b, w = _design(chunk, state)
     A, b = A * D, b * T
@@ -246,12 +265,14 @@ def refine_from_chunks(
     state: LeastSquaresState,
     theta: torch.Tensor,
     first_pass: Fingerprint,
+    reduce: Reduce | None = None,
 ) -> torch.Tensor:
     """Refine θ by corrected semi-normal equations, one pass over ``chunks()`` per step.
 
     For a state whose :func:`seminormal_obstacle` is None: beyond, the iteration cannot
     converge (and stops at its best iterate). Every pass must read exactly the data of
     the first one (``first_pass``), else :class:`~torchlinreg.errors.InputError`.
+    ``reduce`` as for :func:`refine_in_memory`.
     """
 
     def changed() -> InputError:
@@ -272,4 +293,4 @@ def refine_from_chunks(
         if seen != first_pass:
             raise changed()
 
-    return _seminormal(checked, state, theta)
+    return _seminormal(checked, state, theta, reduce)

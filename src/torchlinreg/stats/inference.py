@@ -408,10 +408,12 @@ def model_summaries(
     level: float = 0.95,
     cov_type: str = "nonrobust",
     data: Iterable[tuple[Any, Any]] | None = None,
+    group: Any = None,
 ) -> list[Summary]:
     """The summaries of a fitted exact model, one per target: the one path behind
     ``LinearRegression.summary`` and the CLI. ``data`` are the training data again as
-    (chunk, group labels) pairs, for robust covariances."""
+    (chunk, group labels) pairs, for robust covariances; with ``group`` (a model fitted
+    distributed) they are this rank's rows and the pass is collective."""
     check_level(level)
     check_cov_type(cov_type)
     state, theta = model.state_, model._theta()
@@ -421,7 +423,9 @@ def model_summaries(
             raise InputError(f"cov_type={cov_type!r} needs a pass over the training data")
         # The meat of the state summarize() uses: weights scaled where they would overflow.
         scaled = scale_weights(state)
-        meat = robust_meat(data, scaled.state, theta, cov_type, scaled.sqrt_weight_scale)
+        meat = robust_meat(
+            data, scaled.state, theta, cov_type, scaled.sqrt_weight_scale, group=group
+        )
     features, targets = model._names()
     return summarize(
         state,

@@ -25,10 +25,11 @@ and bound by reading, always form S.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,6 +40,9 @@ from ..solvers import dd
 from ..solvers.solve import scaled_condition
 from ..solvers.state import LeastSquaresState
 from .covariance import pairing_tolerance, triangular_inverse
+
+if TYPE_CHECKING:
+    from ..distributed.group import Group
 
 # Row blocks of about 4 MB: a block and its temporaries (z, weighted z) stay in the
 # cache and are served from the heap. At 1e6 × 100 the pass took 2.3 s in blocks of
@@ -161,6 +165,7 @@ def robust_meat(
     theta: torch.Tensor,
     cov_type: str,
     weight_scale: float = 1.0,
+    group: Group | None = None,
 ) -> Meat:
     """One pass over the data for HC0–HC3 or cluster meats (two for HC2/HC3 on
     in-memory data where the leverages need S).
@@ -171,7 +176,9 @@ def robust_meat(
     (1 − hᵢ), HC3 by (1 − hᵢ)²; cluster uses Σ_g s_g s_gᵀ with s_g = Σ_{i∈g} zᵢẽᵢ over
     the groups that hold an observation (a zero-weight row is not one). ``items`` are
     (chunk, group labels) pairs, the labels ``None`` unless ``cov_type`` is
-    ``"cluster"``. ``weight_scale`` (a power of two) multiplies every √w, as the state's
+    ``"cluster"``. With ``group`` (a :class:`~torchlinreg.distributed.group.Group`)
+    each rank passes over its own rows and every rank gets the meat of all of them.
+    ``weight_scale`` (a power of two) multiplies every √w, as the state's
     R was scaled (:func:`~torchlinreg.stats.inference.summarize` does so for weights
     whose sums of squares overflow).
     """
@@ -180,7 +187,9 @@ def robust_meat(
     full_rank = bool(torch.isfinite(inv).all())
     ctx = _Context(state, inv, theta, weight_scale, full_rank)
     again = isinstance(items, Sequence)  # in memory: passing again is cheap
-    meat = _pass(items, ctx, cov_type, None, gram=not again or ctx.refine)
+    if group is not None:
+        again = all(group.gather_objects(again))
+    meat = _pass(items, ctx, cov_type, None, not again or ctx.refine, group)
     leverages = cov_type in ("HC2", "HC3") and not meat.full_leverage
     inexact = meat.gram_bound > _GRAM_DIGITS or (
         leverages and meat.leverage_error > _LEVERAGE_DIGITS
@@ -188,9 +197,9 @@ def robust_meat(
     # A probe that finds S far from I beyond the pairing tolerance is other data: the
     # check refuses it, no need to pass again.
     if meat.gram is None and inexact and meat.gram_gap <= pairing_tolerance(state):
-        meat = _pass(items, ctx, cov_type, None, gram=True)
+        meat = _pass(items, ctx, cov_type, None, True, group)
     if leverages and meat.leverage_error > _LEVERAGE_DIGITS and again and meat.gram is not None:
-        meat = _pass(items, ctx, cov_type, torch.linalg.inv(meat.gram), gram=True)
+        meat = _pass(items, ctx, cov_type, torch.linalg.inv(meat.gram), True, group)
     if meat.gram is None or not bool(torch.isfinite(meat.gram).all()):
         return meat  # probed: S = I to _GRAM_DIGITS, or R_s singular
     # In the coordinates of the exact data: S⁻¹ M S⁻¹ (see the module's docstring).
@@ -223,22 +232,74 @@ def _pass(
     cov_type: str,
     S_inv: torch.Tensor | None,
     gram: bool,
+    group: Group | None = None,
 ) -> Meat:
     """One pass: the meat with leverages from ``S_inv`` (one-pass ‖z‖² where None), and
-    S formed where ``gram`` (else probed)."""
+    S formed where ``gram`` (else probed); with ``group``, each rank passes over its own
+    rows and the sums are taken over every rank."""
+    gram = gram and ctx.full_rank
+    probe = None if gram else _probe_vectors(ctx.state.n_params, ctx.state.device)
+    if group is None:
+        sums = _accumulate(items, ctx, cov_type, S_inv, probe)
+    else:
+        sums = _across(group, group.agree(lambda: _accumulate(items, ctx, cov_type, S_inv, probe)))
+    k = ctx.state.n_targets
+    meat = sums.meat
+    if cov_type == "cluster":
+        for j in range(k):
+            meat[j] = sums.scores[:, j].T @ sums.scores[:, j]
+    h_max = sums.h_max
+    gap, bound = _gram_gap(sums.S, probe)
+    error = 2 * bound * h_max / (1 - h_max) if S_inv is None and h_max < 1 else 0.0
+    return Meat(
+        meat,
+        n_groups=sums.scores.shape[0] if cov_type == "cluster" else None,
+        column_sums=sums.column_sums,
+        target_sums=sums.target_sums if ctx.full_rank else None,
+        gram=sums.S if gram else None,
+        gram_gap=gap,
+        gram_bound=bound,
+        full_leverage=sums.full_leverage,
+        leverage_error=error,
+    )
+
+
+@dataclass
+class _Sums:
+    """What a pass adds up over the rows (see :class:`Meat`); ``scores`` (groups, k, p')
+    of the cluster labels ``labels``, in the order first seen."""
+
+    meat: torch.Tensor
+    column_sums: torch.Tensor
+    target_sums: torch.Tensor
+    S: torch.Tensor  # S, or SV where probed
+    scores: torch.Tensor
+    labels: list[Any]
+    h_max: float = 0.0
+    full_leverage: bool = False
+
+
+def _accumulate(
+    items: Iterable[tuple[Chunk, Any]],
+    ctx: _Context,
+    cov_type: str,
+    S_inv: torch.Tensor | None,
+    probe: torch.Tensor | None,
+) -> _Sums:
     state = ctx.state
     p, k = state.n_params, state.n_targets
     device = state.device
     refine, d = ctx.refine, ctx.d
-    meat = torch.zeros(k, p, p, dtype=torch.float64, device=device)
-    column_sums = torch.zeros(state.R.shape[1], dtype=torch.float64, device=device)
-    target_sums = torch.zeros(p, k, dtype=torch.float64, device=device)
-    gram = gram and ctx.full_rank
-    probe = None if gram else _probe_vectors(p, device)
-    S = torch.zeros(p, p if gram else _PROBES, dtype=torch.float64, device=device)
+    zeros = functools.partial(torch.zeros, dtype=torch.float64, device=device)
+    sums = _Sums(
+        zeros(k, p, p),
+        zeros(state.R.shape[1]),
+        zeros(p, k),
+        zeros(p, p if probe is None else _PROBES),
+        zeros(0, k, p),
+        [],
+    )
     groups = _Groups()
-    scores = torch.zeros(0, k, p, dtype=torch.float64, device=device)
-    full_leverage, h_max = False, 0.0
     block_rows = _block_rows(state.R.shape[1])
     for chunk, labels_all in items:
         if cov_type == "cluster":
@@ -251,12 +312,12 @@ def _pass(
         # Row blocks keep the temporaries (a copy of the block and its z rows) small.
         for start in range(0, chunk.X.shape[0], block_rows):
             rows = slice(start, start + block_rows)
-            Z, E, Ys, sw, sums = _block(ctx, chunk, rows, refine)
+            Z, E, Ys, sw, column_sums = _block(ctx, chunk, rows, refine)
             if d is not None:
                 E = E - Z @ d  # the least-squares residuals
-            column_sums += sums
-            target_sums += Z.T @ Ys
-            S += Z.T @ Z if probe is None else Z.T @ (Z @ probe)
+            sums.column_sums += column_sums
+            sums.target_sums += Z.T @ Ys
+            sums.S += Z.T @ Z if probe is None else Z.T @ (Z @ probe)
             c = E**2
             if cov_type == "cluster":
                 labels = labels_all[rows]
@@ -264,37 +325,46 @@ def _pass(
                     keep = sw > 0
                     labels, E, Z = labels[keep.cpu().numpy()], E[keep], Z[keep]
                 ids = groups.map(labels)
-                if len(groups.ids) > scores.shape[0]:
-                    extra = len(groups.ids) - scores.shape[0]
-                    grow = torch.zeros(extra, k, p, dtype=torch.float64, device=device)
-                    scores = torch.cat([scores, grow])
+                if len(groups.ids) > sums.scores.shape[0]:
+                    grow = zeros(len(groups.ids) - sums.scores.shape[0], k, p)
+                    sums.scores = torch.cat([sums.scores, grow])
                 index = torch.as_tensor(ids, device=device)
-                scores.index_add_(0, index, E.unsqueeze(2) * Z.unsqueeze(1))
+                sums.scores.index_add_(0, index, E.unsqueeze(2) * Z.unsqueeze(1))
                 continue
             if cov_type in ("HC2", "HC3"):
                 h = _leverages(Z, S_inv)
                 if bool((h > 1 - 1e-8).any()):
-                    full_leverage = True
+                    sums.full_leverage = True
                     h = h.clamp(max=0.0)  # the result is discarded; avoid 0/0 meanwhile
-                h_max = max(h_max, float(h.max())) if len(h) else h_max
+                sums.h_max = max(sums.h_max, float(h.max())) if len(h) else sums.h_max
                 c = c / (1 - h) if cov_type == "HC2" else c / (1 - h) ** 2
             for j in range(k):
-                meat[j] += Z.T @ (Z * c[:, j : j + 1])
-    if cov_type == "cluster":
-        for j in range(k):
-            meat[j] = scores[:, j].T @ scores[:, j]
-    gap, bound = _gram_gap(S, probe)
-    error = 2 * bound * h_max / (1 - h_max) if S_inv is None and h_max < 1 else 0.0
-    return Meat(
-        meat,
-        n_groups=scores.shape[0] if cov_type == "cluster" else None,
-        column_sums=column_sums,
-        target_sums=target_sums if ctx.full_rank else None,
-        gram=S if gram else None,
-        gram_gap=gap,
-        gram_bound=bound,
-        full_leverage=full_leverage,
-        leverage_error=error,
+                sums.meat[j] += Z.T @ (Z * c[:, j : j + 1])
+    sums.labels = list(groups.ids)  # in id order: dicts keep insertion order
+    return sums
+
+
+def _across(group: Group, sums: _Sums) -> _Sums:
+    """Every rank's sums added in rank order; cluster scores added by label, so that a
+    cluster whose rows are on several ranks is one cluster."""
+    seen = group.gather_objects((sums.labels, sums.scores.cpu(), sums.h_max, sums.full_leverage))
+    index: dict[Any, int] = {}
+    for labels, _, _, _ in seen:
+        for label in labels:
+            index.setdefault(label, len(index))
+    scores = torch.zeros(len(index), *sums.scores.shape[1:], dtype=torch.float64)
+    for labels, part, _, _ in seen:
+        if labels:
+            scores.index_add_(0, torch.as_tensor([index[v] for v in labels]), part)
+    return _Sums(
+        group.sum(sums.meat),
+        group.sum(sums.column_sums),
+        group.sum(sums.target_sums),
+        group.sum(sums.S),
+        scores.to(sums.scores.device),
+        list(index),
+        max(h for _, _, h, _ in seen),
+        any(full for _, _, _, full in seen),
     )
 
 

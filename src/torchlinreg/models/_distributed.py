@@ -1,0 +1,247 @@
+"""The exact fits with their rows spread over the ranks of a ``torch.distributed``
+group: each rank folds its own rows, the states are merged in rank order
+(:mod:`torchlinreg.distributed.states`), and every rank solves the identical merged
+state. Refinement sums its double-double gradients over the ranks unrounded; where the
+corrected semi-normal equations cannot converge, narrow designs are solved from the
+double-double cross products of every rank's rows. Every step that can fail on one rank
+is agreed on, so a bad row on one rank stops every rank with that rank's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InputError
+from ._diagnostics import CHEAP_CELLS, RISK, wants_refinement, warn_unrefined
+from ._stream import ChunkSource, ChunkStream
+from ._types import ArrayLike
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..data.chunks import Chunk
+    from ..distributed.group import Group
+    from ..solvers.solve import Solution
+    from ..solvers.state import LeastSquaresState
+    from ._exact import ExactRegressor
+
+_SPREAD = "the rows are spread over ranks"
+
+
+def fit(
+    model: ExactRegressor,
+    group: Group,
+    X: ArrayLike,
+    y: ArrayLike,
+    sample_weight: ArrayLike | None,
+) -> ExactRegressor:
+    """``model.fit`` on this rank's rows (``X``, ``y``, ``sample_weight``), collectively."""
+    from ..solvers.refine import refine_in_memory, seminormal_obstacle
+
+    model._check_params()
+    chunk, local = group.agree(lambda: _local_fold(model, X, y, sample_weight))
+    model._set_feature_names(X, y)
+    _agree_on_problem(group, model, chunk.X.shape[1], chunk.Y.shape[1], chunk.target_1d)
+    state = _merged(group, local)
+    small = state.n_samples * (state.n_params + 1) <= CHEAP_CELLS
+    solution = _solve(model, state)
+    refined = wants_refinement(model._refinement(), state, solution, small=small)
+    if refined and seminormal_obstacle(state) is None:
+        theta = refine_in_memory(chunk, state, solution.theta, reduce=_total(group))
+        solution = solution.with_theta(theta)
+    elif refined:
+        solution, refined = _from_cross_products(group, model, chunk, state, solution)
+    _finish(group, model, state, solution, chunk.target_1d, refined)
+    model._rank_data = (chunk.X.shape[0], chunk.sample_weight is not None)
+    return model
+
+
+def fit_chunks(
+    model: ExactRegressor,
+    group: Group,
+    chunks: ChunkSource,
+    feature_names: Sequence[str] | None,
+) -> ExactRegressor:
+    """``model.fit_chunks`` on this rank's stream, collectively. A rank's stream may be
+    empty; every rank's stream must be re-iterable for refinement."""
+    from ..solvers.fingerprint import Fingerprint
+    from ..solvers.refine import refine_from_chunks, seminormal_obstacle
+
+    model._check_params()
+    stream = ChunkStream(chunks, model._device())
+    one_shot = any(group.gather_objects(stream.one_shot))
+    local, target_1d = _fold(group, model, stream, feature_names, None)
+    state = _merged(group, local)
+    solution = _solve(model, state)
+    obstacle: str | None = None
+    if one_shot or model._refinement() is False:
+        obstacle = (
+            "the data can be read only once on some rank (a one-shot iterator, standard "
+            "input); data that can be read again allow refinement by further passes"
+            if one_shot
+            else "refine=False was given"
+        )
+    elif not wants_refinement(model._refinement(), state, solution, small=False):
+        obstacle = "refinement was not due"
+    else:
+        obstacle = seminormal_obstacle(state)
+    if obstacle is not None:
+        if not model._penalised():
+            warn_unrefined(state, solution, obstacle)
+        _finish(group, model, state, solution, target_1d, False)
+        model._rank_data = (local.n_samples, local.weighted)
+        return model
+    # As in one process: the fit is made again from the second pass, whose fingerprint
+    # (per rank) every refinement pass must match.
+    fingerprint = Fingerprint()
+    local, target_1d = _fold(group, model, stream, feature_names, fingerprint)
+    state = _merged(group, local)
+    solution = _solve(model, state)
+    theta = refine_from_chunks(stream, state, solution.theta, fingerprint, reduce=_total(group))
+    _finish(group, model, state, solution.with_theta(theta), target_1d, True)
+    model._rank_data = (local.n_samples, local.weighted)
+    return model
+
+
+def _local_fold(
+    model: ExactRegressor, X: Any, y: Any, sample_weight: Any
+) -> tuple[Chunk, LeastSquaresState]:
+    """This rank's rows, validated (X's values as they are folded), and their state."""
+    chunk = _local_chunk(X, y, sample_weight, model._device())
+    return chunk, model._new_state(chunk).update_chunk(chunk)
+
+
+def _local_chunk(X: Any, y: Any, sample_weight: Any, device: torch.device | None) -> Chunk:
+    """This rank's rows, validated; a rank may hold none (shapes still count)."""
+    import torch
+
+    from ..data.chunks import Chunk, validate_chunk
+
+    if hasattr(X, "shape") and len(X.shape) == 2 and X.shape[0] == 0:
+        y_shape = tuple(getattr(y, "shape", np.shape(y)))
+        if len(y_shape) not in (1, 2) or y_shape[0] != 0:
+            raise InputError(f"X has 0 rows but y has shape {y_shape}; give y as many rows")
+        k = 1 if len(y_shape) == 1 else y_shape[1]
+        empty = torch.zeros(0, X.shape[1], dtype=torch.float64, device=device)
+        weights = None if sample_weight is None else torch.zeros(0, dtype=torch.float64)
+        return Chunk(empty, torch.zeros(0, k, dtype=torch.float64, device=device),
+                     weights, len(y_shape) == 1)  # fmt: skip
+    return validate_chunk(X, y, sample_weight, device=device, whole=False)
+
+
+def _agree_on_problem(
+    group: Group, model: ExactRegressor, n_features: int, n_targets: int, target_1d: bool
+) -> None:
+    """Every rank has the same columns (count and names) and targets, or every rank
+    raises, naming the first rank that differs from rank 0."""
+    names = getattr(model, "feature_names_in_", None)
+    mine = (n_features, n_targets, target_1d, None if names is None else list(names))
+    seen = group.gather_objects(mine)
+    what = ("features", "targets", "target shape (1-D or 2-D)", "feature names")
+    for rank, theirs in enumerate(seen):
+        for label, a, b in zip(what, seen[0], theirs, strict=True):
+            if a != b:
+                raise InputError(
+                    f"rank {rank} of {group.size} has other {label} than rank 0 ({b!r} vs "
+                    f"{a!r}); every rank must give the same columns, in the same order"
+                )
+
+
+def _fold(
+    group: Group,
+    model: ExactRegressor,
+    stream: ChunkStream,
+    feature_names: Sequence[str] | None,
+    fingerprint: Any,
+) -> tuple[LeastSquaresState, bool]:
+    """This rank's stream folded (an empty state for an empty stream), checked to be the
+    problem of every other rank."""
+    from ..solvers.state import LeastSquaresState
+
+    local, target_1d = group.agree(
+        lambda: model._fold(stream(), feature_names, fingerprint, allow_empty=True)
+    )
+    shapes = group.gather_objects(
+        None if local is None else (local.n_features, local.n_targets, target_1d)
+    )
+    known = [s for s in shapes if s is not None]
+    if not known:
+        raise InputError("the chunk streams were empty on every rank; give at least one row")
+    n_features, n_targets, target_1d = known[0]
+    if local is None:
+        model._name_features(feature_names, n_features)
+        local = LeastSquaresState(
+            n_features, n_targets, fit_intercept=bool(model.fit_intercept), device=model._device()
+        )
+    _agree_on_problem(group, model, local.n_features, local.n_targets, target_1d)
+    return local, target_1d
+
+
+def _merged(group: Group, local: LeastSquaresState) -> LeastSquaresState:
+    from ..distributed.states import merge_across
+
+    return merge_across(group, local)
+
+
+def _solve(model: ExactRegressor, state: LeastSquaresState) -> Solution:
+    from ._exact import _nonzero_weight
+
+    return model._solve(_nonzero_weight(state))
+
+
+def _total(group: Group) -> Any:
+    """The sum over ranks of a double-double value each rank computes, agreed on."""
+
+    def total(local: Any) -> Any:
+        return group.dd_sum(*group.agree(local))
+
+    return total
+
+
+def _from_cross_products(
+    group: Group,
+    model: ExactRegressor,
+    chunk: Chunk,
+    state: LeastSquaresState,
+    solution: Solution,
+) -> tuple[Solution, bool]:
+    """Where refinement by passes cannot converge: the solution from every rank's
+    double-double cross products, summed (narrow designs), else the solution as it is,
+    with a warning if its digits are at risk."""
+    from ..solvers.dd_gram import MAX_COLUMNS, DDGram
+    from ..solvers.single_pass import solve_from_gram
+
+    reason = f"{_SPREAD} and the design has more than {MAX_COLUMNS - state.n_targets} columns"
+    if state.n_params + state.n_targets <= MAX_COLUMNS:
+        gram = DDGram(state)  # with the merged state's shift on every rank
+        group.agree(lambda: gram.update_chunk(chunk))
+        gram.combine(lambda hi, lo: group.dd_sum(hi, lo), state.n_samples)
+        found = solve_from_gram(gram, state, solution.condition_number)
+        reason = found.reason.replace("partial_fit's", f"{_SPREAD}: the")
+        if found.theta is not None:
+            solution = solution.with_theta(found.theta)
+            if found.error_estimate <= 10 * RISK:
+                return solution, True
+            warn_unrefined(state, solution, reason)
+            return solution, True
+    warn_unrefined(state, solution, f"{reason}; refinement needs the rows in one process")
+    return solution, False
+
+
+def _finish(
+    group: Group,
+    model: ExactRegressor,
+    state: LeastSquaresState,
+    solution: Solution,
+    target_1d: bool,
+    refined: bool,
+) -> ExactRegressor:
+    """The fitted attributes, rank 0's coefficients on every rank (bit for bit, even
+    where ranks round differently)."""
+    solution = solution.with_theta(group.broadcast(solution.theta))
+    model._finish(state, solution, target_1d, refined, "qr")
+    model._distributed = group
+    return model
