@@ -11,6 +11,7 @@ rounding; p-values move with them by hazard · t · δt, which stays below that 
 from __future__ import annotations
 
 import math
+import pickle
 import warnings
 
 import numpy as np
@@ -102,6 +103,9 @@ def fit_share(rank, world, case, split, cov_types):  # type: ignore[no-untyped-d
     wr = None if w is None else w[rows]
     model = estimator(case, intercept).fit(X[rows], y[rows], wr, distributed=True)
     out = {"coef": model.coef_, "intercept": model.intercept_, "rank": model.rank_}
+    # The process group stays behind: the model pickles, and its copy predicts alike.
+    out["copy predicts"] = pickle.loads(pickle.dumps(model)).predict(X[:5])
+    out["predicts"] = model.predict(X[:5])
     if "ridge" not in case:
         out["summaries"] = {
             c: summaries_of(model, c, X[rows], y[rows], wr, g[rows]) for c in cov_types
@@ -202,6 +206,7 @@ def test_distributed_fit_equals_one_process(ranks, case, split) -> None:
         np.testing.assert_array_equal(r["intercept"], results[0]["intercept"])
     ours = results[0]
     assert ours["rank"] == expected["rank"]
+    np.testing.assert_array_equal(ours["copy predicts"], ours["predicts"])
     scale = np.abs(expected["coef"]).max()
     np.testing.assert_allclose(ours["coef"], expected["coef"], rtol=1e-12, atol=1e-12 * scale)
     np.testing.assert_allclose(ours["intercept"], expected["intercept"], rtol=1e-12, atol=1e-12)
