@@ -263,3 +263,25 @@ def test_distributed_without_a_process_group_is_refused() -> None:
         LinearRegression().fit(X, y, distributed=True)
     with pytest.raises(InputError, match="distributed must be False, True"):
         LinearRegression().fit(X, y, distributed="yes")
+
+
+def fit_quietly_or_not(rank, world, case):  # type: ignore[no-untyped-def]
+    X, y, w, _, intercept = design(case)
+    rows = share(len(X), rank, 0.3)
+    LinearRegression(fit_intercept=intercept).fit(
+        X[rows], y[rows], None if w is None else w[rows], distributed=True
+    )
+
+
+@pytest.mark.parametrize("case", ["deficient", "plain"])
+def test_every_rank_gives_the_warnings_of_one_process(ranks, case) -> None:
+    X, y, w, _, intercept = design(case)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LinearRegression(fit_intercept=intercept).fit(X, y, w)
+    expected = [(type(m.message).__name__, str(m.message)) for m in caught]
+    assert bool(expected) == (case == "deficient")
+    for result in ranks.run_with_warnings(fit_quietly_or_not, case):
+        assert not isinstance(result, Failed), result
+        seen = result[1]
+        assert [kind for kind, _ in seen] == [kind for kind, _ in expected]
