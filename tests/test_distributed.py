@@ -285,3 +285,30 @@ def test_every_rank_gives_the_warnings_of_one_process(ranks, case) -> None:
         assert not isinstance(result, Failed), result
         seen = result[1]
         assert [kind for kind, _ in seen] == [kind for kind, _ in expected]
+
+
+def fit_large(rank, world, offset):  # type: ignore[no-untyped-def]
+    X, y = large_design(offset)
+    rows = share(len(X), rank, 0.5)
+    model = LinearRegression().fit(X[rows], y[rows], distributed=True)
+    return model.coef_, model.intercept_, model.solver_used_
+
+
+def large_design(offset: float):  # type: ignore[no-untyped-def]
+    """Enough rows for the Gram path; a column offset of 1e4 makes κ² ε too large for
+    the normal equations of all the rows."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(80000, 3)) + [offset, 0.0, 0.0]
+    return X, X @ [1.0, -2.0, 0.5] + 3 + rng.normal(size=80000)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_large_ranks_use_the_normal_equations_only_where_one_process_would(ranks, offset):
+    """Each rank builds its state from its Gram matrix where that is accurate for its
+    rows; if it is not for the merged problem every rank folds again by QR."""
+    X, y = large_design(offset)
+    expected = LinearRegression().fit(X, y)
+    for coef, intercept, solver in check(ranks.run(fit_large, offset)):
+        assert solver == expected.solver_used_
+        np.testing.assert_allclose(coef, expected.coef_, rtol=1e-11)
+        np.testing.assert_allclose(intercept, expected.intercept_, rtol=1e-11)

@@ -42,19 +42,31 @@ def fit(
     from ..solvers.refine import refine_in_memory, seminormal_obstacle
 
     model._check_params()
-    chunk, local = group.agree(lambda: _local_fold(model, X, y, sample_weight))
+    chunk, local, gram_built = group.agree(
+        lambda: _local_fold(model, X, y, sample_weight, fast=True)
+    )
     model._set_feature_names(X, y)
     _agree_on_problem(group, model, chunk.X.shape[1], chunk.Y.shape[1], chunk.target_1d)
     state = _merged(group, local)
+    by_gram = group.gather_objects(gram_built)
+    solver_used = "cholesky" if all(by_gram) else "qr"
+    if any(by_gram) and not gram_accurate(state):
+        # Each rank's rows were well conditioned, all of them together are not (a sum of
+        # Gram matrices is no worse conditioned than its worst term, but the column
+        # scaling the rule uses differs): fold by QR, as one process would.
+        _, local, _ = group.agree(lambda: _local_fold(model, X, y, sample_weight, fast=False))
+        state, solver_used = _merged(group, local), "qr"
     small = state.n_samples * (state.n_params + 1) <= CHEAP_CELLS
     solution = _solve(model, state)
-    refined = wants_refinement(model._refinement(), state, solution, small=small)
+    refined = solver_used == "qr" and wants_refinement(
+        model._refinement(), state, solution, small=small
+    )
     if refined and seminormal_obstacle(state) is None:
         theta = refine_in_memory(chunk, state, solution.theta, reduce=_total(group))
         solution = solution.with_theta(theta)
     elif refined:
         solution, refined = _from_cross_products(group, model, chunk, state, solution)
-    _finish(group, model, state, solution, chunk.target_1d, refined)
+    _finish(group, model, state, solution, chunk.target_1d, refined, solver_used)
     model._rank_data = (chunk.X.shape[0], chunk.sample_weight is not None)
     return model
 
@@ -107,11 +119,31 @@ def fit_chunks(
 
 
 def _local_fold(
-    model: ExactRegressor, X: Any, y: Any, sample_weight: Any
-) -> tuple[Chunk, LeastSquaresState]:
-    """This rank's rows, validated (X's values as they are folded), and their state."""
+    model: ExactRegressor, X: Any, y: Any, sample_weight: Any, *, fast: bool
+) -> tuple[Chunk, LeastSquaresState, bool]:
+    """This rank's rows, validated (X's values as they are folded), their state, and
+    whether it was built from the Gram matrix: with ``fast`` where one process would
+    for these rows and it is accurate for them (:mod:`~torchlinreg.solvers.gram`),
+    else by QR."""
+    from ..solvers.gram import gram_state
+
     chunk = _local_chunk(X, y, sample_weight, model._device())
-    return chunk, model._new_state(chunk).update_chunk(chunk)
+    n, p = chunk.X.shape
+    small = n * (p + 1) <= CHEAP_CELLS
+    if fast and n and (model.solver == "cholesky" or (model.solver == "auto" and not small)):
+        state = gram_state(chunk, bool(model.fit_intercept))
+        if state is not None:
+            return chunk, state, True
+    return chunk, model._new_state(chunk).update_chunk(chunk), False
+
+
+def gram_accurate(state: LeastSquaresState) -> bool:
+    """Whether states built from Gram matrices are accurate for the merged problem: the
+    rule :func:`~torchlinreg.solvers.gram.gram_state` applies to one."""
+    from ..solvers.gram import GRAM_ACCURACY
+    from ..solvers.solve import EPS, condition_number
+
+    return bool(EPS * condition_number(state) ** 2 <= GRAM_ACCURACY)
 
 
 def _local_chunk(X: Any, y: Any, sample_weight: Any, device: torch.device | None) -> Chunk:
@@ -238,10 +270,11 @@ def _finish(
     solution: Solution,
     target_1d: bool,
     refined: bool,
+    solver_used: str = "qr",
 ) -> ExactRegressor:
     """The fitted attributes, rank 0's coefficients on every rank (bit for bit, even
     where ranks round differently)."""
     solution = solution.with_theta(group.broadcast(solution.theta))
-    model._finish(state, solution, target_1d, refined, "qr")
+    model._finish(state, solution, target_1d, refined, solver_used)
     model._distributed = group
     return model
