@@ -126,6 +126,10 @@ class ExactRegressor(RegressorBase):
             from . import _distributed
 
             return _distributed.fit(self, group, X, y, sample_weight)  # type: ignore[return-value]
+        if _is_dask(X):
+            from ..distributed import dask
+
+            return dask.fit(self, X, y, sample_weight)  # type: ignore[return-value]
         self._check_params()
         chunk = validate_chunk(X, y, sample_weight, device=self._device())
         self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
@@ -434,6 +438,11 @@ class ExactRegressor(RegressorBase):
         check_cov_type(cov_type)
         data = None
         group = getattr(self, "_distributed", None) if distributed is None else _group(distributed)
+        if cov_type != "nonrobust" and _is_dask(X):
+            from ..distributed import dask
+
+            out = dask.summaries(self, level, cov_type, X, y, sample_weight, groups)
+            return out[0] if len(out) == 1 else out
         if cov_type != "nonrobust":
             if group is None:
                 data = robust_data(self.state_, cov_type, X, y, sample_weight, groups)
@@ -456,6 +465,11 @@ class ExactRegressor(RegressorBase):
         theta = self._theta_of(coef, intercept)
         rss = self.state_.rss_of(theta)
         return float(rss.sum() / (self.state_.weight_sum * self.state_.n_targets))
+
+
+def _is_dask(X: Any) -> bool:
+    """A Dask collection, told without importing Dask."""
+    return type(X).__module__.split(".")[0] == "dask"
 
 
 def _group(distributed: DistributedLike) -> Group | None:

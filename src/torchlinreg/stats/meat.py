@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -165,7 +165,7 @@ def robust_meat(
     theta: torch.Tensor,
     cov_type: str,
     weight_scale: float = 1.0,
-    group: Group | None = None,
+    group: Group | Parts | None = None,
 ) -> Meat:
     """One pass over the data for HC0–HC3 or cluster meats (two for HC2/HC3 on
     in-memory data where the leverages need S).
@@ -177,7 +177,8 @@ def robust_meat(
     the groups that hold an observation (a zero-weight row is not one). ``items`` are
     (chunk, group labels) pairs, the labels ``None`` unless ``cov_type`` is
     ``"cluster"``. With ``group`` (a :class:`~torchlinreg.distributed.group.Group`)
-    each rank passes over its own rows and every rank gets the meat of all of them.
+    each rank passes over its own rows and every rank gets the meat of all of them;
+    with :class:`Parts` (``items`` then unused) each part is passed where it lies.
     ``weight_scale`` (a power of two) multiplies every √w, as the state's
     R was scaled (:func:`~torchlinreg.stats.inference.summarize` does so for weights
     whose sums of squares overflow).
@@ -187,7 +188,9 @@ def robust_meat(
     full_rank = bool(torch.isfinite(inv).all())
     ctx = _Context(state, inv, theta, weight_scale, full_rank)
     again = isinstance(items, Sequence)  # in memory: passing again is cheap
-    if group is not None:
+    if isinstance(group, Parts):
+        again = True  # as in memory: the parts are passed again where they lie
+    elif group is not None:
         again = all(group.gather_objects(again))
     meat = _pass(items, ctx, cov_type, None, not again or ctx.refine, group)
     leverages = cov_type in ("HC2", "HC3") and not meat.full_leverage
@@ -232,28 +235,29 @@ def _pass(
     cov_type: str,
     S_inv: torch.Tensor | None,
     gram: bool,
-    group: Group | None = None,
+    group: Group | Parts | None = None,
 ) -> Meat:
     """One pass: the meat with leverages from ``S_inv`` (one-pass ‖z‖² where None), and
-    S formed where ``gram`` (else probed); with ``group``, each rank passes over its own
-    rows and the sums are taken over every rank."""
+    S formed where ``gram`` (else probed); with ``group``, each rank (or part) passes
+    over its own rows and the sums are taken over every one of them."""
     gram = gram and ctx.full_rank
     probe = None if gram else _probe_vectors(ctx.state.n_params, ctx.state.device)
+    accumulate = functools.partial(
+        _accumulate, ctx=ctx, cov_type=cov_type, S_inv=S_inv, probe=probe
+    )
     if group is None:
-        sums = _accumulate(items, ctx, cov_type, S_inv, probe)
+        sums = accumulate(items)
+    elif isinstance(group, Parts):
+        sums = group.sums(accumulate)
     else:
-        sums = _across(group, group.agree(lambda: _accumulate(items, ctx, cov_type, S_inv, probe)))
-    k = ctx.state.n_targets
-    meat = sums.meat
-    if cov_type == "cluster":
-        for j in range(k):
-            meat[j] = sums.scores[:, j].T @ sums.scores[:, j]
+        sums = _across(group, group.agree(lambda: accumulate(items)))
+    sums = collapse(sums)
     h_max = sums.h_max
     gap, bound = _gram_gap(sums.S, probe)
     error = 2 * bound * h_max / (1 - h_max) if S_inv is None and h_max < 1 else 0.0
     return Meat(
-        meat,
-        n_groups=sums.scores.shape[0] if cov_type == "cluster" else None,
+        sums.meat,
+        n_groups=sums.n_groups,
         column_sums=sums.column_sums,
         target_sums=sums.target_sums if ctx.full_rank else None,
         gram=sums.S if gram else None,
@@ -264,10 +268,23 @@ def _pass(
     )
 
 
+class Parts:
+    """Rows held in parts that this process does not hold (the partitions of a Dask
+    collection, :mod:`torchlinreg.distributed.dask`), given to :func:`robust_meat` as
+    ``group``. The data may be passed again (each pass computes the parts anew)."""
+
+    def sums(self, accumulate: Callable[[Iterable[tuple[Chunk, Any]]], _Sums]) -> _Sums:
+        """The sums of every part: ``accumulate`` applied to each part's (chunk, group
+        labels) pairs where it lies, the results :func:`combine`-d in part order and
+        :func:`collapse`-d, so that only O(k·p'²) numbers come back."""
+        raise NotImplementedError
+
+
 @dataclass
 class _Sums:
     """What a pass adds up over the rows (see :class:`Meat`); ``scores`` (groups, k, p')
-    of the cluster labels ``labels``, in the order first seen."""
+    of the cluster labels ``labels``, in the order first seen. ``n_groups`` is set (and
+    the scores dropped) once the cluster meat is formed from them (:func:`collapse`)."""
 
     meat: torch.Tensor
     column_sums: torch.Tensor
@@ -277,6 +294,8 @@ class _Sums:
     labels: list[Any]
     h_max: float = 0.0
     full_leverage: bool = False
+    cluster: bool = False
+    n_groups: int | None = None
 
 
 def _accumulate(
@@ -298,6 +317,7 @@ def _accumulate(
         zeros(p, p if probe is None else _PROBES),
         zeros(0, k, p),
         [],
+        cluster=cov_type == "cluster",
     )
     groups = _Groups()
     block_rows = _block_rows(state.R.shape[1])
@@ -344,28 +364,64 @@ def _accumulate(
     return sums
 
 
-def _across(group: Group, sums: _Sums) -> _Sums:
-    """Every rank's sums added in rank order; cluster scores added by label, so that a
-    cluster whose rows are on several ranks is one cluster."""
-    seen = group.gather_objects((sums.labels, sums.scores.cpu(), sums.h_max, sums.full_leverage))
+def combine(parts: Sequence[_Sums]) -> _Sums:
+    """The sums of several parts of the rows (ranks, partitions), added in the order
+    given; cluster scores added by label, so that a cluster whose rows are in several
+    parts is one cluster (labels in the order first seen, part after part)."""
+    first = parts[0]
     index: dict[Any, int] = {}
-    for labels, _, _, _ in seen:
-        for label in labels:
+    for part in parts:
+        for label in part.labels:
             index.setdefault(label, len(index))
-    scores = torch.zeros(len(index), *sums.scores.shape[1:], dtype=torch.float64)
-    for labels, part, _, _ in seen:
-        if labels:
-            scores.index_add_(0, torch.as_tensor([index[v] for v in labels]), part)
+    scores = first.scores.new_zeros(len(index), *first.scores.shape[1:])
+    for part in parts:
+        if part.labels:
+            rows = torch.as_tensor([index[v] for v in part.labels], device=scores.device)
+            scores.index_add_(0, rows, part.scores.to(scores.device))
+
+    def total(name: str) -> torch.Tensor:
+        out: torch.Tensor = getattr(first, name).clone()
+        for part in parts[1:]:
+            out += getattr(part, name).to(out.device)
+        return out
+
     return _Sums(
-        group.sum(sums.meat),
-        group.sum(sums.column_sums),
-        group.sum(sums.target_sums),
-        group.sum(sums.S),
-        scores.to(sums.scores.device),
+        total("meat"),
+        total("column_sums"),
+        total("target_sums"),
+        total("S"),
+        scores,
         list(index),
-        max(h for _, _, h, _ in seen),
-        any(full for _, _, _, full in seen),
+        max(part.h_max for part in parts),
+        any(part.full_leverage for part in parts),
+        first.cluster,
     )
+
+
+def collapse(sums: _Sums) -> _Sums:
+    """Cluster sums with the meat Σ_g s_g s_gᵀ formed from the scores s_g, the scores
+    then dropped and their count kept (``n_groups``); other sums as they are. Only the
+    sums of all the rows may be collapsed: a cluster may span parts."""
+    if not sums.cluster or sums.n_groups is not None:
+        return sums
+    meat = sums.meat.clone()
+    for j in range(meat.shape[0]):
+        meat[j] = sums.scores[:, j].T @ sums.scores[:, j]
+    return replace(
+        sums, meat=meat, scores=sums.scores[:0], labels=[], n_groups=sums.scores.shape[0]
+    )
+
+
+def on_device(sums: _Sums, device: torch.device) -> _Sums:
+    """The sums with their tensors on ``device``."""
+    tensors = ("meat", "column_sums", "target_sums", "S", "scores")
+    return replace(sums, **{name: getattr(sums, name).to(device) for name in tensors})
+
+
+def _across(group: Group, sums: _Sums) -> _Sums:
+    """Every rank's sums :func:`combine`-d in rank order, on every rank."""
+    seen = group.gather_objects(on_device(sums, torch.device("cpu")))
+    return on_device(combine(seen), sums.meat.device)
 
 
 def _probe_vectors(p: int, device: torch.device) -> torch.Tensor:
