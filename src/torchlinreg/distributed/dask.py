@@ -19,7 +19,6 @@ Dask is imported only here, and this module only when a Dask collection is given
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +30,7 @@ import torch
 
 from ..errors import InputError
 from ..models._diagnostics import CHEAP_CELLS, RISK, wants_refinement, warn_unrefined
+from ..models._exact import _is_dask
 from ..solvers import dd
 from ..solvers.state import LeastSquaresState
 from ..stats.meat import Parts, _Sums, collapse, combine, on_device
@@ -87,10 +87,6 @@ class _Partitions:
         w = None if self.sample_weight is None else self.sample_weight[i]
         g = None if self.groups is None else self.groups[i]
         return f"partition {i} of {len(self)}", self.X[i], self.y[i], w, g
-
-
-def _is_dask(value: Any) -> bool:
-    return type(value).__module__.split(".")[0] == "dask"
 
 
 def _blocks(value: Any, name: str, ndims: tuple[int, ...]) -> list[Any]:
@@ -161,13 +157,30 @@ def _n_features(X: Any) -> int:
     return len(X.columns) if hasattr(X, "columns") else int(X.shape[1])
 
 
-@contextlib.contextmanager
-def _named(where: str) -> Iterator[None]:
-    """An InputError in a partition's task names the partition, as a rank's does."""
+@dataclass(frozen=True)
+class _Failed:
+    """A partition's InputError, carried up the tree as a value: the client raises the
+    lowest-numbered partition's, as a one-process fit raises the first bad row's,
+    whatever the order the tasks ran in."""
+
+    message: str
+
+
+def _guarded(where: str, task: Callable[..., Any], *args: Any) -> Any:
+    """``task(*args)`` for the partition ``where``; its InputError as a :class:`_Failed`
+    naming the partition."""
     try:
-        yield
+        return task(*args)
     except InputError as e:
-        raise InputError(f"{where}: {e}") from None
+        return _Failed(f"{where}: {e}")
+
+
+def _first_failure(pair: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """``pair(a, b)``, or the failure of ``a`` (the lower partitions), else of ``b``."""
+    for value in (a, b):
+        if isinstance(value, _Failed):
+            return value
+    return pair(a, b)
 
 
 def _chunk(X: Any, y: Any, sample_weight: Any, problem: _Problem) -> Chunk:
@@ -187,17 +200,16 @@ def _chunk(X: Any, y: Any, sample_weight: Any, problem: _Problem) -> Chunk:
 # -- tasks ----------------------------------------------------------------------------
 
 
-def _fold(where: str, X: Any, y: Any, w: Any, problem: _Problem) -> dict[str, Any]:
+def _fold(problem: _Problem, X: Any, y: Any, w: Any) -> dict[str, Any]:
     """A partition's rows folded into a state: its ``state_dict``."""
-    with _named(where):
-        chunk = _chunk(X, y, w, problem)
-        state = LeastSquaresState(
-            problem.n_features,
-            problem.n_targets,
-            fit_intercept=problem.fit_intercept,
-            device=chunk.X.device,
-        )
-        return state.update_chunk(chunk).state_dict()
+    chunk = _chunk(X, y, w, problem)
+    state = LeastSquaresState(
+        problem.n_features,
+        problem.n_targets,
+        fit_intercept=problem.fit_intercept,
+        device=chunk.X.device,
+    )
+    return state.update_chunk(chunk).state_dict()
 
 
 def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -226,12 +238,9 @@ def _held_rows() -> Iterator[Chunk]:
         yield Chunk(chunk.X[rows], chunk.Y[rows], None if w is None else w[rows], chunk.target_1d)
 
 
-def _gradient(
-    where: str, gradient: Callable[[], dd.DD], X: Any, y: Any, w: Any, problem: _Problem
-) -> dd.DD:
+def _gradient(problem: _Problem, gradient: Callable[[], dd.DD], X: Any, y: Any, w: Any) -> dd.DD:
     """A refinement step's double-double gradient over one partition's rows."""
-    with _named(where):
-        chunk = _chunk(X, y, w, problem)
+    chunk = _chunk(X, y, w, problem)
     token = _HELD.set(chunk)
     try:
         return gradient()
@@ -240,26 +249,23 @@ def _gradient(
 
 
 def _cross_products(
-    where: str, state: LeastSquaresState, X: Any, y: Any, w: Any, problem: _Problem
+    problem: _Problem, state: LeastSquaresState, X: Any, y: Any, w: Any
 ) -> dd.DD | None:
     """One partition's double-double cross products, with the merged state's shift."""
     from ..solvers.dd_gram import DDGram
 
-    with _named(where):
-        chunk = _chunk(X, y, w, problem)
+    chunk = _chunk(X, y, w, problem)
     gram = DDGram(state)
     gram.update_chunk(chunk)
     return gram.gram()
 
 
 def _sums(
-    where: str, accumulate: Callable[..., _Sums], X: Any, y: Any, w: Any, g: Any, problem: _Problem
+    problem: _Problem, accumulate: Callable[..., _Sums], X: Any, y: Any, w: Any, g: Any
 ) -> tuple[_Sums, int]:
     """One partition's sums of a robust covariance pass, and its rows."""
-    with _named(where):
-        chunk = _chunk(X, y, w, problem)
-        labels = None if g is None else np.asarray(g)
-        sums = accumulate([(chunk, labels)])
+    chunk = _chunk(X, y, w, problem)
+    sums = accumulate([(chunk, None if g is None else np.asarray(g))])
     return on_device(sums, torch.device("cpu")), chunk.X.shape[0]
 
 
@@ -267,8 +273,8 @@ def _combine(a: tuple[_Sums, int], b: tuple[_Sums, int]) -> tuple[_Sums, int]:
     return combine([a[0], b[0]]), a[1] + b[1]
 
 
-def _collapse(total: tuple[_Sums, int]) -> tuple[_Sums, int]:
-    return collapse(total[0]), total[1]
+def _collapse(total: tuple[_Sums, int] | _Failed) -> tuple[_Sums, int] | _Failed:
+    return total if isinstance(total, _Failed) else (collapse(total[0]), total[1])
 
 
 # -- graphs ---------------------------------------------------------------------------
@@ -277,13 +283,14 @@ def _collapse(total: tuple[_Sums, int]) -> tuple[_Sums, int]:
 def _tree(values: Sequence[Any], pair: Callable[[Any, Any], Any]) -> Any:
     """A binary tree of ``pair`` tasks over ``values`` in order, as
     :func:`~torchlinreg.distributed.states.merge_tree` merges states: level by level,
-    each value with its right neighbour."""
+    each value with its right neighbour (a partition's failure passed up instead)."""
     import dask
 
     level = list(values)
     while len(level) > 1:
         level = [
-            dask.delayed(pair, pure=False)(level[i], level[i + 1]) if i + 1 < len(level)
+            dask.delayed(_first_failure, pure=False)(pair, level[i], level[i + 1])
+            if i + 1 < len(level)
             else level[i]
             for i in range(0, len(level), 2)
         ]  # fmt: skip
@@ -293,25 +300,29 @@ def _tree(values: Sequence[Any], pair: Callable[[Any, Any], Any]) -> Any:
 def _over_partitions(
     parts: _Partitions, task: Callable[..., Any], shared: Any, problem: _Problem, *, groups: bool
 ) -> list[Any]:
-    """``task(where, shared, X, y, w[, g], problem)`` per partition. ``shared`` (a state,
-    a function holding one) is one key of the graph, sent once to each worker."""
+    """``task(problem, shared, X, y, w[, g])`` per partition (see :func:`_guarded`).
+    ``shared`` (a state, a function holding one) is one key of the graph, sent once to
+    each worker; ``None``: ``task(problem, X, y, w)``."""
     import dask
 
-    one = dask.delayed(shared, pure=False, traverse=False)
+    one = () if shared is None else (dask.delayed(shared, pure=False, traverse=False),)
     out = []
     for i in range(len(parts)):
         where, X, y, w, g = parts.rows(i)
         args = (X, y, w, g) if groups else (X, y, w)
-        out.append(dask.delayed(task, pure=False)(where, one, *args, problem))
+        out.append(dask.delayed(_guarded, pure=False)(where, task, problem, *one, *args))
     return out
 
 
 def _compute(graph: Any) -> Any:
     """The graph's result on the client (with the active scheduler: a
-    ``distributed.Client`` where one is set up)."""
+    ``distributed.Client`` where one is set up); a partition's failure raised here."""
     import dask
 
-    return dask.compute(graph)[0]
+    result = dask.compute(graph)[0]
+    if isinstance(result, _Failed):
+        raise InputError(result.message)
+    return result
 
 
 # -- fit ------------------------------------------------------------------------------
@@ -320,22 +331,18 @@ def _compute(graph: Any) -> Any:
 def fit(model: ExactRegressor, X: Any, y: Any, sample_weight: Any) -> ExactRegressor:
     """``model.fit`` on a Dask DataFrame or array ``X`` with ``y`` (and
     ``sample_weight``) partitioned as ``X``; returns ``model``."""
-    import dask
-
     from ..models._distributed import _solve
 
     model._check_params()
     parts = _partitions(X, y, sample_weight)
     problem = _Problem(_n_features(X), parts.n_targets, bool(model.fit_intercept), model.device)
-    folds = [
-        dask.delayed(_fold, pure=False)(where, X_i, y_i, w_i, problem)
-        for where, X_i, y_i, w_i, _ in map(parts.rows, range(len(parts)))
-    ]
+    folds = _over_partitions(parts, _fold, None, problem, groups=False)
     state = LeastSquaresState.from_state_dict(_compute(_tree(folds, _merge)))
     if state.n_samples == 0:
         raise InputError("X has no rows (every partition is empty); give at least one row")
     state = _on(state, model._device())
-    model._set_feature_names(X, y)
+    # A Dask array's name is its key in the graph, not a label: only frames name columns.
+    model._set_feature_names(X, y if hasattr(y, "divisions") else None)
     small = state.n_samples * (state.n_params + 1) <= CHEAP_CELLS
     solution = _solve(model, state)
     refined = wants_refinement(model._refinement(), state, solution, small=small)
