@@ -20,7 +20,12 @@ if TYPE_CHECKING:
     import torch
     from typing_extensions import Self
 
+    from ..distributed.group import Group
     from ..training.loop import TrainResult
+    from ..training.losses import Loss
+
+# False (one process), True (the default torch.distributed group) or a ProcessGroup.
+DistributedLike = Any
 
 
 @dataclass
@@ -48,13 +53,21 @@ def exact_gap(
     coef: ArrayLike,
     intercept: ArrayLike,
     fit_intercept: bool,
+    group: Group | None = None,
 ) -> ExactGap:
-    """Solve the same problem exactly and compare (costs from the exact state alone)."""
+    """Solve the same problem exactly and compare (costs from the exact state alone).
+
+    With a ``group``, ``X``, ``y`` and ``sample_weight`` are this rank's rows and the
+    exact problem is that of every rank's rows."""
     from .linear import LinearRegression
 
+    exact = LinearRegression(fit_intercept=fit_intercept)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exact fit's own diagnostics are not the user's
-        exact = LinearRegression(fit_intercept=fit_intercept).fit(X, y, sample_weight)
+        if group is None:
+            exact.fit(X, y, sample_weight)
+        else:
+            exact.fit(X, y, sample_weight, distributed=group)
 
     gap = max(
         float(np.max(np.abs(np.asarray(coef, np.float64) - exact.coef_))),
@@ -184,45 +197,90 @@ class GDRegressor(RegressorBase):
         check_int("log_every", self.log_every, low=1, allow_none=True)
         check_choice("init", self.init, INITS)
 
-    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        distributed: DistributedLike = False,
+    ) -> Self:
         """Train on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or
         (n_samples, n_targets); returns ``self``.
 
-        Raises :class:`~torchlinreg.errors.TrainingDivergedError` when the cost becomes
-        NaN or infinite (the learning rate is too large).
-        """
-        from ..devices import resolve_device, resolve_dtype
-        from ..training.loop import train
-        from ..training.losses import make_loss
+        ``distributed=True`` (the default ``torch.distributed`` process group) or a
+        ``ProcessGroup``: every rank of the group calls ``fit`` with its own rows (a rank
+        may hold none) and the same parameters, and every rank ends with the identical
+        model trained on all the rows. Each step's gradient and cost are those of every
+        rank's rows, summed over the ranks in rank order, so a full-batch fit equals the
+        one-process fit on all the rows up to the order of additions. Mini-batches
+        (``batch_size`` counts the rows of every rank): each epoch has
+        ``ceil(N / batch_size)`` steps, ``N`` the rows of every rank, and each rank
+        cuts its own rows, shuffled by a generator seeded from ``(random_state, rank)``,
+        into that many consecutive parts of nearly equal size; step ``j`` trains on part
+        ``j`` of every rank. ``random_state`` is rank 0's (drawn there when ``None``);
+        only rank 0 writes the log. Bad data on one rank raises the same
+        :class:`~torchlinreg.errors.InputError` on every rank, prefixed ``rank r of N:``.
 
-        self._check_params()
-        loss = make_loss(self.loss, self.epsilon)
-        device, dtype = resolve_device(self.device), resolve_dtype(self.dtype)
-        generator = _generator(seed_from(self.random_state))
-        Xt, yt, wt = _tensors(X, y, sample_weight, dtype, device)
+        Raises :class:`~torchlinreg.errors.TrainingDivergedError` when the cost becomes
+        NaN or infinite (the learning rate is too large); with ``distributed``, on every
+        rank at the same epoch.
+        """
+        from ..training.loop import train
+
+        group = _group(distributed)
+        if group is None:
+            setup = self._setup(X, y, sample_weight, group)
+            generator = _generator(setup.seed)
+            shuffler, log = generator, self._log_sink()
+        else:
+            setup = group.agree(lambda: self._setup(X, y, sample_weight, group))
+            setup.seed = _agree_on_problem(group, self, setup, X)
+            generator = _generator(setup.seed)
+            shuffler = _generator(rank_seed(setup.seed, group.rank))
+            log = self._log_sink() if group.rank == 0 else None
+        Xt, yt, wt = setup.X, setup.y, setup.w
         self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
-        y2 = yt.reshape(len(yt), -1)
-        theta0 = self._theta0(Xt.shape[1], y2.shape[1], dtype, generator)
+        y2 = yt if yt.ndim == 2 else yt.reshape(-1, 1)
+        theta0 = self._theta0(Xt.shape[1], y2.shape[1], setup.dtype, generator)
         result = train(
             Xt,
             y2,
             wt,
-            theta0=theta0.to(device),
+            theta0=theta0.to(setup.device),
             fit_intercept=self.fit_intercept,
             target_1d=yt.ndim == 1,
-            loss=loss,
+            loss=setup.loss,
             optimizer=self.optimizer,
             lr=self.lr,
             optimizer_options=self.optimizer_options,
             epochs=self.epochs,
             batch_size=self.batch_size,
             shuffle=self.shuffle,
-            generator=generator,
+            generator=shuffler,
             log_every=self.log_every,
-            log=self._log_sink(),
+            log=log,
+            group=group,
         )
-        self._set_fitted(result, Xt, yt, wt)
+        self._set_fitted(result, Xt, yt, wt, group)
         return self
+
+    def _setup(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, group: Group | None
+    ) -> _Setup:
+        """The parameters checked and the data validated; on a rank of a group the rows
+        may be none and the weights all zero (the totals are checked over every rank)."""
+        from ..devices import resolve_device, resolve_dtype
+        from ..training.losses import make_loss
+
+        self._check_params()
+        loss = make_loss(self.loss, self.epsilon)
+        device, dtype = resolve_device(self.device), resolve_dtype(self.dtype)
+        seed = seed_from(self.random_state)
+        if group is not None and seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+        Xt, yt, wt = _tensors(X, y, sample_weight, dtype, device, rank=group is not None)
+        return _Setup(loss, device, dtype, seed, Xt, yt, wt)
 
     def _theta0(
         self, n_features: int, n_targets: int, dtype: torch.dtype, generator: torch.Generator
@@ -237,7 +295,12 @@ class GDRegressor(RegressorBase):
         return theta0
 
     def _set_fitted(
-        self, result: TrainResult, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None
+        self,
+        result: TrainResult,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        w: torch.Tensor | None,
+        group: Group | None,
     ) -> None:
         from ..training.loop import sklearn_layout
 
@@ -254,7 +317,7 @@ class GDRegressor(RegressorBase):
         self.n_iter_ = self.epochs + 1
         self.exact_ = None
         if self.compare_exact and self.loss == "squared_error":
-            self.exact_ = exact_gap(X, y, w, self.coef_, self.intercept_, self.fit_intercept)
+            self.exact_ = exact_gap(X, y, w, self.coef_, self.intercept_, self.fit_intercept, group)
 
 
 def _generator(seed: int | None) -> torch.Generator:
@@ -274,16 +337,133 @@ def _tensors(
     sample_weight: ArrayLike | None,
     dtype: torch.dtype,
     device: torch.device,
+    rank: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """X (n, p), y (n,) or (n, k) and the weights (n,) or None, validated, in ``dtype``
-    on ``device``."""
+    on ``device``. One ``rank``'s share of a distributed fit may have no rows and weights
+    that are all zero."""
     from ..data.arrays import as_tensor, check_lengths, check_sample_weight
 
+    if rank and _rows(X) == 0:
+        return _no_rows(X, y, sample_weight, dtype, device)
     Xt = as_tensor(X, "X", ndim=(2,), dtype=dtype, device=device)
     yt = as_tensor(y, "y", ndim=(1, 2), dtype=dtype, device=device)
     wt = None
     if sample_weight is not None:
         wt = as_tensor(sample_weight, "sample_weight", ndim=(1,), dtype=dtype, device=device)
-        check_sample_weight(wt)
+        check_sample_weight(wt, allow_all_zero=rank)
     check_lengths(Xt, yt, wt)
     return Xt, yt, wt
+
+
+def _rows(a: Any) -> int | None:
+    shape = getattr(a, "shape", None)
+    return None if shape is None or len(shape) == 0 else int(shape[0])
+
+
+def _no_rows(
+    X: Any, y: Any, sample_weight: Any, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A rank's empty share: the shapes still count (columns, targets)."""
+    import torch
+
+    from ..errors import InputError
+
+    if len(X.shape) != 2 or X.shape[1] == 0:
+        raise InputError(
+            f"X has shape {tuple(X.shape)}; give a rank without rows X of shape (0, n_features)"
+        )
+    y_shape = tuple(getattr(y, "shape", np.shape(y)))
+    if len(y_shape) not in (1, 2) or y_shape[0] != 0:
+        raise InputError(f"X has 0 rows but y has shape {y_shape}; give y as many rows")
+    w_rows = None if sample_weight is None else _rows(np.asarray(sample_weight))
+    if w_rows not in (None, 0):
+        raise InputError(f"X has 0 rows but sample_weight has {w_rows}; give one weight per row")
+    k = 1 if len(y_shape) == 1 else y_shape[1]
+    empty = torch.zeros(0, X.shape[1], dtype=dtype, device=device)
+    yt = torch.zeros((0,) if len(y_shape) == 1 else (0, k), dtype=dtype, device=device)
+    wt = None if sample_weight is None else torch.zeros(0, dtype=dtype, device=device)
+    return empty, yt, wt
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of ``rank``'s shuffling generator in a distributed fit: from numpy's
+    ``SeedSequence([seed, rank])``, so that ranks draw independent orders."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0])
+
+
+def _group(distributed: DistributedLike) -> Group | None:
+    if distributed is False or distributed is None:
+        return None
+    from ..distributed.group import resolve_group
+
+    return resolve_group(distributed)
+
+
+def _agree_on_problem(group: Group, model: GDRegressor, setup: _Setup, X: Any) -> int:
+    """Every rank holds the same problem (columns, targets, parameters) and, over every
+    rank, rows of positive weight; or every rank raises the same error. Returns rank 0's
+    seed, the one every rank uses."""
+    from ..errors import InputError
+    from ._base import _column_names
+
+    names = _column_names(X)
+    mine = {
+        "features": setup.X.shape[1],
+        "targets": 1 if setup.y.ndim == 1 else setup.y.shape[1],
+        "target shape (1-D or 2-D)": setup.y.ndim,
+        "feature names": None if names is None else list(names),
+        "parameters": _shared_params(model, setup),
+        "weighting (sample_weight given or not)": setup.w is not None,
+    }
+    positive = setup.X.shape[0] > 0 and (setup.w is None or bool((setup.w > 0).any()))
+    seen = group.gather_objects((mine, positive, setup.seed))
+    first = seen[0][0]
+    for rank, (theirs, _, _) in enumerate(seen):
+        for label, value in theirs.items():
+            if value != first[label]:
+                raise InputError(
+                    f"rank {rank} of {group.size} has other {label} than rank 0 ({value!r} "
+                    f"vs {first[label]!r}); every rank must fit the same problem, each on "
+                    "its own rows"
+                )
+    if not any(p for _, p, _ in seen):
+        raise InputError(
+            "no rank has a row of positive weight (every rank's X is empty or its "
+            "sample_weight zero); give at least one row of positive weight"
+        )
+    return int(seen[0][2])
+
+
+def _shared_params(model: GDRegressor, setup: _Setup) -> dict[str, Any]:
+    """The parameters every rank must share: those that shape the training's steps and
+    collectives (a mismatch would hang the ranks or leave them with different models)."""
+    optimizer = model.optimizer
+    named = optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", None)
+    return {
+        "loss": model.loss,
+        "epsilon": model.epsilon,
+        "optimizer": named if named is not None else type(optimizer).__name__,
+        "lr": model.lr,
+        "optimizer_options": repr(model.optimizer_options),
+        "epochs": model.epochs,
+        "batch_size": model.batch_size,
+        "shuffle": model.shuffle,
+        "fit_intercept": model.fit_intercept,
+        "init": model.init,
+        "dtype": str(setup.dtype),
+        "compare_exact": model.compare_exact,
+    }
+
+
+@dataclass
+class _Setup:
+    """A fit's validated parameters and data."""
+
+    loss: Loss
+    device: torch.device
+    dtype: torch.dtype
+    seed: int | None
+    X: torch.Tensor
+    y: torch.Tensor
+    w: torch.Tensor | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -15,6 +15,9 @@ from .log import format_log_line
 from .losses import Evaluation, Loss
 from .optimizers import OptimizerSpec, make_optimizer, needs_closure, plain_step
 from .threads import threads_for
+
+if TYPE_CHECKING:
+    from ..distributed.group import Group
 
 # How often (in epochs) the costs are checked for NaN/inf. Checking every epoch would
 # force a device sync per step; a diverged run only wastes this many epochs at worst.
@@ -110,6 +113,7 @@ def train(
     generator: torch.Generator | None,
     log_every: int | None,
     log: Callable[[str], None] | None,
+    group: Group | None = None,
 ) -> TrainResult:
     """Minimise ``loss`` over ``y ≈ X W + b`` for epochs ``0..epochs`` (the tutorial's
     ``range(nb_epochs + 1)``), starting from ``theta0``.
@@ -120,19 +124,32 @@ def train(
     ``None`` or at least n; otherwise mini-batches, reshuffled every epoch by
     ``generator`` when ``shuffle``. A line is passed to ``log`` every ``log_every``
     epochs and at the last one.
+
+    With a ``group``, ``X``, ``y`` and ``sample_weight`` are this rank's rows (possibly
+    none) and every rank trains together on all of them (:mod:`.sharded`: gradients and
+    costs summed over the ranks, mini-batches cut from every rank, ``batch_size``
+    counting the rows of every rank); every rank must pass the same arguments but its
+    own rows and ``generator``, and ends with the same ``theta`` and history.
     """
     n = X.shape[0]
     A = torch.cat([X.new_ones(n, 1), X], dim=1) if fit_intercept else X  # θ = [b; W]
     w = None if sample_weight is None else sample_weight.reshape(n, 1)
     w_cpu = None if sample_weight is None else sample_weight.detach().cpu()
-    weight_sum = n if w_cpu is None else float(w_cpu.sum())
+    if group is None:
+        n_total, weight_sum = n, n if w_cpu is None else float(w_cpu.sum())
+    else:
+        from . import sharded
+
+        n_total, weight_sum = sharded.totals(group, n, w_cpu)
 
     theta = theta0.detach().clone().requires_grad_(True)
     opt = make_optimizer(optimizer, [theta], lr, optimizer_options)
     use_closure = needs_closure(opt)
     opt_step = plain_step(opt)
-    full_batch = batch_size is None or batch_size >= n
+    full_batch = batch_size is None or batch_size >= n_total
     full = loss.bind(theta, A, y, w, weight_sum) if full_batch else None
+    if group is not None and full is not None:
+        full = sharded.everywhere(group, theta, full)
     record_params = theta.numel() <= _HISTORY_PARAMS_MAX
     theta_ = theta.detach()
 
@@ -154,13 +171,26 @@ def train(
             summed = summed + step(loss.bind(theta, *batch))
         return summed
 
+    def sharded_epoch_cost() -> torch.Tensor:
+        assert group is not None and batch_size is not None
+        summed = torch.zeros((), dtype=X.dtype, device=X.device)
+        for batch in shards.epoch(A, y, w):
+            summed = summed + step(sharded.everywhere(group, theta, loss.bind(theta, *batch)))
+        return summed
+
+    run_epoch = epoch_cost
+    if group is not None and full is None:
+        assert batch_size is not None
+        shards = sharded.Shards(group, n, n_total, batch_size, w_cpu, shuffle, generator)
+        run_epoch = sharded_epoch_cost
+
     costs: list[torch.Tensor] = []  # summed weighted cost per epoch
     params: list[torch.Tensor] = []
     checked = 0
-    rows_per_step = min(n, batch_size or n)
+    rows_per_step = min(n, batch_size or n)  # at most; a rank's part of a step is smaller
     with torch.no_grad(), threads_for(rows_per_step * A.shape[1] * y.shape[1], X.device):
         for epoch in range(epochs + 1):
-            costs.append(epoch_cost())
+            costs.append(run_epoch())
             if record_params:
                 params.append(theta_.clone())
             last = epoch == epochs
@@ -174,6 +204,10 @@ def train(
 
     if not bool(torch.isfinite(theta).all()):
         raise _diverged(epochs, float("nan"), lr)
+    if group is not None:
+        # Every rank took the same steps on the same gradients; rank 0's parameters make
+        # the models identical even where two ranks' processors round an update apart.
+        theta_.copy_(group.broadcast(theta_))
     return TrainResult(
         theta=theta.detach(),
         history=_history(costs, params, weight_sum, fit_intercept, target_1d),

@@ -1,0 +1,97 @@
+"""Training with the rows spread over the ranks of a ``torch.distributed`` group.
+
+Every rank binds the loss to its own rows with the *global* weight of the step, so its
+gradient is ``(1/Σw) · Σ_its rows ∂(w·loss)/∂θ``: its rows' gradient sum divided by the
+weight of every rank's rows. Those shares, and the summed costs, are added over the ranks
+in rank order (:meth:`~torchlinreg.distributed.group.Group.sum`), so every rank receives
+the same bits: the gradient and cost of all the rows, as one process would compute them
+up to the order of the additions. Every rank then takes the identical optimizer step and
+holds identical parameters, whatever the optimizer.
+
+Mini-batches: an epoch has ``S = ceil(N / batch_size)`` steps (``N`` the rows of every
+rank), as in one process. Each rank orders its own rows (shuffled by its own generator)
+and cuts them into ``S`` consecutive parts of nearly equal size, part ``j`` being rows
+``[⌊j·n/S⌋, ⌊(j+1)·n/S⌋)`` of its order; step ``j`` is part ``j`` of every rank, so a
+step holds about ``N/S ≤ batch_size`` rows drawn from every rank in proportion to its
+rows. A rank with fewer rows than steps (or none) contributes no rows to some steps.
+The steps' global weights are agreed once per epoch; a step of zero weight is skipped
+on every rank, as one process skips a batch of zero weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import torch
+
+from .losses import Evaluation
+
+if TYPE_CHECKING:
+    from ..distributed.group import Group
+
+
+def totals(group: Group, n: int, w_cpu: torch.Tensor | None) -> tuple[int, float]:
+    """Rows and total weight over every rank (the weight is the row count unweighted)."""
+    local_weight = 0.0 if w_cpu is None else float(w_cpu.double().sum())
+    total = group.sum(torch.tensor([float(n), local_weight], dtype=torch.float64))
+    n_total = int(total[0])
+    return n_total, float(n_total) if w_cpu is None else float(total[1])
+
+
+def everywhere(group: Group, theta: torch.Tensor, evaluate: Evaluation) -> Evaluation:
+    """``evaluate`` (bound to this rank's rows with the step's global weight) summed over
+    the ranks: ``theta.grad`` becomes the gradient of every rank's rows and the summed
+    cost of every rank's rows is returned, the same bits on every rank."""
+
+    def evaluate_everywhere() -> torch.Tensor:
+        cost = evaluate()
+        grad = theta.grad
+        assert grad is not None
+        # One collective a step: the gradient and the cost travel together.
+        total = group.sum(torch.cat([grad.reshape(-1), cost.reshape(1).to(grad.dtype)]))
+        grad.copy_(total[:-1].view_as(grad))
+        return total[-1]
+
+    return evaluate_everywhere
+
+
+class Shards:
+    """This rank's part of every mini-batch step of an epoch (module docstring)."""
+
+    def __init__(
+        self,
+        group: Group,
+        n: int,
+        n_total: int,
+        batch_size: int,
+        w_cpu: torch.Tensor | None,
+        shuffle: bool,
+        generator: torch.Generator | None,
+    ) -> None:
+        self.group, self.n, self.w_cpu = group, n, w_cpu
+        self.shuffle, self.generator = shuffle, generator
+        steps = -(-n_total // batch_size)
+        self.cuts = [j * n // steps for j in range(steps + 1)]
+
+    def epoch(
+        self, A: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]]:
+        """One epoch's steps ``(A, y, w, global Σw)`` of this rank's rows, steps of zero
+        global weight left out (on every rank alike)."""
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=self.generator)
+        else:
+            order = torch.arange(self.n)
+        parts = [order[a:b] for a, b in zip(self.cuts[:-1], self.cuts[1:], strict=True)]
+        weights = self.group.sum(self._weights(parts))
+        for idx, weight in zip(parts, weights.tolist(), strict=True):
+            if weight > 0:
+                idx_dev = idx.to(A.device)
+                yield A[idx_dev], y[idx_dev], None if w is None else w[idx_dev], weight
+
+    def _weights(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        if self.w_cpu is None:
+            return torch.tensor([float(len(idx)) for idx in parts], dtype=torch.float64)
+        w64 = self.w_cpu.double()
+        return torch.stack([w64[idx].sum() for idx in parts])
