@@ -268,3 +268,30 @@ def test_robust_summary_takes_the_training_partitions_only() -> None:
                 y=da.from_array(y[:230], chunks=fewer),
                 sample_weight=da.from_array(w[:230], chunks=fewer),
             )
+
+
+@pytest.mark.parametrize("case", ["plain", "multi"])
+def test_predict_maps_over_the_partitions_lazily(case) -> None:
+    """predict of a Dask collection is a Dask collection of the same partitions, equal
+    to the in-memory predictions (the same float64 products, row by row)."""
+    data, features, targets, weights, intercept = frame(case)
+    X, y, _, _ = pick(data, features, targets, weights)
+    model = LinearRegression(fit_intercept=intercept).fit(X, y)
+    expected = model.predict(X)
+    with dask.config.set(scheduler="synchronous"):
+        lazy = model.predict(partitioned(data)[features])
+        assert lazy.npartitions == len(DIVISIONS) - 1
+        got = lazy.compute()
+        assert list(got.index) == list(data.index)
+        np.testing.assert_array_equal(np.asarray(got), expected)
+        if len(targets) == 1:
+            assert got.name == "y"
+        else:
+            assert list(got.columns) == targets
+        (Xn, yn, *_), (Xd, *_), _ = arrays(case)
+        plain = LinearRegression(fit_intercept=intercept).fit(Xn, yn)
+        from_array = plain.predict(Xd)
+        assert from_array.chunks[0] == ROW_CHUNKS
+        np.testing.assert_array_equal(from_array.compute(), plain.predict(Xn))
+    with pytest.raises(InputError, match="prediction intervals of a Dask collection"):
+        plain.predict(Xd, interval="confidence")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "numpy", "pyarrow", "sklearn", "scipy", "pandas")
+HEAVY = ("torch", "numpy", "pyarrow", "sklearn", "scipy", "pandas", "dask", "distributed")
 
 PROBE = """
 import contextlib, io, json, sys

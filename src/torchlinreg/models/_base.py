@@ -142,6 +142,10 @@ class RegressorBase:
         float64, else in float64."""
         self._check_is_fitted()
         self._check_feature_names(X)
+        if is_dask(X):  # lazily, where the rows are
+            from ..distributed.dask_predict import predict
+
+            return predict(self, X)  # type: ignore[no-any-return]
         return self._predict(X)
 
     def _predict(self, X: ArrayLike) -> np.ndarray | torch.Tensor:
@@ -175,6 +179,11 @@ class RegressorBase:
         from ..stats.metrics import r2_score
 
         return r2_score(_host(y), _host(self.predict(X)), _host(sample_weight))
+
+
+def is_dask(X: Any) -> bool:
+    """A Dask collection, told without importing Dask."""
+    return type(X).__module__.split(".")[0] == "dask"
 
 
 def _host(a: Any) -> Any:

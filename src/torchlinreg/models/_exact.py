@@ -18,6 +18,7 @@ import numpy as np
 from ..devices import DeviceLike
 from ..errors import InputError
 from ._base import RegressorBase
+from ._base import is_dask as _is_dask
 from ._diagnostics import (
     CHEAP_CELLS,
     RISK,
@@ -465,11 +466,6 @@ class ExactRegressor(RegressorBase):
         theta = self._theta_of(coef, intercept)
         rss = self.state_.rss_of(theta)
         return float(rss.sum() / (self.state_.weight_sum * self.state_.n_targets))
-
-
-def _is_dask(X: Any) -> bool:
-    """A Dask collection, told without importing Dask."""
-    return type(X).__module__.split(".")[0] == "dask"
 
 
 def _group(distributed: DistributedLike) -> Group | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, overload
 
 from ..devices import DeviceLike
+from ..errors import InputError
+from ._base import is_dask
 from ._exact import ExactRegressor
 from ._types import ArrayLike
 from .ridge import Ridge
@@ -102,10 +104,16 @@ class LinearRegression(ExactRegressor):
         ``"prediction"`` (for a new observation) also the bounds at ``level``, as a
         :class:`~torchlinreg.stats.intervals.Prediction` (``mean``, ``lower``,
         ``upper``, ``se``; numpy arrays shaped like ``predict(X)``)."""
+        if interval is None:
+            return super().predict(X)
         self._check_is_fitted()
         self._check_feature_names(X)
-        if interval is None:
-            return self._predict(X)
+        if is_dask(X):
+            raise InputError(
+                "prediction intervals of a Dask collection are not computed; call "
+                "predict(X, interval=...) on each partition (X.map_partitions) or on "
+                "computed rows"
+            )
         from ..stats.intervals import prediction_interval
 
         return prediction_interval(self, X, interval, level)
