@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from torchlinreg import GDRegressor
+from torchlinreg import GDRegressor, InputError
 
 from .conftest import lstsq_fit
 from .ranks import Failed, Ranks, check
@@ -112,6 +112,18 @@ def fit_share(rank, world, case, params, split):  # type: ignore[no-untyped-def]
     rows = share(len(X), rank, split)
     wr = None if w is None else w[rows]
     return fitted(gd(**params).fit(X[rows], y[rows], wr, distributed=True))
+
+
+def fit_on_process_groups(rank, world):  # type: ignore[no-untyped-def]
+    import torch.distributed as dist
+
+    X, y, _ = design("plain")
+    rows = share(len(X), rank, 0.5)
+    params = dict(optimizer="adam", lr=0.05, epochs=50)
+    group = dist.new_group(list(range(world)))
+    on_group = gd(**params).fit(X[rows], y[rows], distributed=group)
+    on_default = gd(**params).fit(X[rows], y[rows], distributed=True)
+    return fitted(on_group), fitted(on_default)
 
 
 def fit_logged(rank, world, params, split):  # type: ignore[no-untyped-def]
@@ -211,6 +223,22 @@ def test_full_batch_converges_to_lstsq_on_two_ranks(ranks) -> None:
     # The single-process test's tolerance for full-batch SGD.
     np.testing.assert_allclose(results[0]["coef"], coef, rtol=0, atol=1e-5)
     np.testing.assert_allclose(results[0]["intercept"], intercept, rtol=0, atol=1e-5)
+
+
+def test_a_process_group_is_taken_as_the_default_group_is(ranks) -> None:
+    results = check(ranks.run(fit_on_process_groups))
+    assert_same_on_every_rank([r[0] for r in results])
+    on_group, on_default = results[0]
+    np.testing.assert_array_equal(on_group["coef"], on_default["coef"])
+    assert on_group["cost"] == on_default["cost"]
+
+
+def test_distributed_without_a_process_group_is_refused() -> None:
+    X, y, _ = design("plain")
+    with pytest.raises(InputError, match="needs torch.distributed initialised on every rank"):
+        gd(epochs=1).fit(X, y, distributed=True)
+    with pytest.raises(InputError, match="distributed must be False, True"):
+        gd(epochs=1).fit(X, y, distributed="yes")
 
 
 def test_only_rank_zero_logs_and_its_log_is_the_one_process_log(ranks) -> None:

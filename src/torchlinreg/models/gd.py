@@ -232,13 +232,13 @@ class GDRegressor(RegressorBase):
         if group is None:
             setup = self._setup(X, y, sample_weight, group)
             generator = _generator(setup.seed)
-            shuffler, log = generator, self._log_sink()
+            shuffler, log = generator, setup.log
         else:
             setup = group.agree(lambda: self._setup(X, y, sample_weight, group))
             setup.seed = _agree_on_problem(group, self, setup, X)
             generator = _generator(setup.seed)
             shuffler = _generator(rank_seed(setup.seed, group.rank))
-            log = self._log_sink() if group.rank == 0 else None
+            log = setup.log if group.rank == 0 else None
         Xt, yt, wt = setup.X, setup.y, setup.w
         self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
         y2 = yt if yt.ndim == 2 else yt.reshape(-1, 1)
@@ -280,7 +280,7 @@ class GDRegressor(RegressorBase):
         if group is not None and seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
         Xt, yt, wt = _tensors(X, y, sample_weight, dtype, device, rank=group is not None)
-        return _Setup(loss, device, dtype, seed, Xt, yt, wt)
+        return _Setup(loss, device, dtype, seed, Xt, yt, wt, self._log_sink())
 
     def _theta0(
         self, n_features: int, n_targets: int, dtype: torch.dtype, generator: torch.Generator
@@ -467,3 +467,4 @@ class _Setup:
     X: torch.Tensor
     y: torch.Tensor
     w: torch.Tensor | None
+    log: Callable[[str], None] | None
