@@ -295,3 +295,12 @@ def test_predict_maps_over_the_partitions_lazily(case) -> None:
         np.testing.assert_array_equal(from_array.compute(), plain.predict(Xn))
     with pytest.raises(InputError, match="prediction intervals of a Dask collection"):
         plain.predict(Xd, interval="confidence")
+
+
+def test_gradient_training_refuses_a_dask_collection() -> None:
+    """GDRegressor holds its rows in memory: a Dask X is refused, not silently computed."""
+    from torchlinreg import GDRegressor
+
+    (_, _, _, _), (Xd, yd, _, _), _ = arrays("plain")
+    with pytest.raises(InputError, match="GDRegressor trains on rows in memory"):
+        GDRegressor(epochs=2).fit(Xd, yd)

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from ..devices import DeviceLike, DtypeLike
+from ..errors import InputError
 from ..training.optimizers import OptimizerSpec
-from ._base import RegressorBase
+from ._base import RegressorBase, is_dask
 from ._types import ArrayLike
 from ._validation import INITS, check_choice, check_int, check_positive, seed_from
 
@@ -228,6 +229,12 @@ class GDRegressor(RegressorBase):
         """
         from ..training.loop import train
 
+        if is_dask(X):
+            raise InputError(
+                "GDRegressor trains on rows in memory, and X is a Dask collection; compute "
+                "it first (X.compute()), or fit LinearRegression, which folds Dask "
+                "partitions where they are"
+            )
         group = _group(distributed)
         if group is None:
             setup = self._setup(X, y, sample_weight, group)
