@@ -101,6 +101,7 @@ class Profile:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu_seconds: dict[str, float] = defaultdict(float)
         self.comm_seconds: dict[str, float] = defaultdict(float)
         self.sent: dict[str, int] = defaultdict(int)
         self.received: dict[str, int] = defaultdict(int)
@@ -112,6 +113,7 @@ class Profile:
     def as_dict(self) -> dict[str, Any]:
         return {
             "seconds": dict(self.seconds),
+            "cpu_seconds": dict(self.cpu_seconds),
             "comm_seconds": dict(self.comm_seconds),
             "sent": dict(self.sent),
             "received": dict(self.received),
@@ -124,11 +126,12 @@ PROFILE = Profile()
 def _section(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     def timed_section(*args: Any, **kwargs: Any) -> Any:
         outer, PROFILE.section = PROFILE.section, name
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             return fn(*args, **kwargs)
         finally:
             PROFILE.seconds[name] += time.perf_counter() - start
+            PROFILE.cpu_seconds[name] += time.process_time() - cpu
             PROFILE.section = outer
 
     return timed_section
@@ -265,9 +268,11 @@ def anchor_fits(n: int, p: int, repeats: int) -> tuple[dict[str, float], np.ndar
         for solver in ("auto", "qr"):
             fit = lambda s=solver: LinearRegression(solver=s).fit(X, y)  # noqa: E731
             fit()
+            cpu = time.process_time()
             t, model = timed(fit, repeats)
+            cpu = (time.process_time() - cpu) / repeats
             label = f"one process, {threads} thread{'s' * (threads > 1)}, solver={solver!r}"
-            anchors[f"{label} (used {model.solver_used_})"] = t
+            anchors[f"{label} (used {model.solver_used_}; CPU {cpu:.2f} s)"] = t
             thetas[solver] = np.r_[model.intercept_, model.coef_]
     return anchors, thetas["auto"]
 
@@ -279,7 +284,7 @@ def bench_array(n: int, p: int, repeats: int) -> None:
     )
     anchors, reference = anchor_fits(n, p, repeats)
     for label, t in anchors.items():
-        print(f"  {label:62s} {t:7.3f} s")
+        print(f"  {label:72s} {t:7.3f} s")
 
     base = min(v for k, v in anchors.items() if "2 threads" in k and "auto" in k)
     for world, threads in ((1, 1), (1, 2), (2, 1)):
@@ -307,7 +312,7 @@ def report_ranks(title: str, out: list[dict[str, Any]], base: float) -> None:
     repeats = len(out[0]["runs"])
     totals = [max(r["runs"][i]["total"] for r in out) for i in range(repeats)]
     total = statistics.median(totals)
-    print(f"  {title:62s} {total:7.3f} s   {base / total:.2f}x the one-process fit (2 threads)")
+    print(f"  {title:72s} {total:7.3f} s   {base / total:.2f}x the one-process fit (2 threads)")
     for rank, r in enumerate(out):
         med = lambda f, r=r: statistics.median(f(run) for run in r["runs"])  # noqa: E731
         parts = ["fold", "merge", "solve", "refine", "finish"]
@@ -315,7 +320,10 @@ def report_ranks(title: str, out: list[dict[str, Any]], base: float) -> None:
         for part in parts:
             s = med(lambda run, part=part: run["seconds"].get(part, 0.0))
             c = med(lambda run, part=part: run["comm_seconds"].get(part, 0.0))
-            if s or c:
+            if part == "fold":
+                cpu = med(lambda run: run["cpu_seconds"].get("fold", 0.0))
+                shown.append(f"fold {s * 1e3:.1f} ms (CPU {cpu * 1e3:.1f} ms)")
+            elif s or c:
                 shown.append(f"{part} {s * 1e3:.1f} ms" + (f" (comm {c * 1e3:.1f})" if c else ""))
         other = med(
             lambda run: run["comm_seconds"].get("other", 0.0) + run["comm_seconds"].get("fold", 0.0)
@@ -585,6 +593,7 @@ def parquet_directory(total: int, files: int) -> Path:
 
 
 def distributed_cli_available() -> bool:
+    """Whether the CLI joins the ranks under torchrun (else each would fit everything)."""
     return importlib.util.find_spec("torchlinreg.distributed.launch") is not None
 
 
@@ -594,11 +603,11 @@ def cli_rank(argv: list[str]) -> None:
     from torchlinreg.cli import main
 
     install_profile()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     code = main(argv)
-    total = time.perf_counter() - start
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu
     out = Path(os.environ["TORCHLINREG_BENCH_PROFILE"]) / f"rank{os.environ.get('RANK', '0')}"
-    out.write_text(json.dumps({"total": total, "code": code, **PROFILE.as_dict()}))
+    out.write_text(json.dumps({"total": total, "cpu": cpu, "code": code, **PROFILE.as_dict()}))
     sys.exit(code)
 
 
@@ -624,9 +633,12 @@ def bench_parquet(total: int, files: int, repeats: int) -> None:
         runs: dict[str, list[float]] = defaultdict(list)
         thetas: dict[str, np.ndarray] = {}
         profiles: dict[str, list[list[dict[str, Any]]]] = defaultdict(list)
-        commands = {"one process (python -m torchlinreg)": [sys.executable, "-m", "torchlinreg"]}
+        # The CLI's own main, profiled (what `python -m torchlinreg` runs); under torchrun
+        # with one process WORLD_SIZE is 1 and the CLI takes its one-process path.
+        one = "one process (python, cli.main)"
+        commands = {one: [sys.executable, __file__, "_cli-rank"]}
         for world in (1, 2):
-            commands[f"torchrun, {world} process(es)"] = [
+            commands[f"torchrun, {world} process{'es' * (world > 1)}"] = [
                 torchrun, "--standalone", f"--nproc-per-node={world}", __file__, "_cli-rank",
             ]  # fmt: skip
         for _ in range(repeats):  # alternate, so load changes hit every command alike
@@ -645,13 +657,13 @@ def bench_parquet(total: int, files: int, repeats: int) -> None:
                 found = [json.loads(f.read_text()) for f in sorted(prof.glob("rank*"))]
                 if found:
                     profiles[label].append(found)
-        base = statistics.median(runs["one process (python -m torchlinreg)"])
-        reference = thetas["one process (python -m torchlinreg)"]
+        base = statistics.median(runs[one])
+        reference = thetas[one]
         for label, times in runs.items():
             t = statistics.median(times)
             diff = float(np.max(np.abs(thetas[label] - reference)) / np.max(np.abs(reference)))
             print(
-                f"  {label:40s} {t:7.2f} s (process start-up included)  {base / t:.2f}x; "
+                f"  {label:32s} {t:6.2f} s with start-up, {base / t:.2f}x one process's speed; "
                 f"coefficients vs one process {diff:.1e}"
             )
             for rank, _ in enumerate(profiles[label][0] if profiles[label] else []):
@@ -659,20 +671,30 @@ def bench_parquet(total: int, files: int, repeats: int) -> None:
                     f(run[rank]) for run in profiles[label]
                 )
                 inside = med(lambda r: r["total"])
+                process_cpu = med(lambda r: r["cpu"])
+                if not profiles[label][0][rank]["seconds"]:
+                    print(
+                        f"    rank {rank}: in the CLI {inside:.2f} s, CPU {process_cpu:.2f} s "
+                        "(the one-process path)"
+                    )
+                    continue
                 fold = med(lambda r: r["seconds"].get("fold", 0.0))
+                cpu = med(lambda r: r["cpu_seconds"].get("fold", 0.0))
                 merge = med(lambda r: r["seconds"].get("merge", 0.0))
                 comm = med(lambda r: sum(r["comm_seconds"].values()))
                 sent = med(lambda r: sum(r["sent"].values()))
                 print(
-                    f"    rank {rank}: in the CLI {inside:.2f} s; read + fold {fold:.2f} s; "
-                    f"merge {merge * 1e3:.1f} ms; communication {comm * 1e3:.1f} ms "
-                    f"(incl. waiting); payload sent {sent:,.0f} B"
+                    f"    rank {rank}: in the CLI {inside:.2f} s, CPU {process_cpu:.2f} s; "
+                    f"read + fold {fold:.2f} s "
+                    f"(CPU {cpu:.2f} s); merge {merge * 1e3:.1f} ms; communication "
+                    f"{comm * 1e3:.1f} ms (incl. waiting for the other rank); payload sent "
+                    f"{sent:,.0f} B"
                 )
-        # Reading alone: each rank's share of the files (every world-th file, an
-        # assumption about the launch's split), with the fit's bounded-memory options.
+        # Reading alone: each rank's share of the files (equal files: contiguous blocks,
+        # as the launch splits them), with the fit's bounded-memory options.
         for world in (1, 2):
             for rank in range(world):
-                mine = parts[rank::world]
+                mine = parts[len(parts) * rank // world : len(parts) * (rank + 1) // world]
 
                 def read(mine: list[Path] = mine) -> None:
                     for path in mine:
