@@ -3,7 +3,12 @@
 One module per command (:mod:`.fit`; :mod:`.predict` for predict and evaluate;
 :mod:`.summary`), the grammar in :mod:`.parser` and what they print in :mod:`.output`.
 Only the standard library is imported at module level: ``--help`` must not pay for
-torch. Exit codes: 0 ok, 2 bad input or usage, 130 interrupted, 1 internal error.
+torch. Exit codes: 0 ok, 2 bad input or usage, 3 a rank lost contact with the others
+(under torchrun), 130 interrupted, 1 internal error.
+
+Under ``torchrun`` fit, predict and evaluate run on every rank in one process group
+(:mod:`torchlinreg.distributed.launch`, given to the command as ``args.group``); rank
+0 alone prints results, notes and warnings. demo and summary run on rank 0 alone.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from .parser import UsageError, build_parser
 from .predict import run_evaluate, run_predict
 from .summary import run_summary
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_LOST_RANK = 0, 1, 2, 3
+# Commands that share their work between the ranks of torchrun; the others run on rank 0.
+_SHARED = ("fit", "predict", "evaluate")
 
 
 def _run_demo(args: argparse.Namespace) -> None:
@@ -124,15 +131,25 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace | None:
 
 def _command(args: argparse.Namespace) -> int:
     """The command, with the library's warnings shown after it (one line each)."""
+    from ..distributed.launch import launch_rank, process_group
     from ..errors import InputError
 
     closed = _closed_stdio(args)
     if closed is not None:
         raise InputError(closed)
+    args.group = None
+    shared = args.command in _SHARED
+    if not shared and launch_rank() != 0:
+        return EXIT_OK  # one copy of demo or summary is enough: rank 0's
+    device = getattr(args, "device", "cpu") if args.command == "fit" else "cpu"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with _stdout_checked():
-            _COMMANDS[args.command](args)
+            if shared:
+                with process_group(device, args.timeout) as args.group:
+                    _COMMANDS[args.command](args)
+            else:
+                _COMMANDS[args.command](args)
     for w in caught:
         if issubclass(w.category, UserWarning):
             warning(args, str(w.message))
@@ -141,6 +158,7 @@ def _command(args: argparse.Namespace) -> int:
 
 def run(argv: Sequence[str]) -> int:
     """``torchlinreg ARGV``; returns the exit code (see :func:`torchlinreg.cli.main`)."""
+    from ..distributed.launch import LostRankError
     from ..errors import InputError
 
     prefix, as_json = "torchlinreg", "--json" in argv
@@ -165,6 +183,8 @@ def run(argv: Sequence[str]) -> int:
         return fail(f"{exc}; see '{exc.parser.prog} --help'", EXIT_INPUT)
     except InputError as exc:
         return fail(str(exc), EXIT_INPUT)
+    except LostRankError as exc:
+        return fail(str(exc), EXIT_LOST_RANK)
     except KeyboardInterrupt:
         return fail("interrupted", EXIT_INTERRUPTED)
     except OSError as exc:

@@ -8,7 +8,17 @@ import contextlib
 import sys
 from typing import Any
 
-from .output import dumps, name_list, note, printable, r2_text, summary_text, table_lines
+from .output import (
+    dumps,
+    name_list,
+    note,
+    on_rank_0,
+    printable,
+    r2_text,
+    speaks,
+    summary_text,
+    table_lines,
+)
 
 
 def fit_options(args: argparse.Namespace) -> Any:
@@ -52,14 +62,22 @@ def fit_options(args: argparse.Namespace) -> Any:
 def run_fit(args: argparse.Namespace) -> None:
     """Fit, print the report, then save the model: a report that cannot be written (a
     full disk) fails before the model is, so a failed ``fit -o`` leaves no model. A
-    reader that stops reading (``| head``) is not a failure: the model is saved."""
+    reader that stops reading (``| head``) is not a failure: the model is saved. Under
+    torchrun every rank fits; rank 0 alone reports and saves, once every rank succeeded."""
     from .._files import check_output_path
     from ..jobs import fit_file
-    from ..persistence import save_model
 
     if args.output is not None:
-        check_output_path(args.output, inputs=(args.data,))
-    result = fit_file(args.data, fit_options(args), quiet=args.quiet)
+        on_rank_0(args, lambda: check_output_path(args.output, inputs=(args.data,)))
+    quiet = args.quiet or not speaks(args)
+    result = fit_file(args.data, fit_options(args), quiet=quiet, group=args.group)
+    on_rank_0(args, lambda: _publish(args, result))
+
+
+def _publish(args: argparse.Namespace, result: Any) -> None:
+    """The report printed, the model saved, the notes given."""
+    from ..persistence import save_model
+
     report = _fit_report(args, result)
     text = dumps(report) if args.json else _fit_text(args, result, report)
     with contextlib.suppress(BrokenPipeError):

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import sys
 import unicodedata
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -105,8 +107,50 @@ def wants_json(args: argparse.Namespace) -> bool:
 
 def note(args: argparse.Namespace, message: str) -> None:
     """A remark after the result (rows left out, columns not used): a line on stderr."""
-    stderr_line(f"torchlinreg {args.command}", wants_json(args), "note", message, None)
+    if speaks(args):
+        stderr_line(f"torchlinreg {args.command}", wants_json(args), "note", message, None)
 
 
 def warning(args: argparse.Namespace, message: str) -> None:
-    stderr_line(f"torchlinreg {args.command}", wants_json(args), "warning", message, None)
+    if speaks(args):
+        stderr_line(f"torchlinreg {args.command}", wants_json(args), "warning", message, None)
+
+
+def speaks(args: argparse.Namespace) -> bool:
+    """Whether this process prints results, notes and warnings: under torchrun, rank 0
+    alone (every rank prints its own error)."""
+    group = getattr(args, "group", None)
+    return group is None or group.rank == 0
+
+
+def on_rank_0(args: argparse.Namespace, step: Callable[[], None]) -> None:
+    """``step`` (an output written, a check of it) at once in one process; under
+    torchrun on rank 0 alone, and its failure every rank's (exit 2 everywhere). A reader
+    that stops reading (``| head``) ends rank 0 quietly and is no failure."""
+    from ..errors import InputError
+
+    group = getattr(args, "group", None)
+    if group is None:
+        step()
+        return
+    stopped = False
+
+    def on_rank_0() -> None:
+        nonlocal stopped
+        if group.rank != 0:
+            return
+        try:
+            step()
+        except BrokenPipeError:
+            stopped = True
+        except OSError as exc:
+            if exc.errno is None:
+                raise
+            where = (
+                f"{exc.filename}: " if exc.filename else "standard output could not be written: "
+            )
+            raise InputError(f"{where}{exc.strerror or exc}") from None
+
+    group.agree(on_rank_0)
+    if stopped:
+        raise BrokenPipeError(errno.EPIPE, "the reader stopped reading")

@@ -19,6 +19,11 @@ SEED_MAX = 2**64 - 1
 # Each epoch is a pass over every row: a billion passes over even three rows take hours,
 # more is a typo that would train for ever.
 EPOCHS_MAX = 10**9
+# --timeout's default: torch's own for gloo. A rank waits for the others while they read
+# a larger share (a CSV file is read by rank 0 alone), so it must exceed that; a rank
+# that dies is noticed at once whatever the timeout. (distributed.launch has it too:
+# this module imports no more than the standard library.)
+TIMEOUT_S = 1800.0
 
 
 class UsageError(Exception):
@@ -139,6 +144,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress report on stderr")
 
 
+def _torchrun(p: argparse.ArgumentParser) -> None:
+    """``--timeout``: how long a rank launched by torchrun waits for the others."""
+    p.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"under torchrun: give up (exit 3) when another rank has not answered "
+        f"within SECONDS ({TIMEOUT_S:g})",
+    )
+
+
 def _sub(sub: Any, name: str, help: str, description: str, example: str) -> Any:
     import textwrap
 
@@ -156,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="torchlinreg",
         description="PyTorch-native linear regression.",
         epilog="Run 'torchlinreg COMMAND --help' for a command's options and an example. "
-        "Exit codes: 0 ok, 2 bad input or usage, 130 interrupted, 1 internal error.",
+        "fit, predict and evaluate also run under torchrun, each rank reading its share. "
+        "Exit codes: 0 ok, 2 bad input or usage, 3 a rank lost contact with the others "
+        "(torchrun), 130 interrupted, 1 internal error.",
     )
     parser.add_argument("--version", action="version", version=f"torchlinreg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -200,13 +219,14 @@ def _fit_command(sub: Any) -> None:
     fit.add_argument(
         "data",
         metavar="DATA",
-        help="CSV/TSV (.gz ok), Parquet file or directory, .npy, or - for stdin",
+        help="CSV/TSV (.gz ok), Parquet file, directory or glob, .npy, or - for stdin",
     )
     _fit_columns(fit)
     _fit_model(fit)
     _fit_inference(fit)
     fit.add_argument("-o", "--output", metavar="MODEL.safetensors", help="save the model here")
     _common(fit)
+    _torchrun(fit)
 
 
 def _fit_columns(fit: argparse.ArgumentParser) -> None:
@@ -316,6 +336,7 @@ def _predict_command(sub: Any) -> None:
         help="input columns to copy beside the predictions (an id, say)",
     )
     _common(predict)
+    _torchrun(predict)
 
 
 def _evaluate_command(sub: Any) -> None:
@@ -333,6 +354,7 @@ def _evaluate_command(sub: Any) -> None:
         "rows with missing values: stop with an error (default) or leave them out",
     )
     _common(evaluate)
+    _torchrun(evaluate)
 
 
 def _summary_command(sub: Any) -> None:

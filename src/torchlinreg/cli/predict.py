@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .output import dumps, note, printable, r2_text
+from .output import dumps, note, on_rank_0, printable, r2_text, speaks
 
 
 def _predict(args: argparse.Namespace, output: str | None) -> Any:
@@ -19,15 +19,22 @@ def _predict(args: argparse.Namespace, output: str | None) -> Any:
         keep=args.keep,
         delimiter=args.delimiter,
         missing=args.missing,
-        quiet=args.quiet,
+        quiet=args.quiet or not speaks(args),
+        group=args.group,
     )
 
 
 def run_predict(args: argparse.Namespace) -> None:
+    """Predict, then say where the predictions went (under torchrun: rank 0 writes
+    every rank's rows, in the input's order, and says it)."""
     if args.json and args.output is None:
         result = _predict_json_lines(args)
     else:
         result = _predict(args, args.output)
+    on_rank_0(args, lambda: _predicted(args, result))
+
+
+def _predicted(args: argparse.Namespace, result: Any) -> None:
     left = ""
     if result.dropped:
         left = f"{result.dropped:,} rows dropped for missing values"
@@ -55,29 +62,41 @@ def run_predict(args: argparse.Namespace) -> None:
 def _predict_json_lines(args: argparse.Namespace) -> Any:
     """The predictions as one JSON object per row: kept numbers as numbers (integers
     exact), booleans as booleans, missing values as null."""
-    from ..jobs.predict import predicted_batches
+    from ..jobs.predict import predict_with
 
-    result, batches = predicted_batches(
+    def write(batches: Any) -> None:
+        for batch in batches:
+            for record in batch.to_pylist():
+                print(dumps(record, indent=None))
+
+    return predict_with(
+        write,
         args.model,
         args.data,
         keep=args.keep,
         delimiter=args.delimiter,
         missing=args.missing,
-        quiet=args.quiet,
+        quiet=args.quiet or not speaks(args),
         typed=True,
+        group=args.group,
     )
-    for batch in batches:
-        for record in batch.to_pylist():
-            print(dumps(record, indent=None))
-    return result
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
     from ..jobs import evaluate_file
 
     result = evaluate_file(
-        args.model, args.data, delimiter=args.delimiter, missing=args.missing, quiet=args.quiet
+        args.model,
+        args.data,
+        delimiter=args.delimiter,
+        missing=args.missing,
+        quiet=args.quiet or not speaks(args),
+        group=args.group,
     )
+    on_rank_0(args, lambda: _evaluated(args, result))
+
+
+def _evaluated(args: argparse.Namespace, result: dict[str, Any]) -> None:
     if args.json:
         print(dumps(result))
         return

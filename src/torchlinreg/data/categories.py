@@ -100,6 +100,14 @@ def find_categories(source: Source, columns: list[str]) -> dict[str, list[str]]:
     Refuses, as soon as it is known, a column with more than :data:`MAX_LEVELS`
     categories; at the end, one with fewer than 2 or more than half as many categories as
     rows (an id, not a category)."""
+    return decide_categories(seen_levels(source, columns))
+
+
+def seen_levels(source: Source, columns: list[str]) -> dict[str, Any]:
+    """What a pass over ``source``'s one-hot columns finds: for each column the rank of
+    each category (its place in a declared order, else its first appearance), whether
+    the order is declared, and the rows read. Several sources' (ranks' shares) combine
+    with :func:`merge_levels`."""
     import pyarrow as pa
 
     if not source.reiterable:
@@ -107,7 +115,6 @@ def find_categories(source: Source, columns: list[str]) -> dict[str, list[str]]:
             f"{option('one-hot')} needs to read its columns before fitting, which standard input "
             "cannot do; write the data to a file first"
         )
-    # Rank of each category: its place in a declared order, else its first appearance.
     seen: dict[str, dict[str, int]] = {c: {} for c in columns}
     declared = {c: pa.types.is_dictionary(source.types[c]) for c in columns}
     rows = 0
@@ -121,14 +128,43 @@ def find_categories(source: Source, columns: list[str]) -> dict[str, list[str]]:
                 if label is not None:
                     rank = i if declared[c] else len(levels)
                     levels[label] = min(levels.get(label, rank), rank)
-            if len(levels) > MAX_LEVELS:
-                raise InputError(
-                    f"{option('one-hot')} column {c!r} has more than {MAX_LEVELS:,} distinct "
-                    f"values (seen in the first {rows:,} rows); one-hot encoding is for "
-                    "categories, one feature each"
-                )
-    out = {}
+            _refuse_many(c, len(levels), rows)
+    return {"levels": seen, "declared": declared, "rows": rows}
+
+
+def _refuse_many(column: str, levels: int, rows: int) -> None:
+    if levels > MAX_LEVELS:
+        raise InputError(
+            f"{option('one-hot')} column {column!r} has more than {MAX_LEVELS:,} distinct "
+            f"values (seen in the first {rows:,} rows); one-hot encoding is for "
+            "categories, one feature each"
+        )
+
+
+def merge_levels(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`seen_levels` of consecutive parts of the data, in order, as one pass over
+    all of them would have found (a category keeps its lowest rank)."""
+    first = parts[0]
+    seen: dict[str, dict[str, int]] = {c: {} for c in first["levels"]}
+    for part in parts:
+        for c, levels in part["levels"].items():
+            merged = seen[c]
+            for label, rank in levels.items():
+                if not first["declared"][c]:
+                    rank = len(merged)  # appearance order, across the parts in order
+                merged[label] = min(merged.get(label, rank), rank)
+    rows = sum(part["rows"] for part in parts)
     for c, levels in seen.items():
+        _refuse_many(c, len(levels), rows)
+    return {"levels": seen, "declared": first["declared"], "rows": rows}
+
+
+def decide_categories(found: dict[str, Any]) -> dict[str, list[str]]:
+    """The categories of each column from what :func:`seen_levels` found, in order;
+    refused if too few (< 2) or too many (more than half the rows: an id)."""
+    rows, declared = found["rows"], found["declared"]
+    out = {}
+    for c, levels in found["levels"].items():
         if len(levels) > max(20, rows // 2):
             raise InputError(
                 f"{option('one-hot')} column {c!r} has {len(levels):,} distinct values in "

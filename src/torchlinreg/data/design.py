@@ -117,9 +117,11 @@ def plan(
     weights: str | None = None,
     one_hot: Sequence[str] = (),
     missing: str = "error",
+    categories: bool = True,
 ) -> tuple[Design, list[str]]:
     """Decide the design for fitting; returns it and the text columns left out of the
-    default feature set (to tell the user)."""
+    default feature set (to tell the user). ``categories=False`` leaves the one-hot
+    columns' categories for the caller to find (over every rank's share)."""
     _check_options(targets, weights, one_hot, missing)
     weighting = [weights] if weights else []
     reserved = [*targets, *weighting]
@@ -136,7 +138,7 @@ def plan(
     _check_design(source, reserved, features, one_hot)
     design = Design(list(targets), list(features), {}, weights, missing)
     if one_hot:
-        design.one_hot = find_categories(source, list(one_hot))
+        design.one_hot = find_categories(source, list(one_hot)) if categories else {}
     return design, skipped
 
 

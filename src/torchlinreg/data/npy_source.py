@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -31,6 +32,13 @@ class NpySource(Source):
             raise InputError(f"{path}: expected numbers, got dtype {self.array.dtype}")
         self.columns = [str(j) for j in range(self.array.shape[1])]
         self.types = {c: pa.from_numpy_dtype(self._dtype) for c in self.columns}
+        self.stop = self.array.shape[0]  # rows [first_row, stop) are read
+
+    def rows(self, start: int, stop: int) -> NpySource:
+        """The rows ``[start, stop)`` alone (one rank's share), numbered as in the file."""
+        part = copy.copy(self)
+        part.first_row, part.stop = start, stop
+        return part
 
     @property
     def _dtype(self) -> Any:
@@ -42,19 +50,19 @@ class NpySource(Source):
 
     @property
     def empty(self) -> bool:
-        return self.array.shape[0] == 0
+        return self.stop == self.first_row
 
     @property
     def row_count(self) -> int | None:
-        return int(self.array.shape[0])
+        return int(self.stop - self.first_row)
 
     def _record_batches(self, columns: Sequence[str]) -> Iterator[Any]:
         import numpy as np
         import pyarrow as pa
 
         index = [int(c) for c in columns]
-        for start in range(0, self.array.shape[0], BATCH_ROWS):
-            block = np.asarray(self.array[start : start + BATCH_ROWS][:, index])
+        for start in range(self.first_row, self.stop, BATCH_ROWS):
+            block = np.asarray(self.array[start : min(start + BATCH_ROWS, self.stop)][:, index])
             block = block.astype(self._dtype, copy=False)
             arrays = [pa.array(block[:, j]) for j in range(len(index))]
             yield pa.RecordBatch.from_arrays(arrays, names=list(columns))

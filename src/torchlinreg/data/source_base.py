@@ -72,6 +72,9 @@ class Source:
     columns: list[str]
     types: dict[str, Any]
     reiterable: bool = True
+    # The number of this source's first row in the whole data set: non-zero for one
+    # rank's share of it (:mod:`.shards`), so that messages name rows of the whole file.
+    first_row: int = 0
 
     def batches(
         self, columns: Sequence[str], types: dict[str, Any] | None = None
@@ -109,8 +112,8 @@ def numbered(
     batches: Iterable[Any], source: Source, types: dict[str, Any] | None
 ) -> Iterator[Batch]:
     """The non-empty record batches of a source, cast to ``types`` (see :func:`_cast`)
-    and numbered by their first row."""
-    start = 0
+    and numbered by their first row (counted from ``source.first_row``)."""
+    start = source.first_row
     for batch in batches:
         if batch.num_rows:
             yield Batch(_cast(batch, types or {}, source, start), start)

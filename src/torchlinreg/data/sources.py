@@ -1,5 +1,6 @@
-"""Tabular sources read in bounded memory: CSV/TSV (plain or gzip), Parquet (a file or a
-directory), NumPy ``.npy`` and standard input (``-``).
+"""Tabular sources read in bounded memory: CSV/TSV (plain or gzip), Parquet (a file, a
+directory or a glob such as ``data/part-*.parquet``), NumPy ``.npy`` and standard input
+(``-``).
 
 Parsing is pyarrow's; :func:`open_source` picks the reader by extension (one module
 per kind: :mod:`.csv_source`, :mod:`.parquet_source`, :mod:`.npy_source`), each a
@@ -11,6 +12,7 @@ The names of those modules are importable from here too.
 
 from __future__ import annotations
 
+import glob
 import os
 
 from ..errors import InputError
@@ -24,7 +26,9 @@ __all__ = ["Batch", "CsvSource", "NpySource", "ParquetSource", "Source", "_check
 
 CSV_EXTENSIONS = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 PARQUET_EXTENSIONS = (".parquet", ".pq")
-SUPPORTED = ", ".join((*CSV_EXTENSIONS, *PARQUET_EXTENSIONS, ".npy", "a Parquet directory", "-"))
+SUPPORTED = ", ".join(
+    (*CSV_EXTENSIONS, *PARQUET_EXTENSIONS, ".npy", "a Parquet directory or glob", "-")
+)
 
 
 def _kind(path: str) -> str:
@@ -43,8 +47,11 @@ def _kind(path: str) -> str:
 
 
 def open_source(path: str, *, delimiter: str | None = None) -> Source:
-    """Open ``path`` by its extension (``-`` is CSV on standard input)."""
+    """Open ``path`` by its extension (``-`` is CSV on standard input); a path that is
+    not a file but a glob pattern (``*``, ``?``, ``[``) names the Parquet files it matches."""
     if path != "-" and not os.path.exists(path):
+        if glob.has_magic(path):
+            return _parquet_glob(path)
         raise InputError(f"{path}: no such file or directory; check the path")
     kind = _kind(path)
     if kind == "csv":
@@ -52,3 +59,17 @@ def open_source(path: str, *, delimiter: str | None = None) -> Source:
     if kind == "npy":
         return NpySource(path)
     return ParquetSource(path)
+
+
+def _parquet_glob(pattern: str) -> Source:
+    """The Parquet files a pattern matches, in sorted order."""
+    files = sorted(f for f in glob.glob(pattern) if os.path.isfile(f))
+    if not files:
+        raise InputError(f"{pattern}: no file matches this pattern; check the path")
+    other = [f for f in files if not f.lower().endswith(PARQUET_EXTENSIONS)]
+    if other:
+        raise InputError(
+            f"{pattern} matches {other[0]}, which is not Parquet; a pattern may only "
+            f"match Parquet files ({', '.join(PARQUET_EXTENSIONS)})"
+        )
+    return ParquetSource(pattern, files)

@@ -1,5 +1,5 @@
-"""What the jobs share: opening a data file, and the coefficient table as reports show
-it."""
+"""What the jobs share: opening a data file (one rank's share of it under ``torchrun``),
+and the coefficient table as reports show it."""
 
 from __future__ import annotations
 
@@ -12,12 +12,45 @@ from ..data.sources import Source, open_source
 from ..errors import InputError
 
 
-def open_data(path: str, delimiter: str | None) -> Source:
-    """The source at ``path``, refused when it holds no data rows."""
+def open_data(path: str, delimiter: str | None, group: Any = None) -> Source:
+    """The source at ``path``, refused when it holds no data rows; with ``group`` (the
+    ranks of ``torchrun``) this rank's share of it (:mod:`torchlinreg.data.shards`),
+    refused when every share is empty."""
+    if group is not None:
+        return _open_share(path, delimiter, group)
     source = open_source(path, delimiter=delimiter)
     if source.empty:
         raise InputError(f"{source.name} has a header but no data rows")
     return source
+
+
+def _open_share(path: str, delimiter: str | None, group: Any) -> Source:
+    """Every rank opens its share; a CSV file is opened by rank 0 alone, the others
+    mirror its columns. The ranks must see the same files, split alike."""
+    from ..data.shards import NoRows, describe, layout, open_share
+
+    share = group.agree(lambda: open_share(path, delimiter, group.rank, group.size))
+    seen = group.gather_objects(
+        (_digest(layout(share)), describe(share), share.empty) if share is not None else None
+    )
+    if share is None:
+        share = NoRows(seen[0][1])
+    for rank, theirs in enumerate(seen):
+        if theirs is not None and theirs[0] != seen[0][0]:
+            raise InputError(
+                f"rank {rank} of {group.size} sees other files (or files of other sizes) in "
+                f"{path} than rank 0; every rank must see the same data, unchanged while read"
+            )
+    if all(theirs is None or theirs[2] for theirs in seen):
+        raise InputError(f"{share.name} has a header but no data rows")
+    return share
+
+
+def _digest(value: Any) -> str:
+    """A short fingerprint of a layout (thousands of files are compared by it)."""
+    import hashlib
+
+    return hashlib.sha256(repr(value).encode()).hexdigest()
 
 
 def coefficients(

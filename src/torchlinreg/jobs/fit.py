@@ -1,5 +1,8 @@
 """``fit``'s work: a model fitted to a file, streamed (read twice if refinement is due,
-once more for a robust covariance), with its statistics and how it was fitted."""
+once more for a robust covariance), with its statistics and how it was fitted. Under
+``torchrun`` (a ``group``) each rank reads its share of the file, rank 0 decides the
+columns, the one-hot categories are found over every share, and the library's
+distributed fit and summary give every rank the same model."""
 
 from __future__ import annotations
 
@@ -13,11 +16,11 @@ import numpy as np
 
 from ..data.design import Design, plan, require_columns
 from ..data.prefetch import one_core_for_reading
-from ..data.sources import Source
+from ..data.sources import CsvSource, Source
 from ..errors import InputError, RankDeficientWarning
 from ..progress import Progress
 from .common import open_data
-from .passes import FitRows, Passes
+from .passes import FitRows, Passes, too_few_rows
 from .summary import summaries
 
 METHODS = ("exact", "gd")
@@ -90,9 +93,15 @@ class FitResult:
     info: dict[str, Any]
 
 
-def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResult:
+def fit_file(
+    path: str, options: FitOptions, *, quiet: bool = False, group: Any = None
+) -> FitResult:
     """Fit a model to the data in ``path``. ``seconds`` counts from opening the file to
-    the finished summary: reading, fitting and statistics, not the program's start-up."""
+    the finished summary: reading, fitting and statistics, not the program's start-up.
+
+    With ``group`` (a :class:`~torchlinreg.distributed.group.Group`: the ranks of
+    ``torchrun``), every rank calls this, reads its share, and gets the same result;
+    ``rows`` and ``dropped`` count every rank's rows."""
     from ..stats.fit import fit_statistics
 
     if options.robust and path == "-":  # refused before standard input is read
@@ -100,35 +109,89 @@ def fit_file(path: str, options: FitOptions, *, quiet: bool = False) -> FitResul
             f"--cov-type {options.cov_type} reads the data twice; standard input cannot "
             "be: write the data to a file first"
         )
+    if group is not None and options.method == "gd":
+        raise InputError(
+            "--method gd does not run under torchrun yet; use the exact method (the "
+            "default), or run gradient descent in one process"
+        )
     _import_libraries()  # the clock measures the work, not the imports
     started = time.perf_counter()
-    source = open_data(path, options.delimiter)
+    source = open_data(path, options.delimiter, group)
     progress = Progress("reading", total=source.row_count, enabled=not quiet)
     passes = Passes(source, progress, planned=1 + bool(options.one_hot) + options.robust)
     try:
         if options.one_hot:
             passes.begin("categories of --one-hot columns")
-        design, skipped = _plan(source, options)
-        rows = FitRows(source, design, passes, len(design.feature_names) + options.fit_intercept)
-        model, state = _fit(source, design, options, rows)
+        design, skipped = _plan(source, options, group)
+        n_params = len(design.feature_names) + options.fit_intercept
+        # A rank's share says nothing of the whole's row count, unless it is the whole.
+        whole = group is None or isinstance(source, CsvSource)
+        rows = FitRows(source, design, passes, n_params if whole else 0)
+        counted = _Counted(source, rows, n_params, group)
+        counted.known_enough()
+        try:
+            model, state = _fit(source, design, options, rows, group)
+        except InputError:
+            counted.enough()  # fewer rows than parameters over all ranks says it best
+            raise
+        counted.enough()
         stats = fit_statistics(state, model.coef_, model.intercept_)
-        info = _fit_info(path, options, rows, model, state, stats)
+        info = _fit_info(path, options, counted.dropped, model, state, stats, group)
         if options.summary:
             if options.robust:
                 passes.begin(f"{options.cov_type} covariance")
-            info["summary"] = [s.to_dict() for s in summaries(source, design, options, model)]
+            found = summaries(source, design, options, model, group)
+            info["summary"] = [s.to_dict() for s in found]
     finally:
         progress.close()
     return FitResult(
         estimator=model,
         design=design,
         stats=stats,
-        rows=rows.rows,
-        dropped=rows.dropped,
+        rows=counted.rows,
+        dropped=counted.dropped,
         seconds=time.perf_counter() - started,
         skipped_text=skipped,
         info=info,
     )
+
+
+class _Counted:
+    """The rows fitted and dropped over every rank, and the check that there are at
+    least as many as parameters (one process: :class:`FitRows` checks it as it reads).
+    Every rank calls each method: they exchange counts."""
+
+    def __init__(self, source: Source, rows: FitRows, n_params: int, group: Any) -> None:
+        self.source, self.fit_rows, self.n_params, self.group = source, rows, n_params, group
+
+    @property
+    def rows(self) -> int:
+        return self._totals()[0]
+
+    @property
+    def dropped(self) -> int:
+        return self._totals()[1]
+
+    def _totals(self) -> tuple[int, int]:
+        if self.group is None:
+            return self.fit_rows.rows, self.fit_rows.dropped
+        if not hasattr(self, "_summed"):
+            counts = self.group.gather_objects((self.fit_rows.rows, self.fit_rows.dropped))
+            self._summed = (sum(c[0] for c in counts), sum(c[1] for c in counts))
+        return self._summed
+
+    def known_enough(self) -> None:
+        """Refused before reading, where every share's row count is known (Parquet,
+        .npy)."""
+        if self.group is None:
+            return
+        known = self.group.gather_objects(self.source.row_count)
+        if None not in known and sum(known) < self.n_params:
+            raise too_few_rows(self.source, sum(known), 0, self.n_params)
+
+    def enough(self) -> None:
+        if self.group is not None and self.rows < self.n_params:
+            raise too_few_rows(self.source, self.rows, self.dropped, self.n_params)
 
 
 def _import_libraries() -> None:
@@ -140,17 +203,22 @@ def _import_libraries() -> None:
     from ..models import gd, linear  # noqa: F401
 
 
-def _plan(source: Source, options: FitOptions) -> tuple[Design, list[str]]:
-    """The design for fitting, checked against the data's columns."""
-    design, skipped = plan(
-        source,
-        targets=options.targets,
-        features=options.features,
-        exclude=options.exclude,
-        weights=options.weights,
-        one_hot=options.one_hot,
-        missing=options.missing,
-    )
+def _plan(source: Source, options: FitOptions, group: Any) -> tuple[Design, list[str]]:
+    """The design for fitting, checked against the data's columns. Under ``torchrun``
+    rank 0 decides the columns for every rank, and the one-hot categories are those of
+    every rank's share, in the order one pass over the whole file finds them."""
+    from ..data.categories import decide_categories, merge_levels, seen_levels
+
+    if group is None:
+        design, skipped = _columns(source, options, categories=True)
+    else:
+        planned = group.agree(
+            lambda: _columns(source, options, categories=False) if group.rank == 0 else None
+        )
+        design, skipped = group.gather_objects(planned)[0]
+        if options.one_hot:
+            found = group.agree(lambda: seen_levels(source, list(options.one_hot)))
+            design.one_hot = decide_categories(merge_levels(group.gather_objects(found)))
     design.drop_reference = options.fit_intercept
     if options.fit_intercept and "intercept" in design.feature_names:
         raise InputError(
@@ -162,13 +230,28 @@ def _plan(source: Source, options: FitOptions) -> tuple[Design, list[str]]:
     return design, skipped
 
 
-def _fit(source: Source, design: Design, options: FitOptions, rows: FitRows) -> tuple[Any, Any]:
+def _columns(source: Source, options: FitOptions, categories: bool) -> tuple[Design, list[str]]:
+    return plan(
+        source,
+        targets=options.targets,
+        features=options.features,
+        exclude=options.exclude,
+        weights=options.weights,
+        one_hot=options.one_hot,
+        missing=options.missing,
+        categories=categories,
+    )
+
+
+def _fit(
+    source: Source, design: Design, options: FitOptions, rows: FitRows, group: Any
+) -> tuple[Any, Any]:
     """The estimator fitted on the rows, and a state of the data for fit statistics.
     Dependent columns are refused; the library's other warnings are passed on."""
     with warnings.catch_warnings(record=True) as caught, one_core_for_reading():
         warnings.simplefilter("always")
         if options.method == "exact":
-            model = _fit_exact(source, design, options, rows)
+            model = _fit_exact(source, design, options, rows, group)
             state = model.state_
         else:
             model, state = _fit_gd(design, options, rows)
@@ -179,9 +262,12 @@ def _fit(source: Source, design: Design, options: FitOptions, rows: FitRows) -> 
     return model, state
 
 
-def _fit_exact(source: Source, design: Design, options: FitOptions, rows: FitRows) -> Any:
+def _fit_exact(
+    source: Source, design: Design, options: FitOptions, rows: FitRows, group: Any
+) -> Any:
     """Least squares (ridge with ``options.ridge``) on the stream; a file is read again
-    if refinement is due, standard input cannot be."""
+    if refinement is due, standard input cannot be. With ``group``, each rank streams
+    its share and the library merges the ranks' states."""
     from ..models.linear import LinearRegression, Ridge
 
     model: Any
@@ -190,7 +276,11 @@ def _fit_exact(source: Source, design: Design, options: FitOptions, rows: FitRow
         model = Ridge(alpha=options.ridge, fit_intercept=fit_intercept, device=device)
     else:
         model = LinearRegression(fit_intercept=fit_intercept, device=device)
-    model.fit_chunks(rows if source.reiterable else rows(), feature_names=design.feature_names)
+    model.fit_chunks(
+        rows if source.reiterable else rows(),
+        feature_names=design.feature_names,
+        distributed=False if group is None else group,
+    )
     model.target_names_ = list(design.targets)
     return model
 
@@ -229,15 +319,22 @@ def _refuse_aliased(source: Source, model: Any) -> None:
 
 
 def _fit_info(
-    path: str, options: FitOptions, rows: FitRows, model: Any, state: Any, stats: dict[str, Any]
+    path: str,
+    options: FitOptions,
+    dropped: int,
+    model: Any,
+    state: Any,
+    stats: dict[str, Any],
+    group: Any,
 ) -> dict[str, Any]:
     """How the model was fitted, as kept in the model file. ``n`` counts observations,
-    the rows of positive weight (as the statistical summary does, and R's ``lm``)."""
+    the rows of positive weight (as the statistical summary does, and R's ``lm``);
+    ``ranks``, the processes of a ``torchrun`` fit."""
     info: dict[str, Any] = {
         "method": options.method,
         "source": os.path.basename(path) if path != "-" else "<stdin>",
         "n": state.n_observations,
-        "dropped": rows.dropped,
+        "dropped": dropped,
         "fit": stats,
         "options": {
             "ridge": options.ridge,
@@ -257,4 +354,6 @@ def _fit_info(
         info["condition_number"] = model.condition_number_
         info["rank"] = model.rank_
         info["refined"] = model.refined_
+    if group is not None:
+        info["ranks"] = group.size
     return info

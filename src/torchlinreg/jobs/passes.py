@@ -61,6 +61,8 @@ class FitRows:
     Too short a file is refused before the solver builds a (parameters × parameters)
     factor it would then throw away: at once when the source knows its row count, else
     by holding the first pass's chunks back until there are as many rows as parameters.
+    A rank's share of a file is not checked alone (``n_params`` 0): the job checks the
+    ranks' total.
     """
 
     def __init__(self, source: Source, design: Design, passes: Passes, n_params: int) -> None:
@@ -97,5 +99,7 @@ class FitRows:
                 for c in held:
                     yield c.as_solver_chunk()
                 held = None
-        if held is not None:
+        if held is not None and self.rows < self.n_params:
             raise too_few_rows(self.source, self.rows, self.dropped, self.n_params)
+        for c in held or ():  # enough rows for a share checked as a part (n_params 0)
+            yield c.as_solver_chunk()

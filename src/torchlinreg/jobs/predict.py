@@ -1,10 +1,12 @@
 """``predict`` and ``evaluate``'s work: a saved model applied to new data, its fitted
-design replayed on the file's columns by name."""
+design replayed on the file's columns by name. Under ``torchrun`` (a ``group``) each
+rank reads its share; rank 0 writes every rank's predictions in the input's order
+(:mod:`.collect`), and evaluate's sums are combined over the ranks."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,20 +60,30 @@ def _check_inputs(source: Source, design: Design, with_targets: bool) -> None:
 
 
 def _model_on(
-    model_path: str, data_path: str, delimiter: str | None, missing: str, with_targets: bool
+    model_path: str,
+    data_path: str,
+    delimiter: str | None,
+    missing: str,
+    with_targets: bool,
+    group: Any = None,
 ) -> tuple[Any, Design, Source]:
-    """The saved estimator, its design as replayed on new data, and the data, checked
-    to hold the columns the model reads (and its targets, ``with_targets``)."""
+    """The saved estimator, its design as replayed on new data, and the data (this
+    rank's share with ``group``), checked to hold the columns the model reads (and its
+    targets, ``with_targets``). Every rank reads the model file."""
     from ..persistence import load_model
 
-    mf = load_model(model_path)
-    choices = EVALUATE_MISSING if with_targets else PREDICT_MISSING
-    design = replay_design(_model_design(mf), missing, choices)
-    if with_targets and not design.targets:
-        raise InputError("this model does not record its target column; evaluate needs it")
-    source = open_data(data_path, delimiter)
-    _check_inputs(source, design, with_targets)
-    return mf.estimator, design, source
+    def model() -> tuple[Any, Design]:
+        mf = load_model(model_path)
+        choices = EVALUATE_MISSING if with_targets else PREDICT_MISSING
+        design = replay_design(_model_design(mf), missing, choices)
+        if with_targets and not design.targets:
+            raise InputError("this model does not record its target column; evaluate needs it")
+        return mf.estimator, design
+
+    estimator, design = model() if group is None else group.agree(model)
+    source = open_data(data_path, delimiter, group)
+    _check_inputs(source, design, with_targets)  # the same columns on every rank
+    return estimator, design, source
 
 
 @dataclass
@@ -147,16 +159,18 @@ def predicted_batches(
     missing: str = "error",
     quiet: bool = False,
     typed: bool = False,
+    group: Any = None,
 ) -> tuple[PredictResult, Iterator[Any]]:
     """The predictions for every row of ``data_path`` as record batches (the ``keep``
     columns, then one column per target), and their counts, filled in as the batches
     are read. A row with a missing feature stops with an error, is left out
     (``missing="drop"``), or gets an empty prediction in its place
     (``missing="exclude"``). Kept CSV columns are the text as written, or with
-    ``typed`` in the type the file's numbers and booleans are read as (for JSON)."""
+    ``typed`` in the type the file's numbers and booleans are read as (for JSON). With
+    ``group``, the batches and counts are this rank's share's."""
     import pyarrow as pa
 
-    estimator, design, source = _model_on(model_path, data_path, delimiter, missing, False)
+    estimator, design, source = _model_on(model_path, data_path, delimiter, missing, False, group)
     n_targets = np.atleast_2d(estimator.coef_).shape[0]
     columns = [*keep, *_output_names(source, design, keep, n_targets, estimator)]
     in_place = missing == "exclude"
@@ -190,26 +204,74 @@ def predict_file(
     delimiter: str | None = None,
     missing: str = "error",
     quiet: bool = False,
+    group: Any = None,
 ) -> PredictResult:
     """Predict for every row of ``data_path`` (see :func:`predicted_batches`); write CSV
     or Parquet (by ``output``'s extension; standard output as CSV when ``output`` is
-    None), atomically, so output rows stay in line with input rows."""
+    None), atomically, so output rows stay in line with input rows. With ``group``,
+    rank 0 writes every rank's rows once all have succeeded."""
     import sys
 
     from .._files import atomic_path, check_output_path
     from ..data.output import TableWriter
 
     if output is not None:
-        check_output_path(output, inputs=(data_path, model_path))
-    result, batches = predicted_batches(
-        model_path, data_path, keep=keep, delimiter=delimiter, missing=missing, quiet=quiet
+        _on_rank_0(group, lambda: check_output_path(output, inputs=(data_path, model_path)))
+
+    def write(batches: Iterator[Any]) -> None:
+        if output is None:
+            TableWriter(sys.stdout.buffer, "csv").write_all(batches)
+        else:
+            with atomic_path(output) as tmp:
+                TableWriter(tmp, TableWriter.kind_of(output)).write_all(batches)
+
+    return predict_with(
+        write,
+        model_path,
+        data_path,
+        keep=keep,
+        delimiter=delimiter,
+        missing=missing,
+        quiet=quiet,
+        group=group,
     )
-    if output is None:
-        TableWriter(sys.stdout.buffer, "csv").write_all(batches)
+
+
+def predict_with(
+    write: Callable[[Iterator[Any]], None],
+    model_path: str,
+    data_path: str,
+    *,
+    group: Any = None,
+    **options: Any,
+) -> PredictResult:
+    """The predictions of :func:`predicted_batches` (``options`` are its keywords) given
+    to ``write``; with ``group``, every rank's, in rank order (the input's row order),
+    on rank 0 once every rank has succeeded, and counted over every rank."""
+    from .collect import Spill, collect, summed
+
+    result, batches = predicted_batches(model_path, data_path, group=group, **options)
+    if group is None:
+        write(batches)
+        return result
+    with Spill() as spill:
+        group.agree(lambda: spill.extend(batches))
+        counts = summed(group, {"rows": result.rows, "dropped": result.dropped,
+                                "excluded": result.excluded})  # fmt: skip
+        collect(group, spill, write if group.rank == 0 else _nowhere)
+    return PredictResult(counts["rows"], counts["dropped"], result.columns, counts["excluded"])
+
+
+def _nowhere(batches: Iterator[Any]) -> None:
+    """Where the other ranks' output goes: to rank 0, by :func:`.collect.collect`."""
+
+
+def _on_rank_0(group: Any, step: Callable[[], None]) -> None:
+    """A check of rank 0's output, agreed on by every rank."""
+    if group is None:
+        step()
     else:
-        with atomic_path(output) as tmp:
-            TableWriter(tmp, TableWriter.kind_of(output)).write_all(batches)
-    return result
+        group.agree(lambda: step() if group.rank == 0 else None)
 
 
 def evaluate_file(
@@ -219,26 +281,60 @@ def evaluate_file(
     delimiter: str | None = None,
     missing: str = "error",
     quiet: bool = False,
+    group: Any = None,
 ) -> dict[str, Any]:
     """MSE, RMSE, MAE, R² and n per target of a model on the data in ``data_path``;
-    rows missing a value stop with an error, or are left out (``missing="drop"``)."""
+    rows missing a value stop with an error, or are left out (``missing="drop"``).
+    With ``group``, each rank's share's sums are combined in rank order."""
     from ..stats.metrics import StreamingMetrics
 
-    estimator, design, source = _model_on(model_path, data_path, delimiter, missing, True)
-    metrics = StreamingMetrics(len(design.targets))
-    progress = Progress("evaluating", total=source.row_count, enabled=not quiet)
-    dropped = 0
-    try:
-        for chunk, _ in prefetched(chunks(source, design)):
-            if chunk.X.shape[0]:
-                pred = np.asarray(estimator.predict_array(chunk.X))
-                metrics.update(chunk.Y, pred.reshape(chunk.X.shape[0], -1))
-            dropped += chunk.dropped
-            progress.update(chunk.X.shape[0] + chunk.dropped)
-    finally:
-        progress.close()
+    estimator, design, source = _model_on(model_path, data_path, delimiter, missing, True, group)
+
+    def evaluated() -> tuple[Any, int]:
+        metrics = StreamingMetrics(len(design.targets))
+        progress = Progress("evaluating", total=source.row_count, enabled=not quiet)
+        dropped = 0
+        try:
+            for chunk, _ in prefetched(chunks(source, design)):
+                if chunk.X.shape[0]:
+                    pred = np.asarray(estimator.predict_array(chunk.X))
+                    metrics.update(chunk.Y, pred.reshape(chunk.X.shape[0], -1))
+                dropped += chunk.dropped
+                progress.update(chunk.X.shape[0] + chunk.dropped)
+        finally:
+            progress.close()
+        return metrics, dropped
+
+    if group is None:
+        metrics, dropped = evaluated()
+    else:
+        parts = group.gather_objects(group.agree(evaluated))
+        metrics, dropped = merged_metrics([m for m, _ in parts]), sum(d for _, d in parts)
     if metrics.n == 0:
         raise InputError(f"{source.name}: no rows to evaluate on")
     out = metrics.result(design.targets)
     out["dropped"] = dropped
+    return out
+
+
+def merged_metrics(parts: Sequence[Any]) -> Any:
+    """One :class:`~torchlinreg.stats.metrics.StreamingMetrics` of consecutive parts of
+    the data, in order: errors summed, and the targets' (count, mean, M2) combined by
+    Chan et al.'s pairwise rule, each part's mean moved to the first part's shift."""
+    from ..stats.metrics import StreamingMetrics
+
+    out = StreamingMetrics(len(parts[0].sse))
+    for part in parts:
+        if part.n == 0:
+            continue
+        if out.shift is None:
+            out.shift = part.shift.copy()
+        mean_b = part.mean + (part.shift - out.shift)
+        total = out.n + part.n
+        delta = mean_b - out.mean
+        out.sse += part.sse
+        out.sae += part.sae
+        out.mean += delta * part.n / total
+        out.m2 += part.m2 + delta**2 * out.n * part.n / total
+        out.n = total
     return out

@@ -17,8 +17,11 @@ if TYPE_CHECKING:
     from .fit import FitOptions
 
 
-def summaries(source: Source, design: Design, options: FitOptions, model: Any) -> list[Any]:
-    """One summary per target, with the options as checked by :class:`FitOptions`."""
+def summaries(
+    source: Source, design: Design, options: FitOptions, model: Any, group: Any = None
+) -> list[Any]:
+    """One summary per target, with the options as checked by :class:`FitOptions`; with
+    ``group`` (the ranks of ``torchrun``) a robust covariance reads each rank's share."""
     from ..stats.inference import model_summaries
 
     if not options.robust:
@@ -31,7 +34,9 @@ def summaries(source: Source, design: Design, options: FitOptions, model: Any) -
             labels = None if cluster is None else _labels(source, chunk, raw, cluster)
             yield chunk.as_solver_chunk(), labels
 
-    return model_summaries(model, level=options.level, cov_type=options.cov_type, data=data())
+    return model_summaries(
+        model, level=options.level, cov_type=options.cov_type, data=data(), group=group
+    )
 
 
 def _labels(source: Source, chunk: DesignChunk, raw: Any, name: str) -> np.ndarray:
