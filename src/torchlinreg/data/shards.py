@@ -3,7 +3,8 @@ reads everything, and the shares taken in rank order are the rows in file order.
 
 - Parquet (a file, a directory, a glob): the row groups of the files in sorted order
   are split into contiguous blocks of about equal rows (a row group goes to the rank
-  whose block holds its middle row). A rank may get none: one row group, two ranks.
+  whose even share of the rows holds its middle row). A rank may get none: one row
+  group, two ranks.
 - ``.npy``: contiguous blocks of rows (the file is memory-mapped).
 - CSV: read by rank 0 alone; the other ranks get no rows (:class:`NoRows`). A CSV file
   cannot be split without scanning it: a line break inside quotes makes any byte
@@ -23,7 +24,7 @@ from .csv_source import CsvSource
 from .npy_source import NpySource
 from .parquet_source import ParquetSource
 from .source_base import Source
-from .sources import open_source
+from .sources import kind_of, open_source
 
 
 def split(sizes: Sequence[int], ranks: int) -> list[tuple[int, int]]:
@@ -32,8 +33,8 @@ def split(sizes: Sequence[int], ranks: int) -> list[tuple[int, int]]:
     total = sum(sizes)
     owner, start = [], 0
     for n in sizes:
-        middle2 = 2 * start + n  # twice the middle row, to stay in integers
-        owner.append(min(ranks - 1, middle2 * ranks // (2 * total)) if total else 0)
+        middle = start + max(n - 1, 0) // 2  # of rows start .. start + n - 1
+        owner.append(middle * ranks // total if total else 0)
         start += n
     return [(sum(1 for o in owner if o < r), sum(1 for o in owner if o <= r)) for r in range(ranks)]
 
@@ -81,9 +82,11 @@ def open_share(path: str, delimiter: str | None, rank: int, ranks: int) -> Sourc
             "standard input cannot be shared between the ranks of torchrun; write the data "
             "to a file (Parquet spreads the reading over the ranks)"
         )
+    if kind_of(path) == "csv" and rank != 0:
+        return None  # not even opened: rank 0 reads the file, and tells its columns
     source = open_source(path, delimiter=delimiter)
     if isinstance(source, CsvSource):
-        return source if rank == 0 else None
+        return source
     if isinstance(source, ParquetSource):
         return source.share(rank, ranks)
     assert isinstance(source, NpySource)

@@ -31,7 +31,8 @@ SUPPORTED = ", ".join(
 )
 
 
-def _kind(path: str) -> str:
+def kind_of(path: str) -> str:
+    """The reader a path takes, by its extension: csv, parquet, parquet-dir or npy."""
     lower = path.lower()
     if path == "-":
         return "csv"
@@ -53,7 +54,7 @@ def open_source(path: str, *, delimiter: str | None = None) -> Source:
         if glob.has_magic(path):
             return _parquet_glob(path)
         raise InputError(f"{path}: no such file or directory; check the path")
-    kind = _kind(path)
+    kind = kind_of(path)
     if kind == "csv":
         return CsvSource(path, delimiter)
     if kind == "npy":
