@@ -443,6 +443,16 @@ def fold_seconds_per_row(p: int, n: int, repeats: int) -> float:
     return t / n
 
 
+def gram_fit_seconds_per_row(p: int, n: int, repeats: int) -> tuple[float, str]:
+    """Seconds per row of the one-process fit with its default solver (the Gram matrix
+    and Cholesky where that is accurate, as each rank's fold is), and the solver used."""
+    from torchlinreg import LinearRegression
+
+    X, y = rows(0, n, p, seed=2)
+    t, model = timed(lambda: LinearRegression().fit(X, y), repeats)
+    return t / n, model.solver_used_
+
+
 def merge_seconds(p: int, repeats: int) -> float:
     """One merge of two full states of width p (a QR of (2m) × m)."""
     from torchlinreg.solvers.state import LeastSquaresState
@@ -507,14 +517,22 @@ def bench_cost_model(
     threads = torch.get_num_threads()
     print(f"cost-model: {threads} threads; medians of {repeats}")
     fold_rows = {100: 1_000_000, 1000: 40_000}
-    fold_rate = {}
+    fold_rate: dict[int, float] = {}
+    gram_per_m2: dict[int, float] = {}  # only where the one-process fit used the Gram path
     for p, n in fold_rows.items():
         s = fold_seconds_per_row(p, n, repeats)
         m = p + 2
         fold_rate[p] = fold_flops_per_row(m) / s
         print(
-            f"  fold, p = {p:5d}: {s * 1e6:8.2f} µs per row = {s / m**2 * 1e9:.3f} ns per row·m² "
-            f"({fold_rate[p] / 1e9:.1f} GFLOP/s)"
+            f"  QR fold, p = {p:5d}: {s * 1e6:8.2f} µs per row = {s / m**2 * 1e9:.3f} ns per "
+            f"row·m² ({fold_rate[p] / 1e9:.1f} GFLOP/s)"
+        )
+        g, used = gram_fit_seconds_per_row(p, n, repeats)
+        if used == "cholesky":
+            gram_per_m2[p] = g / m**2
+        print(
+            f"  one-process fit (solver used: {used}), p = {p:5d}: {g * 1e6:8.2f} µs per row = "
+            f"{g / m**2 * 1e9:.3f} ns per row·m²"
         )
     merges, solves = {}, {}
     for p in widths:
@@ -540,22 +558,31 @@ def bench_cost_model(
     )
     for p in (100, 10_000):
         m = p + 2
+        measured = 100 if p <= 100 else 1000
         message = 8 * (m * m + p + 3) + 24
-        per_row = fold_flops_per_row(m) / fold_rate[100 if p <= 100 else 1000]
+        per_row = {
+            "QR": fold_flops_per_row(m) / fold_rate[measured],
+        }
+        if gram_per_m2:  # scaled by m² from the widest width fitted by the Gram path
+            per_row["Gram"] = gram_per_m2[max(gram_per_m2)] * m**2
         merge = merges[p] if p in merges else merge_flops(m) / merge_rate
         solve = solves[p] if p in solves else solve_per_m3 * m**3
+        hop = latency + message / bandwidth
+        folds = ", ".join(f"{v * 1e6:.2f} µs/row by {k}" for k, v in per_row.items())
+        print(
+            f"  p = {p:,}: message {message / 1e6:.3f} MB ({hop * 1e3:.3f} ms a hop); merge "
+            f"{merge:.4f} s; solve {solve:.3f} s; fold {folds}"
+        )
         for ranks in (16, 1024):
             levels = math.ceil(math.log2(ranks))
-            hop = latency + message / bandwidth
             tree = levels * (merge + hop)
             broadcast = levels * hop  # a binomial tree; pipelined, ≈ hop + levels·latency
-            n_star = (tree + broadcast) / per_row
+            n_star = {k: (tree + broadcast) / v for k, v in per_row.items()}
+            below = ", ".join(f"{v:,.0f} ({k} fold)" for k, v in n_star.items())
             print(
-                f"  p = {p:6,}, P = {ranks:5,}: message {message / 1e6:9.3f} MB "
-                f"({message / bandwidth * 1e3:8.3f} ms on the wire); merge {merge:9.4f} s; "
-                f"tree {levels} levels {tree:9.3f} s + broadcast {broadcast:8.3f} s; "
-                f"solve {solve:8.3f} s; fold {per_row * 1e6:9.2f} µs/row → merging and "
-                f"messages dominate below n_local ≈ {n_star:,.0f} rows per rank"
+                f"    P = {ranks:5,}: tree {levels} levels {tree:.4f} s (messages "
+                f"{levels * hop:.4f} s) + broadcast {broadcast:.4f} s → merging and messages "
+                f"take longer than the fold below n_local ≈ {below} rows per rank"
             )
 
 
