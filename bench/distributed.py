@@ -108,7 +108,11 @@ class Profile:
         self.section = "other"
 
     def reset(self) -> None:
-        self.__init__()  # type: ignore[misc]
+        for counts in (self.seconds, self.cpu_seconds, self.comm_seconds):
+            counts.clear()
+        self.sent.clear()
+        self.received.clear()
+        self.section = "other"
 
     def as_dict(self) -> dict[str, Any]:
         return {
