@@ -187,6 +187,95 @@ def test_refinement_runs_in_the_partitions_and_equals_one_process() -> None:
     np.testing.assert_allclose(ours.intercept_, expected.intercept_, rtol=1e-13)
 
 
+# -- every pass reads the same partitions ----------------------------------------------
+
+
+def recomputed(a: np.ndarray, chunks: tuple[int, ...], later):  # type: ignore[no-untyped-def]
+    """``a`` as a Dask array of row ``chunks``, each computed afresh by a function call
+    (as from a file): the first call of each gives its rows of ``a``; every later call
+    gives ``later(i, rows)`` for partition i, like a source rewritten after the fit
+    read it. Deterministic under the synchronous scheduler (calls counted here)."""
+    calls: dict[int, int] = {}
+    starts = np.cumsum((0, *chunks))
+
+    def read(i: int) -> np.ndarray:
+        calls[i] = calls.get(i, 0) + 1
+        rows = a[starts[i] : starts[i + 1]]
+        return rows if calls[i] == 1 else later(i, rows.copy())
+
+    blocks = []
+    for i in range(len(chunks)):
+        block = dask.delayed(read, pure=False)(i)
+        shape = (chunks[i], *a.shape[1:])
+        blocks.append(da.from_delayed(block, shape=shape, dtype=a.dtype))
+    return da.concatenate(blocks)
+
+
+def nudged(i: int, rows: np.ndarray) -> np.ndarray:
+    """Partition 1 rewritten with one value changed in its last bit."""
+    if i == 1:
+        rows[-1, ...] = np.nextafter(rows[-1, ...], np.inf)
+    return rows
+
+
+def shortened(i: int, rows: np.ndarray) -> np.ndarray:
+    """Partition 1 rewritten without its first row."""
+    return rows[1:] if i == 1 else rows
+
+
+def unchanged(i: int, rows: np.ndarray) -> np.ndarray:
+    return rows
+
+
+def refined_fit(Xd, yd, intercept, persist=False):  # type: ignore[no-untyped-def]
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Filip is rightly flagged as ill-conditioned
+        if persist:
+            Xd, yd = dask.persist(Xd, yd)
+        return LinearRegression(fit_intercept=intercept, refine=True).fit(Xd, yd)
+
+
+CHANGED = (
+    r"^partition 1 of 3: the data changed between passes \(the fit read {} rows here, a "
+    r"refinement pass {}{}\); persist the collection or leave its source unchanged until "
+    r"the fit ends$"
+)
+
+
+@pytest.mark.parametrize("name", ["Norris", "Filip"])
+def test_refinement_stops_when_a_partition_changes_between_passes(name) -> None:
+    """Refinement computes the partitions again; a partition whose rows differ from
+    those the fit was folded from (one value's last bit, or a row fewer) stops the fit
+    instead of mixing the two. Norris refines by gradients (semi-normal equations),
+    Filip, beyond their limit, by cross products: both passes are checked. The same
+    source unchanged, or persisted before the fit, refines to the in-memory answer."""
+    X, y, intercept, _ = load(name)
+    n = len(X)
+    chunks = (n // 3, n // 3, n - 2 * (n // 3))
+    X = X.reshape(n, -1)
+    k = n // 3
+
+    def source(later_X, later_y):  # type: ignore[no-untyped-def]
+        return recomputed(X, chunks, later_X), recomputed(y, chunks, later_y)
+
+    other_values = CHANGED.format(k, k, " with other values")
+    with pytest.raises(InputError, match=other_values):
+        refined_fit(*source(unchanged, nudged), intercept)
+    with pytest.raises(InputError, match=other_values):
+        refined_fit(*source(nudged, unchanged), intercept)
+    with pytest.raises(InputError, match=CHANGED.format(k, k - 1, "")):
+        refined_fit(*source(shortened, shortened), intercept)
+    # The check passes where the rows are the same: the fit is then that of the same
+    # partitions held in memory (itself the one-process fit: the NIST test above).
+    held = da.from_array(X, chunks=(chunks, X.shape[1])), da.from_array(y, chunks=(chunks,))
+    expected = refined_fit(*held, intercept)
+    for later, persist in ((unchanged, False), (nudged, True)):
+        ours = refined_fit(*source(later, later), intercept, persist)
+        assert ours.refined_ and expected.refined_
+        np.testing.assert_array_equal(ours.coef_, expected.coef_)
+        np.testing.assert_array_equal(ours.intercept_, expected.intercept_)
+
+
 # -- nothing comes to the client ------------------------------------------------------
 
 
@@ -304,3 +393,13 @@ def test_gradient_training_refuses_a_dask_collection() -> None:
     (_, _, _, _), (Xd, yd, _, _), _ = arrays("plain")
     with pytest.raises(InputError, match="GDRegressor trains on rows in memory"):
         GDRegressor(epochs=2).fit(Xd, yd)
+
+
+def test_predict_of_a_single_target_given_as_a_column_stays_2d() -> None:
+    """y of shape (n, 1) fits a model that predicts (n, 1) in memory; so on Dask."""
+    (X, y, _, _), (Xd, _, _, _), _ = arrays("plain")
+    model = LinearRegression().fit(X, y[:, None])
+    with dask.config.set(scheduler="synchronous"):
+        got = model.predict(Xd).compute()
+    assert got.shape == (len(X), 1)
+    np.testing.assert_array_equal(got, model.predict(X))

@@ -10,9 +10,12 @@ timing, and the client receives the merged state alone; it solves it as a fit in
 does. Where refinement is due, each step's gradient is computed per partition in
 double-double and the (hi, lo) pairs are summed up the same tree; narrow designs beyond
 the semi-normal limit are solved from the partitions' double-double cross products,
-summed likewise. A robust ``summary()`` passes over the partitions as well: each task
-returns its sums, which are combined up the tree (cluster scores by label), and the
-cluster meat is formed where the last merge runs. No rows come to the client.
+summed likewise. Those passes compute the partitions again (re-read their files, rerun
+their functions): each partition's rows must match the fingerprint its fold task took
+(:mod:`~torchlinreg.solvers.fingerprint`), else the fit stops. A robust ``summary()``
+passes over the partitions as well: each task returns its sums, which are combined up
+the tree (cluster scores by label), and the cluster meat is formed where the last merge
+runs. No rows come to the client.
 
 Dask is imported only here, and this module only when a Dask collection is given.
 """
@@ -29,8 +32,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..models._base import is_dask
 from ..models._diagnostics import CHEAP_CELLS, RISK, wants_refinement, warn_unrefined
-from ..models._exact import _is_dask
 from ..solvers import dd
 from ..solvers.state import LeastSquaresState
 from ..stats.meat import Parts, _Sums, collapse, combine, on_device
@@ -38,6 +41,7 @@ from ..stats.meat import Parts, _Sums, collapse, combine, on_device
 if TYPE_CHECKING:
     from ..data.chunks import Chunk
     from ..models._exact import ExactRegressor
+    from ..solvers.fingerprint import Fingerprint
     from ..solvers.solve import Solution
     from ..stats.summary import Summary
 
@@ -92,7 +96,7 @@ class _Partitions:
 def _blocks(value: Any, name: str, ndims: tuple[int, ...]) -> list[Any]:
     """The partitions of a Dask DataFrame, Series or array as ``Delayed`` objects;
     arrays must be chunked along rows only."""
-    if not _is_dask(value) or not hasattr(value, "to_delayed"):
+    if not is_dask(value) or not hasattr(value, "to_delayed"):
         raise InputError(
             f"{name} is a {type(value).__name__}, but X is a Dask collection: give {name} as "
             "a Dask Series, DataFrame or array with the partitions of X (e.g. a column of "
@@ -200,8 +204,42 @@ def _chunk(X: Any, y: Any, sample_weight: Any, problem: _Problem) -> Chunk:
 # -- tasks ----------------------------------------------------------------------------
 
 
-def _fold(problem: _Problem, X: Any, y: Any, w: Any) -> dict[str, Any]:
-    """A partition's rows folded into a state: its ``state_dict``."""
+def _fingerprint(chunk: Chunk) -> Fingerprint:
+    from ..solvers.fingerprint import Fingerprint
+
+    fingerprint = Fingerprint()
+    fingerprint.add(chunk)
+    return fingerprint
+
+
+def _read_again(problem: _Problem, X: Any, y: Any, w: Any, first: Fingerprint) -> Chunk:
+    """A partition's rows on a later pass (refinement), which must be the rows the fit
+    was folded from: Dask computes the partition again (re-reads its files, reruns
+    its functions) unless the collection is persisted."""
+    chunk = _chunk(X, y, w, problem)
+    now = _fingerprint(chunk)
+    if now != first:
+        values = " with other values" if now.rows == first.rows else ""
+        raise InputError(
+            f"the data changed between passes (the fit read {first.rows} rows here, a "
+            f"refinement pass {now.rows}{values}); persist the collection or leave its "
+            "source unchanged until the fit ends"
+        )
+    return chunk
+
+
+@dataclass(frozen=True)
+class _Folded:
+    """States merged up the tree: the ``state_dict`` of the partitions' rows and, in
+    partition order, each partition's fingerprint (None: no refinement can follow)."""
+
+    state: dict[str, Any]
+    fingerprints: tuple[Fingerprint | None, ...]
+
+
+def _fold(problem: _Problem, fingerprinted: bool, X: Any, y: Any, w: Any) -> _Folded:
+    """A partition's rows folded into a state, and their fingerprint where
+    ``fingerprinted`` (refinement passes are checked against it)."""
     chunk = _chunk(X, y, w, problem)
     state = LeastSquaresState(
         problem.n_features,
@@ -209,12 +247,14 @@ def _fold(problem: _Problem, X: Any, y: Any, w: Any) -> dict[str, Any]:
         fit_intercept=problem.fit_intercept,
         device=chunk.X.device,
     )
-    return state.update_chunk(chunk).state_dict()
+    fingerprint = _fingerprint(chunk) if fingerprinted else None
+    return _Folded(state.update_chunk(chunk).state_dict(), (fingerprint,))
 
 
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    state = LeastSquaresState.from_state_dict(a)
-    return state.merge(LeastSquaresState.from_state_dict(b)).state_dict()
+def _merge(a: _Folded, b: _Folded) -> _Folded:
+    state = LeastSquaresState.from_state_dict(a.state)
+    merged = state.merge(LeastSquaresState.from_state_dict(b.state)).state_dict()
+    return _Folded(merged, a.fingerprints + b.fingerprints)
 
 
 def _dd_add(a: dd.DD | None, b: dd.DD | None) -> dd.DD | None:
@@ -238,9 +278,17 @@ def _held_rows() -> Iterator[Chunk]:
         yield Chunk(chunk.X[rows], chunk.Y[rows], None if w is None else w[rows], chunk.target_1d)
 
 
-def _gradient(problem: _Problem, gradient: Callable[[], dd.DD], X: Any, y: Any, w: Any) -> dd.DD:
-    """A refinement step's double-double gradient over one partition's rows."""
-    chunk = _chunk(X, y, w, problem)
+def _gradient(
+    problem: _Problem,
+    gradient: Callable[[], dd.DD],
+    X: Any,
+    y: Any,
+    w: Any,
+    first: Fingerprint,
+) -> dd.DD:
+    """A refinement step's double-double gradient over one partition's rows (checked
+    to be those of the fit, ``first``)."""
+    chunk = _read_again(problem, X, y, w, first)
     token = _HELD.set(chunk)
     try:
         return gradient()
@@ -249,12 +297,13 @@ def _gradient(problem: _Problem, gradient: Callable[[], dd.DD], X: Any, y: Any, 
 
 
 def _cross_products(
-    problem: _Problem, state: LeastSquaresState, X: Any, y: Any, w: Any
+    problem: _Problem, state: LeastSquaresState, X: Any, y: Any, w: Any, first: Fingerprint
 ) -> dd.DD | None:
-    """One partition's double-double cross products, with the merged state's shift."""
+    """One partition's double-double cross products, with the merged state's shift
+    (its rows checked to be those of the fit, ``first``)."""
     from ..solvers.dd_gram import DDGram
 
-    chunk = _chunk(X, y, w, problem)
+    chunk = _read_again(problem, X, y, w, first)
     gram = DDGram(state)
     gram.update_chunk(chunk)
     return gram.gram()
@@ -298,11 +347,18 @@ def _tree(values: Sequence[Any], pair: Callable[[Any, Any], Any]) -> Any:
 
 
 def _over_partitions(
-    parts: _Partitions, task: Callable[..., Any], shared: Any, problem: _Problem, *, groups: bool
+    parts: _Partitions,
+    task: Callable[..., Any],
+    shared: Any,
+    problem: _Problem,
+    *,
+    groups: bool,
+    each: Sequence[Any] | None = None,
 ) -> list[Any]:
-    """``task(problem, shared, X, y, w[, g])`` per partition (see :func:`_guarded`).
-    ``shared`` (a state, a function holding one) is one key of the graph, sent once to
-    each worker; ``None``: ``task(problem, X, y, w)``."""
+    """``task(problem, shared, X, y, w[, g][, each[i]])`` per partition i (see
+    :func:`_guarded`). ``shared`` (a state, a function holding one, a flag) is one key
+    of the graph, sent once to each worker; ``None``: ``task(problem, X, y, w...)``. ``each``:
+    a small value per partition (its fingerprint), given with its rows."""
     import dask
 
     one = () if shared is None else (dask.delayed(shared, pure=False, traverse=False),)
@@ -310,7 +366,8 @@ def _over_partitions(
     for i in range(len(parts)):
         where, X, y, w, g = parts.rows(i)
         args = (X, y, w, g) if groups else (X, y, w)
-        out.append(dask.delayed(_guarded, pure=False)(where, task, problem, *one, *args))
+        own = () if each is None else (each[i],)
+        out.append(dask.delayed(_guarded, pure=False)(where, task, problem, *one, *args, *own))
     return out
 
 
@@ -331,23 +388,30 @@ def _compute(graph: Any) -> Any:
 def fit(model: ExactRegressor, X: Any, y: Any, sample_weight: Any) -> ExactRegressor:
     """``model.fit`` on a Dask DataFrame or array ``X`` with ``y`` (and
     ``sample_weight``) partitioned as ``X``; returns ``model``."""
-    from ..models._distributed import _solve
+    from ..models._exact import _nonzero_weight
 
     model._check_params()
     parts = _partitions(X, y, sample_weight)
     problem = _Problem(_n_features(X), parts.n_targets, bool(model.fit_intercept), model.device)
-    folds = _over_partitions(parts, _fold, None, problem, groups=False)
-    state = LeastSquaresState.from_state_dict(_compute(_tree(folds, _merge)))
+    # Refinement computes the partitions again, which may give other rows (files
+    # rewritten, functions rerun): each is checked against its fingerprint from the
+    # fold, taken wherever refinement may follow (it costs about a third of the fold;
+    # refine=False and penalised fits skip it). Taking it on a second pass instead, as
+    # a stream does, would compute every partition once more.
+    fingerprinted = model._refinement() is not False
+    folds = _over_partitions(parts, _fold, fingerprinted, problem, groups=False)
+    folded: _Folded = _compute(_tree(folds, _merge))
+    state = LeastSquaresState.from_state_dict(folded.state)
     if state.n_samples == 0:
         raise InputError("X has no rows (every partition is empty); give at least one row")
     state = _on(state, model._device())
     # A Dask array's name is its key in the graph, not a label: only frames name columns.
     model._set_feature_names(X, y if hasattr(y, "divisions") else None)
     small = state.n_samples * (state.n_params + 1) <= CHEAP_CELLS
-    solution = _solve(model, state)
+    solution = model._solve(_nonzero_weight(state))
     refined = wants_refinement(model._refinement(), state, solution, small=small)
     if refined:
-        solution, refined = _refined(parts, problem, state, solution)
+        solution, refined = _refined(parts, problem, state, solution, folded.fingerprints)
     model._finish(state, solution, parts.target_1d, refined, "qr")
     return model
 
@@ -365,17 +429,25 @@ def _on(state: LeastSquaresState, device: torch.device | None) -> LeastSquaresSt
 
 
 def _refined(
-    parts: _Partitions, problem: _Problem, state: LeastSquaresState, solution: Solution
+    parts: _Partitions,
+    problem: _Problem,
+    state: LeastSquaresState,
+    solution: Solution,
+    fingerprints: Sequence[Fingerprint | None],
 ) -> tuple[Solution, bool]:
     """The solution refined with gradients summed over the partitions (corrected
-    semi-normal equations), or, beyond their limit, from the partitions' cross products."""
+    semi-normal equations), or, beyond their limit, from the partitions' cross products;
+    every partition read again must match its ``fingerprints`` from the fold."""
     from ..solvers.refine import _seminormal, seminormal_obstacle
 
     if seminormal_obstacle(state) is not None:
-        return _from_cross_products(parts, problem, state, solution)
+        return _from_cross_products(parts, problem, state, solution, fingerprints)
 
     def total(gradient: Callable[[], dd.DD]) -> dd.DD:
-        graph = _tree(_over_partitions(parts, _gradient, gradient, problem, groups=False), _dd_add)
+        tasks = _over_partitions(
+            parts, _gradient, gradient, problem, groups=False, each=fingerprints
+        )
+        graph = _tree(tasks, _dd_add)
         return _compute(graph)  # type: ignore[no-any-return]
 
     theta = _seminormal(_held_rows, state, solution.theta, total)
@@ -383,7 +455,11 @@ def _refined(
 
 
 def _from_cross_products(
-    parts: _Partitions, problem: _Problem, state: LeastSquaresState, solution: Solution
+    parts: _Partitions,
+    problem: _Problem,
+    state: LeastSquaresState,
+    solution: Solution,
+    fingerprints: Sequence[Fingerprint | None],
 ) -> tuple[Solution, bool]:
     """Narrow designs: the solution from the double-double cross products of every
     partition, summed; else the solution as it is, with a warning if digits are at risk."""
@@ -392,7 +468,9 @@ def _from_cross_products(
 
     reason = f"{_SPREAD} and the design has more than {MAX_COLUMNS - state.n_targets} columns"
     if state.n_params + state.n_targets <= MAX_COLUMNS:
-        grams = _over_partitions(parts, _cross_products, state, problem, groups=False)
+        grams = _over_partitions(
+            parts, _cross_products, state, problem, groups=False, each=fingerprints
+        )
         total = _compute(_tree(grams, _dd_add))
         gram = DDGram(state)
         # None: some partition's products overflow (or underflow); the sum is then not
