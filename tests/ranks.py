@@ -54,7 +54,7 @@ def _worker(rank: int, world: int, port: int, tasks: Any, results: Any) -> None:
         "gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=GROUP_TIMEOUT_S)
     )
     while (task := tasks.get()) is not None:
-        module, name, args = task
+        call, module, name, args = task
         try:
             fn = getattr(importlib.import_module(module), name)
             with warnings.catch_warnings(record=True) as caught:
@@ -63,7 +63,7 @@ def _worker(rank: int, world: int, port: int, tasks: Any, results: Any) -> None:
             out: Any = (value, [(w.category.__name__, str(w.message)) for w in caught])
         except BaseException as e:  # reported to the test, which decides
             out = Failed(type(e).__name__, str(e), traceback.format_exc())
-        results.put((rank, out))
+        results.put((call, rank, out))
     dist.destroy_process_group()
 
 
@@ -75,6 +75,7 @@ class Ranks:
         self.world = world
         self.tasks = [context.Queue() for _ in range(world)]
         self.results = context.Queue()
+        self.calls = 0
         port = free_port()
         self.processes = [
             context.Process(
@@ -87,15 +88,19 @@ class Ranks:
 
     def run_with_warnings(self, fn: Callable[..., Any], *args: Any) -> list[Any]:
         """Each rank's (result, warnings as (category name, message)) or :class:`Failed`."""
+        self.calls += 1  # answers to an earlier call that timed out are left aside
         for q in self.tasks:
-            q.put((fn.__module__, fn.__name__, args))
+            q.put((self.calls, fn.__module__, fn.__name__, args))
         out: list[Any] = [None] * self.world
-        for _ in range(self.world):
+        answered = 0
+        while answered < self.world:
             try:
-                rank, value = self.results.get(timeout=CALL_TIMEOUT_S)
+                call, rank, value = self.results.get(timeout=CALL_TIMEOUT_S)
             except queue.Empty:
                 raise AssertionError(f"{fn.__name__}: no answer in {CALL_TIMEOUT_S} s") from None
-            out[rank] = value
+            if call == self.calls:
+                out[rank] = value
+                answered += 1
         return out
 
     def run(self, fn: Callable[..., Any], *args: Any) -> list[Any]:

@@ -73,6 +73,14 @@ def estimator(case: str, intercept: bool):  # type: ignore[no-untyped-def]
     return LinearRegression(fit_intercept=intercept)
 
 
+def labelled(g, case: str, rank: int):  # type: ignore[no-untyped-def]
+    """Cluster labels as the case gives them: numbers (NumPy integers on rank 0, Python
+    ints on rank 1: equal labels are one cluster) or text."""
+    if "text labels" in case:
+        return np.array([f"firm {v}" for v in g], dtype=object)
+    return g if rank == 0 else np.array(g.tolist(), dtype=object)
+
+
 def intervals(model, X, case):  # type: ignore[no-untyped-def]
     """Confidence and prediction bounds and standard errors (full-rank least squares)."""
     if "ridge" in case or "deficient" in case:
@@ -101,15 +109,15 @@ def fit_share(rank, world, case, split, cov_types):  # type: ignore[no-untyped-d
     X, y, w, g, intercept = design(case)
     rows = share(len(X), rank, split)
     wr = None if w is None else w[rows]
+    g = labelled(g, case, rank)
     model = estimator(case, intercept).fit(X[rows], y[rows], wr, distributed=True)
     out = {"coef": model.coef_, "intercept": model.intercept_, "rank": model.rank_}
     # The process group stays behind: the model pickles, and its copy predicts alike.
-    out["copy predicts"] = pickle.loads(pickle.dumps(model)).predict(X[:5])
-    out["predicts"] = model.predict(X[:5])
-    if "ridge" not in case:
-        out["summaries"] = {
-            c: summaries_of(model, c, X[rows], y[rows], wr, g[rows]) for c in cov_types
-        }
+    copy = pickle.loads(pickle.dumps(model))
+    out["copy predicts"], out["predicts"] = copy.predict(X[:5]), model.predict(X[:5])
+    out["summaries"] = {c: summaries_of(model, c, X[rows], y[rows], wr, g[rows]) for c in cov_types}
+    # The copy has forgotten its group and its share: given both again, the same summary.
+    out["copy summary"] = summaries_of(copy, "HC1", X[rows], y[rows], wr, g[rows], distributed=True)
     out["interval"] = intervals(model, X[:5], case)
     return out
 
@@ -155,7 +163,10 @@ def fit_streamed(rank, world, case, split):  # type: ignore[no-untyped-def]
 
 # -- the tests ----------------------------------------------------------------------
 
-CASES = ["plain", "weights", "no-intercept", "multi", "multi weights", "deficient", "ridge"]
+CASES = [
+    "plain", "weights", "no-intercept", "multi", "multi weights", "deficient", "ridge",
+    "text labels",
+]  # fmt: skip
 
 
 def reference(case: str, cov_types: list[str]):  # type: ignore[no-untyped-def]
@@ -164,8 +175,8 @@ def reference(case: str, cov_types: list[str]):  # type: ignore[no-untyped-def]
         warnings.simplefilter("ignore")
         model = estimator(case, intercept).fit(X, y, w)
         out = {"coef": model.coef_, "intercept": model.intercept_, "rank": model.rank_}
-        if "ridge" not in case:
-            out["summaries"] = {c: summaries_of(model, c, X, y, w, g) for c in cov_types}
+        g = labelled(g, case, 0)
+        out["summaries"] = {c: summaries_of(model, c, X, y, w, g) for c in cov_types}
         out["interval"] = intervals(model, X[:5], case)
     return out
 
@@ -198,7 +209,7 @@ def assert_statistics_equal(ours, theirs, rtol: float, where: str = "") -> None:
 @pytest.mark.parametrize("split", list(SPLITS))
 @pytest.mark.parametrize("case", CASES)
 def test_distributed_fit_equals_one_process(ranks, case, split) -> None:
-    cov_types = COV_TYPES if split == "uneven" else ["nonrobust", "HC1"]
+    cov_types = COV_TYPES if split != "even" else ["nonrobust", "HC1"]
     results = check(ranks.run(fit_share, case, SPLITS[split], cov_types))
     expected = reference(case, cov_types)
     for r in results[1:]:  # the identical model on every rank
@@ -210,13 +221,12 @@ def test_distributed_fit_equals_one_process(ranks, case, split) -> None:
     scale = np.abs(expected["coef"]).max()
     np.testing.assert_allclose(ours["coef"], expected["coef"], rtol=1e-12, atol=1e-12 * scale)
     np.testing.assert_allclose(ours["intercept"], expected["intercept"], rtol=1e-12, atol=1e-12)
-    if "summaries" in expected:
-        for cov in cov_types:
-            for r in results:
-                label = f"{cov} rounding" if "deficient" in case else cov
-                assert_statistics_equal(
-                    r["summaries"][cov], expected["summaries"][cov], 1e-10, label
-                )
+    for cov in cov_types:
+        for r in results:
+            label = f"{cov} rounding" if "deficient" in case else cov
+            assert_statistics_equal(r["summaries"][cov], expected["summaries"][cov], 1e-10, label)
+            if cov == "HC1":
+                assert_statistics_equal(r["copy summary"], expected["summaries"][cov], 1e-10, label)
     if expected["interval"] is not None:
         for a, b in zip(ours["interval"], expected["interval"], strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-10)
@@ -312,3 +322,57 @@ def test_large_ranks_use_the_normal_equations_only_where_one_process_would(ranks
         assert solver == expected.solver_used_
         np.testing.assert_allclose(coef, expected.coef_, rtol=1e-11)
         np.testing.assert_allclose(intercept, expected.intercept_, rtol=1e-11)
+
+
+def stream_read_once_on_rank_1(rank, world):  # type: ignore[no-untyped-def]
+    """Rank 1's stream is a function returning the same iterator each call: its second
+    pass (for refinement) reads nothing, where it read rows before."""
+    X, y, *_ = design("plain")
+    rows = share(len(X), rank, 0.5)
+    chunks = [(X[rows][i : i + 40], y[rows][i : i + 40]) for i in range(0, 120, 40)]
+    shared = iter(chunks)
+    source = (lambda: shared) if rank == 1 else chunks
+    LinearRegression(refine=True).fit_chunks(source, distributed=True)
+
+
+def test_a_rank_whose_second_pass_reads_nothing_stops_every_rank(ranks) -> None:
+    for r in ranks.run(stream_read_once_on_rank_1):
+        assert isinstance(r, Failed) and r.kind == "InputError", r
+        assert r.message.startswith("rank 1 of 2: the data changed between passes"), r.message
+
+
+def fit_overflowing(rank, world, where):  # type: ignore[no-untyped-def]
+    X, y, *_ = design("plain")
+    rows = share(len(X), rank, 0.5)
+    X = X[rows].copy()
+    if where == "one rank" and rank == 1:
+        X[:3, 0] = 1.6e308  # its own sums of squares overflow
+    if where == "the merge":
+        X[:2, 0] = 1.0e308  # each rank's column norm is finite (1.4e308), their total not
+    LinearRegression().fit(X, y[rows], distributed=True)
+
+
+@pytest.mark.parametrize("where", ["one rank", "the merge"])
+def test_overflow_stops_every_rank_with_the_one_process_message(ranks, where) -> None:
+    X, y, *_ = design("plain")
+    for r in ranks.run(fit_overflowing, where):
+        assert isinstance(r, Failed) and r.kind == "InputError", r
+        assert "the sums of squares overflow float64" in r.message, r.message
+        assert r.message.startswith("rank 1 of 2: ") == (where == "one rank"), r.message
+
+
+def fit_with_other_parameters(rank, world, name, value):  # type: ignore[no-untyped-def]
+    X, y, *_ = design("plain")
+    rows = share(len(X), rank, 0.5)
+    model = LinearRegression()
+    if rank == 1:
+        model.set_params(**{name: value})
+    model.fit(X[rows], y[rows], distributed=True)
+
+
+@pytest.mark.parametrize(("name", "value"), [("fit_intercept", False), ("refine", True)])
+def test_ranks_with_other_parameters_are_refused_on_every_rank(ranks, name, value) -> None:
+    for r in ranks.run(fit_with_other_parameters, name, value):
+        assert isinstance(r, Failed) and r.kind == "InputError", r
+        assert "rank 1 of 2 has other parameters than rank 0" in r.message, r.message
+        assert name in r.message

@@ -95,34 +95,57 @@ class Group:
 
     # -- tensors -------------------------------------------------------------------
 
-    def gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
-        """Every rank's ``tensor`` (the same shape and dtype on every rank), in rank
-        order, on ``tensor``'s device."""
-        home = tensor.device
-        t = tensor.to(self.device).contiguous()
-        out = [torch.empty_like(t) for _ in range(self.size)]
-        self.dist.all_gather(out, t, group=self.process_group)
-        return [o.to(home) for o in out]
+    def reduce(
+        self,
+        value: T,
+        combine: Callable[[T, T], T],
+        pack: Callable[[T], list[torch.Tensor]],
+        unpack: Callable[[list[torch.Tensor]], T],
+    ) -> T:
+        """Every rank's ``value`` combined up a fixed binary tree in rank order, then
+        rank 0's result broadcast: the same bits on every rank, whatever the timing.
+
+        Level ℓ: rank r with r mod 2^(ℓ+1) = 0 combines its value with that of rank
+        r + 2^ℓ (``combine(mine, theirs)``, the higher ranks' rows after its own). Each
+        rank sends its packed value at most once and receives the result once, in
+        log₂ P rounds. ``pack`` gives tensors of the same shapes on every rank;
+        ``combine`` must not raise (an error on one rank would leave the others
+        waiting): mark a failed result in the value and check it after the reduction.
+        """
+        mine = value
+        step = 1
+        while step < self.size:
+            if self.rank % (2 * step) == step:  # hand this subtree's value up; done
+                for t in pack(mine):
+                    self.send(t, self.rank - step)
+                break
+            partner = self.rank + step
+            if partner < self.size:
+                theirs = unpack([self.receive(t, partner) for t in pack(mine)])
+                mine = combine(mine, theirs)
+            step *= 2
+        return unpack([self.broadcast(t) for t in pack(mine)])
 
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Σ over ranks, added in rank order: the same bits on every rank."""
-        parts = self.gather(tensor)
-        total = parts[0].clone()
-        for part in parts[1:]:
-            total += part
-        return total
+        """Σ over ranks up the tree of :meth:`reduce`: the same bits on every rank."""
+        return self.reduce(tensor, torch.add, lambda t: [t], lambda ts: ts[0])
 
     def dd_sum(self, hi: torch.Tensor, lo: torch.Tensor) -> dd.DD:
-        """Σ over ranks of double-double values (hi + lo), in double-double and rank
-        order: sums that cancel across ranks keep their extra precision."""
-        his, los = self.gather(hi), self.gather(lo)
-        total_hi, total_lo = his[0].clone(), los[0].clone()
-        for h, lo_part in zip(his[1:], los[1:], strict=True):
-            total_hi, total_lo = dd.dd_add(total_hi, total_lo, h, lo_part)
-        return total_hi, total_lo
+        """Σ over ranks of double-double values (hi + lo), added in double-double up the
+        tree of :meth:`reduce`: sums that cancel across ranks keep their precision."""
 
-    def max(self, value: float) -> float:
-        return max(self.gather_objects(value))
+        def add(a: dd.DD, b: dd.DD) -> dd.DD:
+            return dd.dd_add(a[0], a[1], b[0], b[1])
+
+        return self.reduce((hi, lo), add, lambda v: [v[0], v[1]], lambda ts: (ts[0], ts[1]))
+
+    def decide(self, value: T) -> T:
+        """Rank 0's ``value`` (small, picklable) on every rank: for a decision each rank
+        could compute itself but might round differently (another processor or
+        library), which would send the ranks down different branches."""
+        box = [value]
+        self.dist.broadcast_object_list(box, self.global_rank(0), group=self.process_group)
+        return box[0]  # type: ignore[no-any-return]
 
     def broadcast(self, tensor: torch.Tensor, src: int = 0) -> torch.Tensor:
         """``tensor`` as rank ``src`` holds it (same shape and dtype everywhere)."""

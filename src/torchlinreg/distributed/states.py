@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from ..solvers.state import LeastSquaresState, RowCounts
+from ..errors import InputError
+from ..solvers.state import OVERFLOW, LeastSquaresState, RowCounts
 from .group import Group
 
 
@@ -63,20 +64,29 @@ def merge_tree(states: list[LeastSquaresState]) -> LeastSquaresState:
 
 def merge_across(group: Group, state: LeastSquaresState) -> LeastSquaresState:
     """Every rank's state merged, on every rank (collective: every rank calls it with a
-    state of the same problem)."""
-    mine = state.copy()
-    step = 1
-    while step < group.size:
-        if group.rank % (2 * step) == step:  # hand the subtree's state up, then wait
-            numbers, counts = pack(mine)
-            group.send(numbers, group.rank - step)
-            group.send(counts, group.rank - step)
-            break
-        partner = group.rank + step
-        if partner < group.size:
-            numbers, counts = pack(mine)
-            theirs = unpack(group.receive(numbers, partner), group.receive(counts, partner), mine)
-            mine.merge(theirs)
-        step *= 2
-    numbers, counts = pack(mine)
-    return unpack(group.broadcast(numbers), group.broadcast(counts), state)
+    state of the same problem, its pending rows already folded). A merge whose sums
+    overflow is found on every rank after the broadcast, not where it happened."""
+
+    def merge(mine: LeastSquaresState, theirs: LeastSquaresState) -> LeastSquaresState:
+        if _finite(mine) and _finite(theirs):
+            try:
+                return mine.merge(theirs)
+            except (InputError, RuntimeError):  # overflow, or LAPACK on what overflowed
+                pass
+        # Carried to every rank as a non-finite R, and refused there.
+        mine.R.fill_(float("inf"))
+        return mine
+
+    merged = group.reduce(
+        state.copy(),
+        merge,
+        lambda s: list(pack(s)),
+        lambda parts: unpack(parts[0], parts[1], state),
+    )
+    if not _finite(merged):
+        raise InputError(OVERFLOW)
+    return merged
+
+
+def _finite(state: LeastSquaresState) -> bool:
+    return bool(torch.isfinite(state.R).all())

@@ -41,7 +41,7 @@ def fit(
     """``model.fit`` on this rank's rows (``X``, ``y``, ``sample_weight``), collectively."""
     from ..solvers.refine import refine_in_memory, seminormal_obstacle
 
-    model._check_params()
+    group.agree(model._check_params)
     chunk, local, gram_built = group.agree(
         lambda: _local_fold(model, X, y, sample_weight, fast=True)
     )
@@ -50,19 +50,21 @@ def fit(
     state = _merged(group, local)
     by_gram = group.gather_objects(gram_built)
     solver_used = "cholesky" if all(by_gram) else "qr"
-    if any(by_gram) and not gram_accurate(state):
+    if any(by_gram) and not group.decide(gram_accurate(state)):
         # Each rank's rows were well conditioned, all of them together are not (a sum of
         # Gram matrices is no worse conditioned than its worst term, but the column
         # scaling the rule uses differs): fold by QR, as one process would.
         _, local, _ = group.agree(lambda: _local_fold(model, X, y, sample_weight, fast=False))
         state, solver_used = _merged(group, local), "qr"
     small = state.n_samples * (state.n_params + 1) <= CHEAP_CELLS
-    solution = _solve(model, state)
-    refined = solver_used == "qr" and wants_refinement(
-        model._refinement(), state, solution, small=small
+    solution = _solve(group, model, state)
+    refined = solver_used == "qr" and group.decide(
+        wants_refinement(model._refinement(), state, solution, small=small)
     )
-    if refined and seminormal_obstacle(state) is None:
-        theta = refine_in_memory(chunk, state, solution.theta, reduce=_total(group))
+    if refined and group.decide(seminormal_obstacle(state)) is None:
+        theta = refine_in_memory(
+            chunk, state, solution.theta, reduce=_total(group), share=group.broadcast
+        )
         solution = solution.with_theta(theta)
     elif refined:
         solution, refined = _from_cross_products(group, model, chunk, state, solution)
@@ -82,12 +84,13 @@ def fit_chunks(
     from ..solvers.fingerprint import Fingerprint
     from ..solvers.refine import refine_from_chunks, seminormal_obstacle
 
-    model._check_params()
+    group.agree(model._check_params)
     stream = ChunkStream(chunks, model._device())
     one_shot = any(group.gather_objects(stream.one_shot))
     local, target_1d = _fold(group, model, stream, feature_names, None)
+    first_rows = local.n_samples
     state = _merged(group, local)
-    solution = _solve(model, state)
+    solution = _solve(group, model, state)
     obstacle: str | None = None
     if one_shot or model._refinement() is False:
         obstacle = (
@@ -96,10 +99,10 @@ def fit_chunks(
             if one_shot
             else "refine=False was given"
         )
-    elif not wants_refinement(model._refinement(), state, solution, small=False):
+    elif not group.decide(wants_refinement(model._refinement(), state, solution, small=False)):
         obstacle = "refinement was not due"
     else:
-        obstacle = seminormal_obstacle(state)
+        obstacle = group.decide(seminormal_obstacle(state))
     if obstacle is not None:
         if not model._penalised():
             warn_unrefined(state, solution, obstacle)
@@ -109,10 +112,12 @@ def fit_chunks(
     # As in one process: the fit is made again from the second pass, whose fingerprint
     # (per rank) every refinement pass must match.
     fingerprint = Fingerprint()
-    local, target_1d = _fold(group, model, stream, feature_names, fingerprint)
+    local, target_1d = _fold(group, model, stream, feature_names, fingerprint, first_rows == 0)
     state = _merged(group, local)
-    solution = _solve(model, state)
-    theta = refine_from_chunks(stream, state, solution.theta, fingerprint, reduce=_total(group))
+    solution = _solve(group, model, state)
+    theta = refine_from_chunks(
+        stream, state, solution.theta, fingerprint, reduce=_total(group), share=group.broadcast
+    )
     _finish(group, model, state, solution.with_theta(theta), target_1d, True)
     model._rank_data = (local.n_samples, local.weighted)
     return model
@@ -134,7 +139,9 @@ def _local_fold(
         state = gram_state(chunk, bool(model.fit_intercept))
         if state is not None:
             return chunk, state, True
-    return chunk, model._new_state(chunk).update_chunk(chunk), False
+    state = model._new_state(chunk).update_chunk(chunk)
+    state.R  # noqa: B018 - folds the rows still buffered, where errors are agreed on
+    return chunk, state, False
 
 
 def gram_accurate(state: LeastSquaresState) -> bool:
@@ -144,6 +151,22 @@ def gram_accurate(state: LeastSquaresState) -> bool:
     from ..solvers.solve import EPS, condition_number
 
     return bool(EPS * condition_number(state) ** 2 <= GRAM_ACCURACY)
+
+
+def rank_share(
+    group: Group, state: LeastSquaresState, X: Any, sample_weight: Any
+) -> tuple[int, bool]:
+    """(rows, weighted) of this rank's share for the robust pass of a model that no
+    longer knows them (a pickled or loaded copy of a distributed fit): the ranks' rows
+    must add up to the fit's (the pass checks they are the same rows)."""
+    rows = group.gather_objects(int(np.shape(X)[0]) if X is not None else 0)
+    if sum(rows) != state.n_samples:
+        raise InputError(
+            f"the ranks give {sum(rows)} rows in all ({', '.join(map(str, rows))} by rank) "
+            f"but the model was fitted on {state.n_samples}; give each rank its training "
+            "rows again"
+        )
+    return rows[group.rank], sample_weight is not None
 
 
 def _local_chunk(X: Any, y: Any, sample_weight: Any, device: torch.device | None) -> Chunk:
@@ -167,18 +190,33 @@ def _local_chunk(X: Any, y: Any, sample_weight: Any, device: torch.device | None
 def _agree_on_problem(
     group: Group, model: ExactRegressor, n_features: int, n_targets: int, target_1d: bool
 ) -> None:
-    """Every rank has the same columns (count and names) and targets, or every rank
-    raises, naming the first rank that differs from rank 0."""
+    """Every rank has the same columns (count and names), targets and estimator
+    parameters (but the device), or every rank raises, naming the first rank that
+    differs from rank 0: ranks that disagree would run different collectives."""
     names = getattr(model, "feature_names_in_", None)
-    mine = (n_features, n_targets, target_1d, None if names is None else list(names))
+    params = {k: repr(v) for k, v in model.get_params().items() if k != "device"}
+    mine = (
+        n_features,
+        n_targets,
+        target_1d,
+        None if names is None else list(names),
+        getattr(model, "target_names_", None),
+        params,
+    )
     seen = group.gather_objects(mine)
-    what = ("features", "targets", "target shape (1-D or 2-D)", "feature names")
+    what = ("features", "targets", "target shape (1-D or 2-D)", "feature names",
+            "target names", "parameters")  # fmt: skip
     for rank, theirs in enumerate(seen):
         for label, a, b in zip(what, seen[0], theirs, strict=True):
             if a != b:
+                fix = (
+                    "create the estimator with the same parameters on every rank"
+                    if label == "parameters"
+                    else "every rank must give the same columns, in the same order"
+                )
                 raise InputError(
                     f"rank {rank} of {group.size} has other {label} than rank 0 ({b!r} vs "
-                    f"{a!r}); every rank must give the same columns, in the same order"
+                    f"{a!r}); {fix}"
                 )
 
 
@@ -188,14 +226,22 @@ def _fold(
     stream: ChunkStream,
     feature_names: Sequence[str] | None,
     fingerprint: Any,
+    allow_empty: bool = True,
 ) -> tuple[LeastSquaresState, bool]:
-    """This rank's stream folded (an empty state for an empty stream), checked to be the
-    problem of every other rank."""
+    """This rank's stream folded (an empty state for an empty stream, where
+    ``allow_empty``: a rank's second pass may be empty only if its first was), checked
+    to be the problem of every other rank."""
     from ..solvers.state import LeastSquaresState
 
-    local, target_1d = group.agree(
-        lambda: model._fold(stream(), feature_names, fingerprint, allow_empty=True)
-    )
+    def fold() -> tuple[LeastSquaresState | None, bool]:
+        state, target_1d = model._fold(
+            stream(), feature_names, fingerprint, allow_empty=allow_empty
+        )
+        if state is not None:
+            state.R  # noqa: B018 - folds the rows still buffered, where errors are agreed on
+        return state, target_1d
+
+    local, target_1d = group.agree(fold)
     shapes = group.gather_objects(
         None if local is None else (local.n_features, local.n_targets, target_1d)
     )
@@ -218,10 +264,13 @@ def _merged(group: Group, local: LeastSquaresState) -> LeastSquaresState:
     return merge_across(group, local)
 
 
-def _solve(model: ExactRegressor, state: LeastSquaresState) -> Solution:
+def _solve(group: Group, model: ExactRegressor, state: LeastSquaresState) -> Solution:
+    """The solution of the merged state, with rank 0's coefficients on every rank: the
+    decisions taken from them (refinement) are then the same everywhere."""
     from ._exact import _nonzero_weight
 
-    return model._solve(_nonzero_weight(state))
+    solution = model._solve(_nonzero_weight(state))
+    return solution.with_theta(group.broadcast(solution.theta))
 
 
 def _total(group: Group) -> Any:

@@ -449,6 +449,10 @@ class ExactRegressor(RegressorBase):
                 data = robust_data(self.state_, cov_type, X, y, sample_weight, groups)
             else:
                 fitted = getattr(self, "_rank_data", None)
+                if fitted is None:  # a copy (pickled, loaded): every rank's rows again
+                    from ._distributed import rank_share
+
+                    fitted = rank_share(group, self.state_, X, sample_weight)
                 data = group.agree(
                     lambda: robust_data(self.state_, cov_type, X, y, sample_weight, groups, fitted)
                 )

@@ -183,6 +183,7 @@ def _iterate(x: torch.Tensor, correction: Callable[[torch.Tensor], torch.Tensor]
 # The total over every part of the data (ranks) of a double-double sum that each part
 # computes locally (the thunk); None: the data are all here.
 Reduce = Callable[[Callable[[], dd.DD]], dd.DD]
+Share = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _seminormal(
@@ -190,10 +191,13 @@ def _seminormal(
     state: LeastSquaresState,
     theta: torch.Tensor,
     reduce: Reduce | None = None,
+    share: Share | None = None,
 ) -> torch.Tensor:
     """Corrected semi-normal equations: x += (RᵀR)⁻¹ AᵀW(b − A x), one pass over
     ``chunks()`` per step, columns and targets scaled by powers of two. ``reduce`` sums
-    the double-double gradient over the other parts of the data (ranks), unrounded."""
+    the double-double gradient over the other parts of the data (ranks), unrounded;
+    ``share`` makes each step every part's (rank 0's), so that the parts stop together
+    even where they would round the step differently."""
     p = state.n_params
     Ru = state.unshifted_R()
     D, T = _scales(Ru, p)
@@ -212,7 +216,8 @@ def _seminormal(
     def correction(x: torch.Tensor) -> torch.Tensor:
         g_hi, g_lo = gradient(x) if reduce is None else reduce(lambda: gradient(x))
         y = torch.linalg.solve_triangular(RS.T, g_hi + g_lo, upper=False)
-        return torch.linalg.solve_triangular(RS, y, upper=True)
+        dx = torch.linalg.solve_triangular(RS, y, upper=True)
+        return dx if share is None else share(dx)
 
     x = _iterate(theta.to(Ru) / D.unsqueeze(1) * T, correction)
     return x * D.unsqueeze(1) / T
@@ -226,16 +231,21 @@ def _row_blocks(chunk: Chunk, rows: int) -> Iterable[Chunk]:
 
 
 def refine_in_memory(
-    chunk: Chunk, state: LeastSquaresState, theta: torch.Tensor, reduce: Reduce | None = None
+    chunk: Chunk,
+    state: LeastSquaresState,
+    theta: torch.Tensor,
+    reduce: Reduce | None = None,
+    share: Share | None = None,
 ) -> torch.Tensor:
     """Refine θ (p', k; intercept first, data units) for the in-memory problem.
 
     With ``reduce`` the chunk is one part of the data (one rank's rows, ``state`` that
     of all of them) and ``reduce`` sums gradients over the parts; only the corrected
-    semi-normal equations are open to it (:func:`seminormal_obstacle` must be None)."""
+    semi-normal equations are open to it (:func:`seminormal_obstacle` must be None);
+    ``share`` as for :func:`_seminormal`."""
     if seminormal_obstacle(state) is None or reduce is not None:
         rows = _block_rows(state.n_params, state.n_targets)
-        return _seminormal(lambda: _row_blocks(chunk, rows), state, theta, reduce)
+        return _seminormal(lambda: _row_blocks(chunk, rows), state, theta, reduce, share)
     D, T = _scales(state.unshifted_R(), state.n_params)
     A, b, w = _design(chunk, state)
     A, b = A * D, b * T
@@ -266,13 +276,14 @@ def refine_from_chunks(
     theta: torch.Tensor,
     first_pass: Fingerprint,
     reduce: Reduce | None = None,
+    share: Share | None = None,
 ) -> torch.Tensor:
     """Refine θ by corrected semi-normal equations, one pass over ``chunks()`` per step.
 
     For a state whose :func:`seminormal_obstacle` is None: beyond, the iteration cannot
     converge (and stops at its best iterate). Every pass must read exactly the data of
     the first one (``first_pass``), else :class:`~torchlinreg.errors.InputError`.
-    ``reduce`` as for :func:`refine_in_memory`.
+    ``reduce`` and ``share`` as for :func:`refine_in_memory`.
     """
 
     def changed() -> InputError:
@@ -293,4 +304,4 @@ def refine_from_chunks(
         if seen != first_pass:
             raise changed()
 
-    return _seminormal(checked, state, theta, reduce)
+    return _seminormal(checked, state, theta, reduce, share)

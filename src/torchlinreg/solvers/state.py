@@ -36,6 +36,12 @@ BLOCK_BYTES = 3 << 20
 BLOCK_ROWS = 4096  # the minimum, and the rows used to pick the shift
 
 
+OVERFLOW = (
+    "the sums of squares overflow float64 (values near 1e300 or beyond); "
+    "rescale the data, e.g. divide the large columns by a power of 10"
+)
+
+
 def block_rows(m: int) -> int:
     return max(BLOCK_ROWS, min(1 << 16, BLOCK_BYTES // (8 * m)))
 
@@ -212,10 +218,7 @@ class LeastSquaresState:
             self._R = qr_r(stacked)
             self._pending = 0
             if not bool(torch.isfinite(self._R).all()):
-                raise InputError(
-                    "the sums of squares overflow float64 (values near 1e300 or beyond); "
-                    "rescale the data, e.g. divide the large columns by a power of 10"
-                )
+                raise InputError(OVERFLOW)
 
     def update(self, X: Any, y: Any, sample_weight: Any = None) -> LeastSquaresState:
         """Fold rows in; returns ``self``. Validates the chunk (NaN/inf named by row)."""
@@ -308,6 +311,8 @@ class LeastSquaresState:
         theirs = other._R_with_shift(self.shift_x.to(other.device), self.shift_y.to(other.device))
         self._R = qr_r(torch.cat([self.R, theirs.to(self.device)]))
         self._counts += other.counts
+        if not bool(torch.isfinite(self._R).all()):
+            raise InputError(OVERFLOW)
         return self
 
     def copy(self) -> LeastSquaresState:

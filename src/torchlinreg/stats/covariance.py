@@ -102,7 +102,7 @@ def check_same_data(state: LeastSquaresState, meat: Meat) -> None:
 
 
 def pairing_tolerance(state: LeastSquaresState) -> float:
-    """Bound on |Qᵀỹ − R_target|/‖ỹ‖ and |QᵀQ − I| for the fitted data.
+    """Bound on |Qᵀỹ − R_target|/‖ỹ‖ and ‖QᵀQ − I‖_F for the fitted data.
 
     R is the exact factor of the rows perturbed by γ·‖column‖ in each column
     (:func:`~.rounding.householder_gamma`); through R_s⁻¹ that leaves γ·(1 + 2√p'·κ), κ

@@ -63,8 +63,10 @@ _LEVERAGE_DIGITS = 1e-12
 # twice as much, relative (the accuracy asked of the residuals, _RESIDUAL_DIGITS).
 _GRAM_DIGITS = 1e-11
 # The probe: ‖(S − I)V‖_F² / r for r standard normal columns has the mean ‖S − I‖_F²
-# and falls below 1/100 of it with probability ≤ P(χ²₈ < 0.08) ≈ 1e-7 (S − I of rank
+# and falls below 1/100 of it with probability ≤ P(χ²₈ < 0.08) = 1.0e-7 (S − I of rank
 # one is the worst case), so ten times the estimate bounds ‖S − I‖₂ but for that chance.
+# The chance is over V, which is fixed (seeded by p′): for given data the probe either
+# bounds ‖S − I‖ or not, the same in every run.
 _PROBES = 8
 _PROBE_MARGIN = 10.0
 
@@ -84,11 +86,21 @@ class Meat:
     # where R_s is singular.
     target_sums: torch.Tensor | None = None
     gram: torch.Tensor | None = None  # None where probed (see the module's docstring)
-    # max |S − I| (the probe's estimate of ‖S − I‖_F where probed) and a bound on ‖S − I‖₂
+    # ‖S − I‖_F (the probe's estimate of it where probed) and a bound on ‖S − I‖₂
     gram_gap: float = 0.0
     gram_bound: float = 0.0
     full_leverage: bool = False  # some row has leverage 1 (HC2/HC3 undefined)
     leverage_error: float = 0.0  # bound on the relative error leverages leave in M
+
+
+def _missing(label: Any) -> bool:
+    """None, a NaN (unequal to itself) or pandas' NA (whose comparisons are NA)."""
+    if label is None or type(label).__name__ == "NAType":
+        return True
+    try:
+        return bool(label != label)
+    except (TypeError, ValueError):
+        return False
 
 
 class _Groups:
@@ -100,8 +112,10 @@ class _Groups:
     def map(self, labels: np.ndarray) -> np.ndarray:
         if labels.dtype.kind == "f" and np.isnan(labels).any():
             raise InputError("groups holds missing labels (NaN); fill them in or drop those rows")
-        if labels.dtype == object and any(v is None for v in labels.tolist()):
-            raise InputError("groups holds missing labels (None); fill them in or drop those rows")
+        if labels.dtype == object and any(_missing(v) for v in labels.tolist()):
+            raise InputError(
+                "groups holds missing labels (None, NaN or NA); fill them in or drop those rows"
+            )
         if labels.dtype == object:  # mixed Python objects: map row by row
             return np.fromiter(
                 (self.ids.setdefault(v, len(self.ids)) for v in labels.tolist()),
@@ -369,15 +383,7 @@ def combine(parts: Sequence[_Sums]) -> _Sums:
     given; cluster scores added by label, so that a cluster whose rows are in several
     parts is one cluster (labels in the order first seen, part after part)."""
     first = parts[0]
-    index: dict[Any, int] = {}
-    for part in parts:
-        for label in part.labels:
-            index.setdefault(label, len(index))
-    scores = first.scores.new_zeros(len(index), *first.scores.shape[1:])
-    for part in parts:
-        if part.labels:
-            rows = torch.as_tensor([index[v] for v in part.labels], device=scores.device)
-            scores.index_add_(0, rows, part.scores.to(scores.device))
+    scores, labels = _scores_by_label([(part.labels, part.scores) for part in parts])
 
     def total(name: str) -> torch.Tensor:
         out: torch.Tensor = getattr(first, name).clone()
@@ -391,7 +397,7 @@ def combine(parts: Sequence[_Sums]) -> _Sums:
         total("target_sums"),
         total("S"),
         scores,
-        list(index),
+        labels,
         max(part.h_max for part in parts),
         any(part.full_leverage for part in parts),
         first.cluster,
@@ -418,10 +424,60 @@ def on_device(sums: _Sums, device: torch.device) -> _Sums:
     return replace(sums, **{name: getattr(sums, name).to(device) for name in tensors})
 
 
+def _scores_by_label(
+    parts: Sequence[tuple[list[Any], torch.Tensor]],
+) -> tuple[torch.Tensor, list[Any]]:
+    """Cluster scores of several parts added by label (labels in the order first seen,
+    part after part), on the first part's device."""
+    first = parts[0][1]
+    index: dict[Any, int] = {}
+    for labels, _ in parts:
+        for label in labels:
+            index.setdefault(label, len(index))
+    scores = first.new_zeros(len(index), *first.shape[1:])
+    for labels, part in parts:
+        if labels:
+            rows = torch.as_tensor([index[v] for v in labels], device=scores.device)
+            scores.index_add_(0, rows, part.to(scores.device))
+    return scores, list(index)
+
+
 def _across(group: Group, sums: _Sums) -> _Sums:
-    """Every rank's sums :func:`combine`-d in rank order, on every rank."""
-    seen = group.gather_objects(on_device(sums, torch.device("cpu")))
-    return on_device(combine(seen), sums.meat.device)
+    """Every rank's sums, on every rank: the fixed-size ones added up the tree of
+    :meth:`~torchlinreg.distributed.group.Group.reduce` (each rank sends and receives
+    them once: O(k·p′²) numbers, whatever the number of ranks), the cluster scores,
+    whose labels differ by rank, gathered and added by label in rank order."""
+    fixed = ("meat", "column_sums", "target_sums", "S")
+    flags = torch.tensor([sums.h_max, float(sums.full_leverage)], dtype=torch.float64)
+    packed = torch.cat([getattr(sums, n).reshape(-1) for n in fixed] + [flags.to(sums.S)])
+
+    def add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.cat([a[:-2] + b[:-2], torch.maximum(a[-2:], b[-2:])])
+
+    total = group.reduce(packed, add, lambda t: [t], lambda ts: ts[0])
+    parts, start = [], 0
+    for name in fixed:
+        shape = getattr(sums, name).shape
+        parts.append(total[start : start + shape.numel()].reshape(shape))
+        start += shape.numel()
+    scores, labels = sums.scores, sums.labels
+    if sums.cluster:
+        seen = group.gather_objects((sums.labels, sums.scores.cpu()))
+        scores, labels = _scores_by_label(seen)
+        scores = scores.to(sums.scores.device)
+    h_max, full = float(total[-2]), bool(total[-1] > 0)
+    meat, column_sums, target_sums, S = parts
+    return replace(
+        sums,
+        meat=meat,
+        column_sums=column_sums,
+        target_sums=target_sums,
+        S=S,
+        scores=scores,
+        labels=labels,
+        h_max=h_max,
+        full_leverage=full,
+    )
 
 
 def _probe_vectors(p: int, device: torch.device) -> torch.Tensor:
@@ -431,11 +487,12 @@ def _probe_vectors(p: int, device: torch.device) -> torch.Tensor:
 
 
 def _gram_gap(S: torch.Tensor, probe: torch.Tensor | None) -> tuple[float, float]:
-    """(max |S − I|, bound on ‖S − I‖₂) from S, or from SV = ``S`` where probed.
-    Leverages ‖z‖² instead of z S⁻¹ zᵀ are then off by ≤ bound·h."""
+    """(‖S − I‖_F, a bound on ‖S − I‖₂) from S, or from SV = ``S`` where probed (the
+    probe's estimate of ‖S − I‖_F). Leverages ‖z‖² instead of z S⁻¹ zᵀ are then off
+    by ≤ bound·h."""
     if probe is None:
         gap = S - torch.eye(S.shape[0], dtype=S.dtype, device=S.device)
-        return float(gap.abs().max()), float(torch.linalg.matrix_norm(gap, 2))
+        return float(torch.linalg.matrix_norm(gap)), float(torch.linalg.matrix_norm(gap, 2))
     estimate = float(torch.linalg.matrix_norm(S - probe)) / math.sqrt(_PROBES)
     return estimate, _PROBE_MARGIN * estimate
 
