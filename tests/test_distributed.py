@@ -376,3 +376,31 @@ def test_ranks_with_other_parameters_are_refused_on_every_rank(ranks, name, valu
         assert isinstance(r, Failed) and r.kind == "InputError", r
         assert "rank 1 of 2 has other parameters than rank 0" in r.message, r.message
         assert name in r.message
+
+
+def test_metrics_of_ranks_shares_merge_into_those_of_all_rows() -> None:
+    """evaluate under torchrun merges each rank's StreamingMetrics: against scikit-learn's
+    metrics of all the rows (offset data, where Σy² − (Σy)²/n would cancel), with an
+    empty share among them."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    from torchlinreg.jobs.predict import merged_metrics
+    from torchlinreg.stats.metrics import StreamingMetrics
+
+    rng = np.random.default_rng(11)
+    y = 1e8 + rng.normal(size=(300, 2))
+    pred = y + rng.normal(scale=0.3, size=y.shape)
+    parts = []
+    for rows in (slice(0, 70), slice(70, 70), slice(70, 300)):
+        part = StreamingMetrics(2)
+        for start in range(rows.start, rows.stop, 50):
+            block = slice(start, min(start + 50, rows.stop))
+            part.update(y[block], pred[block])
+        parts.append(part)
+    got = merged_metrics(parts).result(["a", "b"])
+    assert got["n"] == 300
+    for j, name in enumerate(["a", "b"]):
+        ours = got["targets"][name]
+        assert ours["mse"] == pytest.approx(mean_squared_error(y[:, j], pred[:, j]), rel=1e-12)
+        assert ours["mae"] == pytest.approx(mean_absolute_error(y[:, j], pred[:, j]), rel=1e-12)
+        assert ours["r2"] == pytest.approx(r2_score(y[:, j], pred[:, j]), rel=1e-9)

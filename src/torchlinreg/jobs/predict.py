@@ -319,22 +319,10 @@ def evaluate_file(
 
 def merged_metrics(parts: Sequence[Any]) -> Any:
     """One :class:`~torchlinreg.stats.metrics.StreamingMetrics` of consecutive parts of
-    the data, in order: errors summed, and the targets' (count, mean, M2) combined by
-    Chan et al.'s pairwise rule, each part's mean moved to the first part's shift."""
+    the data (ranks' shares), merged in order."""
     from ..stats.metrics import StreamingMetrics
 
     out = StreamingMetrics(len(parts[0].sse))
     for part in parts:
-        if part.n == 0:
-            continue
-        if out.shift is None:
-            out.shift = part.shift.copy()
-        mean_b = part.mean + (part.shift - out.shift)
-        total = out.n + part.n
-        delta = mean_b - out.mean
-        out.sse += part.sse
-        out.sae += part.sae
-        out.mean += delta * part.n / total
-        out.m2 += part.m2 + delta**2 * out.n * part.n / total
-        out.n = total
+        out.merge(part)
     return out

@@ -83,7 +83,23 @@ class StreamingMetrics:
         self.sse += (err**2).sum(0)
         self.sae += np.abs(err).sum(0)
         mean_b = y.mean(0)
-        m2_b = ((y - mean_b) ** 2).sum(0)
+        self._add_moments(m, mean_b, ((y - mean_b) ** 2).sum(0))
+
+    def merge(self, other: StreamingMetrics) -> StreamingMetrics:
+        """Add the metrics of the rows after these (another rank's); returns ``self``."""
+        if other.n == 0:
+            return self
+        assert other.shift is not None
+        if self.shift is None:
+            self.shift = other.shift.copy()
+        self.sse += other.sse
+        self.sae += other.sae
+        # The other part's mean, moved to this part's shift.
+        self._add_moments(other.n, other.mean + (other.shift - self.shift), other.m2)
+        return self
+
+    def _add_moments(self, m: int, mean_b: np.ndarray, m2_b: np.ndarray) -> None:
+        """Chan et al.'s pairwise rule: (count, mean, M2) of these rows and m more."""
         total = self.n + m
         delta = mean_b - self.mean
         self.mean += delta * m / total
