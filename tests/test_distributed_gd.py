@@ -85,6 +85,16 @@ FULL_BATCH = {
         dict(optimizer="lbfgs", lr=1.0, epochs=10, optimizer_options={"line_search_fn": None}),
         0.6,
     ),
+    "lbfgs, strong wolfe, empty rank": (
+        "plain",
+        dict(
+            optimizer="lbfgs",
+            lr=1.0,
+            epochs=3,
+            optimizer_options={"line_search_fn": "strong_wolfe"},
+        ),
+        1.0,
+    ),
 }
 
 
@@ -112,6 +122,35 @@ def fit_share(rank, world, case, params, split):  # type: ignore[no-untyped-def]
     rows = share(len(X), rank, split)
     wr = None if w is None else w[rows]
     return fitted(gd(**params).fit(X[rows], y[rows], wr, distributed=True))
+
+
+def fit_weights_on_one_rank(rank, world, unweighted_rank, params):  # type: ignore[no-untyped-def]
+    X, y, w = design("weights")
+    rows = share(len(X), rank, 0.5)
+    wr = None if rank == unweighted_rank else w[rows]
+    return fitted(gd(**params).fit(X[rows], y[rows], wr, distributed=True))
+
+
+class _FollowerMustNotStep(__import__("torch").optim.LBFGS):
+    """L-BFGS as rank 1 holds it: if rank 1 stepped, its decisions (line search,
+    tolerances) would be its own, from floats its processor rounded."""
+
+    def step(self, closure):  # type: ignore[no-untyped-def, override]
+        if __import__("torch").distributed.get_rank() != 0:
+            raise AssertionError("only rank 0 steps a closure optimizer")
+        return super().step(closure)
+
+
+_FollowerMustNotStep.__name__ = "LBFGS"
+
+
+def fit_lbfgs_led_by_rank_0(rank, world):  # type: ignore[no-untyped-def]
+    X, y, _ = design("plain")
+    rows = share(len(X), rank, 0.5)
+    params = dict(lr=1.0, epochs=3, optimizer_options={"line_search_fn": "strong_wolfe"})
+    return fitted(
+        gd(optimizer=_FollowerMustNotStep, **params).fit(X[rows], y[rows], distributed=True)
+    )
 
 
 def fit_on_process_groups(rank, world):  # type: ignore[no-untyped-def]
@@ -213,6 +252,37 @@ def test_full_batch_on_two_ranks_equals_one_process(ranks, label) -> None:
         assert_close(ours["exact"][1], expected["exact"][1], 1e-12)
     # Long enough to tell a wrong weighting apart: the training moved well past its start.
     assert expected["cost"][-1] < 0.5 * expected["cost"][0]
+
+
+@pytest.mark.parametrize("unweighted_rank", [0, 1])
+@pytest.mark.parametrize("optimizer", ["sgd", "lbfgs"])
+def test_weights_on_some_ranks_weigh_the_others_rows_1(ranks, unweighted_rank, optimizer) -> None:
+    # As the exact fits (and a stream of chunks) do: rows given without weights weigh 1.
+    params = dict(optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 1.0, epochs=100)
+    results = check(ranks.run(fit_weights_on_one_rank, unweighted_rank, params))
+    assert_same_on_every_rank(results)
+    X, y, w = design("weights")
+    w = w.copy()
+    w[share(len(X), unweighted_rank, 0.5)] = 1.0
+    expected = fitted(gd(**params).fit(X, y, w))
+    assert_close(results[0]["coef"], expected["coef"], RTOL)
+    assert_close(results[0]["intercept"], expected["intercept"], RTOL)
+    assert_close(results[0]["cost"], expected["cost"], RTOL)
+    assert_close(results[0]["exact"][0], expected["exact"][0], 1e-12)
+    # The test can fail: ignoring the weights given (or those rows) trains elsewhere.
+    unweighted = fitted(gd(**params).fit(X, y))
+    assert np.abs(unweighted["coef"] - expected["coef"]).max() > 1e-3
+
+
+def test_a_closure_optimizer_steps_on_rank_0_only(ranks) -> None:
+    # Every decision of L-BFGS's line search is rank 0's; the others evaluate where it says.
+    results = check(ranks.run(fit_lbfgs_led_by_rank_0))
+    assert_same_on_every_rank(results)
+    X, y, _ = design("plain")
+    params = dict(lr=1.0, epochs=3, optimizer_options={"line_search_fn": "strong_wolfe"})
+    expected = fitted(gd(optimizer="lbfgs", **params).fit(X, y))
+    assert_close(results[0]["coef"], expected["coef"], RTOL)
+    assert_close(results[0]["cost"], expected["cost"], RTOL)
 
 
 def test_full_batch_converges_to_lstsq_on_two_ranks(ranks) -> None:

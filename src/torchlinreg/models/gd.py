@@ -21,12 +21,9 @@ if TYPE_CHECKING:
     import torch
     from typing_extensions import Self
 
-    from ..distributed.group import Group
+    from ..distributed.group import DistributedLike, Group
     from ..training.loop import TrainResult
     from ..training.losses import Loss
-
-# False (one process), True (the default torch.distributed group) or a ProcessGroup.
-DistributedLike = Any
 
 
 @dataclass
@@ -220,40 +217,72 @@ class GDRegressor(RegressorBase):
         cuts its own rows, shuffled by a generator seeded from ``(random_state, rank)``,
         into that many consecutive parts of nearly equal size; step ``j`` trains on part
         ``j`` of every rank. ``random_state`` is rank 0's (drawn there when ``None``);
-        only rank 0 writes the log. Bad data on one rank raises the same
-        :class:`~torchlinreg.errors.InputError` on every rank, prefixed ``rank r of N:``.
+        only rank 0 writes the log. ``sample_weight`` may be given on some ranks only:
+        the rows of a rank without it weigh 1, as in the exact fits. Bad data on one rank
+        raises the same :class:`~torchlinreg.errors.InputError` on every rank, prefixed
+        ``rank r of N:``.
+
+        Every rank receives the same bits for every gradient, cost and step weight, and
+        every branch of the training (a mini-batch skipped, divergence, an evaluation of
+        the cost) is decided from those shared bits, or, for an optimizer that re-evaluates
+        the cost within a step (L-BFGS), by rank 0 alone: only rank 0 runs it, and the
+        other ranks evaluate their rows at the parameters rank 0 sends. So the ranks call
+        the same collectives in the same order even on processors that round differently.
+        Other optimizers update the parameters on every rank from the shared gradient;
+        ranks whose processors round that update differently could drift apart by
+        rounding during training (not in the steps they take), and rank 0's parameters,
+        sent to every rank at the end, are the model everywhere.
 
         Raises :class:`~torchlinreg.errors.TrainingDivergedError` when the cost becomes
         NaN or infinite (the learning rate is too large); with ``distributed``, on every
         rank at the same epoch.
         """
-        from ..training.loop import train
+        from ..distributed.group import resolve_group
 
-        if is_dask(X):
-            raise InputError(
-                "GDRegressor trains on rows in memory, and X is a Dask collection; compute "
-                "it first (X.compute()), or fit LinearRegression, which folds Dask "
-                "partitions where they are"
-            )
-        group = _group(distributed)
+        _refuse_dask(X)
+        group = resolve_group(distributed)
+        setup, init_generator, shuffler = self._prepare(X, y, sample_weight, group)
+        self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
+        result = self._train(setup, init_generator, shuffler, group)
+        self._set_fitted(result, setup.X, setup.y, setup.w, group)
+        return self
+
+    def _prepare(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, group: Group | None
+    ) -> tuple[_Setup, torch.Generator, torch.Generator]:
+        """The validated problem, the generator of the random start and the one that
+        shuffles this process's rows (in one process, the same generator: shuffling
+        continues from the start's draws). With a group every rank checks that the
+        problem is the same as everywhere else; the start is rank 0's, each rank
+        shuffles with its own generator and only rank 0 logs."""
         if group is None:
             setup = self._setup(X, y, sample_weight, group)
             generator = _generator(setup.seed)
-            shuffler, log = generator, setup.log
-        else:
-            setup = group.agree(lambda: self._setup(X, y, sample_weight, group))
-            setup.seed = _agree_on_problem(group, self, setup, X)
-            generator = _generator(setup.seed)
-            shuffler = _generator(rank_seed(setup.seed, group.rank))
-            log = setup.log if group.rank == 0 else None
-        Xt, yt, wt = setup.X, setup.y, setup.w
-        self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
+            return setup, generator, generator
+        setup = group.agree(lambda: self._setup(X, y, sample_weight, group))
+        setup.seed, weighted = _agree_on_problem(group, self, setup, X)
+        if weighted and setup.w is None:  # the rows of a rank without weights weigh 1
+            setup.w = setup.X.new_ones(setup.X.shape[0])
+        if group.rank != 0:
+            setup.log = None
+        return setup, _generator(setup.seed), _generator(rank_seed(setup.seed, group.rank))
+
+    def _train(
+        self,
+        setup: _Setup,
+        init_generator: torch.Generator,
+        shuffler: torch.Generator,
+        group: Group | None,
+    ) -> TrainResult:
+        from ..training.loop import train
+
+        Xt, yt = setup.X, setup.y
         y2 = yt if yt.ndim == 2 else yt.reshape(-1, 1)
-        theta0 = self._theta0(Xt.shape[1], y2.shape[1], setup.dtype, generator)
-        result = train(
+        theta0 = self._theta0(Xt.shape[1], y2.shape[1], setup.dtype, init_generator)
+        return train(
             Xt,
             y2,
-            wt,
+            setup.w,
             theta0=theta0.to(setup.device),
             fit_intercept=self.fit_intercept,
             target_1d=yt.ndim == 1,
@@ -266,11 +295,9 @@ class GDRegressor(RegressorBase):
             shuffle=self.shuffle,
             generator=shuffler,
             log_every=self.log_every,
-            log=log,
+            log=setup.log,
             group=group,
         )
-        self._set_fitted(result, Xt, yt, wt, group)
-        return self
 
     def _setup(
         self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, group: Group | None
@@ -325,6 +352,15 @@ class GDRegressor(RegressorBase):
         self.exact_ = None
         if self.compare_exact and self.loss == "squared_error":
             self.exact_ = exact_gap(X, y, w, self.coef_, self.intercept_, self.fit_intercept, group)
+
+
+def _refuse_dask(X: Any) -> None:
+    if is_dask(X):
+        raise InputError(
+            "GDRegressor trains on rows in memory, and X is a Dask collection; compute "
+            "it first (X.compute()), or fit LinearRegression, which folds Dask "
+            "partitions where they are"
+        )
 
 
 def _generator(seed: int | None) -> torch.Generator:
@@ -399,18 +435,11 @@ def rank_seed(seed: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0])
 
 
-def _group(distributed: DistributedLike) -> Group | None:
-    if distributed is False or distributed is None:
-        return None
-    from ..distributed.group import resolve_group
-
-    return resolve_group(distributed)
-
-
-def _agree_on_problem(group: Group, model: GDRegressor, setup: _Setup, X: Any) -> int:
+def _agree_on_problem(group: Group, model: GDRegressor, setup: _Setup, X: Any) -> tuple[int, bool]:
     """Every rank holds the same problem (columns, targets, parameters) and, over every
     rank, rows of positive weight; or every rank raises the same error. Returns rank 0's
-    seed, the one every rank uses."""
+    seed, the one every rank uses, and whether any rank gave ``sample_weight`` (then
+    every rank trains weighted, rows without weights weighing 1, as the exact fits do)."""
     from ..errors import InputError
     from ._base import _column_names
 
@@ -421,12 +450,11 @@ def _agree_on_problem(group: Group, model: GDRegressor, setup: _Setup, X: Any) -
         "target shape (1-D or 2-D)": setup.y.ndim,
         "feature names": None if names is None else list(names),
         "parameters": _shared_params(model, setup),
-        "weighting (sample_weight given or not)": setup.w is not None,
     }
     positive = setup.X.shape[0] > 0 and (setup.w is None or bool((setup.w > 0).any()))
-    seen = group.gather_objects((mine, positive, setup.seed))
+    seen = group.gather_objects((mine, positive, setup.seed, setup.w is not None))
     first = seen[0][0]
-    for rank, (theirs, _, _) in enumerate(seen):
+    for rank, (theirs, *_) in enumerate(seen):
         for label, value in theirs.items():
             if value != first[label]:
                 raise InputError(
@@ -434,12 +462,12 @@ def _agree_on_problem(group: Group, model: GDRegressor, setup: _Setup, X: Any) -
                     f"vs {first[label]!r}); every rank must fit the same problem, each on "
                     "its own rows"
                 )
-    if not any(p for _, p, _ in seen):
+    if not any(p for _, p, *_ in seen):
         raise InputError(
             "no rank has a row of positive weight (every rank's X is empty or its "
             "sample_weight zero); give at least one row of positive weight"
         )
-    return int(seen[0][2])
+    return int(seen[0][2]), any(weighted for *_, weighted in seen)
 
 
 def _shared_params(model: GDRegressor, setup: _Setup) -> dict[str, Any]:

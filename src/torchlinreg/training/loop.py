@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -10,10 +11,12 @@ import torch
 
 from ..errors import TrainingDivergedError
 from ..solvers.theta import split_theta
+from . import sharded
 from .history import History
 from .log import format_log_line
 from .losses import Evaluation, Loss
 from .optimizers import OptimizerSpec, make_optimizer, needs_closure, plain_step
+from .sharded import Step
 from .threads import threads_for
 
 if TYPE_CHECKING:
@@ -131,87 +134,169 @@ def train(
     counting the rows of every rank); every rank must pass the same arguments but its
     own rows and ``generator``, and ends with the same ``theta`` and history.
     """
-    n = X.shape[0]
-    A = torch.cat([X.new_ones(n, 1), X], dim=1) if fit_intercept else X  # θ = [b; W]
-    w = None if sample_weight is None else sample_weight.reshape(n, 1)
-    w_cpu = None if sample_weight is None else sample_weight.detach().cpu()
-    if group is None:
-        n_total, weight_sum = n, n if w_cpu is None else float(w_cpu.sum())
-    else:
-        from . import sharded
-
-        n_total, weight_sum = sharded.totals(group, n, w_cpu)
-
+    rows = _Rows.of(X, y, sample_weight, fit_intercept, group)
     theta = theta0.detach().clone().requires_grad_(True)
     opt = make_optimizer(optimizer, [theta], lr, optimizer_options)
-    use_closure = needs_closure(opt)
-    opt_step = plain_step(opt)
-    full_batch = batch_size is None or batch_size >= n_total
-    full = loss.bind(theta, A, y, w, weight_sum) if full_batch else None
-    if group is not None and full is not None:
-        full = sharded.everywhere(group, theta, full)
-    record_params = theta.numel() <= _HISTORY_PARAMS_MAX
-    theta_ = theta.detach()
+    step = _stepper(opt, theta, group)
+    run_epoch = _epoch_runner(rows, theta, loss, step, batch_size, shuffle, generator, group)
+    report = None
+    if log is not None and log_every:
+        report = _reporter(log, epochs, rows.weight_sum, fit_intercept, target_1d)
+    rows_per_step = min(rows.n, batch_size or rows.n)  # at most; a rank's part is smaller
+    with torch.no_grad(), threads_for(rows_per_step * rows.A.shape[1] * y.shape[1], X.device):
+        costs, params = _run_epochs(
+            run_epoch, theta.detach(), epochs, rows.weight_sum, lr, log_every or 0, report
+        )
+    _finish(theta.detach(), epochs, lr, group)
+    return TrainResult(
+        theta=theta.detach(),
+        history=_history(costs, params, rows.weight_sum, fit_intercept, target_1d),
+    )
 
-    def step(evaluate: Evaluation) -> torch.Tensor:
-        if use_closure:
-            # torch types the closure as returning a float; any tensor works too.
-            return opt.step(evaluate)  # type: ignore[arg-type, return-value]
-        summed = evaluate()
-        opt_step()
-        return summed
 
-    def epoch_cost() -> torch.Tensor:
-        if full is not None:
-            return step(full)
-        assert batch_size is not None
+@dataclass
+class _Rows:
+    """The training rows: the design ``A = [1, X]`` (or ``X``) of ``θ = [b; W]``, the
+    targets, the weights as a column and on the CPU, and the rows and total weight of
+    the whole problem (of every rank, with a group)."""
+
+    A: torch.Tensor
+    y: torch.Tensor
+    w: torch.Tensor | None
+    w_cpu: torch.Tensor | None
+    n: int
+    n_total: int
+    weight_sum: float
+
+    @classmethod
+    def of(
+        cls,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        sample_weight: torch.Tensor | None,
+        fit_intercept: bool,
+        group: Group | None,
+    ) -> _Rows:
+        n = X.shape[0]
+        A = torch.cat([X.new_ones(n, 1), X], dim=1) if fit_intercept else X
+        w = None if sample_weight is None else sample_weight.reshape(n, 1)
+        w_cpu = None if sample_weight is None else sample_weight.detach().cpu()
+        if group is None:
+            n_total, weight_sum = n, n if w_cpu is None else float(w_cpu.sum())
+        else:
+            n_total, weight_sum = sharded.totals(group, n, w_cpu)
+        return cls(A, y, w, w_cpu, n, n_total, weight_sum)
+
+
+def _stepper(opt: torch.optim.Optimizer, theta: torch.Tensor, group: Group | None) -> Step:
+    """One optimizer step on a cost: returns the summed cost at the parameters before it."""
+    if not needs_closure(opt):
+        opt_step = plain_step(opt)
+
+        def step(evaluate: Evaluation) -> torch.Tensor:
+            summed = evaluate()
+            opt_step()
+            return summed
+
+        return step
+    if group is not None:
+        return sharded.led_by_rank_0(group, opt, theta)
+
+    def closure_step(evaluate: Evaluation) -> torch.Tensor:
+        # torch types the closure as returning a float; any tensor works too.
+        return opt.step(evaluate)  # type: ignore[arg-type, return-value]
+
+    return closure_step
+
+
+def _epoch_runner(
+    rows: _Rows,
+    theta: torch.Tensor,
+    loss: Loss,
+    step: Step,
+    batch_size: int | None,
+    shuffle: bool,
+    generator: torch.Generator | None,
+    group: Group | None,
+) -> Callable[[], torch.Tensor]:
+    """One epoch's steps, returning the epoch's summed cost: one full-batch step, or a
+    step per mini-batch (of this process's rows, or cut from every rank's)."""
+    if batch_size is None or batch_size >= rows.n_total:
+        full = loss.bind(theta, rows.A, rows.y, rows.w, rows.weight_sum)
+        if group is not None:
+            full = sharded.everywhere(group, theta, full)
+        return functools.partial(step, full)
+    if group is not None:
+        shards = sharded.Shards(
+            group, rows.n, rows.n_total, batch_size, rows.w_cpu, shuffle, generator
+        )
+        return functools.partial(shards.run_epoch, rows.A, rows.y, rows.w, theta, loss, step)
+
+    def mini_batch_epoch() -> torch.Tensor:
+        n = rows.n
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        summed = torch.zeros((), dtype=X.dtype, device=X.device)
-        for batch in _mini_batches(A, y, w, w_cpu, batch_size, order):
+        summed = torch.zeros((), dtype=rows.A.dtype, device=rows.A.device)
+        for batch in _mini_batches(rows.A, rows.y, rows.w, rows.w_cpu, batch_size, order):
             summed = summed + step(loss.bind(theta, *batch))
         return summed
 
-    def sharded_epoch_cost() -> torch.Tensor:
-        assert group is not None and batch_size is not None
-        summed = torch.zeros((), dtype=X.dtype, device=X.device)
-        for batch in shards.epoch(A, y, w):
-            summed = summed + step(sharded.everywhere(group, theta, loss.bind(theta, *batch)))
-        return summed
+    return mini_batch_epoch
 
-    run_epoch = epoch_cost
-    if group is not None and full is None:
-        assert batch_size is not None
-        shards = sharded.Shards(group, n, n_total, batch_size, w_cpu, shuffle, generator)
-        run_epoch = sharded_epoch_cost
 
-    costs: list[torch.Tensor] = []  # summed weighted cost per epoch
+def _reporter(
+    log: Callable[[str], None],
+    epochs: int,
+    weight_sum: float,
+    fit_intercept: bool,
+    target_1d: bool,
+) -> Callable[[int, torch.Tensor, torch.Tensor], None]:
+    """Writes the tutorial's log line for an epoch, its summed cost and parameters."""
+
+    def report(epoch: int, summed: torch.Tensor, theta: torch.Tensor) -> None:
+        cost = (summed / weight_sum).item()
+        coef, b = sklearn_layout(theta, fit_intercept, target_1d)
+        log(format_log_line(epoch, epochs, _as_logged(coef), _as_logged(b), cost))
+
+    return report
+
+
+def _run_epochs(
+    run_epoch: Callable[[], torch.Tensor],
+    theta: torch.Tensor,
+    epochs: int,
+    weight_sum: float,
+    lr: float,
+    log_every: int,
+    report: Callable[[int, torch.Tensor, torch.Tensor], None] | None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Epochs ``0..epochs``: each epoch's summed cost and, for small models, parameters
+    after it; reported every ``log_every`` epochs and at the last, checked for NaN/inf
+    every :data:`_CHECK_EVERY` epochs and at the last."""
+    costs: list[torch.Tensor] = []
     params: list[torch.Tensor] = []
+    record_params = theta.numel() <= _HISTORY_PARAMS_MAX
     checked = 0
-    rows_per_step = min(n, batch_size or n)  # at most; a rank's part of a step is smaller
-    with torch.no_grad(), threads_for(rows_per_step * A.shape[1] * y.shape[1], X.device):
-        for epoch in range(epochs + 1):
-            costs.append(run_epoch())
-            if record_params:
-                params.append(theta_.clone())
-            last = epoch == epochs
-            if log is not None and log_every and (epoch % log_every == 0 or last):
-                cost = (costs[-1] / weight_sum).item()
-                coef, b = sklearn_layout(theta_, fit_intercept, target_1d)
-                log(format_log_line(epoch, epochs, _as_logged(coef), _as_logged(b), cost))
-            if epoch - checked + 1 >= _CHECK_EVERY or last:
-                _raise_if_diverged(costs, checked, weight_sum, lr)
-                checked = epoch + 1
+    for epoch in range(epochs + 1):
+        costs.append(run_epoch())
+        if record_params:
+            params.append(theta.clone())
+        last = epoch == epochs
+        if report is not None and (epoch % log_every == 0 or last):
+            report(epoch, costs[-1], theta)
+        if epoch - checked + 1 >= _CHECK_EVERY or last:
+            _raise_if_diverged(costs, checked, weight_sum, lr)
+            checked = epoch + 1
+    return costs, params
 
+
+def _finish(theta: torch.Tensor, epochs: int, lr: float, group: Group | None) -> None:
+    """Refuse non-finite parameters; with a group, give every rank rank 0's."""
     if not bool(torch.isfinite(theta).all()):
         raise _diverged(epochs, float("nan"), lr)
     if group is not None:
         # Every rank took the same steps on the same gradients; rank 0's parameters make
         # the models identical even where two ranks' processors round an update apart.
-        theta_.copy_(group.broadcast(theta_))
-    return TrainResult(
-        theta=theta.detach(),
-        history=_history(costs, params, weight_sum, fit_intercept, target_1d),
-    )
+        theta.copy_(group.broadcast(theta))
 
 
 def _history(

@@ -16,19 +16,31 @@ step holds about ``N/S ≤ batch_size`` rows drawn from every rank in proportion
 rows. A rank with fewer rows than steps (or none) contributes no rows to some steps.
 The steps' global weights are agreed once per epoch; a step of zero weight is skipped
 on every rank, as one process skips a batch of zero weight.
+
+Optimizers that re-evaluate the cost within a step (L-BFGS) decide from floats how many
+evaluations a step takes (line search, tolerances) and compute those floats from their
+own state. Ranks on processors that round differently could decide differently and call
+the collectives a different number of times: a deadlock. So only rank 0 runs such an
+optimizer; before each evaluation it sends its parameters, and the other ranks evaluate
+their rows' share there, until rank 0 sends the parameters after the step
+(:func:`led_by_rank_0`). Every decision is rank 0's, whatever the hardware.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import torch
 
-from .losses import Evaluation
+from .losses import Evaluation, Loss
 
 if TYPE_CHECKING:
     from ..distributed.group import Group
+
+# One optimizer step on a cost: the summed cost at the parameters before the step.
+Step = Callable[[Evaluation], torch.Tensor]
 
 
 def totals(group: Group, n: int, w_cpu: torch.Tensor | None) -> tuple[int, float]:
@@ -54,6 +66,42 @@ def everywhere(group: Group, theta: torch.Tensor, evaluate: Evaluation) -> Evalu
         return total[-1]
 
     return evaluate_everywhere
+
+
+# The first number of rank 0's messages in a step led by rank 0: evaluate there, or the
+# step is over (the message then carries the step's cost and the new parameters).
+_EVALUATE, _DONE = 0.0, 1.0
+
+
+def led_by_rank_0(group: Group, opt: torch.optim.Optimizer, theta: torch.Tensor) -> Step:
+    """A step of a closure optimizer (``opt.step(closure)``) taken by rank 0 alone,
+    every rank evaluating at rank 0's parameters (module docstring). Every rank returns
+    the step's cost as rank 0's ``opt.step`` returns it and ends with rank 0's ``theta``;
+    the other ranks' ``opt`` is never used. Each evaluation costs one more collective, a
+    broadcast of ``theta`` (the ranks' sum of gradients is the first)."""
+    params = theta.detach()
+
+    def message(flag: float, cost: torch.Tensor) -> torch.Tensor:
+        head = torch.tensor([flag, float(cost)], dtype=params.dtype, device=params.device)
+        return group.broadcast(torch.cat([head, params.reshape(-1)]))
+
+    def lead(evaluate: Evaluation) -> torch.Tensor:
+        def closure() -> torch.Tensor:
+            message(_EVALUATE, torch.zeros(()))
+            return evaluate()
+
+        cost = opt.step(closure)  # type: ignore[arg-type]
+        return message(_DONE, torch.as_tensor(math.nan if cost is None else cost))[1]
+
+    def follow(evaluate: Evaluation) -> torch.Tensor:
+        while True:
+            received = message(_EVALUATE, torch.zeros(()))
+            params.copy_(received[2:].view_as(params))
+            if received[0] == _DONE:
+                return received[1]
+            evaluate()
+
+    return lead if group.rank == 0 else follow
 
 
 class Shards:
@@ -89,6 +137,21 @@ class Shards:
             if weight > 0:
                 idx_dev = idx.to(A.device)
                 yield A[idx_dev], y[idx_dev], None if w is None else w[idx_dev], weight
+
+    def run_epoch(
+        self,
+        A: torch.Tensor,
+        y: torch.Tensor,
+        w: torch.Tensor | None,
+        theta: torch.Tensor,
+        loss: Loss,
+        step: Step,
+    ) -> torch.Tensor:
+        """One epoch of steps on every rank's rows; returns the epoch's summed cost."""
+        summed = torch.zeros((), dtype=A.dtype, device=A.device)
+        for batch in self.epoch(A, y, w):
+            summed = summed + step(everywhere(self.group, theta, loss.bind(theta, *batch)))
+        return summed
 
     def _weights(self, parts: list[torch.Tensor]) -> torch.Tensor:
         if self.w_cpu is None:
