@@ -33,7 +33,7 @@ import torch
 
 from ..errors import InputError
 from ..models._base import is_dask
-from ..models._diagnostics import CHEAP_CELLS, RISK, wants_refinement, warn_unrefined
+from ..models._diagnostics import CHEAP_CELLS, wants_refinement
 from ..solvers import dd
 from ..solvers.state import LeastSquaresState
 from ..stats.meat import Parts, _Sums, collapse, combine, on_device
@@ -41,6 +41,7 @@ from ..stats.meat import Parts, _Sums, collapse, combine, on_device
 if TYPE_CHECKING:
     from ..data.chunks import Chunk
     from ..models._exact import ExactRegressor
+    from ..solvers.dd_gram import DDGram
     from ..solvers.fingerprint import Fingerprint
     from ..solvers.solve import Solution
     from ..stats.summary import Summary
@@ -461,32 +462,23 @@ def _from_cross_products(
     solution: Solution,
     fingerprints: Sequence[Fingerprint | None],
 ) -> tuple[Solution, bool]:
-    """Narrow designs: the solution from the double-double cross products of every
-    partition, summed; else the solution as it is, with a warning if digits are at risk."""
-    from ..solvers.dd_gram import MAX_COLUMNS, DDGram
-    from ..solvers.single_pass import solve_from_gram
+    """:func:`~torchlinreg.models._distributed.from_cross_products` with every
+    partition's rows, each summed up the tree of tasks."""
+    from ..models._distributed import from_cross_products
 
-    reason = f"{_SPREAD} and the design has more than {MAX_COLUMNS - state.n_targets} columns"
-    if state.n_params + state.n_targets <= MAX_COLUMNS:
+    def total(gram: DDGram) -> None:
         grams = _over_partitions(
             parts, _cross_products, state, problem, groups=False, each=fingerprints
         )
-        total = _compute(_tree(grams, _dd_add))
-        gram = DDGram(state)
+        summed = _compute(_tree(grams, _dd_add))
         # None: some partition's products overflow (or underflow); the sum is then not
         # exact either, and solve_from_gram says so.
         gram.combine(
-            lambda hi, lo: total if total is not None else (hi * math.inf, lo), state.n_samples
+            lambda hi, lo: summed if summed is not None else (hi * math.inf, lo),
+            state.n_samples,
         )
-        found = solve_from_gram(gram, state, solution.condition_number)
-        reason = found.reason.replace("partial_fit's", f"{_SPREAD}: the")
-        if found.theta is not None:
-            solution = solution.with_theta(found.theta)
-            if found.error_estimate > 10 * RISK:
-                warn_unrefined(state, solution, reason)
-            return solution, True
-    warn_unrefined(state, solution, f"{reason}; refinement needs the rows in one process")
-    return solution, False
+
+    return from_cross_products(state, solution, _SPREAD, total)
 
 
 # -- summary --------------------------------------------------------------------------

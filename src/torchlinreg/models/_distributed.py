@@ -9,7 +9,7 @@ is agreed on, so a bad row on one rank stops every rank with that rank's message
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from ..data.chunks import Chunk
     from ..distributed.group import Group
+    from ..solvers.dd_gram import DDGram
     from ..solvers.solve import Solution
     from ..solvers.state import LeastSquaresState
     from ._exact import ExactRegressor
@@ -289,24 +290,39 @@ def _from_cross_products(
     state: LeastSquaresState,
     solution: Solution,
 ) -> tuple[Solution, bool]:
-    """Where refinement by passes cannot converge: the solution from every rank's
-    double-double cross products, summed (narrow designs), else the solution as it is,
-    with a warning if its digits are at risk."""
+    """:func:`from_cross_products` with every rank's rows."""
+
+    def total(gram: DDGram) -> None:
+        group.agree(lambda: gram.update_chunk(chunk))  # with the merged state's shift
+        gram.combine(group.dd_sum, state.n_samples)
+
+    return from_cross_products(state, solution, _SPREAD, total)
+
+
+def from_cross_products(
+    state: LeastSquaresState,
+    solution: Solution,
+    spread: str,
+    total: Callable[[DDGram], None],
+) -> tuple[Solution, bool]:
+    """Where refinement by passes cannot converge and the rows are in parts (``spread``
+    says where): for narrow designs the solution from the double-double cross products
+    of every part's rows, which ``total`` puts into the :class:`DDGram` it is given (by
+    :meth:`DDGram.combine`); else the solution as it is. Warns where digits stay at
+    risk; returns the solution and whether it was recomputed."""
     from ..solvers.dd_gram import MAX_COLUMNS, DDGram
     from ..solvers.single_pass import solve_from_gram
 
-    reason = f"{_SPREAD} and the design has more than {MAX_COLUMNS - state.n_targets} columns"
+    reason = f"{spread} and the design has more than {MAX_COLUMNS - state.n_targets} columns"
     if state.n_params + state.n_targets <= MAX_COLUMNS:
-        gram = DDGram(state)  # with the merged state's shift on every rank
-        group.agree(lambda: gram.update_chunk(chunk))
-        gram.combine(lambda hi, lo: group.dd_sum(hi, lo), state.n_samples)
+        gram = DDGram(state)
+        total(gram)
         found = solve_from_gram(gram, state, solution.condition_number)
-        reason = found.reason.replace("partial_fit's", f"{_SPREAD}: the")
+        reason = found.reason.replace("partial_fit's", f"{spread}: the")
         if found.theta is not None:
             solution = solution.with_theta(found.theta)
-            if found.error_estimate <= 10 * RISK:
-                return solution, True
-            warn_unrefined(state, solution, reason)
+            if found.error_estimate > 10 * RISK:
+                warn_unrefined(state, solution, reason)
             return solution, True
     warn_unrefined(state, solution, f"{reason}; refinement needs the rows in one process")
     return solution, False
