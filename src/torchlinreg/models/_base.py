@@ -142,10 +142,15 @@ class RegressorBase:
         float64, else in float64."""
         self._check_is_fitted()
         self._check_feature_names(X)
-        if is_dask(X):  # lazily, where the rows are
+        return self._predict_checked(X)
+
+    def _predict_checked(self, X: ArrayLike) -> Any:
+        """:meth:`predict` once the model and X's names are checked: a Dask collection
+        lazily, partition by partition where its rows are."""
+        if is_dask(X):
             from ..distributed.dask_predict import predict
 
-            return predict(self, X)  # type: ignore[no-any-return]
+            return predict(self, X)
         return self._predict(X)
 
     def _predict(self, X: ArrayLike) -> np.ndarray | torch.Tensor:

@@ -17,8 +17,7 @@ import numpy as np
 
 from ..devices import DeviceLike
 from ..errors import InputError
-from ._base import RegressorBase
-from ._base import is_dask as _is_dask
+from ._base import RegressorBase, is_dask
 from ._diagnostics import (
     CHEAP_CELLS,
     RISK,
@@ -30,15 +29,12 @@ from ._stream import ChunkSource, ChunkStream
 from ._types import ArrayLike
 from ._validation import EXACT_SOLVERS, REFINE, check_choice
 
-# False (one process), True (the default torch.distributed group) or a ProcessGroup.
-DistributedLike = Any
-
 if TYPE_CHECKING:
     import torch
     from typing_extensions import Self
 
     from ..data.chunks import Chunk
-    from ..distributed.group import Group
+    from ..distributed.group import DistributedLike, Group
     from ..solvers.dd_gram import DDGram
     from ..solvers.fingerprint import Fingerprint
     from ..solvers.solve import Solution
@@ -127,7 +123,7 @@ class ExactRegressor(RegressorBase):
             from . import _distributed
 
             return _distributed.fit(self, group, X, y, sample_weight)  # type: ignore[return-value]
-        if _is_dask(X):
+        if is_dask(X):
             from ..distributed import dask
 
             return dask.fit(self, X, y, sample_weight)  # type: ignore[return-value]
@@ -439,7 +435,7 @@ class ExactRegressor(RegressorBase):
         check_cov_type(cov_type)
         data = None
         group = getattr(self, "_distributed", None) if distributed is None else _group(distributed)
-        if cov_type != "nonrobust" and _is_dask(X):
+        if cov_type != "nonrobust" and is_dask(X):
             from ..distributed import dask
 
             out = dask.summaries(self, level, cov_type, X, y, sample_weight, groups)

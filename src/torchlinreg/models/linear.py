@@ -104,10 +104,10 @@ class LinearRegression(ExactRegressor):
         ``"prediction"`` (for a new observation) also the bounds at ``level``, as a
         :class:`~torchlinreg.stats.intervals.Prediction` (``mean``, ``lower``,
         ``upper``, ``se``; numpy arrays shaped like ``predict(X)``)."""
-        if interval is None:
-            return super().predict(X)
         self._check_is_fitted()
         self._check_feature_names(X)
+        if interval is None:
+            return self._predict_checked(X)  # type: ignore[no-any-return]
         if is_dask(X):
             raise InputError(
                 "prediction intervals of a Dask collection are not computed; call "
