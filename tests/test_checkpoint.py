@@ -80,7 +80,7 @@ class Run:
         self.theta = torch.full((P + 1, 1), theta0, dtype=torch.float64, requires_grad=True)
         self.optimizer = OPTIMIZERS[optimizer]([self.theta])
         spec = SCHEDULERS[scheduler]
-        self.scheduler = None if spec is None else spec[0](self.optimizer)
+        self.scheduler: Any = None if spec is None else spec[0](self.optimizer)
         self.when = None if spec is None else spec[1]
         self.generator = torch.Generator().manual_seed(SEED)
         self.history = History()
@@ -173,19 +173,26 @@ def test_checkpointer_writes_every_n_epochs(tmp_path: Path) -> None:
     writer = Checkpointer(str(path), 3, IDENTITY)
     written: list[int] = []
 
+    made: list[int] = []
+
+    def history() -> History:  # built only when a checkpoint is written
+        made.append(len(run.history))
+        return run.history
+
     def after(e: int) -> None:
-        writer.after_epoch(e, *run.checkpointer_args())
+        writer.after_epoch(e, run.theta, run.optimizer, run.scheduler, run.generator, history)
         if path.exists():
             written.append(load_checkpoint(str(path), IDENTITY).epoch)
 
     run.train(range(EPOCHS), after)
     assert written == [2, 2, 2, 5, 5, 5]  # after epochs 2 and 5: 3 and 6 epochs done
+    assert made == [3, 6]
     assert torch.equal(_resumed(path, "adam", "onecycle").theta, run.theta)
 
 
 def test_state_trees_round_trip_exactly(tmp_path: Path) -> None:
     """Tuples, int keys, infinities, NaN, bools, big integers and exact floats survive."""
-    loop = {
+    loop: dict[str, Any] = {
         "best": float("inf"),
         "worst": float("-inf"),
         "unset": float("nan"),
@@ -237,7 +244,7 @@ def _rewrite(
     path: Path,
     meta: Callable[[dict[str, Any]], None] = lambda m: None,
     header: Callable[[dict[str, str]], None] = lambda h: None,
-    tensors: Callable[[dict[str, torch.Tensor]], None] = lambda t: None,
+    tensors: Callable[[dict[str, torch.Tensor]], Any] = lambda t: None,
     rehash: bool = True,
 ) -> None:
     """Change a saved checkpoint as a damaged or hostile file would (the checksum

@@ -54,7 +54,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +71,6 @@ FORMAT_VERSION = 1
 _MODEL_FORMAT = "torchlinreg-model"
 _MAX_DEPTH = 64  # state nesting allowed: torch's states nest a handful of levels
 _TAGS = ("$tensor", "$tuple", "$float", "$dict")
-_SECTIONS = ("optimizer", "scheduler", "loop")
 _RESTART = "or train afresh (without resume)"
 
 
@@ -98,6 +97,10 @@ class RunIdentity:
         k = 1 if y.dim() == 1 else y.shape[1]
         dtype = str(X.dtype).removeprefix("torch.")
         return cls(fingerprint(params), X.shape[0], X.shape[1], k, dtype)
+
+    def __post_init__(self) -> None:
+        # Always a JSON object (tuples as lists), so it is saved and compared as read back.
+        object.__setattr__(self, "params", fingerprint(self.params))
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -379,7 +382,11 @@ def save_checkpoint(path: str, checkpoint: Checkpoint) -> None:
     written, with a one-line :class:`InputError`."""
     from safetensors.torch import save
 
-    _check_meta_epoch(path, checkpoint.epoch, what="cannot save a checkpoint at")
+    epoch = checkpoint.epoch
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise InputError(
+            f"{path}: cannot save a checkpoint at epoch {epoch!r}; epochs count from 0"
+        )
     try:
         meta, tensors = _encoded(checkpoint)
     except InputError as exc:
@@ -399,11 +406,6 @@ def _write_bytes(path: str, data: bytes) -> None:
     # Plain writes: a full disk is an OSError, which atomic_path reports in one line.
     with open(path, "wb") as out:
         out.write(data)
-
-
-def _check_meta_epoch(path: str, epoch: Any, what: str) -> None:
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise InputError(f"{path}: {what} epoch {str(epoch)[:40]}; the epoch is an integer from 0")
 
 
 # ---------------------------------------------------------------------------------------
@@ -603,15 +605,12 @@ def _same(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return (
-        type(a) is type(b)
-        and a == b
-        or (isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == b)
-    )
+    numbers = isinstance(a, (int, float)) and isinstance(b, (int, float))
+    return (numbers or type(a) is type(b)) and a == b
 
 
 def _check_identity(path: str, saved: RunIdentity, expected: RunIdentity) -> None:
-    here = json.loads(json.dumps(expected.params))  # tuples as lists, as in the file
+    here = expected.params  # a fingerprint: JSON values, as in the file
     there = saved.params
     differ = [
         k for k in sorted(set(here) | set(there))
@@ -792,12 +791,18 @@ def _check_state(optimizer_state: dict[str, Any], theta: torch.Tensor) -> None:
 # The loop's helper
 
 
+LoopState = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
+
+
 class Checkpointer:
     """Writes a run's checkpoints: every ``every`` completed epochs (``None``: only when
     interrupted), and when ``stop`` (from :func:`.interrupt.interruptible`) has been
     requested, after which it raises :class:`.interrupt.InterruptedTraining`.
 
-    The loop calls :meth:`after_epoch` once at the end of every epoch."""
+    The loop calls :meth:`after_epoch` once at the end of every epoch. The history and
+    the loop's own state may be given as functions that make them, called only when a
+    checkpoint is written (building the history reads the costs back from the device).
+    """
 
     def __init__(
         self,
@@ -825,8 +830,8 @@ class Checkpointer:
         optimizer: torch.optim.Optimizer,
         scheduler: Any,
         generator: torch.Generator | None,
-        history: History,
-        loop: Mapping[str, Any] | None = None,
+        history: History | Callable[[], History],
+        loop: LoopState = None,
     ) -> None:
         """At the end of epoch ``epoch`` (from 0): write a checkpoint every ``every``
         epochs; if a stop was requested, write one and raise ``InterruptedTraining``.
@@ -845,8 +850,8 @@ class Checkpointer:
         optimizer: torch.optim.Optimizer,
         scheduler: Any,
         generator: torch.Generator | None,
-        history: History,
-        loop: Mapping[str, Any] | None = None,
+        history: History | Callable[[], History],
+        loop: LoopState = None,
     ) -> str | None:
         """Write a checkpoint now (unless this epoch's is written already); returns its
         path, or ``None`` when θ is not finite and nothing was written."""
@@ -858,10 +863,28 @@ class Checkpointer:
             else None
         )
 
-    def _write(self, epoch: int, theta: torch.Tensor, *state: Any) -> bool:
+    def _write(
+        self,
+        epoch: int,
+        theta: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        generator: torch.Generator | None,
+        history: History | Callable[[], History],
+        loop: LoopState,
+    ) -> bool:
         if not bool(torch.isfinite(theta).all()):
             return False
-        checkpoint = Checkpoint.capture(self.identity, epoch, theta, *state)
+        checkpoint = Checkpoint.capture(
+            self.identity,
+            epoch,
+            theta,
+            optimizer,
+            scheduler,
+            generator,
+            history() if callable(history) else history,
+            loop() if callable(loop) else loop,
+        )
         asked = self.stop is not None and self.stop.requested
         try:
             save_checkpoint(self.path, checkpoint)
