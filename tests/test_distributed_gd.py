@@ -79,7 +79,7 @@ FULL_BATCH = {
         dict(optimizer="adam", lr=0.05, epochs=200),
         1.0,
     ),
-    "huber": ("plain", dict(loss="huber", epsilon=0.1, lr=0.1, epochs=200), 0.4),
+    "huber": ("plain", dict(loss="huber", epsilon=0.1, lr=0.5, epochs=200), 0.4),
     "lbfgs": (
         "weights",
         dict(optimizer="lbfgs", lr=1.0, epochs=10, optimizer_options={"line_search_fn": None}),

@@ -76,3 +76,9 @@ def not_fitted(message: str) -> NotFittedError:
             "NotFittedError", (NotFittedError, SklearnNotFittedError), {"__module__": __name__}
         )
     return _sklearn_compatible(message)
+
+
+class ConvergenceWarning(UserWarning):
+    """Gradient training spent its budget far from the optimum (scikit-learn's
+    ``ConvergenceWarning`` has the same meaning): more epochs, a larger or ``"auto"``
+    learning rate, or the exact fit are the remedies."""

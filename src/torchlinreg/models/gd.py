@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import sys
 import warnings
 from collections.abc import Callable, Mapping
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from ..devices import DeviceLike, DtypeLike
-from ..errors import InputError
+from ..errors import ConvergenceWarning, InputError
 from ..training.optimizers import OptimizerSpec
 from ._base import RegressorBase, is_dask
 from ._types import ArrayLike
@@ -22,8 +23,11 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from ..distributed.group import DistributedLike, Group
+    from ..training.guard import Curvature
     from ..training.loop import TrainResult
     from ..training.losses import Loss
+    from ..training.scaling import Scaling
+    from ..training.schedulers import SchedulerSpec
 
 
 @dataclass
@@ -33,7 +37,10 @@ class ExactGap:
     ``coef``/``intercept`` are the exact solution (scikit-learn layout), ``cost`` its
     mean squared error and ``gd_cost`` that of the gradient coefficients (after the last
     epoch); ``coef_gap`` is the largest absolute difference over coefficients and
-    intercepts, ``cost_gap = gd_cost - cost`` (≥ 0 up to rounding).
+    intercepts, ``cost_gap = gd_cost - cost`` (≥ 0 up to rounding). ``null_cost`` is
+    the cost of the best constant model (the weighted variance of y; the mean of y²
+    without an intercept), so ``relative_cost_gap = cost_gap / null_cost`` is the share
+    of y's variance the gradient fit gives up: the R² it is short of the exact fit's.
     """
 
     coef: np.ndarray
@@ -42,6 +49,11 @@ class ExactGap:
     gd_cost: float
     coef_gap: float
     cost_gap: float
+    null_cost: float = float("nan")
+
+    @property
+    def relative_cost_gap(self) -> float:
+        return self.cost_gap / self.null_cost if self.null_cost > 0 else float(self.cost_gap > 0)
 
 
 def exact_gap(
@@ -57,30 +69,69 @@ def exact_gap(
 
     With a ``group``, ``X``, ``y`` and ``sample_weight`` are this rank's rows and the
     exact problem is that of every rank's rows."""
+    exact = exact_fit(X, y, sample_weight, fit_intercept, group)
+    return gap_to(exact, coef, intercept)
+
+
+def exact_fit(
+    X: ArrayLike,
+    y: ArrayLike,
+    sample_weight: ArrayLike | None,
+    fit_intercept: bool,
+    group: Group | None = None,
+) -> Any:
+    """The exact least-squares fit of the same rows (every rank's with a ``group``),
+    its own diagnostics silenced: they are not the user's question here."""
     from .linear import LinearRegression
 
     exact = LinearRegression(fit_intercept=fit_intercept)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exact fit's own diagnostics are not the user's
+        warnings.simplefilter("ignore")
         if group is None:
             exact.fit(X, y, sample_weight)
         else:
             exact.fit(X, y, sample_weight, distributed=group)
+    return exact
 
+
+def gap_to(exact: Any, coef: ArrayLike, intercept: ArrayLike) -> ExactGap:
+    """How far ``coef``/``intercept`` are from the fitted exact model ``exact``."""
     gap = max(
         float(np.max(np.abs(np.asarray(coef, np.float64) - exact.coef_))),
         float(np.max(np.abs(np.asarray(intercept, np.float64) - exact.intercept_))),
     )
     cost, gd_cost = exact.cost_of(exact.coef_, exact.intercept_), exact.cost_of(coef, intercept)
-    return ExactGap(exact.coef_, exact.intercept_, cost, gd_cost, gap, gd_cost - cost)
+    return ExactGap(
+        exact.coef_, exact.intercept_, cost, gd_cost, gap, gd_cost - cost, _null_cost(exact.state_)
+    )
+
+
+def _null_cost(state: Any) -> float:
+    """The mean cost of the best constant model, from the state (as ``cost_of``)."""
+    import torch
+
+    theta = torch.zeros(state.n_params, state.n_targets, dtype=torch.float64)
+    if state.fit_intercept:
+        R = state.R.double()
+        theta[0] = state.shift_y.double() + R[0, state.n_params :] / R[0, 0]
+    return float(state.rss_of(theta).sum() / (state.weight_sum * state.n_targets))
 
 
 class GDRegressor(RegressorBase):
     """Linear regression ``y = X W + b`` trained by gradient descent with torch.optim.
 
-    With the defaults this is the tutorial's program: W and b start at zero, plain SGD
-    with ``lr=0.01`` minimises the mean squared error over the full batch, for epochs
-    ``0..3000``.
+    With the defaults this is the tutorial's program on standardized features: W and b
+    start at zero, plain SGD with ``lr=0.01`` minimises the mean squared error over the
+    full batch, for epochs ``0..3000``. ``standardize=False`` runs it on the raw columns,
+    as the tutorial does (``torchlinreg.demo.replay`` reproduces its log byte for byte;
+    with standardization the log's W, b and cost follow another path to the same answer).
+
+    Training tells the truth: a cost that grows stops it with
+    :class:`~torchlinreg.errors.TrainingDivergedError`, naming the largest stable
+    learning rate where the data give one exactly (:mod:`torchlinreg.training.guard`);
+    ``history_.status`` says how it ended, and a run that spends its budget far from the
+    exact least-squares optimum warns with
+    :class:`~torchlinreg.errors.ConvergenceWarning`.
 
     Parameters
     ----------
@@ -97,8 +148,11 @@ class GDRegressor(RegressorBase):
         as ``optimizer(params, lr=lr, **optimizer_options)``, or an optimizer instance
         used as a template (its class and hyper-parameters; ``lr`` still comes from
         this estimator).
-    lr : float
-        Learning rate.
+    lr : float or "auto"
+        Learning rate. ``"auto"`` picks one from the data's curvature, by a rule for each
+        optimizer family (:mod:`torchlinreg.training.guard`: SGD ``1/L``, adaptive
+        optimizers 1% of the exact solution's largest parameter, L-BFGS 1); the rate
+        used is ``lr_``.
     optimizer_options : dict, optional
         Further keyword options for the optimizer, e.g. ``{"momentum": 0.9}``.
     epochs : int
@@ -125,18 +179,47 @@ class GDRegressor(RegressorBase):
     random_state : int, numpy RandomState or None
         Seed for shuffling and random initialisation.
     compare_exact : bool
-        After training with the squared error, also solve the problem exactly and
-        record the gap in ``exact_`` (one extra pass over the data).
+        With the squared error, also solve the problem exactly and record the gap in
+        ``exact_``: costs nothing more when ``standardize`` is on (the same pass gives
+        the feature scales), one pass over the data otherwise.
+    standardize : bool
+        Train on features centred and scaled to unit weighted standard deviation
+        (scaled to unit root mean square without an intercept; constant columns left
+        unscaled), from one exact pass over the data; coefficients, history, log and
+        ``exact_`` are in the data's units. False trains on the columns as given.
+    tol : float or None
+        Stopping tolerance (scikit-learn's ``SGDRegressor`` meaning): training stops
+        when the epoch cost (or, with ``early_stopping``, the held-out R²) has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs in a row. ``None`` (the
+        default, unlike scikit-learn's 1e-3) runs every epoch, as the tutorial does.
+    n_iter_no_change : int
+        Epochs without improvement before stopping.
+    early_stopping : bool
+        Judge improvement on ``validation_fraction`` of the rows held out (drawn by
+        ``random_state``) instead of the training cost; needs ``tol``.
+    validation_fraction : float
+        Share of the rows held out with ``early_stopping``, in (0, 1).
+    scheduler : str, scheduler class or factory, optional
+        A ``torch.optim.lr_scheduler`` by name (``"step"``, ``"multistep"``,
+        ``"exponential"``, ``"cosine"``, ``"onecycle"``, ``"cyclic"``, ``"plateau"``,
+        ...; :mod:`torchlinreg.training.schedulers`), stepped per epoch (per batch for
+        one-cycle and cyclic; with the epoch's cost for plateau).
+    scheduler_options : dict, optional
+        The scheduler's keyword options, e.g. ``{"step_size": 100, "gamma": 0.5}``.
 
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
     intercept_ : float or ndarray of shape (n_targets,)
     history_ : History
-        Per-epoch cost, and per-epoch ``coef``/``intercept`` for small models.
+        Per-epoch cost, per-epoch ``coef``/``intercept`` for small models, and how the
+        run ended: ``status`` (``"converged"``, ``"stopped early"``, ``"budget spent"``)
+        and ``reason``.
     n_features_in_ : int
     n_iter_ : int
-        Passes over the data (``epochs + 1``).
+        Passes over the data (``epochs + 1`` unless training stopped early).
+    lr_ : float
+        The learning rate training started with (the one ``lr="auto"`` chose).
     exact_ : ExactGap or None
         The exact least-squares answer and the gap to it (squared error only).
     """
@@ -147,7 +230,7 @@ class GDRegressor(RegressorBase):
         loss: str = "squared_error",
         epsilon: float = 1.35,
         optimizer: OptimizerSpec = "sgd",
-        lr: float = 0.01,
+        lr: float | str = 0.01,
         optimizer_options: Mapping[str, Any] | None = None,
         epochs: int = 3000,
         batch_size: int | None = None,
@@ -160,6 +243,13 @@ class GDRegressor(RegressorBase):
         dtype: DtypeLike = "float32",
         random_state: int | np.random.RandomState | None = None,
         compare_exact: bool = True,
+        standardize: bool = True,
+        tol: float | None = None,
+        n_iter_no_change: int = 5,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        scheduler: SchedulerSpec | None = None,
+        scheduler_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.loss = loss
         self.epsilon = epsilon
@@ -177,6 +267,13 @@ class GDRegressor(RegressorBase):
         self.dtype = dtype
         self.random_state = random_state
         self.compare_exact = compare_exact
+        self.standardize = standardize
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.scheduler = scheduler
+        self.scheduler_options = scheduler_options
 
     def _log_sink(self) -> Callable[[str], None] | None:
         if not self.log_every:
@@ -189,8 +286,26 @@ class GDRegressor(RegressorBase):
         raise ValueError(f"log_to must be a text stream or a callable, got {target!r}")
 
     def _check_params(self) -> None:
-        check_positive("lr", self.lr)
+        if not (isinstance(self.lr, str) and self.lr == "auto"):
+            if isinstance(self.lr, str):
+                raise InputError(f"lr must be a finite number > 0 or 'auto', got {self.lr!r}")
+            check_positive("lr", self.lr)
         check_int("epochs", self.epochs, low=0)
+        check_int("n_iter_no_change", self.n_iter_no_change, low=1)
+        if self.tol is not None and not (
+            isinstance(self.tol, numbers.Real) and not isinstance(self.tol, bool) and self.tol >= 0
+        ):
+            raise InputError(f"tol must be a number >= 0 or None, got {self.tol!r}")
+        if self.early_stopping:
+            if self.tol is None:
+                raise InputError("early_stopping=True needs a tolerance: give tol (e.g. tol=1e-3)")
+            fraction = self.validation_fraction
+            if isinstance(fraction, bool) or not (
+                isinstance(fraction, numbers.Real) and 0 < fraction < 1
+            ):
+                raise InputError(
+                    f"validation_fraction must be a number in (0, 1), got {fraction!r}"
+                )
         check_int("batch_size", self.batch_size, low=1, allow_none=True)
         check_int("log_every", self.log_every, low=1, allow_none=True)
         check_choice("init", self.init, INITS)
@@ -233,19 +348,57 @@ class GDRegressor(RegressorBase):
         rounding during training (not in the steps they take), and rank 0's parameters,
         sent to every rank at the end, are the model everywhere.
 
-        Raises :class:`~torchlinreg.errors.TrainingDivergedError` when the cost becomes
-        NaN or infinite (the learning rate is too large); with ``distributed``, on every
-        rank at the same epoch.
+        Raises :class:`~torchlinreg.errors.TrainingDivergedError` when the cost grows
+        (:mod:`torchlinreg.training.guard`: at the first rise when the learning rate is
+        at or above the exact stable bound, otherwise when the cost stays above 10× its
+        starting value for 5 epochs, or becomes NaN or infinite); with ``distributed``,
+        on every rank at the same epoch. Warns with
+        :class:`~torchlinreg.errors.ConvergenceWarning` when, with the squared error and
+        ``compare_exact``, every epoch ran and the fit's cost exceeds the exact optimum's
+        by more than 0.1% of y's variance (``exact_.relative_cost_gap > 1e-3``: an R²
+        short of the exact fit's by more than 0.001).
         """
         from ..distributed.group import resolve_group
 
         _refuse_dask(X)
         group = resolve_group(distributed)
         setup, init_generator, shuffler = self._prepare(X, y, sample_weight, group)
+        exact = self._exact(setup, group)
+        scaling, curvature = self._geometry(setup, exact)
         self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
-        result = self._train(setup, init_generator, shuffler, group)
-        self._set_fitted(result, setup.X, setup.y, setup.w, group)
+        result = self._train(setup, init_generator, shuffler, group, scaling, curvature)
+        self._set_fitted(result, setup.X, setup.y, exact)
         return self
+
+    def _exact(self, setup: _Setup, group: Group | None) -> Any:
+        """The exact least-squares fit on the same rows, where anything needs it: the
+        feature scales, ``lr="auto"``, the exact stable bound and ``exact_``."""
+        squared = self.loss == "squared_error"
+        if not (self.standardize or self.lr == "auto" or (squared and self.compare_exact)):
+            return None
+        return exact_fit(setup.X, setup.y, setup.w, self.fit_intercept, group)
+
+    def _geometry(self, setup: _Setup, exact: Any) -> tuple[Scaling, Curvature]:
+        """The units training runs in and the curvature of the cost in them."""
+        import torch
+
+        from ..training.guard import Curvature
+        from ..training.scaling import Scaling
+
+        squared = self.loss == "squared_error"
+        if exact is None:
+            return Scaling.none(setup.X.shape[1]), Curvature(squared=squared)
+        state = exact.state_
+        scaling = Scaling.of_state(state, bool(self.standardize))
+        coef = torch.as_tensor(np.atleast_2d(exact.coef_), dtype=torch.float64).T
+        intercept = torch.as_tensor(np.atleast_1d(exact.intercept_), dtype=torch.float64)
+        theta = torch.cat([intercept.reshape(1, -1), coef]) if self.fit_intercept else coef
+        solution = scaling.theta_to_training(theta, self.fit_intercept)
+        return scaling, Curvature(
+            hessian_max=scaling.hessian_max(state),
+            solution_max=float(solution.abs().max()) if solution.numel() else None,
+            squared=squared,
+        )
 
     def _prepare(
         self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, group: Group | None
@@ -273,6 +426,8 @@ class GDRegressor(RegressorBase):
         init_generator: torch.Generator,
         shuffler: torch.Generator,
         group: Group | None,
+        scaling: Scaling,
+        curvature: Curvature,
     ) -> TrainResult:
         from ..training.loop import train
 
@@ -297,6 +452,13 @@ class GDRegressor(RegressorBase):
             log_every=self.log_every,
             log=setup.log,
             group=group,
+            scaling=scaling,
+            curvature=curvature,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            validation_fraction=self.validation_fraction if self.early_stopping else None,
+            scheduler=self.scheduler,
+            scheduler_options=self.scheduler_options,
         )
 
     def _setup(
@@ -329,12 +491,7 @@ class GDRegressor(RegressorBase):
         return theta0
 
     def _set_fitted(
-        self,
-        result: TrainResult,
-        X: torch.Tensor,
-        y: torch.Tensor,
-        w: torch.Tensor | None,
-        group: Group | None,
+        self, result: TrainResult, X: torch.Tensor, y: torch.Tensor, exact: Any
     ) -> None:
         from ..training.loop import sklearn_layout
 
@@ -348,10 +505,38 @@ class GDRegressor(RegressorBase):
             self.intercept_ = intercept.item() if target_1d else intercept.numpy().copy()
         self.history_ = result.history
         self.n_features_in_ = X.shape[1]
-        self.n_iter_ = self.epochs + 1
+        self.n_iter_ = len(result.history)
+        self.lr_ = result.history.lr
         self.exact_ = None
-        if self.compare_exact and self.loss == "squared_error":
-            self.exact_ = exact_gap(X, y, w, self.coef_, self.intercept_, self.fit_intercept, group)
+        if self.compare_exact and self.loss == "squared_error" and exact is not None:
+            self.exact_ = gap_to(exact, self.coef_, self.intercept_)
+            self._judge(self.exact_)
+
+    def _judge(self, gap: ExactGap) -> None:
+        """The gap to the exact optimum in the history's reason, and a warning when the
+        budget was spent far from it (``fit``'s docstring)."""
+        history = self.history_
+        relative = gap.relative_cost_gap
+        history.reason += (
+            f"; cost {gap.gd_cost:.6g} against the exact optimum's {gap.cost:.6g} "
+            f"({relative:.2%} of the variance of y)"
+        )
+        if history.status == BUDGET_SPENT and relative > FAR:
+            warnings.warn(
+                f"GDRegressor spent its budget of {len(history)} epochs far from the "
+                f"optimum: its cost {gap.gd_cost:.6g} exceeds the exact least-squares "
+                f"cost {gap.cost:.6g} by {relative:.2%} of the variance of y; train "
+                "longer, use a larger learning rate (or lr='auto'), or fit "
+                "LinearRegression",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+
+# A run that spent its budget is far from the optimum when its cost exceeds the exact
+# one by more than this share of the variance of y (its R² short by more than it).
+FAR = 1e-3
+BUDGET_SPENT = "budget spent"
 
 
 def _refuse_dask(X: Any) -> None:
@@ -488,6 +673,13 @@ def _shared_params(model: GDRegressor, setup: _Setup) -> dict[str, Any]:
         "init": model.init,
         "dtype": str(setup.dtype),
         "compare_exact": model.compare_exact,
+        "standardize": model.standardize,
+        "tol": model.tol,
+        "n_iter_no_change": model.n_iter_no_change,
+        "early_stopping": model.early_stopping,
+        "validation_fraction": model.validation_fraction,
+        "scheduler": repr(model.scheduler),
+        "scheduler_options": repr(model.scheduler_options),
     }
 
 

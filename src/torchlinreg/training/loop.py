@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..errors import TrainingDivergedError
+from ..errors import InputError, TrainingDivergedError
 from ..solvers.theta import split_theta
 from . import sharded
+from .guard import Curvature, Watch, auto_lr, exact_bound, family, reference_bound
 from .history import History
 from .log import format_log_line
-from .losses import Evaluation, Loss
+from .losses import Evaluation, Loss, SquaredError, TutorialSquaredError
 from .optimizers import OptimizerSpec, make_optimizer, needs_closure, plain_step
+from .scaling import Scaling
+from .schedulers import Schedule, SchedulerSpec, make_schedule
 from .sharded import Step
+from .stopping import BUDGET_SPENT, CONVERGED, STOPPED_EARLY, Stopping, Validation, split_validation
 from .threads import threads_for
 
 if TYPE_CHECKING:
     from ..distributed.group import Group
 
-# How often (in epochs) the costs are checked for NaN/inf. Checking every epoch would
-# force a device sync per step; a diverged run only wastes this many epochs at worst.
+# How often (in epochs) the costs are checked for divergence when nothing else reads
+# them every epoch. Checking every epoch would force a device sync per step; a diverged
+# run only wastes this many epochs at worst.
 _CHECK_EVERY = 100
 # Per-epoch parameters are recorded in the history up to this many numbers.
 _HISTORY_PARAMS_MAX = 64
@@ -61,25 +67,6 @@ def _as_logged(t: torch.Tensor | None) -> Any:
     return t.item() if t.numel() == 1 else t.tolist()
 
 
-def _raise_if_diverged(costs: list[torch.Tensor], start: int, weight_sum: float, lr: float) -> None:
-    """Raise for the first NaN or infinite cost from epoch ``start`` on, if any."""
-    finite = torch.isfinite(torch.stack(costs[start:]))
-    if bool(finite.all()):
-        return
-    epoch = start + int((~finite).nonzero()[0, 0])
-    raise _diverged(epoch, (costs[epoch] / weight_sum).item(), lr)
-
-
-def _diverged(epoch: int, cost: float, lr: float) -> TrainingDivergedError:
-    return TrainingDivergedError(
-        f"training diverged: the cost became {cost} at epoch {epoch} with lr={lr:g}; "
-        f"the learning rate is too large for this data: try lr={lr / 10:g} or smaller, "
-        "or standardize the features",
-        epoch=epoch,
-        cost=cost,
-    )
-
-
 def _mini_batches(
     A: torch.Tensor,
     y: torch.Tensor,
@@ -108,7 +95,7 @@ def train(
     target_1d: bool,
     loss: Loss,
     optimizer: OptimizerSpec,
-    lr: float,
+    lr: float | str,
     optimizer_options: Mapping[str, Any] | None,
     epochs: int,
     batch_size: int | None,
@@ -117,16 +104,37 @@ def train(
     log_every: int | None,
     log: Callable[[str], None] | None,
     group: Group | None = None,
+    scaling: Scaling | None = None,
+    curvature: Curvature | None = None,
+    tol: float | None = None,
+    n_iter_no_change: int = 5,
+    validation_fraction: float | None = None,
+    scheduler: SchedulerSpec | None = None,
+    scheduler_options: Mapping[str, Any] | None = None,
+    callbacks: Sequence[EpochCallback] = (),
 ) -> TrainResult:
     """Minimise ``loss`` over ``y ≈ X W + b`` for epochs ``0..epochs`` (the tutorial's
     ``range(nb_epochs + 1)``), starting from ``theta0``.
 
     ``X`` is (n, p) and ``y`` (n, k), both already validated, on one device, in one
     dtype; ``sample_weight`` is (n,) or ``None``; ``theta0`` is ``[b; W]`` (intercept
-    first), or ``W`` without an intercept. Full batch when ``batch_size`` is
-    ``None`` or at least n; otherwise mini-batches, reshuffled every epoch by
-    ``generator`` when ``shuffle``. A line is passed to ``log`` every ``log_every``
-    epochs and at the last one.
+    first), or ``W`` without an intercept, in training units. Full batch when
+    ``batch_size`` is ``None`` or at least n; otherwise mini-batches, reshuffled every
+    epoch by ``generator`` when ``shuffle``. A line is passed to ``log`` every
+    ``log_every`` epochs and at the last one.
+
+    ``scaling`` (:mod:`.scaling`) is the change of units training runs in (none by
+    default); the log, the history and the returned ``theta`` are in the data's units.
+    ``curvature`` (:mod:`.guard`) is what the data say about step sizes: with it the
+    divergence guard knows the exact stable bound where one holds, and ``lr="auto"``
+    works. ``tol``, ``n_iter_no_change`` and ``validation_fraction`` (rows held out,
+    drawn by ``generator``) stop training early (:mod:`.stopping`); ``scheduler`` and
+    ``scheduler_options`` set a learning-rate schedule (:mod:`.schedulers`).
+    ``callbacks`` are called after every epoch (:data:`EpochCallback`), after the
+    epoch's cost was checked and any stopping rule consulted.
+
+    Raises :class:`~torchlinreg.errors.TrainingDivergedError` when the cost grows
+    (:mod:`.guard`).
 
     With a ``group``, ``X``, ``y`` and ``sample_weight`` are this rank's rows (possibly
     none) and every rank trains together on all of them (:mod:`.sharded`: gradients and
@@ -134,24 +142,133 @@ def train(
     counting the rows of every rank); every rank must pass the same arguments but its
     own rows and ``generator``, and ends with the same ``theta`` and history.
     """
-    rows = _Rows.of(X, y, sample_weight, fit_intercept, group)
+    scaling = scaling or Scaling.none(X.shape[1])
+    curvature = curvature or Curvature()
+    validation = None
+    if validation_fraction is not None:
+        X, y, sample_weight, validation = _hold_out(
+            X, y, sample_weight, validation_fraction, generator, fit_intercept, scaling, group
+        )
+    rows = _Rows.of(scaling.to_training(X), y, sample_weight, fit_intercept, group)
     theta = theta0.detach().clone().requires_grad_(True)
-    opt = make_optimizer(optimizer, [theta], lr, optimizer_options)
-    step = _stepper(opt, theta, group)
+    opt = make_optimizer(optimizer, [theta], 1.0 if lr == "auto" else float(lr), optimizer_options)
+    full_batch = batch_size is None or batch_size >= rows.n_total
+    if lr == "auto":
+        lr = _auto(opt, curvature, rows, batch_size, full_batch, group)
+    lr = float(lr)
+    steps = 1 if full_batch else -(-rows.n_total // (batch_size or 1))
+    schedule = make_schedule(
+        scheduler, scheduler_options, opt, lr=lr, epochs=epochs + 1, steps_per_epoch=steps
+    )
+    step = _stepper(opt, theta, group, schedule)
     run_epoch = _epoch_runner(rows, theta, loss, step, batch_size, shuffle, generator, group)
+    bound = exact_bound(curvature, opt, full_batch) if validation is None else None
+    watch = Watch(lr, bound, reference_bound(curvature), _method(opt, full_batch, loss))
     report = None
     if log is not None and log_every:
-        report = _reporter(log, epochs, rows.weight_sum, fit_intercept, target_1d)
+        report = _reporter(log, epochs, rows.weight_sum, fit_intercept, target_1d, scaling)
+    stopping = None
+    if tol is not None:
+        stopping = Stopping(tol, n_iter_no_change, higher=validation is not None)
+    loop = _Epochs(
+        run_epoch,
+        theta.detach(),
+        epochs,
+        rows.weight_sum,
+        watch,
+        report=report,
+        log_every=log_every or 0,
+        stopping=stopping,
+        validation=validation,
+        schedule=schedule,
+        callbacks=callbacks,
+    )
     rows_per_step = min(rows.n, batch_size or rows.n)  # at most; a rank's part is smaller
     with torch.no_grad(), threads_for(rows_per_step * rows.A.shape[1] * y.shape[1], X.device):
-        costs, params = _run_epochs(
-            run_epoch, theta.detach(), epochs, rows.weight_sum, lr, log_every or 0, report
+        outcome = loop.run()
+    _finish(theta.detach(), outcome.epochs_run - 1, lr, group)
+    history = _history(outcome, rows.weight_sum, fit_intercept, target_1d, scaling)
+    history.lr = lr
+    history.status, history.reason = outcome.status, _reason(outcome, tol, n_iter_no_change)
+    return TrainResult(theta=scaling.theta_to_data(theta.detach(), fit_intercept), history=history)
+
+
+def _auto(
+    opt: torch.optim.Optimizer,
+    curvature: Curvature,
+    rows: _Rows,
+    batch_size: int | None,
+    full_batch: bool,
+    group: Group | None,
+) -> float:
+    """``lr="auto"``'s rate (:func:`.guard.auto_lr`), set on every parameter group."""
+    row_max = None
+    if not full_batch and family(opt) == "sgd":
+        row_max = _row_max(rows, group)
+    lr = auto_lr(opt, curvature, n=rows.n_total, batch=batch_size or rows.n_total, row_max=row_max)
+    for g in opt.param_groups:
+        g["lr"] = lr
+    opt.defaults["lr"] = lr
+    return lr
+
+
+def _row_max(rows: _Rows, group: Group | None) -> float:
+    """The largest single row's curvature ``2·(n·w_i/Σw)·‖a_i‖²`` over every rank."""
+    norms = (rows.A.double() ** 2).sum(1)
+    if rows.w is not None:
+        norms = norms * rows.w[:, 0].double()
+    local = float(norms.max()) if norms.numel() else 0.0
+    if group is not None:
+        local = max(group.gather_objects(local))
+    return 2.0 * rows.n_total * local / rows.weight_sum
+
+
+def _method(opt: torch.optim.Optimizer, full_batch: bool, loss: Loss) -> str:
+    what = type(opt).__name__
+    if not full_batch:
+        what += " on mini-batches"
+    if not isinstance(loss, (SquaredError, TutorialSquaredError)):
+        what += f" with the {type(loss).__name__} loss"
+    return what
+
+
+def _hold_out(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor | None,
+    fraction: float,
+    generator: torch.Generator | None,
+    fit_intercept: bool,
+    scaling: Scaling,
+    group: Group | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, Validation]:
+    """Training rows and the held-out rows' scorer (:mod:`.stopping`)."""
+    kept, held = split_validation(X.shape[0], fraction, generator)
+    kept_dev, held_dev = kept.to(X.device), held.to(X.device)
+    Xv = scaling.to_training(X[held_dev])
+    Av = torch.cat([Xv.new_ones(Xv.shape[0], 1), Xv], dim=1) if fit_intercept else Xv
+    validation = Validation(Av, y[held_dev], None if w is None else w[held_dev], group)
+    if not validation.rows > 0:
+        raise InputError(
+            f"validation_fraction={fraction:g} holds out no row of positive weight; "
+            "give more rows or a larger validation_fraction"
         )
-    _finish(theta.detach(), epochs, lr, group)
-    return TrainResult(
-        theta=theta.detach(),
-        history=_history(costs, params, rows.weight_sum, fit_intercept, target_1d),
-    )
+    return X[kept_dev], y[kept_dev], None if w is None else w[kept_dev], validation
+
+
+def _reason(outcome: _Outcome, tol: float | None, n_iter_no_change: int) -> str:
+    n = outcome.epochs_run
+    if outcome.status == CONVERGED:
+        return (
+            f"converged: the training cost fell by less than tol={tol:g} for "
+            f"{n_iter_no_change} epochs in a row (stopped after {n} epochs)"
+        )
+    if outcome.status == STOPPED_EARLY:
+        return (
+            f"stopped early: the held-out R² rose by less than tol={tol:g} for "
+            f"{n_iter_no_change} epochs in a row (stopped after {n} epochs)"
+        )
+    return f"budget spent: all {n} epochs ran"
 
 
 @dataclass
@@ -188,8 +305,24 @@ class _Rows:
         return cls(A, y, w, w_cpu, n, n_total, weight_sum)
 
 
-def _stepper(opt: torch.optim.Optimizer, theta: torch.Tensor, group: Group | None) -> Step:
-    """One optimizer step on a cost: returns the summed cost at the parameters before it."""
+def _stepper(
+    opt: torch.optim.Optimizer, theta: torch.Tensor, group: Group | None, schedule: Schedule | None
+) -> Step:
+    """One optimizer step on a cost: returns the summed cost at the parameters before it.
+    A schedule that steps per batch steps after each."""
+    step = _optimizer_step(opt, theta, group)
+    if schedule is None or not schedule.per_batch:
+        return step
+
+    def scheduled_step(evaluate: Evaluation) -> torch.Tensor:
+        summed = step(evaluate)
+        schedule.after_batch()
+        return summed
+
+    return scheduled_step
+
+
+def _optimizer_step(opt: torch.optim.Optimizer, theta: torch.Tensor, group: Group | None) -> Step:
     if not needs_closure(opt):
         opt_step = plain_step(opt)
 
@@ -249,50 +382,130 @@ def _reporter(
     weight_sum: float,
     fit_intercept: bool,
     target_1d: bool,
+    scaling: Scaling,
 ) -> Callable[[int, torch.Tensor, torch.Tensor], None]:
-    """Writes the tutorial's log line for an epoch, its summed cost and parameters."""
+    """Writes the tutorial's log line for an epoch, its summed cost and parameters (in
+    the data's units)."""
 
     def report(epoch: int, summed: torch.Tensor, theta: torch.Tensor) -> None:
         cost = (summed / weight_sum).item()
-        coef, b = sklearn_layout(theta, fit_intercept, target_1d)
+        coef, b = sklearn_layout(
+            scaling.theta_to_data(theta, fit_intercept), fit_intercept, target_1d
+        )
         log(format_log_line(epoch, epochs, _as_logged(coef), _as_logged(b), cost))
 
     return report
 
 
-def _run_epochs(
-    run_epoch: Callable[[], torch.Tensor],
-    theta: torch.Tensor,
-    epochs: int,
-    weight_sum: float,
-    lr: float,
-    log_every: int,
-    report: Callable[[int, torch.Tensor, torch.Tensor], None] | None,
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+# Called after every epoch with the epoch's index, its summed cost and θ (training
+# units, live: copy what is kept); raising stops training with that error.
+EpochCallback = Callable[[int, torch.Tensor, torch.Tensor], None]
+
+
+@dataclass
+class _Outcome:
+    costs: list[torch.Tensor]
+    params: list[torch.Tensor]
+    scores: list[float] | None
+    status: str
+    epochs_run: int
+
+
+class _Epochs:
     """Epochs ``0..epochs``: each epoch's summed cost and, for small models, parameters
-    after it; reported every ``log_every`` epochs and at the last, checked for NaN/inf
-    every :data:`_CHECK_EVERY` epochs and at the last."""
-    costs: list[torch.Tensor] = []
-    params: list[torch.Tensor] = []
-    record_params = theta.numel() <= _HISTORY_PARAMS_MAX
-    checked = 0
-    for epoch in range(epochs + 1):
-        costs.append(run_epoch())
-        if record_params:
-            params.append(theta.clone())
-        last = epoch == epochs
-        if report is not None and (epoch % log_every == 0 or last):
-            report(epoch, costs[-1], theta)
-        if epoch - checked + 1 >= _CHECK_EVERY or last:
-            _raise_if_diverged(costs, checked, weight_sum, lr)
-            checked = epoch + 1
-    return costs, params
+    after it; reported every ``log_every`` epochs and at the last; costs watched for
+    divergence (every :data:`_CHECK_EVERY` epochs and at the last, or every epoch
+    when a stopping rule or a plateau schedule reads them anyway); then the schedule,
+    the stopping rule and the callbacks, in that order."""
+
+    def __init__(
+        self,
+        run_epoch: Callable[[], torch.Tensor],
+        theta: torch.Tensor,
+        epochs: int,
+        weight_sum: float,
+        watch: Watch,
+        *,
+        report: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+        log_every: int = 0,
+        stopping: Stopping | None = None,
+        validation: Validation | None = None,
+        schedule: Schedule | None = None,
+        callbacks: Sequence[EpochCallback] = (),
+    ) -> None:
+        self.run_epoch, self.theta, self.epochs = run_epoch, theta, epochs
+        self.weight_sum, self.watch, self.report, self.log_every = (
+            weight_sum,
+            watch,
+            report,
+            log_every,
+        )
+        self.stopping, self.validation, self.schedule = stopping, validation, schedule
+        self.callbacks = list(callbacks)
+        # Costs read on the host every epoch only where something needs them.
+        self.each = (
+            stopping is not None
+            or validation is not None
+            or (schedule is not None and schedule.on_cost)
+        )
+
+    def run(self) -> _Outcome:
+        theta, report, schedule = self.theta, self.report, self.schedule
+        costs: list[torch.Tensor] = []
+        params: list[torch.Tensor] = []
+        scores: list[float] | None = [] if self.validation is not None else None
+        record_params = theta.numel() <= _HISTORY_PARAMS_MAX
+        watched, status = 0, BUDGET_SPENT
+        for epoch in range(self.epochs + 1):
+            summed = self.run_epoch()
+            costs.append(summed)
+            if record_params:
+                params.append(theta.clone())
+            last = epoch == self.epochs
+            if report is not None and (epoch % self.log_every == 0 or last):
+                report(epoch, summed, theta)
+            mean = math.nan
+            if self.each:
+                mean = (summed / self.weight_sum).item()
+                self.watch.see(epoch, mean)
+                watched = epoch + 1
+            elif epoch + 1 - watched >= _CHECK_EVERY or last:
+                self._watch(costs, watched)
+                watched = epoch + 1
+            if schedule is not None:
+                schedule.after_epoch(mean)
+            if not self._go_on(mean, scores):
+                status = STOPPED_EARLY if self.validation is not None else CONVERGED
+            for callback in self.callbacks:
+                callback(epoch, summed, theta)
+            if status != BUDGET_SPENT:
+                break
+        return _Outcome(costs, params, scores, status, len(costs))
+
+    def _go_on(self, mean: float, scores: list[float] | None) -> bool:
+        value = mean
+        if self.validation is not None:
+            value = self.validation.score(self.theta)
+            assert scores is not None
+            scores.append(value)
+        return self.stopping is None or self.stopping.improved_enough(value)
+
+    def _watch(self, costs: list[torch.Tensor], start: int) -> None:
+        means = (torch.stack(costs[start:]) / self.weight_sum).tolist()
+        see = self.watch.see
+        for i, mean in enumerate(means):
+            see(start + i, mean)
 
 
-def _finish(theta: torch.Tensor, epochs: int, lr: float, group: Group | None) -> None:
+def _finish(theta: torch.Tensor, last_epoch: int, lr: float, group: Group | None) -> None:
     """Refuse non-finite parameters; with a group, give every rank rank 0's."""
     if not bool(torch.isfinite(theta).all()):
-        raise _diverged(epochs, float("nan"), lr)
+        raise TrainingDivergedError(
+            f"training diverged at epoch {last_epoch}: the parameters became infinite or "
+            f"NaN with lr={lr:g}; try a smaller lr or lr='auto'",
+            epoch=last_epoch,
+            cost=math.nan,
+        )
     if group is not None:
         # Every rank took the same steps on the same gradients; rank 0's parameters make
         # the models identical even where two ranks' processors round an update apart.
@@ -300,17 +513,20 @@ def _finish(theta: torch.Tensor, epochs: int, lr: float, group: Group | None) ->
 
 
 def _history(
-    costs: list[torch.Tensor],
-    params: list[torch.Tensor],
+    outcome: _Outcome,
     weight_sum: float,
     fit_intercept: bool,
     target_1d: bool,
+    scaling: Scaling,
 ) -> History:
+    costs, params = outcome.costs, outcome.params
     history = History(
         epoch=list(range(len(costs))), cost=(torch.stack(costs) / weight_sum).tolist()
     )
     if params:
-        coef, b = sklearn_layout(torch.stack(params).cpu(), fit_intercept, target_1d)
+        thetas = scaling.theta_to_data(torch.stack(params), fit_intercept)
+        coef, b = sklearn_layout(thetas.cpu(), fit_intercept, target_1d)
         history.coef = coef.tolist()
         history.intercept = None if b is None else b.tolist()
+    history.validation_score = outcome.scores
     return history

@@ -1,0 +1,197 @@
+"""The learning rate's limits: the stable step known from the data, ``lr="auto"``, and
+the watch that stops training whose cost grows.
+
+**Exact bound.** For the squared error ``f(θ) = Σw(Aθ − y)²/Σw`` the Hessian is the
+constant ``H = 2·AᵀWA/Σw`` (``A`` in the units training runs in), and full-batch plain
+gradient descent ``θ ← θ − lr·∇f`` multiplies the error along the eigenvector of
+``λ`` by ``1 − lr·λ`` every epoch. It converges exactly when ``lr < 2/λmax`` (plus
+torch's ``weight_decay``, which adds it to every eigenvalue), the cost then falling at
+every epoch; at or beyond it the error along the top eigenvector never shrinks and,
+above it, grows geometrically. So when that bound applies (squared error, full batch,
+``torch.optim.SGD`` without momentum) and ``lr`` is at or above it, the first epoch
+whose cost exceeds the one before is divergence, reported with the bound.
+
+**Sustained growth.** Mini-batches, momentum, adaptive optimizers and the Huber loss
+have no such exact bound (momentum and Adam-like steps may rise for a while and then
+fall). Training is declared diverged when the epoch cost stays above
+:data:`GROWTH` times the cost at the starting parameters (epoch 0) for
+:data:`SUSTAINED` consecutive epochs: worse than where training began, and staying so.
+A NaN or infinite cost is divergence in every case.
+
+**``lr="auto"``** (``L`` the curvature: ``λmax(H)`` for the squared error, ``λmax/2``
+for the Huber loss, whose second derivative is at most 1 where the squared error's is 2):
+
+- SGD and ASGD, with or without momentum: ``1/L`` on the full batch, a step with margin
+  2 under the exact bound (heavy-ball momentum β is stable up to ``2(1+β)/L``, Nesterov's
+  up to ``2(1+β)/((1+2β)L)``, both above ``1/L``). Mini-batches of ``b`` of ``n`` rows:
+  ``1/L_b`` with ``L_b = n(b−1)/(b(n−1))·L + (n−b)/(b(n−1))·L_max``, the expected
+  smoothness of sampling ``b`` rows (Gower et al., 2019), ``L_max`` the largest single
+  row's curvature ``2·(n·w_i/Σw)·‖a_i‖²``: one row at a time needs the row's own bound.
+- Adaptive optimizers (Adam, AdamW, Adamax, NAdam, RAdam, RMSprop, Adagrad, Adafactor,
+  Rprop): their steps are normalised, each parameter moving about ``lr`` per step
+  whatever the gradient's size, so the rate is set from the size of the answer rather
+  than the curvature: 1% of the largest parameter of the exact least-squares solution (in
+  training units), so the answer is about 100 steps away and the steps' jitter around
+  it about 1% of it.
+- L-BFGS and Adadelta: 1, their natural unit step (L-BFGS scales it by its curvature
+  estimate and line search; Adadelta's ``lr`` only multiplies its own scaled step).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError, TrainingDivergedError
+
+GROWTH = 10.0
+SUSTAINED = 5
+
+_SGD = (torch.optim.SGD, torch.optim.ASGD)
+_ADAPTIVE_NAMES = (
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "RMSprop",
+    "Adagrad",
+    "Adafactor",
+    "Rprop",
+)
+_UNIT_NAMES = ("LBFGS", "Adadelta")
+
+
+def family(opt: torch.optim.Optimizer) -> str:
+    """``"sgd"``, ``"adaptive"``, ``"unit"`` (L-BFGS, Adadelta) or ``"other"``."""
+    if isinstance(opt, _SGD):
+        return "sgd"
+    for kind, names in (("adaptive", _ADAPTIVE_NAMES), ("unit", _UNIT_NAMES)):
+        classes = tuple(getattr(torch.optim, n) for n in names if hasattr(torch.optim, n))
+        if isinstance(opt, classes):
+            return kind
+    return "other"
+
+
+def plain_sgd(opt: torch.optim.Optimizer) -> bool:
+    """``torch.optim.SGD`` with no momentum, minimising: the exact bound's method."""
+    if type(opt) is not torch.optim.SGD:
+        return False
+    d = opt.defaults
+    return not d.get("momentum") and not d.get("nesterov") and not d.get("maximize")
+
+
+@dataclass
+class Curvature:
+    """What the data say about step sizes, in training units (``None``: unknown)."""
+
+    hessian_max: float | None = None  # λmax of the squared error's Hessian
+    solution_max: float | None = None  # largest |parameter| of the exact solution
+    squared: bool = True  # the loss is the squared error (else Huber: half the curvature)
+
+    @property
+    def smoothness(self) -> float | None:
+        if self.hessian_max is None:
+            return None
+        return self.hessian_max if self.squared else self.hessian_max / 2
+
+
+def exact_bound(curvature: Curvature, opt: torch.optim.Optimizer, full_batch: bool) -> float | None:
+    """``2/(λmax + weight_decay)`` where it is exact (module docstring), else ``None``."""
+    if curvature.hessian_max is None or not curvature.squared or not full_batch:
+        return None
+    if not plain_sgd(opt):
+        return None
+    return 2.0 / (curvature.hessian_max + float(opt.defaults.get("weight_decay") or 0.0))
+
+
+def reference_bound(curvature: Curvature) -> float | None:
+    """The squared error's full-batch plain-GD bound, quoted where no exact bound holds."""
+    return None if curvature.hessian_max is None else 2.0 / curvature.hessian_max
+
+
+def auto_lr(
+    opt: torch.optim.Optimizer,
+    curvature: Curvature,
+    *,
+    n: int,
+    batch: int,
+    row_max: float | None,
+) -> float:
+    """The rate ``lr="auto"`` picks for ``opt`` (module docstring). ``n`` rows, ``batch``
+    rows a step, ``row_max`` the largest row curvature ``2·(n·w_i/Σw)·‖a_i‖²``."""
+    kind = family(opt)
+    if kind == "unit":
+        return 1.0
+    if kind == "adaptive":
+        size = curvature.solution_max
+        return 0.01 * size if size is not None and size > 0 else 0.01
+    if kind == "sgd":
+        L = curvature.smoothness
+        if L is None or not L > 0:
+            raise InputError(
+                "lr='auto' needs the data's curvature, which is zero here; give lr as a number"
+            )
+        if batch < n and row_max is not None and n > 1:
+            loss_scale = 1.0 if curvature.squared else 0.5
+            L = (
+                n * (batch - 1) / (batch * (n - 1)) * L
+                + (n - batch) / (batch * (n - 1)) * row_max * loss_scale
+            )
+        return 1.0 / L
+    raise InputError(
+        f"lr='auto' has a rule for SGD, adaptive optimizers (Adam, RMSprop, ...), L-BFGS "
+        f"and Adadelta, not for {type(opt).__name__}; give lr as a number"
+    )
+
+
+class Watch:
+    """Looks at the epochs' mean costs, in order, and raises
+    :class:`~torchlinreg.errors.TrainingDivergedError` at divergence (module docstring)."""
+
+    def __init__(self, lr: float, bound: float | None, reference: float | None, what: str) -> None:
+        self.lr, self.bound, self.reference, self.what = lr, bound, reference, what
+        self.exact = bound is not None and lr >= bound
+        self.start: float | None = None
+        self.previous: float | None = None
+        self.above = 0
+
+    def see(self, epoch: int, cost: float) -> None:
+        if not math.isfinite(cost):
+            raise self._error(epoch, cost, f"the cost became {cost}")
+        if self.start is None:
+            self.start = cost
+        previous, self.previous = self.previous, cost
+        if self.exact and previous is not None and cost > previous:
+            raise self._error(epoch, cost, f"the cost grew from {previous:.6g} to {cost:.6g}")
+        self.above = self.above + 1 if cost > GROWTH * self.start else 0
+        if self.above >= SUSTAINED:
+            raise self._error(
+                epoch,
+                cost,
+                f"the cost stayed above {GROWTH:g}x its starting value {self.start:.6g} for "
+                f"{SUSTAINED} epochs, reaching {cost:.6g}",
+            )
+
+    def _error(self, epoch: int, cost: float, seen: str) -> TrainingDivergedError:
+        head = f"training diverged at epoch {epoch}: {seen} with lr={self.lr:g}"
+        if self.bound is not None:
+            advice = (
+                f"full-batch gradient descent on this data is stable only for lr < "
+                f"{self.bound:.6g} (2/λmax of the cost's Hessian, in the units training "
+                f"runs in); use a smaller lr, e.g. lr='auto' ({self.bound / 2:.6g})"
+            )
+        elif self.reference is not None:
+            advice = (
+                f"{self.what} has no exact stable bound; for reference, full-batch plain "
+                f"gradient descent on this data is stable below lr={self.reference:.6g}; "
+                "try a smaller lr or lr='auto'"
+            )
+        else:
+            advice = (
+                f"the learning rate is too large for this data: try lr={self.lr / 10:g} or "
+                "smaller, or standardize the features"
+            )
+        return TrainingDivergedError(f"{head}; {advice}", epoch=epoch, cost=cost)
