@@ -526,7 +526,8 @@ class GDRegressor(RegressorBase):
                 f"GDRegressor spent its budget of {len(history)} epochs far from the "
                 f"optimum: its cost {gap.gd_cost:.6g} exceeds the exact least-squares "
                 f"cost {gap.cost:.6g} by {relative:.2%} of the variance of y; train "
-                "longer, use a larger learning rate (or lr='auto'), or fit "
+                "longer, change the learning rate (lr='auto' picks one from the data), "
+                "settle mini-batch noise with larger batches or a schedule, or fit "
                 "LinearRegression",
                 ConvergenceWarning,
                 stacklevel=4,

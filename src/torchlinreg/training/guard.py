@@ -27,12 +27,14 @@ for the Huber loss, whose second derivative is at most 1 where the squared error
   ``1/L_b`` with ``L_b = n(b−1)/(b(n−1))·L + (n−b)/(b(n−1))·L_max``, the expected
   smoothness of sampling ``b`` rows (Gower et al., 2019), ``L_max`` the largest single
   row's curvature ``2·(n·w_i/Σw)·‖a_i‖²``: one row at a time needs the row's own bound.
-- Adaptive optimizers (Adam, AdamW, Adamax, NAdam, RAdam, RMSprop, Adagrad, Adafactor,
-  Rprop): their steps are normalised, each parameter moving about ``lr`` per step
-  whatever the gradient's size, so the rate is set from the size of the answer rather
-  than the curvature: 1% of the largest parameter of the exact least-squares solution (in
-  training units), so the answer is about 100 steps away and the steps' jitter around
-  it about 1% of it.
+- Adaptive optimizers (Adam, AdamW, Adamax, NAdam, RAdam, RMSprop, Adafactor, Rprop):
+  their steps are normalised, each parameter moving about ``lr`` per step whatever the
+  gradient's size, so the rate is set from the size of the answer ``D`` (the largest
+  parameter of the exact least-squares solution, in training units) rather than the
+  curvature: ``0.01·D``, so the answer is about 100 steps away and the steps' jitter
+  around it about 1% of it (RMSprop, without momentum, keeps jittering at that size:
+  a schedule such as ``"cosine"`` settles it). Adagrad's steps shrink as ``lr/√t``, so
+  it gets ``0.1·D`` (its steps then add up to ``D`` within about 25).
 - L-BFGS and Adadelta: 1, their natural unit step (L-BFGS scales it by its curvature
   estimate and line search; Adadelta's ``lr`` only multiplies its own scaled step).
 """
@@ -127,7 +129,8 @@ def auto_lr(
         return 1.0
     if kind == "adaptive":
         size = curvature.solution_max
-        return 0.01 * size if size is not None and size > 0 else 0.01
+        share = 0.1 if isinstance(opt, torch.optim.Adagrad) else 0.01
+        return share * size if size is not None and size > 0 else share
     if kind == "sgd":
         L = curvature.smoothness
         if L is None or not L > 0:
@@ -165,7 +168,7 @@ class Watch:
             self.start = cost
         previous, self.previous = self.previous, cost
         if self.exact and previous is not None and cost > previous:
-            raise self._error(epoch, cost, f"the cost grew from {previous:.6g} to {cost:.6g}")
+            raise self._error(epoch, cost, f"the cost grew from {previous:.9g} to {cost:.9g}")
         self.above = self.above + 1 if cost > GROWTH * self.start else 0
         if self.above >= SUSTAINED:
             raise self._error(

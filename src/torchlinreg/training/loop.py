@@ -310,7 +310,7 @@ def _stepper(
 ) -> Step:
     """One optimizer step on a cost: returns the summed cost at the parameters before it.
     A schedule that steps per batch steps after each."""
-    step = _optimizer_step(opt, theta, group)
+    step = _optimizer_step(opt, theta, group, scheduled=schedule is not None)
     if schedule is None or not schedule.per_batch:
         return step
 
@@ -322,9 +322,12 @@ def _stepper(
     return scheduled_step
 
 
-def _optimizer_step(opt: torch.optim.Optimizer, theta: torch.Tensor, group: Group | None) -> Step:
+def _optimizer_step(
+    opt: torch.optim.Optimizer, theta: torch.Tensor, group: Group | None, scheduled: bool
+) -> Step:
     if not needs_closure(opt):
-        opt_step = plain_step(opt)
+        # A scheduler counts the optimizer's steps through the instance's step method.
+        opt_step = opt.step if scheduled else plain_step(opt)
 
         def step(evaluate: Evaluation) -> torch.Tensor:
             summed = evaluate()

@@ -1,0 +1,383 @@
+"""Gradient training that tells the truth: the stable step named from the data, growth
+stopped, lr="auto", standardized training reported in the data's units, how a run ended,
+and schedules. Oracles: numpy's eigenvalues and least squares, scikit-learn's stopping
+rule replayed on the recorded history."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from torchlinreg import GDRegressor, InputError, TrainingDivergedError
+from torchlinreg.errors import ConvergenceWarning
+
+from .conftest import lstsq_fit
+
+# Many runs here are short on purpose; the warning is tested where it is the subject.
+pytestmark = pytest.mark.filterwarnings("ignore::torchlinreg.errors.ConvergenceWarning")
+
+TUTORIAL_X = [[1.0], [2.0], [3.0]]
+TUTORIAL_Y = [2.0, 4.0, 6.0]
+
+
+def stable_bound(X, w=None, fit_intercept=True) -> float:
+    """2/λmax of the mean squared error's Hessian 2·AᵀWA/Σw, A = [1, X], by numpy."""
+    X = np.asarray(X, np.float64)
+    A = np.column_stack([np.ones(len(X)), X]) if fit_intercept else X
+    w = np.ones(len(X)) if w is None else np.asarray(w, np.float64)
+    H = 2 * (A * w[:, None]).T @ A / w.sum()
+    return 2 / np.linalg.eigvalsh(H)[-1]
+
+
+def standardized(X, w=None):
+    """Weighted column means and standard deviations, by numpy."""
+    w = np.ones(len(X)) if w is None else w
+    mean = np.average(X, axis=0, weights=w)
+    return (X - mean) / np.sqrt(np.average((X - mean) ** 2, axis=0, weights=w))
+
+
+def make_data(rng, n=100, p=3, scales=None):
+    X = rng.normal(size=(n, p)) + rng.normal(size=p)
+    if scales is not None:
+        X = X * scales
+    y = X @ (rng.normal(size=p) / (1 if scales is None else scales)) + 1.0
+    return X, y + 0.1 * rng.normal(size=n)
+
+
+# -- the exact stable bound --------------------------------------------------------------
+
+
+def float64_gd_costs(lr: float, epochs: int) -> list[float]:
+    """The tutorial's full-batch gradient descent in float64, by numpy: each epoch's cost
+    before its step."""
+    A = np.column_stack([np.ones(3), np.asarray(TUTORIAL_X)[:, 0]])
+    y, theta, costs = np.asarray(TUTORIAL_Y), np.zeros(2), []
+    for _ in range(epochs):
+        r = A @ theta - y
+        costs.append(float(np.mean(r**2)))
+        theta = theta - lr * 2 * A.T @ r / 3
+    return costs
+
+
+def test_tutorial_bound_is_0_1803_and_lr_at_it_or_above_raises() -> None:
+    bound = stable_bound(TUTORIAL_X)
+    assert bound == pytest.approx(0.18029485, abs=1e-8)
+    kw = dict(standardize=False, epochs=3000)
+    model = GDRegressor(lr=0.18, **kw).fit(TUTORIAL_X, TUTORIAL_Y)
+    assert model.coef_[0] == pytest.approx(2.0, abs=1e-3)
+    assert model.history_.status == "budget spent"
+    for lr in (0.1803, 0.181):
+        with pytest.raises(TrainingDivergedError) as info:
+            GDRegressor(lr=lr, **kw).fit(TUTORIAL_X, TUTORIAL_Y)
+        err = info.value
+        assert f"lr < {bound:.6g}" in str(err) and f"epoch {err.epoch}" in str(err)
+        # The named epoch is the first whose cost exceeds the one before, as gradient
+        # descent in float64 finds it (the rise, 4e-5 at 0.1803, is far above float32
+        # rounding of a cost of 18.6, 2e-6), and its cost is the one reported.
+        costs = float64_gd_costs(lr, 200)
+        first_rise = next(t for t in range(1, 200) if costs[t] > costs[t - 1])
+        assert err.epoch == first_rise and err.cost == pytest.approx(costs[first_rise], rel=1e-5)
+
+
+def test_tutorial_bound_in_standardized_units_is_1() -> None:
+    # One standardized feature: H = 2·diag(1, 1), so the bound is 1.
+    assert stable_bound(standardized(np.asarray(TUTORIAL_X))) == pytest.approx(1.0)
+    GDRegressor(lr=0.99).fit(TUTORIAL_X, TUTORIAL_Y)
+    with pytest.raises(TrainingDivergedError, match=r"stable only for lr < 1\b"):
+        GDRegressor(lr=1.01).fit(TUTORIAL_X, TUTORIAL_Y)
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_weighted_bound_separates_converging_from_diverging(rng, standardize, fit_intercept):
+    X, y = make_data(rng, n=40)
+    y = np.c_[y, -y]  # two targets share the Hessian
+    w = rng.uniform(0.0, 3.0, size=40)
+    if standardize and fit_intercept:
+        Xs = standardized(X, w)
+    elif standardize:
+        Xs = X / np.sqrt(np.average(X**2, axis=0, weights=w))
+    else:
+        Xs = X
+    bound = stable_bound(Xs, w, fit_intercept)
+    kw = dict(standardize=standardize, fit_intercept=fit_intercept, dtype="float64", epochs=2000)
+    GDRegressor(lr=0.999 * bound, **kw).fit(X, y, w)
+    with pytest.raises(TrainingDivergedError, match=f"lr < {bound:.6g}"):
+        GDRegressor(lr=1.001 * bound, **kw).fit(X, y, w)
+
+
+def test_weight_decay_lowers_the_bound(rng) -> None:
+    X, y = make_data(rng)
+    bound = stable_bound(standardized(X))
+    kw = dict(optimizer_options={"weight_decay": 1.0}, dtype="float64", epochs=500)
+    expected = 2 / (2 / bound + 1.0)
+    GDRegressor(lr=0.999 * expected, **kw).fit(X, y)
+    with pytest.raises(TrainingDivergedError, match=f"lr < {expected:.6g}"):
+        GDRegressor(lr=1.001 * expected, **kw).fit(X, y)
+
+
+# -- growth where no exact bound holds ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(optimizer_options={"momentum": 0.9}, lr=2.5),
+        dict(batch_size=8, lr=1.2, random_state=0),
+        dict(loss="huber", lr=50.0),
+    ],
+)
+def test_sustained_growth_stops_training_and_says_what_was_seen(rng, params) -> None:
+    X, y = make_data(rng)
+    with pytest.raises(TrainingDivergedError, match="stayed above 10x its starting value") as info:
+        GDRegressor(epochs=3000, **params).fit(X, y)
+    assert np.isfinite(info.value.cost) and "no exact stable bound" in str(info.value)
+    assert "stable below lr=" in str(info.value)  # the full-batch reference is quoted
+
+
+def test_momentum_below_its_stability_limit_is_not_called_diverged(rng) -> None:
+    # Heavy ball is stable up to 2(1+β)/λmax; at 0.9 of it the cost rings but falls.
+    X, y = make_data(rng)
+    bound = stable_bound(standardized(X))
+    model = GDRegressor(lr=0.9 * 1.9 * bound, optimizer_options={"momentum": 0.9}, epochs=2000)
+    model.set_params(dtype="float64").fit(X, y)
+    coef, _ = lstsq_fit(X, y)
+    np.testing.assert_allclose(model.coef_, coef, atol=1e-8)
+
+
+# -- lr="auto" ------------------------------------------------------------------------
+
+
+def test_auto_lr_for_sgd_is_one_over_the_top_eigenvalue(rng) -> None:
+    X, y = make_data(rng, scales=np.array([1e-3, 1.0, 1e4]))
+    model = GDRegressor(lr="auto", dtype="float64", epochs=500).fit(X, y)
+    assert model.lr_ == pytest.approx(stable_bound(standardized(X)) / 2, rel=1e-9)
+    assert model.history_.lr == model.lr_
+    coef, intercept = lstsq_fit(X, y)
+    np.testing.assert_allclose(model.coef_ * [1e-3, 1, 1e4], coef * [1e-3, 1, 1e4], rtol=1e-8)
+    assert model.intercept_ == pytest.approx(intercept, rel=1e-8)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7])
+def test_auto_lr_for_mini_batches_is_stable(rng, batch_size) -> None:
+    X, y = make_data(rng, n=60, p=5)
+    full = GDRegressor(lr="auto", epochs=0).fit(X, y).lr_
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # mini-batch noise floor
+        model = GDRegressor(lr="auto", batch_size=batch_size, epochs=30, random_state=0)
+        model.fit(X, y)
+    assert model.lr_ < full
+    assert model.history_.cost[-1] < 0.05 * model.history_.cost[0]
+
+
+class _Sign(torch.optim.Optimizer):
+    """An optimizer of no family lr="auto" knows: steps by the gradient's sign."""
+
+    def __init__(self, params, lr):  # type: ignore[no-untyped-def]
+        super().__init__(params, {"lr": lr})
+
+    def step(self, closure=None):  # type: ignore[no-untyped-def]
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.data.add_(p.grad.sign(), alpha=-group["lr"])
+
+
+def test_auto_lr_of_other_families(rng) -> None:
+    X, y = make_data(rng)
+    coef_s, intercept_s = lstsq_fit(standardized(X), y)  # the answer in training units
+    size = max(np.abs(coef_s).max(), abs(intercept_s))
+    adam = GDRegressor(optimizer="adam", lr="auto", epochs=0).fit(X, y)
+    assert adam.lr_ == pytest.approx(0.01 * size, rel=1e-6)
+    adagrad = GDRegressor(optimizer="adagrad", lr="auto", epochs=0).fit(X, y)
+    assert adagrad.lr_ == pytest.approx(0.1 * size, rel=1e-6)
+    assert GDRegressor(optimizer="lbfgs", lr="auto", epochs=0).fit(X, y).lr_ == 1.0
+    assert GDRegressor(optimizer=_Sign, lr=0.01, epochs=3).fit(X, y).lr_ == 0.01
+    with pytest.raises(InputError, match="lr='auto' has a rule for SGD.*not for _Sign"):
+        GDRegressor(optimizer=_Sign, lr="auto", epochs=0).fit(X, y)
+
+
+# -- standardization -------------------------------------------------------------------
+
+
+def test_columns_of_very_different_scales_train_in_the_datas_units(rng) -> None:
+    scales = np.array([1e-3, 1.0, 1e4])
+    X, y = make_data(rng, scales=scales)
+    log = io.StringIO()
+    model = GDRegressor(lr=0.3, dtype="float64", log_every=1000, log_to=log).fit(X, y)
+    coef, intercept = lstsq_fit(X, y)
+    # Converged in training units to ~1e-8 (3000 steps of the slowest mode's factor);
+    # in the data's units each coefficient carries its column's scale.
+    np.testing.assert_allclose(model.coef_ * scales, coef * scales, rtol=1e-7)
+    np.testing.assert_allclose(model.history_.coef[-1], model.coef_)
+    assert model.exact_.relative_cost_gap < 1e-12
+    last = log.getvalue().splitlines()[-1]
+    assert f"b: {model.intercept_:.3f}" in last and f"{model.coef_[0]:.3f}" in last
+    # The raw columns at the same lr: the 1e4 column's curvature makes it diverge.
+    with pytest.raises(TrainingDivergedError):
+        GDRegressor(lr=0.3, standardize=False, dtype="float64").fit(X, y)
+
+
+def test_constant_column_and_zero_weight_rows(rng) -> None:
+    X, y = make_data(rng, n=60)
+    X[:, 1] = 5.0
+    w = np.ones(60)
+    X_extra = np.r_[X, [[1e6, 5.0, -1e6]] * 3]  # rows of zero weight change no scale
+    y_extra, w_extra = np.r_[y, [1e6] * 3], np.r_[w, [0.0] * 3]
+    model = GDRegressor(lr="auto", dtype="float64").fit(X, y, w)
+    extra = GDRegressor(lr="auto", dtype="float64").fit(X_extra, y_extra, w_extra)
+    np.testing.assert_allclose(extra.coef_, model.coef_, rtol=1e-12, atol=1e-12)
+    assert model.coef_[1] == 0.0  # a constant column's gradient is zero once centred
+    coef, intercept = lstsq_fit(X, y)
+    np.testing.assert_allclose(model.predict(X), X @ coef + intercept, atol=1e-9)
+
+
+def test_standardize_false_keeps_the_tutorials_log() -> None:
+    from torchlinreg.demo import run_demo
+
+    out = io.StringIO()
+    run_demo(out=out)
+    tutorial = out.getvalue().splitlines()[:-1]  # the last line compares with exact
+    log = io.StringIO()
+    GDRegressor(standardize=False, log_every=200, log_to=log).fit(
+        torch.tensor(TUTORIAL_X), torch.tensor([[v] for v in TUTORIAL_Y])
+    )
+    assert log.getvalue().splitlines() == tutorial
+
+
+# -- how a run ends ----------------------------------------------------------------------
+
+
+def sklearn_stop(values, tol, n_iter_no_change, higher):
+    """scikit-learn SGD's rule, replayed: the epoch (index) at which it stops, or None."""
+    best, count = values[0], 0
+    for i, v in enumerate(values[1:], start=1):
+        worse = v < best + tol if higher else v > best - tol
+        best = max(best, v) if higher else min(best, v)
+        count = count + 1 if worse else 0
+        if count >= n_iter_no_change:
+            return i
+    return None
+
+
+def test_tol_on_the_training_cost_converges_by_scikit_learns_rule(rng) -> None:
+    X, y = make_data(rng)
+    model = GDRegressor(lr=0.05, tol=1e-4, n_iter_no_change=3, dtype="float64").fit(X, y)
+    h = model.history_
+    assert h.status == "converged" and "tol=0.0001" in h.reason and "3 epochs" in h.reason
+    assert sklearn_stop(h.cost, 1e-4, 3, higher=False) == len(h) - 1
+    assert model.n_iter_ == len(h) < 3001
+
+
+def test_early_stopping_on_held_out_rows(rng) -> None:
+    X, y = make_data(rng, n=200)
+    kw = dict(lr=0.01, tol=1e-4, early_stopping=True, validation_fraction=0.2, random_state=0)
+    model = GDRegressor(n_iter_no_change=4, **kw).fit(X, y)
+    h = model.history_
+    assert h.status == "stopped early" and "held-out R²" in h.reason
+    assert len(h.validation_score) == len(h) == model.n_iter_
+    assert sklearn_stop(h.validation_score, 1e-4, 4, higher=True) == len(h) - 1
+    assert 0.9 < h.validation_score[-1] <= 1
+    again = GDRegressor(n_iter_no_change=4, **kw).fit(X, y)
+    assert again.history_.validation_score == h.validation_score  # seeded split
+
+
+def test_budget_spent_far_from_the_optimum_warns(rng) -> None:
+    X, y = make_data(rng)
+    with pytest.warns(ConvergenceWarning, match="far from the optimum") as caught:
+        model = GDRegressor(lr=1e-4, epochs=50).fit(X, y)
+    assert caught[0].filename == __file__  # points at the caller's fit
+    assert model.history_.status == "budget spent"
+    assert model.exact_.relative_cost_gap > 1e-3 and "of the variance of y" in model.history_.reason
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        GDRegressor(lr="auto", epochs=300, dtype="float64").fit(X, y)
+
+
+def test_rmsprop_on_standardized_diabetes_warns_at_its_default_and_converges_scheduled():
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_diabetes(return_X_y=True)
+    X = standardized(X)
+    exact_r2 = 1 - np.mean((X @ lstsq_fit(X, y)[0] + lstsq_fit(X, y)[1] - y) ** 2) / np.var(y)
+    with pytest.warns(ConvergenceWarning):
+        short = GDRegressor(optimizer="rmsprop").fit(X, y)
+    assert short.score(X, y) < 0  # lr 0.01 on an intercept of 152: far from it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = GDRegressor(optimizer="rmsprop", lr=1.0, scheduler="cosine").fit(X, y)
+    assert model.score(X, y) == pytest.approx(exact_r2, abs=1e-6)
+
+
+# -- schedules -------------------------------------------------------------------------
+
+
+def test_step_schedule_changes_the_rate_per_epoch(rng) -> None:
+    X, y = make_data(rng, n=30, p=2)
+    kw = dict(lr=0.1, epochs=6, dtype="float64")
+    # gamma 0 after 2 epochs: epochs 0 and 1 move, none after.
+    model = GDRegressor(scheduler="step", scheduler_options={"step_size": 2, "gamma": 0.0}, **kw)
+    coef = np.asarray(model.fit(X, y).history_.coef)
+    plain = np.asarray(GDRegressor(**kw).fit(X, y).history_.coef)
+    np.testing.assert_array_equal(coef[:2], plain[:2])
+    assert all(np.array_equal(c, coef[1]) for c in coef[2:])
+
+
+def test_one_cycle_steps_per_batch_for_the_whole_run(rng) -> None:
+    X, y = make_data(rng, n=50)
+    # 50 rows / 8 a batch = 7 steps an epoch, 70 in all: torch raises when a one-cycle
+    # schedule is stepped past its total_steps, so the filled-in total is at least that.
+    model = GDRegressor(lr=0.1, batch_size=8, epochs=9, scheduler="onecycle", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.history_.cost[-1] < model.history_.cost[0]
+    with pytest.raises(InputError, match="rejected a value"):
+        GDRegressor(
+            batch_size=8, epochs=9, scheduler="onecycle", scheduler_options={"total_steps": 0}
+        ).fit(X, y)
+
+
+def test_plateau_reads_the_epoch_cost(rng) -> None:
+    X, y = make_data(rng, n=30, p=2)
+    kw = dict(lr=0.1, epochs=200, dtype="float64")
+    options = {"factor": 0.0, "patience": 0, "threshold": 0.5}  # any epoch not halving it
+    coef = np.asarray(
+        GDRegressor(scheduler="plateau", scheduler_options=options, **kw).fit(X, y).history_.coef
+    )
+    moved = [not np.array_equal(a, b) for a, b in zip(coef[:-1], coef[1:], strict=True)]
+    assert any(moved) and not any(moved[-100:])  # the rate fell to zero and stayed there
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"scheduler": "stepp"}, "unknown scheduler 'stepp'; choose one of .*cosine.*onecycle"),
+        (
+            {"scheduler": "step", "scheduler_options": {"step_size": 2, "gama": 0.5}},
+            "scheduler 'step' does not take the option 'gama'; it takes step_size, gamma",
+        ),
+        ({"scheduler": "step"}, "scheduler 'step' needs the option step_size"),
+        ({"scheduler_options": {"gamma": 0.5}}, "scheduler_options given without a scheduler"),
+        ({"scheduler": 3}, "scheduler must be a name"),
+        ({"lr": "fast"}, "lr must be a finite number > 0 or 'auto', got 'fast'"),
+        ({"lr": -1.0}, "lr must be a finite number > 0"),
+        ({"lr": float("inf")}, "lr must be a finite number > 0"),
+        ({"tol": -1.0}, "tol must be a number >= 0 or None"),
+        ({"n_iter_no_change": 0}, "n_iter_no_change must be an integer >= 1"),
+        ({"early_stopping": True}, "early_stopping=True needs a tolerance"),
+        (
+            {"early_stopping": True, "tol": 1e-3, "validation_fraction": 1.0},
+            r"validation_fraction must be a number in \(0, 1\)",
+        ),
+        ({"loss": "l1"}, "unknown loss 'l1'; choose one of squared_error, huber"),
+        ({"optimizer": "sgdd"}, "unknown optimizer 'sgdd'; choose one of .*rmsprop.*sgd"),
+        ({"optimizer_options": {"betas": (0.9, 0.9)}}, "rejected its options.*betas"),
+    ],
+)
+def test_bad_training_parameters_name_the_problem(rng, params, match) -> None:
+    X, y = make_data(rng, n=20)
+    with pytest.raises(InputError, match=match):
+        GDRegressor(**{"epochs": 2, **params}).fit(X, y)
