@@ -28,6 +28,8 @@ def fit_options(args: argparse.Namespace) -> Any:
     from ..jobs import FitOptions
 
     gd: dict[str, Any] = {}
+    if args.method != "gd":
+        _refuse_gd_options(args)
     if args.method == "gd":
         gd = {
             "optimizer": args.optimizer,
@@ -38,6 +40,14 @@ def fit_options(args: argparse.Namespace) -> Any:
             "log_to": sys.stderr,  # stdout carries the result (and may be JSON)
             "dtype": args.dtype,
             "random_state": args.seed,
+            "optimizer_options": _options(args.optimizer_option, "--optimizer-option"),
+            "scheduler": args.scheduler,
+            "scheduler_options": _options(args.scheduler_option, "--scheduler-option"),
+            "tol": args.tol,
+            "n_iter_no_change": args.n_iter_no_change,
+            "early_stopping": args.early_stopping,
+            "validation_fraction": args.validation_fraction,
+            "standardize": not args.no_standardize,
         }
     return FitOptions(
         targets=args.target,
@@ -57,6 +67,38 @@ def fit_options(args: argparse.Namespace) -> Any:
         cluster=args.cluster,
         level=args.level,
     )
+
+
+def _refuse_gd_options(args: argparse.Namespace) -> None:
+    """Options that only gradient training reads, given without it."""
+    from ..errors import InputError
+
+    given = [
+        flag
+        for flag, value in (
+            ("--scheduler", args.scheduler),
+            ("--scheduler-option", args.scheduler_option),
+            ("--optimizer-option", args.optimizer_option),
+            ("--tol", args.tol is not None),
+            ("--early-stopping", args.early_stopping),
+            ("--no-standardize", args.no_standardize),
+        )
+        if value
+    ]
+    if given:
+        raise InputError(f"{', '.join(given)}: for gradient training only; add --method gd")
+
+
+def _options(pairs: list[tuple[str, Any]], flag: str) -> dict[str, Any] | None:
+    """``KEY=VALUE`` pairs as a dict (None without any); a key given twice is refused."""
+    from ..errors import InputError
+
+    options: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in options:
+            raise InputError(f"{flag} {key}= is given twice; give each option once")
+        options[key] = value
+    return options or None
 
 
 def run_fit(args: argparse.Namespace) -> None:
@@ -117,6 +159,8 @@ def _fit_report(args: argparse.Namespace, result: Any) -> dict[str, Any]:
     }
     if "summary" in result.info:
         report["summary"] = result.info["summary"]
+    if "training" in result.info:
+        report["training"] = result.info["training"]
     return report
 
 
@@ -145,6 +189,24 @@ def _fit_text(args: argparse.Namespace, result: Any, report: dict[str, Any]) -> 
     for j, t in enumerate(targets):
         label = f" ({printable(t)})" if len(targets) > 1 else ""
         lines.append(f"R² {r2_text(report['r2'][j])}   RMSE {report['rmse'][j]:.6g}{label}")
+    if "training" in report:
+        lines.append(_training_text(report["training"]))
     for d in report.get("summary", []):
         lines += ["", summary_text(d)]
     return "\n".join(lines)
+
+
+def _training_text(training: dict[str, Any]) -> str:
+    """How gradient training ended, and its gap to the exact least-squares fit."""
+    status, epochs, lr = training["status"], training["epochs"], training["lr"]
+    line = f"training: {status} after {epochs:,} epochs at lr {lr:g}"
+    gap = training["relative_cost_gap"]
+    if gap is None:
+        return line
+    line += (
+        f"; cost {training['cost']:.6g} against the exact fit's {training['exact_cost']:.6g} "
+        f"({gap:.2%} of the variance of y"
+    )
+    if training["exact_r2"] is not None:
+        line += f"; the exact fit's R² is {training['exact_r2']:.6g}"
+    return line + ")"

@@ -96,10 +96,59 @@ def _int_in(low: int, high: int | None = None, why: str = ""):  # type: ignore[n
     return parse
 
 
-def _add_training_options(p: argparse.ArgumentParser, *, log_every: int | None) -> None:
+def _rate(text: str) -> float | str:
+    """A learning rate: a finite number > 0, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or auto)") from None
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (0.1, say), got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = _number(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE``; the value read as a Python literal (a number, True, None, a list
+    such as [100,200]) or else kept as text."""
+    import ast
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (step_size=100, say), got {text!r}")
+    try:
+        parsed = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        parsed = value.strip()
+    return key.strip(), parsed
+
+
+def _add_training_options(
+    p: argparse.ArgumentParser, *, log_every: int | None, auto_lr: bool = False
+) -> None:
     g = p.add_argument_group("gradient training")
     g.add_argument("--optimizer", default="sgd", help="torch.optim name (default: sgd)")
-    g.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (0.01)")
+    if auto_lr:
+        g.add_argument(
+            "--lr",
+            type=_rate,
+            default=0.01,
+            help="learning rate, or auto: chosen from the data's curvature (0.01)",
+        )
+    else:
+        g.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (0.01)")
     g.add_argument(
         "--epochs",
         type=_int_in(0, EPOCHS_MAX, " (each epoch reads every row)"),
@@ -280,8 +329,54 @@ def _fit_model(fit: argparse.ArgumentParser) -> None:
     )
     model.add_argument("--no-intercept", action="store_true", help="fit y = X W (no b)")
     model.add_argument("--device", default="cpu", help="where to fit: cpu, cuda[:N] or auto (cpu)")
-    _add_training_options(fit, log_every=None)
+    _add_training_options(fit, log_every=None, auto_lr=True)
     g = fit.add_argument_group("gradient training (--method gd)")
+    g.add_argument(
+        "--optimizer-option",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the optimizer, e.g. momentum=0.9 (repeatable)",
+    )
+    g.add_argument(
+        "--scheduler",
+        metavar="NAME",
+        help="learning-rate schedule: step, multistep, exponential, cosine, onecycle, "
+        "cyclic, plateau, ... (a torch.optim.lr_scheduler)",
+    )
+    g.add_argument(
+        "--scheduler-option",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the schedule, e.g. step_size=100 (repeatable)",
+    )
+    g.add_argument(
+        "--tol",
+        type=_non_negative,
+        metavar="X",
+        help="stop when the cost has not improved by X for --n-iter-no-change epochs (off)",
+    )
+    g.add_argument("--n-iter-no-change", type=_int_in(1), default=5, metavar="N", help="epochs (5)")
+    g.add_argument(
+        "--early-stopping",
+        action="store_true",
+        help="judge improvement on held-out rows (--validation-fraction) instead; needs --tol",
+    )
+    g.add_argument(
+        "--validation-fraction",
+        type=_fraction,
+        default=0.1,
+        metavar="X",
+        help="share of rows held out with --early-stopping (0.1)",
+    )
+    g.add_argument(
+        "--no-standardize",
+        action="store_true",
+        help="train on the columns as given (default: centred and scaled inside training)",
+    )
     g.add_argument(
         "--batch-size", type=_int_in(1), metavar="N", help="mini-batch size (full batch)"
     )

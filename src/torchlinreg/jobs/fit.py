@@ -318,6 +318,32 @@ def _refuse_aliased(source: Source, model: Any) -> None:
         )
 
 
+def _training_info(model: Any, stats: dict[str, Any]) -> dict[str, Any]:
+    """How gradient training ended and how far from the exact least-squares fit (the
+    costs are the fitted model's and the exact optimum's, where the exact fit was
+    computed; otherwise ``cost`` is the last epoch's). ``relative_cost_gap`` is the
+    share of y's variance the fit gives up, so with one target the exact fit's R² is
+    the fit's plus it (``exact_r2``)."""
+    history, gap = model.history_, model.exact_
+    training: dict[str, Any] = {
+        "status": history.status,
+        "reason": history.reason,
+        "epochs": len(history),
+        "lr": history.lr,
+        "cost": history.cost[-1],  # before the last step; after it with exact_cost
+        "exact_cost": None,
+        "relative_cost_gap": None,
+        "exact_r2": None,
+    }
+    if gap is not None:
+        training["cost"], training["exact_cost"] = gap.gd_cost, gap.cost
+        training["relative_cost_gap"] = gap.relative_cost_gap
+        r2 = stats.get("r2") or [None]
+        if len(r2) == 1 and r2[0] is not None:
+            training["exact_r2"] = r2[0] + gap.relative_cost_gap
+    return training
+
+
 def _fit_info(
     path: str,
     options: FitOptions,
@@ -350,6 +376,7 @@ def _fit_info(
             "first_cost": model.history_.cost[0],
             "last_cost": model.history_.cost[-1],
         }
+        info["training"] = _training_info(model, stats)
     else:
         info["condition_number"] = model.condition_number_
         info["rank"] = model.rank_

@@ -65,6 +65,8 @@ def make_optimizer(
             "optimizer must be a name, a torch.optim class, a factory or an optimizer "
             f"instance, got {spec!r}"
         )
+    if isinstance(factory, type):
+        _check_options(factory, label, options)
     try:
         # Concrete optimizer classes take lr; the abstract base's signature does not.
         opt = cast(OptimizerFactory, factory)(params, lr=lr, **options)
@@ -78,6 +80,23 @@ def make_optimizer(
             "not a torch.optim.Optimizer"
         )
     return opt
+
+
+def _check_options(cls: type, label: str, options: Mapping[str, Any]) -> None:
+    """Name an option the optimizer class does not take, with those it does."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # no signature to read: torch will say
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = [k for k in options if k not in params]
+    if unknown:
+        takes = [p for p in list(params)[1:] if p != "lr"]
+        raise InputError(
+            f"optimizer {label!r} rejected its options: it does not take "
+            f"{', '.join(map(repr, unknown))}; it takes {', '.join(takes)}"
+        )
 
 
 def needs_closure(opt: torch.optim.Optimizer) -> bool:
