@@ -6,7 +6,9 @@ rule replayed on the recorded history."""
 from __future__ import annotations
 
 import io
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -381,3 +383,83 @@ def test_bad_training_parameters_name_the_problem(rng, params, match) -> None:
     X, y = make_data(rng, n=20)
     with pytest.raises(InputError, match=match):
         GDRegressor(**{"epochs": 2, **params}).fit(X, y)
+
+
+# -- the command line ------------------------------------------------------------------
+
+HOUSES = str(Path(__file__).parents[1] / "examples" / "houses.csv")
+
+
+def cli(argv: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from torchlinreg.cli import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def houses_exact_r2() -> float:
+    data = np.loadtxt(HOUSES, delimiter=",", skiprows=1)
+    coef, intercept = lstsq_fit(data[:, :3], data[:, 3])
+    residual = data[:, 3] - data[:, :3] @ coef - intercept
+    return 1 - residual @ residual / np.sum((data[:, 3] - data[:, 3].mean()) ** 2)
+
+
+def test_cli_gd_with_a_tiny_lr_warns_and_prints_the_gap(capsys) -> None:
+    argv = ["fit", HOUSES, "--target", "price", "--method", "gd", "--lr", "1e-5"]
+    code, out, err = cli(argv, capsys)
+    assert code == 0
+    assert "warning: GDRegressor spent its budget of 3001 epochs far from the optimum" in err
+    [line] = [x for x in out.splitlines() if x.startswith("training: ")]
+    assert line.startswith("training: budget spent after 3,001 epochs at lr 1e-05; cost ")
+    assert f"the exact fit's R² is {houses_exact_r2():.6g}" in line
+    code, out, _ = cli([*argv, "--no-standardize", "--json"], capsys)
+    training = json.loads(out)["training"]
+    assert training["status"] == "budget spent" and training["epochs"] == 3001
+    # The exact fit of the rows as trained: rounded to float32 (6e-8 relative), which
+    # moves R² by about as much.
+    assert training["exact_r2"] == pytest.approx(houses_exact_r2(), rel=1e-6)
+    assert training["exact_r2"] - json.loads(out)["r2"][0] == pytest.approx(
+        training["relative_cost_gap"], rel=1e-9
+    )
+    assert training["relative_cost_gap"] > 0.05  # R² ~0.88 against 0.977
+
+
+def test_cli_gd_auto_lr_with_a_schedule_and_tol_reaches_the_exact_fit(capsys) -> None:
+    code, out, err = cli(
+        ["fit", HOUSES, "--target", "price", "--method", "gd", "--lr", "auto", "--dtype",
+         "float64", "--scheduler", "step", "--scheduler-option", "step_size=1000",
+         "--scheduler-option", "gamma=0.5", "--tol", "1e-9", "--json"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    training = report["training"]
+    assert training["status"] == "converged" and training["epochs"] < 3001
+    assert report["r2"][0] == pytest.approx(houses_exact_r2(), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--scheduler", "stepp"], "unknown scheduler 'stepp'; choose one of"),
+        (["--scheduler", "step", "--scheduler-option", "stepsize=3"], "not take the option"),
+        (["--scheduler-option", "x"], "expected KEY=VALUE"),
+        (["--optimizer-option", "momentun=0.9"], "does not take 'momentun'; it takes momentum"),
+        (["--lr", "fast"], "'fast' is not a number (or auto)"),
+        (["--lr", "0"], "must be a finite number > 0"),
+        (["--optimizer", "adamm"], "unknown optimizer 'adamm'"),
+        (["--early-stopping"], "early_stopping=True needs a tolerance"),
+        (["--validation-fraction", "1"], "must be between 0 and 1"),
+        (["--n-iter-no-change", "0"], "must be >= 1"),
+    ],
+)
+def test_cli_gd_bad_options_exit_2_with_one_line(capsys, extra, message) -> None:
+    code, _, err = cli(["fit", HOUSES, "--target", "price", "--method", "gd", *extra], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_gd_options_without_gd_are_refused(capsys) -> None:
+    code, _, err = cli(["fit", HOUSES, "--target", "price", "--tol", "1e-3"], capsys)
+    assert code == 2 and "--tol: for gradient training only; add --method gd" in err
