@@ -80,6 +80,30 @@ FULL_BATCH = {
         1.0,
     ),
     "huber": ("plain", dict(loss="huber", epsilon=0.1, lr=0.5, epochs=200), 0.4),
+    # lr chosen from every rank's rows, a schedule and a stopping rule read from the
+    # costs every rank shares: the same epochs as one process.
+    "sgd auto lr, step schedule, tol": (
+        "weights",
+        dict(
+            lr="auto",
+            scheduler="step",
+            scheduler_options={"step_size": 20, "gamma": 0.5},
+            tol=1e-9,
+            epochs=400,
+        ),
+        0.5,
+    ),
+    "sgd, plateau schedule, no standardization": (
+        "plain",
+        dict(
+            lr=0.1,
+            scheduler="plateau",
+            scheduler_options={"patience": 5, "threshold": 1e-6},
+            standardize=False,
+            epochs=300,
+        ),
+        0.7,
+    ),
     "lbfgs": (
         "weights",
         dict(optimizer="lbfgs", lr=1.0, epochs=10, optimizer_options={"line_search_fn": None}),
@@ -111,6 +135,9 @@ def fitted(model):  # type: ignore[no-untyped-def]
         "cost": h.cost,
         "path": (h.coef, h.intercept),
         "exact": exact,
+        "status": h.status,
+        "lr": h.lr,
+        "scores": h.validation_score,
     }
 
 
@@ -219,13 +246,19 @@ def fit_mini_batches(rank, world, params, split, case="plain", n=256):  # type: 
 
 
 def assert_same_on_every_rank(results) -> None:  # type: ignore[no-untyped-def]
-    """Bit for bit: the model, every epoch's cost and every epoch's parameters."""
+    """Bit for bit: the model, every epoch's cost and every epoch's parameters, how the
+    run ended, the learning rate and any held-out scores."""
     first = results[0]
     for r in results[1:]:
         np.testing.assert_array_equal(r["coef"], first["coef"])
         np.testing.assert_array_equal(r["intercept"], first["intercept"])
         assert r["cost"] == first["cost"]
         assert r["path"] == first["path"]
+        assert (r["status"], r["lr"], r["scores"]) == (
+            first["status"],
+            first["lr"],
+            first["scores"],
+        )
 
 
 def assert_close(ours, theirs, rtol: float) -> None:  # type: ignore[no-untyped-def]
@@ -396,3 +429,14 @@ def test_divergence_stops_every_rank_at_the_same_epoch(ranks) -> None:
     kind, epoch, message = results[0]
     assert kind == "TrainingDivergedError" and 0 < epoch < 200
     assert f"epoch {epoch}" in message
+
+
+def test_early_stopping_on_held_out_rows_of_every_rank(ranks) -> None:
+    # Each rank holds out its own rows (its own generator); the score is the R² of every
+    # rank's held-out rows, summed over the ranks: every rank stops at the same epoch.
+    params = dict(lr=0.02, tol=1e-4, early_stopping=True, n_iter_no_change=3, random_state=5)
+    results = check(ranks.run(fit_mini_batches, params, 0.4, "weights"))
+    assert_same_on_every_rank(results)
+    ours = results[0]
+    assert ours["status"] == "stopped early" and len(ours["scores"]) == len(ours["cost"])
+    assert len(ours["cost"]) < 3001 and 0.9 < ours["scores"][-1] <= 1
