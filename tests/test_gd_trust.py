@@ -385,6 +385,53 @@ def test_bad_training_parameters_name_the_problem(rng, params, match) -> None:
         GDRegressor(**{"epochs": 2, **params}).fit(X, y)
 
 
+# -- the epoch hook ----------------------------------------------------------------------
+
+
+def test_callbacks_see_every_epoch_with_the_optimizer_and_schedule(rng) -> None:
+    from torchlinreg.training.loop import train
+    from torchlinreg.training.losses import SquaredError
+
+    X, y = make_data(rng, n=40, p=2)
+    Xt, yt = torch.tensor(X), torch.tensor(y).reshape(-1, 1)
+    seen: list[tuple[int, float, str]] = []
+
+    def hook(end) -> None:  # type: ignore[no-untyped-def]
+        seen.append((end.epoch, end.optimizer.param_groups[0]["lr"], end.status))
+        assert end.scheduler is not None and end.summed_cost.item() / end.weight_sum > 0
+
+    kw = dict(
+        theta0=torch.zeros(3, 1, dtype=torch.float64), fit_intercept=True, target_1d=True,
+        loss=SquaredError(), optimizer="sgd", lr=0.1, optimizer_options=None, epochs=50,
+        batch_size=None, shuffle=False, generator=None, log_every=None, log=None,
+        scheduler="step", scheduler_options={"step_size": 10, "gamma": 0.5},
+    )  # fmt: skip
+    result = train(Xt, yt, None, tol=1e-3, callbacks=[hook], **kw)
+    n = len(result.history)
+    assert [e for e, _, _ in seen] == list(range(n)) and n < 51
+    # The rate the next epoch will use: epochs 0..9 ran at 0.1, epoch 10 on at 0.05.
+    assert seen[8][1] == 0.1 and seen[9][1] == 0.05
+    assert [s for *_, s in seen] == ["budget spent"] * (n - 1) + ["converged"]
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(end) -> None:  # type: ignore[no-untyped-def]
+        if end.epoch == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(Xt, yt, None, callbacks=[interrupt], **kw)
+
+
+def test_huber_quotes_its_own_curvature_bound(rng) -> None:
+    X, y = make_data(rng)
+    with pytest.raises(TrainingDivergedError) as info:
+        GDRegressor(loss="huber", lr=50.0, epochs=3000).fit(X, y)
+    # Huber's second derivative is at most 1, half the squared error's: 2/L = 2·(2/λmax).
+    assert f"stable below lr={2 * stable_bound(standardized(X)):.6g}" in str(info.value)
+
+
 # -- the command line ------------------------------------------------------------------
 
 HOUSES = str(Path(__file__).parents[1] / "examples" / "houses.csv")

@@ -110,8 +110,11 @@ def exact_bound(curvature: Curvature, opt: torch.optim.Optimizer, full_batch: bo
 
 
 def reference_bound(curvature: Curvature) -> float | None:
-    """The squared error's full-batch plain-GD bound, quoted where no exact bound holds."""
-    return None if curvature.hessian_max is None else 2.0 / curvature.hessian_max
+    """``2/L``, the full-batch plain-GD bound of the loss's largest curvature ``L``
+    (exact for the squared error, an upper curvature for Huber's), quoted where no exact
+    bound holds."""
+    L = curvature.smoothness
+    return None if L is None or not L > 0 else 2.0 / L
 
 
 def auto_lr(
@@ -189,8 +192,8 @@ class Watch:
         elif self.reference is not None:
             advice = (
                 f"{self.what} has no exact stable bound; for reference, full-batch plain "
-                f"gradient descent on this data is stable below lr={self.reference:.6g}; "
-                "try a smaller lr or lr='auto'"
+                f"gradient descent on this data and loss is stable below "
+                f"lr={self.reference:.6g}; try a smaller lr or lr='auto'"
             )
         else:
             advice = (

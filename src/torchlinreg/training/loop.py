@@ -130,8 +130,9 @@ def train(
     works. ``tol``, ``n_iter_no_change`` and ``validation_fraction`` (rows held out,
     drawn by ``generator``) stop training early (:mod:`.stopping`); ``scheduler`` and
     ``scheduler_options`` set a learning-rate schedule (:mod:`.schedulers`).
-    ``callbacks`` are called after every epoch (:data:`EpochCallback`), after the
-    epoch's cost was checked and any stopping rule consulted.
+    ``callbacks`` are called after every epoch with an :class:`EpochEnd` (the epoch, its
+    cost, θ, the optimizer, the scheduler, the shuffling generator), after the epoch's
+    cost was checked and any stopping rule consulted.
 
     Raises :class:`~torchlinreg.errors.TrainingDivergedError` when the cost grows
     (:mod:`.guard`).
@@ -182,6 +183,9 @@ def train(
         validation=validation,
         schedule=schedule,
         callbacks=callbacks,
+        optimizer=opt,
+        generator=generator,
+        scaling=scaling,
     )
     rows_per_step = min(rows.n, batch_size or rows.n)  # at most; a rank's part is smaller
     with torch.no_grad(), threads_for(rows_per_step * rows.A.shape[1] * y.shape[1], X.device):
@@ -400,9 +404,28 @@ def _reporter(
     return report
 
 
-# Called after every epoch with the epoch's index, its summed cost and θ (training
-# units, live: copy what is kept); raising stops training with that error.
-EpochCallback = Callable[[int, torch.Tensor, torch.Tensor], None]
+@dataclass
+class EpochEnd:
+    """What a callback sees after an epoch: live objects, copy what is kept.
+
+    ``theta`` is in training units (``scaling.theta_to_data`` gives the data's units);
+    ``summed_cost`` is the epoch's summed cost (divide by ``weight_sum`` for the mean);
+    ``status`` is ``"budget spent"`` unless a stopping rule just ended the run."""
+
+    epoch: int
+    summed_cost: torch.Tensor
+    weight_sum: float
+    theta: torch.Tensor
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator | None
+    scaling: Scaling
+    status: str
+
+
+# Called after every epoch, after its cost was checked for divergence, the schedule
+# stepped and the stopping rule consulted; raising stops training with that error.
+EpochCallback = Callable[[EpochEnd], None]
 
 
 @dataclass
@@ -435,8 +458,12 @@ class _Epochs:
         validation: Validation | None = None,
         schedule: Schedule | None = None,
         callbacks: Sequence[EpochCallback] = (),
+        optimizer: torch.optim.Optimizer | None = None,
+        generator: torch.Generator | None = None,
+        scaling: Scaling | None = None,
     ) -> None:
         self.run_epoch, self.theta, self.epochs = run_epoch, theta, epochs
+        self.optimizer, self.generator, self.scaling = optimizer, generator, scaling
         self.weight_sum, self.watch, self.report, self.log_every = (
             weight_sum,
             watch,
@@ -479,11 +506,27 @@ class _Epochs:
                 schedule.after_epoch(mean)
             if not self._go_on(mean, scores):
                 status = STOPPED_EARLY if self.validation is not None else CONVERGED
-            for callback in self.callbacks:
-                callback(epoch, summed, theta)
+            if self.callbacks:
+                self._call_back(epoch, summed, status)
             if status != BUDGET_SPENT:
                 break
         return _Outcome(costs, params, scores, status, len(costs))
+
+    def _call_back(self, epoch: int, summed: torch.Tensor, status: str) -> None:
+        assert self.optimizer is not None and self.scaling is not None
+        end = EpochEnd(
+            epoch,
+            summed,
+            self.weight_sum,
+            self.theta,
+            self.optimizer,
+            None if self.schedule is None else self.schedule.scheduler,
+            self.generator,
+            self.scaling,
+            status,
+        )
+        for callback in self.callbacks:
+            callback(end)
 
     def _go_on(self, mean: float, scores: list[float] | None) -> bool:
         value = mean
