@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .data.tables import Dataset, load_data
     from .errors import (
         AccuracyWarning,
+        ConvergenceWarning,
         IllConditionedWarning,
         InputError,
         NotFittedError,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AccuracyWarning",
+    "ConvergenceWarning",
     "Dataset",
     "ExactGap",
     "GDRegressor",
@@ -68,6 +70,7 @@ _LAZY = {
     "Summary": "torchlinreg.stats.summary",
     "History": "torchlinreg.training.history",
     "AccuracyWarning": "torchlinreg.errors",
+    "ConvergenceWarning": "torchlinreg.errors",
     "IllConditionedWarning": "torchlinreg.errors",
     "InputError": "torchlinreg.errors",
     "NotFittedError": "torchlinreg.errors",

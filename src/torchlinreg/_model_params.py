@@ -60,6 +60,21 @@ def _optimizer(value: Any, where: str) -> None:
         raise invalid(where, value, "a torch.optim optimizer's name, such as 'sgd'")
 
 
+def _rate(value: Any, where: str) -> None:
+    """A learning rate: a number > 0, or "auto" (chosen from the data at fit time)."""
+    if value != "auto":
+        _positive(value, where)
+
+
+def _scheduler(value: Any, where: str) -> None:
+    if not isinstance(value, str) or not value.isidentifier():
+        raise invalid(where, value, "a torch.optim.lr_scheduler name, such as 'step'")
+
+
+def _fraction(value: Any, where: str) -> None:
+    real(value, where, low=sys.float_info.min, high=1 - sys.float_info.epsilon)
+
+
 def _alpha(value: Any, where: str) -> None:
     for i, a in enumerate(value if isinstance(value, list) else [value]):
         real(a, f"{where}[{i}]" if isinstance(value, list) else where, low=0)
@@ -93,11 +108,15 @@ PARAMS: dict[str, dict[str, Check]] = {
     "Ridge": {**_EXACT, "solver": _choice(RIDGE_SOLVERS), "alpha": _alpha},
     "GDRegressor": {
         "loss": _choice(LOSSES), "epsilon": _positive, "optimizer": _optimizer,
-        "lr": _positive, "optimizer_options": _optional(_options), "epochs": _count(0),
+        "lr": _rate, "optimizer_options": _optional(_options), "epochs": _count(0),
         "batch_size": _optional(_count(1)), "shuffle": boolean, "fit_intercept": boolean,
         "init": _choice(INITS), "log_every": _optional(_count(1)), "log_to": _none,
         "device": _device, "dtype": _choice(DTYPES), "compare_exact": boolean,
         "random_state": _optional(lambda v, w: integer(v, w, 0, SEED_LIMIT - 1)),
+        "standardize": boolean, "tol": _optional(lambda v, w: real(v, w, low=0)),
+        "n_iter_no_change": _count(1), "early_stopping": boolean,
+        "validation_fraction": _fraction, "scheduler": _optional(_scheduler),
+        "scheduler_options": _optional(_options),
     },
 }  # fmt: skip
 ESTIMATORS = tuple(PARAMS)

@@ -19,14 +19,17 @@ class InputTypeError(InputError, TypeError):
 
 
 class TrainingDivergedError(InputError, FloatingPointError):
-    """The gradient trainer's cost became NaN or infinite.
+    """The gradient trainer diverged: its cost became NaN or infinite, or grew where
+    the step is known to be unstable (squared loss, full batch, plain SGD at or above
+    2/λmax of the cost's Hessian; the message names that bound), or stayed far above
+    its start (other optimizers and mini-batches; the message says what was seen).
 
     Attributes
     ----------
     epoch:
-        The first epoch whose cost was not finite.
+        The epoch at which divergence was seen.
     cost:
-        That cost (``nan``, ``inf``).
+        That epoch's cost (finite when the cost grew, else ``nan`` or ``inf``).
     """
 
     def __init__(self, message: str, *, epoch: int, cost: float) -> None:
