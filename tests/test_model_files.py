@@ -33,6 +33,10 @@ from torchlinreg.cli import main
 HOUSES = str(Path(__file__).resolve().parent.parent / "examples" / "houses.csv")
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
+# The models saved here are trained for a few epochs on purpose (the file is what is
+# tested): their ConvergenceWarning is right, and beside the point.
+pytestmark = pytest.mark.filterwarnings("ignore::torchlinreg.errors.ConvergenceWarning")
+
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> bytes:
