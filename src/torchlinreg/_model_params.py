@@ -116,7 +116,8 @@ PARAMS: dict[str, dict[str, Check]] = {
         "standardize": boolean, "tol": _optional(lambda v, w: real(v, w, low=0)),
         "n_iter_no_change": _count(1), "early_stopping": boolean,
         "validation_fraction": _fraction, "scheduler": _optional(_scheduler),
-        "scheduler_options": _optional(_options),
+        "scheduler_options": _optional(_options), "warm_start": boolean,
+        "checkpoint_every": _optional(_count(1)),
     },
 }  # fmt: skip
 ESTIMATORS = tuple(PARAMS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import numbers
 import sys
 import warnings
@@ -23,8 +25,9 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from ..distributed.group import DistributedLike, Group
+    from ..training.checkpoint import Checkpoint, RunIdentity
     from ..training.guard import Curvature
-    from ..training.loop import TrainResult
+    from ..training.loop import EpochCallback, TrainResult
     from ..training.losses import Loss
     from ..training.scaling import Scaling
     from ..training.schedulers import SchedulerSpec
@@ -206,6 +209,28 @@ class GDRegressor(RegressorBase):
         one-cycle and cyclic; with the epoch's cost for plateau).
     scheduler_options : dict, optional
         The scheduler's keyword options, e.g. ``{"step_size": 100, "gamma": 0.5}``.
+    warm_start : bool
+        scikit-learn's meaning: ``fit`` starts from the previous fit's ``coef_`` and
+        ``intercept_`` (same features and targets) instead of ``init``; the optimizer
+        and schedule start afresh and ``history_`` holds this fit's epochs only.
+    checkpoint_every : int, optional
+        With ``fit(..., checkpoint=path)``: write a checkpoint every this many epochs
+        (``None``: only when interrupted). It changes nothing of the training.
+
+    Checkpoints
+    -----------
+    ``fit(X, y, checkpoint="run.ckpt")`` writes the training state (θ, the optimizer's,
+    scheduler's and shuffling generator's states, the epoch, the history;
+    :mod:`torchlinreg.training.checkpoint`) atomically every ``checkpoint_every``
+    epochs, and at the end of the epoch when Ctrl-C or SIGTERM arrives, then raises
+    :class:`~torchlinreg.training.interrupt.InterruptedTraining` (a
+    ``KeyboardInterrupt``). ``fit(X, y, resume="run.ckpt")`` with the same parameters
+    and data continues that run and ends with the model an uninterrupted run gives, bit
+    for bit on the same device and torch. A checkpoint of other parameters (those that
+    shape training: everything but ``log_every``, ``log_to``, ``device``,
+    ``compare_exact``, ``warm_start`` and ``checkpoint_every``), other data or another
+    format version is refused before anything is written. Not yet available with
+    ``distributed``.
 
     Attributes
     ----------
@@ -217,7 +242,8 @@ class GDRegressor(RegressorBase):
         and ``reason``.
     n_features_in_ : int
     n_iter_ : int
-        Passes over the data (``epochs + 1`` unless training stopped early).
+        Passes over the data (``epochs + 1`` unless training stopped early); after
+        ``partial_fit``, the passes of every call since the first.
     lr_ : float
         The learning rate training started with (the one ``lr="auto"`` chose).
     exact_ : ExactGap or None
@@ -250,6 +276,8 @@ class GDRegressor(RegressorBase):
         validation_fraction: float = 0.1,
         scheduler: SchedulerSpec | None = None,
         scheduler_options: Mapping[str, Any] | None = None,
+        warm_start: bool = False,
+        checkpoint_every: int | None = None,
     ) -> None:
         self.loss = loss
         self.epsilon = epsilon
@@ -274,6 +302,8 @@ class GDRegressor(RegressorBase):
         self.validation_fraction = validation_fraction
         self.scheduler = scheduler
         self.scheduler_options = scheduler_options
+        self.warm_start = warm_start
+        self.checkpoint_every = checkpoint_every
 
     def _log_sink(self) -> Callable[[str], None] | None:
         if not self.log_every:
@@ -309,6 +339,9 @@ class GDRegressor(RegressorBase):
         check_int("batch_size", self.batch_size, low=1, allow_none=True)
         check_int("log_every", self.log_every, low=1, allow_none=True)
         check_choice("init", self.init, INITS)
+        check_int("checkpoint_every", self.checkpoint_every, low=1, allow_none=True)
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise InputError(f"warm_start must be True or False, got {self.warm_start!r}")
 
     def fit(
         self,
@@ -317,9 +350,18 @@ class GDRegressor(RegressorBase):
         sample_weight: ArrayLike | None = None,
         *,
         distributed: DistributedLike = False,
+        checkpoint: str | None = None,
+        resume: str | None = None,
     ) -> Self:
         """Train on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or
         (n_samples, n_targets); returns ``self``.
+
+        ``checkpoint``: a path to write checkpoints to, every ``checkpoint_every``
+        epochs and when Ctrl-C or SIGTERM arrives (then
+        :class:`~torchlinreg.training.interrupt.InterruptedTraining` is raised once it
+        is written). ``resume``: a checkpoint of this run (same parameters, same data)
+        to continue from; it is read and checked before anything is written, so it may
+        be the ``checkpoint`` path too. See the class docstring.
 
         ``distributed=True`` (the default ``torch.distributed`` process group) or a
         ``ProcessGroup``: every rank of the group calls ``fit`` with its own rows (a rank
@@ -359,16 +401,129 @@ class GDRegressor(RegressorBase):
         short of the exact fit's by more than 0.001).
         """
         from ..distributed.group import resolve_group
+        from ..training.interrupt import interruptible
 
         _refuse_dask(X)
         group = resolve_group(distributed)
-        setup, init_generator, shuffler = self._prepare(X, y, sample_weight, group)
+        if group is not None and (checkpoint is not None or resume is not None):
+            raise InputError(
+                "checkpoint and resume are not available with distributed training yet; "
+                "fit without them"
+            )
+        if self.checkpoint_every is not None and checkpoint is None:
+            raise InputError(
+                "checkpoint_every needs a path to write to: fit(X, y, checkpoint='run.ckpt')"
+            )
+        if group is None and (checkpoint is not None or resume is not None):
+            setup = self._setup(X, y, sample_weight, None)
+            run = _Run.of(self, setup, resume)  # the checkpoint read before any write
+            init_generator = shuffler = _generator(run.seed)
+        else:
+            setup, init_generator, shuffler = self._prepare(X, y, sample_weight, group)
+            run = None
         exact = self._exact(setup, group)
         scaling, curvature = self._geometry(setup, exact)
+        theta0 = self._start(setup, init_generator, scaling)
         self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
-        result = self._train(setup, init_generator, shuffler, group, scaling, curvature)
+        with contextlib.ExitStack() as stack:
+            callbacks: list[EpochCallback] = []
+            if checkpoint is not None and run is not None:
+                stop = stack.enter_context(interruptible())
+                callbacks.append(run.writer(checkpoint, self.checkpoint_every, stop))
+            result = self._train(
+                setup, theta0, shuffler, group, scaling, curvature, callbacks,
+                None if run is None else run.start,
+            )  # fmt: skip
         self._set_fitted(result, setup.X, setup.y, exact)
+        self._partial: _Partial | None = None
         return self
+
+    def partial_fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> Self:
+        """One pass over ``X`` and ``y`` (full batch, or ``batch_size`` mini-batches),
+        continuing from the previous call: scikit-learn's ``SGDRegressor.partial_fit``,
+        one epoch and no convergence check (``tol`` and ``early_stopping`` are not
+        used; a ``scheduler`` is refused, as the run's length is unknown).
+
+        The first call starts from ``coef_``/``intercept_`` when the model is fitted
+        (else from ``init``) and fixes the units training runs in: with ``standardize``
+        the features are scaled by the first call's rows, for every later call; so are
+        ``lr="auto"``'s rate and the random start. Later calls continue the optimizer's
+        state (momentum, Adam's moments) and the shuffling generator, and need the same
+        features and targets. ``n_iter_`` counts the passes of every call, ``history_``
+        has one entry per call (its cost is that chunk's mean cost before the pass);
+        ``exact_`` is ``None``. ``fit`` starts afresh.
+        """
+        from ..training.checkpoint import Checkpoint, RunIdentity
+
+        if self.scheduler is not None:
+            raise InputError(
+                "partial_fit does not take a scheduler (one pass per call: the run's length "
+                "is unknown); set scheduler=None, or train with fit"
+            )
+        _refuse_dask(X)
+        setup = self._setup(X, y, sample_weight, None)
+        partial: _Partial | None = getattr(self, "_partial", None)
+        if partial is not None:
+            partial.check(setup, self)
+            self._check_feature_names(X)
+        captured: list[Checkpoint] = []
+
+        def keep(end: Any) -> None:
+            captured.append(
+                Checkpoint.capture(
+                    RunIdentity.of({}, setup.X, setup.y), end.epoch, end.theta, end.optimizer,
+                    None, end.generator,
+                )
+            )  # fmt: skip
+
+        if partial is None:
+            generator = _generator(setup.seed)
+            exact = self._exact(setup, None)
+            scaling, curvature = self._geometry(setup, exact)
+            theta0 = self._start(setup, generator, scaling, partial=True)
+            result = self._train(setup, theta0, generator, None, scaling, curvature, [keep],
+                                 None, partial=True)  # fmt: skip
+            self._set_feature_names(X, y)
+        else:
+            theta0 = partial.state.theta.clone()  # its value is the state's (restored)
+            result = self._train(
+                setup, theta0, _generator(0), None, partial.scaling, None, [keep],
+                partial.state, partial=True, lr=partial.lr, epochs=partial.state.epoch + 1,
+            )  # fmt: skip
+            scaling = partial.scaling
+        state = captured[-1]
+        state.history = result.history
+        self._set_fitted(result, setup.X, setup.y, None)
+        self._partial = _Partial.of(setup, scaling, state, float(result.history.lr or 0.0))
+        return self
+
+    def _start(
+        self, setup: _Setup, generator: torch.Generator, scaling: Scaling, *, partial: bool = False
+    ) -> torch.Tensor:
+        """θ0 in training units: the previous fit's ``coef_``/``intercept_`` with
+        ``warm_start`` (or for ``partial_fit``'s first call on a fitted model), else
+        ``init``'s draw."""
+        import torch
+
+        y2 = setup.y if setup.y.ndim == 2 else setup.y.reshape(-1, 1)
+        p, k = setup.X.shape[1], y2.shape[1]
+        fitted = hasattr(self, "coef_") and hasattr(self, "n_features_in_")
+        if not (fitted and (self.warm_start or partial)):
+            return self._theta0(p, k, setup.dtype, generator)
+        coef = np.asarray(self.coef_, dtype=np.float64).reshape(-1, self.n_features_in_)
+        if coef.shape != (k, p):
+            raise InputError(
+                f"warm start from a fit of {coef.shape[1]} features and {coef.shape[0]} "
+                f"target(s), but X has {p} features and y {k} target(s); give data of the "
+                "same shape, or set warm_start=False"
+            )
+        theta = torch.as_tensor(coef.T.copy())
+        if self.fit_intercept:
+            b = torch.as_tensor(np.asarray(self.intercept_, np.float64).reshape(1, k))
+            theta = torch.cat([b, theta])
+        return scaling.theta_to_training(theta, self.fit_intercept).to(setup.dtype)
 
     def _exact(self, setup: _Setup, group: Group | None) -> Any:
         """The exact least-squares fit on the same rows, where anything needs it: the
@@ -423,17 +578,25 @@ class GDRegressor(RegressorBase):
     def _train(
         self,
         setup: _Setup,
-        init_generator: torch.Generator,
+        theta0: torch.Tensor,
         shuffler: torch.Generator,
         group: Group | None,
         scaling: Scaling,
-        curvature: Curvature,
+        curvature: Curvature | None,
+        callbacks: list[EpochCallback] | None = None,
+        start: Checkpoint | None = None,
+        *,
+        partial: bool = False,
+        lr: float | None = None,
+        epochs: int | None = None,
     ) -> TrainResult:
+        """Train from ``theta0`` (training units). ``partial``: ``partial_fit``'s one
+        pass, without stopping rules."""
         from ..training.loop import train
 
         Xt, yt = setup.X, setup.y
         y2 = yt if yt.ndim == 2 else yt.reshape(-1, 1)
-        theta0 = self._theta0(Xt.shape[1], y2.shape[1], setup.dtype, init_generator)
+        fraction = self.validation_fraction if self.early_stopping and not partial else None
         return train(
             Xt,
             y2,
@@ -443,9 +606,9 @@ class GDRegressor(RegressorBase):
             target_1d=yt.ndim == 1,
             loss=setup.loss,
             optimizer=self.optimizer,
-            lr=self.lr,
+            lr=self.lr if lr is None else lr,
             optimizer_options=self.optimizer_options,
-            epochs=self.epochs,
+            epochs=(0 if partial else self.epochs) if epochs is None else epochs,
             batch_size=self.batch_size,
             shuffle=self.shuffle,
             generator=shuffler,
@@ -454,11 +617,13 @@ class GDRegressor(RegressorBase):
             group=group,
             scaling=scaling,
             curvature=curvature,
-            tol=self.tol,
+            tol=None if partial else self.tol,
             n_iter_no_change=self.n_iter_no_change,
-            validation_fraction=self.validation_fraction if self.early_stopping else None,
+            validation_fraction=fraction,
             scheduler=self.scheduler,
             scheduler_options=self.scheduler_options,
+            callbacks=callbacks or (),
+            start=start,
         )
 
     def _setup(
@@ -479,7 +644,11 @@ class GDRegressor(RegressorBase):
         return _Setup(loss, device, dtype, seed, Xt, yt, wt, self._log_sink())
 
     def _theta0(
-        self, n_features: int, n_targets: int, dtype: torch.dtype, generator: torch.Generator
+        self,
+        n_features: int,
+        n_targets: int,
+        dtype: torch.dtype,
+        generator: torch.Generator | None,
     ) -> torch.Tensor:
         """The starting θ = [b; W] (intercept first): zeros, or uniform on ±1/√p."""
         import torch
@@ -696,3 +865,124 @@ class _Setup:
     y: torch.Tensor
     w: torch.Tensor | None
     log: Callable[[str], None] | None
+
+
+# The parameters that shape a run's trajectory: a checkpoint is resumed only by a run
+# with the same values (the others, such as log_every or device, may change).
+TRAJECTORY_PARAMS = (
+    "loss", "epsilon", "optimizer", "lr", "optimizer_options", "epochs", "batch_size",
+    "shuffle", "fit_intercept", "init", "random_state", "standardize", "tol",
+    "n_iter_no_change", "early_stopping", "validation_fraction", "scheduler",
+    "scheduler_options",
+)  # fmt: skip
+
+
+def data_digest(setup: _Setup) -> str:
+    """SHA-256 of the training data's values (X, y and the weights, as trained on)."""
+    h = hashlib.sha256()
+    for t in (setup.X, setup.y, setup.w):
+        if t is not None:
+            h.update(str(tuple(t.shape)).encode())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(-1).numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class _Run:
+    """A checkpointed run: its identity, the seed its generator starts from, the data's
+    digest, and the checkpoint it resumes from (already read and checked)."""
+
+    identity: RunIdentity
+    seed: int
+    digest: str
+    start: Checkpoint | None
+
+    @classmethod
+    def of(cls, model: GDRegressor, setup: _Setup, resume: str | None) -> _Run:
+        """The run of ``model`` on ``setup``; ``resume`` read and checked against it.
+
+        With ``random_state`` an int, the seed is it; otherwise a fresh seed is drawn
+        and saved in the checkpoint, and a resumed run takes the checkpoint's (so a
+        random start and the held-out rows are drawn again as the run drew them)."""
+        from ..training.checkpoint import RunIdentity, load_checkpoint
+
+        params = {k: getattr(model, k) for k in TRAJECTORY_PARAMS}
+        params["dtype"] = str(setup.dtype).removeprefix("torch.")
+        identity = RunIdentity.of(params, setup.X, setup.y)
+        digest = data_digest(setup)
+        seed = setup.seed
+        start = None
+        if resume is not None:
+            start = load_checkpoint(str(resume), identity)
+            if start.loop.get("data_sha256") != digest:
+                raise InputError(
+                    f"{resume} is a checkpoint of training on other data (of the same "
+                    "shape, other values); resume on the data it was trained on, or train "
+                    "afresh (without resume)"
+                )
+            saved_seed = start.loop.get("seed")
+            if seed is None or isinstance(model.random_state, np.random.RandomState):
+                if isinstance(saved_seed, bool) or not isinstance(saved_seed, int):
+                    raise InputError(
+                        f"{resume}: the checkpoint's seed is missing; the file is damaged"
+                    )
+                seed = saved_seed
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+        return cls(identity, seed, digest, start)
+
+    def writer(self, path: str, every: int | None, stop: Any) -> EpochCallback:
+        """The epoch callback that writes this run's checkpoints to ``path``."""
+        from ..training.checkpoint import Checkpointer
+
+        checkpointer = Checkpointer(str(path), every, self.identity, stop)
+        extra = {"seed": self.seed, "data_sha256": self.digest}
+
+        def after_epoch(end: Any) -> None:
+            checkpointer.after_epoch(
+                end.epoch, end.theta, end.optimizer, end.scheduler, end.generator,
+                end.history, lambda: {**end.loop_state(), **extra},
+            )  # fmt: skip
+
+        return after_epoch
+
+
+@dataclass
+class _Partial:
+    """What ``partial_fit`` carries from one call to the next."""
+
+    n_features: int
+    n_targets: int
+    target_ndim: int
+    dtype: torch.dtype
+    scaling: Scaling
+    state: Checkpoint
+    lr: float
+
+    @classmethod
+    def of(cls, setup: _Setup, scaling: Scaling, state: Checkpoint, lr: float) -> _Partial:
+        y = setup.y
+        k = 1 if y.ndim == 1 else y.shape[1]
+        return cls(setup.X.shape[1], k, y.ndim, setup.dtype, scaling, state, lr)
+
+    def check(self, setup: _Setup, model: GDRegressor) -> None:
+        """The data of a later call have the first call's shape and dtype."""
+        y = setup.y
+        k = 1 if y.ndim == 1 else y.shape[1]
+        if setup.X.shape[1] != self.n_features:
+            raise InputError(
+                f"X has {setup.X.shape[1]} features, but GDRegressor is expecting "
+                f"{self.n_features} features as input (partial_fit started with them); "
+                "give the same columns, or call fit to start afresh"
+            )
+        if (k, y.ndim) != (self.n_targets, self.target_ndim):
+            shape = "1-D" if self.target_ndim == 1 else f"{self.n_targets} columns"
+            raise InputError(
+                f"y has shape {tuple(y.shape)}, but partial_fit started with y {shape}; "
+                "give targets of the same shape (or call fit to start afresh)"
+            )
+        if setup.dtype != self.dtype:
+            raise InputError(
+                f"dtype is {setup.dtype} now, but partial_fit started in {self.dtype}; "
+                "keep the dtype (or call fit to start afresh)"
+            )

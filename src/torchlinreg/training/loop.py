@@ -13,6 +13,7 @@ import torch
 from ..errors import InputError, TrainingDivergedError
 from ..solvers.theta import split_theta
 from . import sharded
+from .checkpoint import Checkpoint, restore
 from .guard import Curvature, Watch, auto_lr, exact_bound, family, reference_bound
 from .history import History
 from .log import format_log_line
@@ -112,6 +113,7 @@ def train(
     scheduler: SchedulerSpec | None = None,
     scheduler_options: Mapping[str, Any] | None = None,
     callbacks: Sequence[EpochCallback] = (),
+    start: Checkpoint | None = None,
 ) -> TrainResult:
     """Minimise ``loss`` over ``y ≈ X W + b`` for epochs ``0..epochs`` (the tutorial's
     ``range(nb_epochs + 1)``), starting from ``theta0``.
@@ -131,8 +133,17 @@ def train(
     drawn by ``generator``) stop training early (:mod:`.stopping`); ``scheduler`` and
     ``scheduler_options`` set a learning-rate schedule (:mod:`.schedulers`).
     ``callbacks`` are called after every epoch with an :class:`EpochEnd` (the epoch, its
-    cost, θ, the optimizer, the scheduler, the shuffling generator), after the epoch's
-    cost was checked and any stopping rule consulted.
+    cost, θ, the optimizer, the scheduler, the shuffling generator, and functions that
+    build the history so far and the loop's own state, for a checkpoint), after the
+    epoch's cost was checked and any stopping rule consulted.
+
+    ``start`` continues a run from its checkpoint (:mod:`.checkpoint`, already checked
+    against this run): everything is built as for a fresh run (θ0, the held-out rows,
+    the optimizer, the schedule, ``lr="auto"``), then given the checkpoint's state
+    (:func:`.checkpoint.restore`; the divergence watch and the stopping rule from its
+    ``loop`` state), and epochs ``start.epoch + 1 .. epochs`` run; the history returned
+    is the checkpoint's followed by the new epochs'. A checkpoint of a run that had
+    ended (its last epoch, or a stopping rule met) trains no further.
 
     Raises :class:`~torchlinreg.errors.TrainingDivergedError` when the cost grows
     (:mod:`.guard`).
@@ -161,6 +172,13 @@ def train(
     schedule = make_schedule(
         scheduler, scheduler_options, opt, lr=lr, epochs=epochs + 1, steps_per_epoch=steps
     )
+    if start is not None:
+        if group is not None:
+            raise InputError(
+                "resuming from a checkpoint is not supported for distributed training yet; "
+                "train afresh (without resume)"
+            )
+        restore(opt, None if schedule is None else schedule.scheduler, generator, start)
     step = _stepper(opt, theta, group, schedule)
     run_epoch = _epoch_runner(rows, theta, loss, step, batch_size, shuffle, generator, group)
     bound = exact_bound(curvature, opt, full_batch) if validation is None else None
@@ -187,11 +205,21 @@ def train(
         generator=generator,
         scaling=scaling,
     )
+    history_of = functools.partial(
+        _history,
+        weight_sum=rows.weight_sum,
+        fit_intercept=fit_intercept,
+        target_1d=target_1d,
+        scaling=scaling,
+    )
+    loop.history_of = history_of
+    if start is not None:
+        loop.resume(start)
     rows_per_step = min(rows.n, batch_size or rows.n)  # at most; a rank's part is smaller
     with torch.no_grad(), threads_for(rows_per_step * rows.A.shape[1] * y.shape[1], X.device):
         outcome = loop.run()
     _finish(theta.detach(), outcome.epochs_run - 1, lr, group)
-    history = _history(outcome, rows.weight_sum, fit_intercept, target_1d, scaling)
+    history = history_of(outcome)
     history.lr = lr
     history.status, history.reason = outcome.status, _reason(outcome, tol, n_iter_no_change)
     return TrainResult(theta=scaling.theta_to_data(theta.detach(), fit_intercept), history=history)
@@ -410,7 +438,10 @@ class EpochEnd:
 
     ``theta`` is in training units (``scaling.theta_to_data`` gives the data's units);
     ``summed_cost`` is the epoch's summed cost (divide by ``weight_sum`` for the mean);
-    ``status`` is ``"budget spent"`` unless a stopping rule just ended the run."""
+    ``status`` is ``"budget spent"`` unless a stopping rule just ended the run.
+    ``history()`` builds the run's history so far (it reads the costs back from the
+    device) and ``loop_state()`` the loop's own state (the divergence watch, the stopping
+    rule, whether the run has ended), as a checkpoint keeps them."""
 
     epoch: int
     summed_cost: torch.Tensor
@@ -421,6 +452,8 @@ class EpochEnd:
     generator: torch.Generator | None
     scaling: Scaling
     status: str
+    history: Callable[[], History] = History
+    loop_state: Callable[[], dict[str, Any]] = dict
 
 
 # Called after every epoch, after its cost was checked for divergence, the schedule
@@ -430,19 +463,24 @@ EpochCallback = Callable[[EpochEnd], None]
 
 @dataclass
 class _Outcome:
+    """The epochs run by this call (from ``first``), after ``earlier``'s."""
+
     costs: list[torch.Tensor]
     params: list[torch.Tensor]
     scores: list[float] | None
     status: str
-    epochs_run: int
+    epochs_run: int  # every epoch of the run, the earlier ones included
+    first: int = 0
+    earlier: History | None = None
 
 
 class _Epochs:
-    """Epochs ``0..epochs``: each epoch's summed cost and, for small models, parameters
-    after it; reported every ``log_every`` epochs and at the last; costs watched for
-    divergence (every :data:`_CHECK_EVERY` epochs and at the last, or every epoch
-    when a stopping rule or a plateau schedule reads them anyway); then the schedule,
-    the stopping rule and the callbacks, in that order."""
+    """Epochs ``first..epochs``: each epoch's summed cost and, for small models,
+    parameters after it; reported every ``log_every`` epochs and at the last; costs
+    watched for divergence (every :data:`_CHECK_EVERY` epochs and at the last, or every
+    epoch when a stopping rule or a plateau schedule reads them anyway); then the
+    schedule, the stopping rule and the callbacks, in that order. ``first`` is 0 but
+    for a resumed run (:meth:`resume`)."""
 
     def __init__(
         self,
@@ -478,19 +516,69 @@ class _Epochs:
             or validation is not None
             or (schedule is not None and schedule.on_cost)
         )
+        self.history_of: Callable[[_Outcome], History] | None = None
+        self.first, self.status = 0, BUDGET_SPENT
+        self.earlier: History | None = None
+        self.costs: list[torch.Tensor] = []
+        self.params: list[torch.Tensor] = []
+        self.scores: list[float] | None = [] if validation is not None else None
+        self.watched = 0  # costs[:watched] were seen by the watch
+
+    def resume(self, start: Checkpoint) -> None:
+        """Continue after ``start``'s epoch, with its history and loop state."""
+        self.first, self.earlier = start.epoch + 1, start.history
+        state = start.loop
+        watch = state.get("watch") or {}
+        self.watch.start = watch.get("start")
+        self.watch.previous = watch.get("previous")
+        self.watch.above = int(watch.get("above", 0))
+        stopping = state.get("stopping")
+        if self.stopping is not None and stopping is not None:
+            self.stopping.best = float(stopping["best"])
+            self.stopping.count = int(stopping["count"])
+        self.status = str(state.get("status", BUDGET_SPENT))
+        if self.scores is not None:
+            self.scores = []
+
+    def loop_state(self) -> dict[str, Any]:
+        """The watch's, the stopping rule's and the run's state: what a resumed run needs
+        besides the optimizer's, scheduler's and generator's. The watch first sees every
+        cost not yet seen, so that a resumed run watches on from here."""
+        self._catch_up()
+        watch = self.watch
+        state: dict[str, Any] = {
+            "watch": {"start": watch.start, "previous": watch.previous, "above": watch.above},
+            "status": self.status,
+        }
+        if self.stopping is not None:
+            state["stopping"] = {"best": self.stopping.best, "count": self.stopping.count}
+        return state
+
+    def history_so_far(self) -> History:
+        assert self.history_of is not None
+        return self.history_of(self._outcome())
+
+    def _outcome(self) -> _Outcome:
+        return _Outcome(
+            self.costs,
+            self.params,
+            self.scores,
+            self.status,
+            self.first + len(self.costs),
+            self.first,
+            self.earlier,
+        )
 
     def run(self) -> _Outcome:
-        theta, report, schedule = self.theta, self.report, self.schedule
-        costs: list[torch.Tensor] = []
-        params: list[torch.Tensor] = []
-        scores: list[float] | None = [] if self.validation is not None else None
+        if self.status != BUDGET_SPENT:  # the checkpoint's run had ended
+            return self._outcome()
+        theta, report, schedule, costs = self.theta, self.report, self.schedule, self.costs
         record_params = theta.numel() <= _HISTORY_PARAMS_MAX
-        watched, status = 0, BUDGET_SPENT
-        for epoch in range(self.epochs + 1):
+        for epoch in range(self.first, self.epochs + 1):
             summed = self.run_epoch()
             costs.append(summed)
             if record_params:
-                params.append(theta.clone())
+                self.params.append(theta.clone())
             last = epoch == self.epochs
             if report is not None and (epoch % self.log_every == 0 or last):
                 report(epoch, summed, theta)
@@ -498,19 +586,18 @@ class _Epochs:
             if self.each:
                 mean = (summed / self.weight_sum).item()
                 self.watch.see(epoch, mean)
-                watched = epoch + 1
-            elif epoch + 1 - watched >= _CHECK_EVERY or last:
-                self._watch(costs, watched)
-                watched = epoch + 1
+                self.watched = len(costs)
+            elif len(costs) - self.watched >= _CHECK_EVERY or last:
+                self._catch_up()
             if schedule is not None:
                 schedule.after_epoch(mean)
-            if not self._go_on(mean, scores):
-                status = STOPPED_EARLY if self.validation is not None else CONVERGED
+            if not self._go_on(mean, self.scores):
+                self.status = STOPPED_EARLY if self.validation is not None else CONVERGED
             if self.callbacks:
-                self._call_back(epoch, summed, status)
-            if status != BUDGET_SPENT:
+                self._call_back(epoch, summed, self.status)
+            if self.status != BUDGET_SPENT:
                 break
-        return _Outcome(costs, params, scores, status, len(costs))
+        return self._outcome()
 
     def _call_back(self, epoch: int, summed: torch.Tensor, status: str) -> None:
         assert self.optimizer is not None and self.scaling is not None
@@ -524,6 +611,8 @@ class _Epochs:
             self.generator,
             self.scaling,
             status,
+            self.history_so_far,
+            self.loop_state,
         )
         for callback in self.callbacks:
             callback(end)
@@ -536,11 +625,16 @@ class _Epochs:
             scores.append(value)
         return self.stopping is None or self.stopping.improved_enough(value)
 
-    def _watch(self, costs: list[torch.Tensor], start: int) -> None:
+    def _catch_up(self) -> None:
+        """Show the watch the epochs' costs it has not seen (one read from the device)."""
+        start, costs = self.watched, self.costs
+        if start >= len(costs):
+            return
         means = (torch.stack(costs[start:]) / self.weight_sum).tolist()
         see = self.watch.see
         for i, mean in enumerate(means):
-            see(start + i, mean)
+            see(self.first + start + i, mean)
+        self.watched = len(costs)
 
 
 def _finish(theta: torch.Tensor, last_epoch: int, lr: float, group: Group | None) -> None:
@@ -565,9 +659,11 @@ def _history(
     target_1d: bool,
     scaling: Scaling,
 ) -> History:
+    """The history of the epochs run, after the earlier epochs' of a resumed run."""
     costs, params = outcome.costs, outcome.params
     history = History(
-        epoch=list(range(len(costs))), cost=(torch.stack(costs) / weight_sum).tolist()
+        epoch=list(range(outcome.first, outcome.first + len(costs))),
+        cost=(torch.stack(costs) / weight_sum).tolist() if costs else [],
     )
     if params:
         thetas = scaling.theta_to_data(torch.stack(params), fit_intercept)
@@ -575,4 +671,21 @@ def _history(
         history.coef = coef.tolist()
         history.intercept = None if b is None else b.tolist()
     history.validation_score = outcome.scores
+    if outcome.earlier is not None:
+        history = _joined(outcome.earlier, history)
     return history
+
+
+def _joined(earlier: History, later: History) -> History:
+    """``earlier``'s epochs followed by ``later``'s (a field unset in both stays unset)."""
+
+    def join(a: list[Any] | None, b: list[Any] | None) -> list[Any] | None:
+        return None if a is None and b is None else [*(a or []), *(b or [])]
+
+    return History(
+        epoch=[*earlier.epoch, *later.epoch],
+        cost=[*earlier.cost, *later.cost],
+        coef=join(earlier.coef, later.coef),
+        intercept=join(earlier.intercept, later.intercept),
+        validation_score=join(earlier.validation_score, later.validation_score),
+    )
