@@ -303,3 +303,101 @@ def test_fit_ends_a_partial_fit_sequence() -> None:
     model.set_params(epochs=3).fit(X, Y)
     model.partial_fit(X[:30], Y[:30])  # a new sequence: 30 rows are fine
     assert model.n_iter_ == 1  # passes since the sequence started
+
+
+# ---------------------------------------------------------------------------------------
+# The command line
+
+
+def _data_file(tmp_path: Path, rows: int = 200) -> Path:
+    rng = np.random.default_rng(1)
+    Xf = rng.normal(size=(rows, 3)) * [1.0, 10.0, 100.0]
+    yf = Xf @ [1.0, -0.2, 0.03] + 0.5 + 0.1 * rng.normal(size=rows)
+    path = tmp_path / "data.csv"
+    np.savetxt(path, np.c_[Xf, yf], delimiter=",", header="a,b,c,y", comments="")
+    return path
+
+
+GD_ARGS = [
+    "--target", "y", "--method", "gd", "--optimizer", "sgd", "--optimizer-option",
+    "momentum=0.9", "--lr", "0.001", "--batch-size", "4", "--seed", "3", "--scheduler",
+    "step", "--scheduler-option", "step_size=50", "--scheduler-option", "gamma=0.5",
+    "--dtype", "float64",
+]  # fmt: skip
+
+
+def _cli(argv: list[Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from torchlinreg.cli import main
+
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def test_cli_sigterm_writes_a_checkpoint_and_resume_finishes_the_same_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real process stopped by SIGTERM once its first checkpoint exists: exit 143 and
+    the resume line; running that line gives the model file of an uninterrupted run."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+    import time
+
+    from torchlinreg import load_model
+
+    data = _data_file(tmp_path)
+    epochs = ["--epochs", "100"]
+    straight = tmp_path / "straight.safetensors"
+    assert _cli(["fit", data, *GD_ARGS, *epochs, "-o", straight], capsys)[0] == 0
+    model = tmp_path / "model.safetensors"
+    ckpt = tmp_path / "model.safetensors.ckpt"
+    argv = ["fit", str(data), *GD_ARGS, *epochs, "--checkpoint-every", "1", "-o", str(model)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torchlinreg", *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    line = err.strip().splitlines()[-1]
+    prefix = "torchlinreg fit: error: interrupted at epoch "
+    assert line.startswith(prefix) and "Traceback" not in err
+    epoch = int(line[len(prefix) :].split(";")[0])
+    assert 0 <= epoch < 100 and not model.exists()
+    command = line.split("; resume with: ", 1)[1]
+    assert shlex.split(command) == ["torchlinreg", *argv, "--resume", str(ckpt)]
+    resumed = subprocess.run(
+        [sys.executable, "-m", *shlex.split(command)], capture_output=True, text=True,
+        timeout=300, env={**os.environ},
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = load_model(str(model)).estimator, load_model(str(straight)).estimator
+    assert np.array_equal(a.coef_, b.coef_) and a.intercept_ == b.intercept_
+
+
+def test_cli_resume_refusals_exit_2_and_overwrite_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _data_file(tmp_path, rows=40)
+    ckpt = tmp_path / "run.ckpt"
+    base = ["fit", data, *GD_ARGS, "--epochs", "3", "--checkpoint", ckpt]
+    assert _cli([*base, "--checkpoint-every", "2"], capsys)[0] == 0
+    before = ckpt.read_bytes()
+    model = tmp_path / "m.safetensors"
+    code, err = _cli([*base, "--lr", "0.002", "--resume", ckpt, "-o", model], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "is a checkpoint of another model: lr is 0.001 there, 0.002 here" in err
+    assert ckpt.read_bytes() == before and not model.exists()
+    code, err = _cli([*base, "--resume", tmp_path / "none.ckpt", "-o", model], capsys)
+    assert code == 2 and err.strip().endswith("none.ckpt: no such checkpoint; check the path")
+    assert not model.exists()
+    code, err = _cli(["fit", data, *GD_ARGS, "--checkpoint-every", "2"], capsys)
+    assert code == 2 and "--checkpoint-every needs a place to write" in err
+    code, err = _cli(["fit", data, "--target", "y", "--resume", ckpt], capsys)
+    assert code == 2 and "--resume: for gradient training only; add --method gd" in err
+    code, err = _cli([*base[:-2], "--checkpoint", data], capsys)
+    assert code == 2 and "is also the input" in err

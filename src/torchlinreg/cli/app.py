@@ -4,7 +4,8 @@ One module per command (:mod:`.fit`; :mod:`.predict` for predict and evaluate;
 :mod:`.summary`), the grammar in :mod:`.parser` and what they print in :mod:`.output`.
 Only the standard library is imported at module level: ``--help`` must not pay for
 torch. Exit codes: 0 ok, 2 bad input or usage, 3 a rank lost contact with the others
-(under torchrun), 130 interrupted, 1 internal error.
+(under torchrun), 130 interrupted (Ctrl-C), 143 gradient training stopped by SIGTERM
+(130 by Ctrl-C) after writing a checkpoint, 1 internal error.
 
 Under ``torchrun`` fit, predict and evaluate run on every rank in one process group
 (:mod:`torchlinreg.distributed.launch`, given to the command as ``args.group``); rank
@@ -17,6 +18,7 @@ import argparse
 import contextlib
 import errno
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -24,6 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from ..training.interrupt import InterruptedTraining
 from . import EXIT_INTERRUPTED
 from .fit import run_fit
 from .output import STDOUT_CLOSED, stderr_line, wants_json, warning
@@ -121,6 +124,24 @@ class _CtrlC:
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def _resume_line(stop: InterruptedTraining, argv: Sequence[str]) -> str:
+    """What to say when training stopped at a signal: where, and the command that
+    resumes it (this one, with ``--resume`` naming the checkpoint written)."""
+    if stop.checkpoint is None:
+        return f"interrupted at epoch {stop.epoch}; no checkpoint was written (θ not finite)"
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--resume":
+            skip = True
+        elif not arg.startswith("--resume="):
+            kept.append(arg)
+    command = shlex.join(["torchlinreg", *kept, "--resume", stop.checkpoint])
+    return f"interrupted at epoch {stop.epoch}; resume with: {command}"
+
+
 def _parse(argv: Sequence[str]) -> argparse.Namespace | None:
     """The arguments, or None once ``--help`` or ``--version`` is printed."""
     try:
@@ -185,6 +206,8 @@ def run(argv: Sequence[str]) -> int:
         return fail(str(exc), EXIT_INPUT)
     except LostRankError as exc:
         return fail(str(exc), EXIT_LOST_RANK)
+    except InterruptedTraining as exc:  # before KeyboardInterrupt, which it is
+        return fail(_resume_line(exc, argv), exc.exit_code)
     except KeyboardInterrupt:
         return fail("interrupted", EXIT_INTERRUPTED)
     except OSError as exc:

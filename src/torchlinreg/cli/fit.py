@@ -48,6 +48,7 @@ def fit_options(args: argparse.Namespace) -> Any:
             "early_stopping": args.early_stopping,
             "validation_fraction": args.validation_fraction,
             "standardize": not args.no_standardize,
+            "checkpoint_every": args.checkpoint_every,
         }
     return FitOptions(
         targets=args.target,
@@ -66,7 +67,26 @@ def fit_options(args: argparse.Namespace) -> Any:
         cov_type=args.cov_type,
         cluster=args.cluster,
         level=args.level,
+        checkpoint=checkpoint_path(args) if args.method == "gd" else None,
+        resume=args.resume,
     )
+
+
+def checkpoint_path(args: argparse.Namespace) -> str | None:
+    """Where gradient training writes checkpoints: ``--checkpoint``, else the model's
+    path with ``.ckpt`` added (``-o model.safetensors``: ``model.safetensors.ckpt``),
+    else nowhere (``--checkpoint-every`` then needs one of them)."""
+    from ..errors import InputError
+
+    if args.checkpoint is not None:
+        return str(args.checkpoint)
+    if args.output is not None:
+        return f"{args.output}.ckpt"
+    if args.checkpoint_every is not None:
+        raise InputError(
+            "--checkpoint-every needs a place to write: give --checkpoint CKPT or -o MODEL"
+        )
+    return None
 
 
 def _refuse_gd_options(args: argparse.Namespace) -> None:
@@ -82,6 +102,9 @@ def _refuse_gd_options(args: argparse.Namespace) -> None:
             ("--tol", args.tol is not None),
             ("--early-stopping", args.early_stopping),
             ("--no-standardize", args.no_standardize),
+            ("--checkpoint", args.checkpoint is not None),
+            ("--checkpoint-every", args.checkpoint_every is not None),
+            ("--resume", args.resume is not None),
         )
         if value
     ]
@@ -106,14 +129,33 @@ def run_fit(args: argparse.Namespace) -> None:
     full disk) fails before the model is, so a failed ``fit -o`` leaves no model. A
     reader that stops reading (``| head``) is not a failure: the model is saved. Under
     torchrun every rank fits; rank 0 alone reports and saves, once every rank succeeded."""
-    from .._files import check_output_path
+    from .._files import check_output_path, check_regular_file
+    from ..errors import InputError
     from ..jobs import fit_file
 
     if args.output is not None:
         on_rank_0(args, lambda: check_output_path(args.output, inputs=(args.data,)))
+    if args.method == "gd":
+        # Refused before the data are read: a missing checkpoint, a place that cannot be
+        # written, a checkpoint path that is the data or the model.
+        if args.resume is not None:
+            check_regular_file(args.resume, "checkpoint")
+        checkpoint = checkpoint_path(args)
+        if checkpoint is not None:
+            check_output_path(checkpoint, inputs=(args.data,))
+            if args.output is not None and _same_path(checkpoint, args.output):
+                raise InputError(
+                    f"{checkpoint} is also the model's path (-o); give --checkpoint another file"
+                )
     quiet = args.quiet or not speaks(args)
     result = fit_file(args.data, fit_options(args), quiet=quiet, group=args.group)
     on_rank_0(args, lambda: _publish(args, result))
+
+
+def _same_path(a: str, b: str) -> bool:
+    import os
+
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _publish(args: argparse.Namespace, result: Any) -> None:

@@ -387,6 +387,23 @@ def _fit_model(fit: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"seed for mini-batch shuffling (0 to {SEED_MAX})",
     )
+    g.add_argument(
+        "--checkpoint",
+        metavar="CKPT",
+        help="where checkpoints go (default: the -o model's path + .ckpt); one is written "
+        "when Ctrl-C or SIGTERM stops training",
+    )
+    g.add_argument(
+        "--checkpoint-every",
+        type=_int_in(1),
+        metavar="N",
+        help="also write a checkpoint every N epochs (off)",
+    )
+    g.add_argument(
+        "--resume",
+        metavar="CKPT",
+        help="continue the run that wrote this checkpoint (same data and options)",
+    )
 
 
 def _fit_inference(fit: argparse.ArgumentParser) -> None:

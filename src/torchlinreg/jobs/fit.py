@@ -48,6 +48,8 @@ class FitOptions:
     cov_type: str = "nonrobust"
     cluster: str | None = None  # column of cluster labels for cov_type "cluster"
     level: float = 0.95
+    checkpoint: str | None = None  # gradient training: where checkpoints go
+    resume: str | None = None  # gradient training: the checkpoint to continue from
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -298,7 +300,7 @@ def _fit_gd(design: Design, options: FitOptions, rows: FitRows) -> tuple[Any, An
     w = np.concatenate([p.sample_weight.numpy() for p in parts]) if design.weights else None
     model: Any = GDRegressor(
         fit_intercept=options.fit_intercept, device=options.device, **options.gd
-    ).fit(X, y, w)
+    ).fit(X, y, w, checkpoint=options.checkpoint, resume=options.resume)
     model.feature_names_in_ = np.asarray(design.feature_names, dtype=object)
     model.target_names_ = list(design.targets)
     k = 1 if y.ndim == 1 else y.shape[1]
