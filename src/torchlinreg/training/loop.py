@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ import torch
 from ..errors import InputError, TrainingDivergedError
 from ..solvers.theta import split_theta
 from . import sharded
+from .batches import MiniBatchEpoch
 from .checkpoint import Checkpoint, restore
 from .guard import Curvature, Watch, auto_lr, exact_bound, family, reference_bound
 from .history import History
@@ -66,24 +67,6 @@ def _as_logged(t: torch.Tensor | None) -> Any:
     if t is None:
         return None
     return t.item() if t.numel() == 1 else t.tolist()
-
-
-def _mini_batches(
-    A: torch.Tensor,
-    y: torch.Tensor,
-    w: torch.Tensor | None,
-    w_cpu: torch.Tensor | None,
-    batch_size: int,
-    order: torch.Tensor,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]]:
-    """One epoch's batches ``(A, y, w, Σw)`` in ``order`` (row indices on the CPU);
-    batches of zero total weight are skipped, as they carry no gradient."""
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        idx_dev = idx.to(A.device)
-        weight_sum = len(idx) if w_cpu is None else float(w_cpu[idx].sum())
-        if weight_sum > 0:
-            yield A[idx_dev], y[idx_dev], None if w is None else w[idx_dev], weight_sum
 
 
 def train(
@@ -400,15 +383,9 @@ def _epoch_runner(
         )
         return functools.partial(shards.run_epoch, rows.A, rows.y, rows.w, theta, loss, step)
 
-    def mini_batch_epoch() -> torch.Tensor:
-        n = rows.n
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        summed = torch.zeros((), dtype=rows.A.dtype, device=rows.A.device)
-        for batch in _mini_batches(rows.A, rows.y, rows.w, rows.w_cpu, batch_size, order):
-            summed = summed + step(loss.bind(theta, *batch))
-        return summed
-
-    return mini_batch_epoch
+    return MiniBatchEpoch(
+        rows.A, rows.y, rows.w, rows.w_cpu, theta, loss, step, batch_size, shuffle, generator
+    )
 
 
 def _reporter(

@@ -39,7 +39,8 @@ class SquaredError:
     r = A θ − y;   cost = Σ w·r² / Σ w;   ∂cost/∂θ = 2/Σw · Aᵀ (w ⊙ r)
 
     The closed form skips autograd's graph building, which dominates the tutorial's
-    loop; buffers are allocated once per batch, so a step is three kernel calls.
+    loop; buffers are allocated once per batch (once per run of batches with
+    :meth:`batches`), so a step is three kernel calls.
     """
 
     def bind(
@@ -50,24 +51,60 @@ class SquaredError:
         w: torch.Tensor | None,
         weight_sum: float,
     ) -> Evaluation:
+        return self.batches(theta, A.shape[0], w is not None)(A, y, w, weight_sum)
+
+    def batches(self, theta: torch.Tensor, rows: int, weighted: bool) -> BatchBinder:
+        """``bind`` for a run of batches of at most ``rows`` rows each, all weighted or
+        none: the buffers are allocated once and every batch's evaluation writes into
+        them (so only the latest batch's evaluation may be used). Each evaluation runs
+        the same kernels on the same shapes as ``bind``'s, so it gives the same bits."""
         th = theta.detach()  # no graph, even when an optimizer enables grad mode
-        At = A.T
-        r = torch.empty_like(y)
-        wr = r if w is None else torch.empty_like(y)
-        r_flat, wr_flat = r.view(-1), wr.view(-1)
+        k = th.shape[1]
+        r_all = th.new_empty(rows, k)
+        wr_all = th.new_empty(rows, k) if weighted else r_all
         grad = torch.zeros_like(th)
-        alpha = 2.0 / weight_sum
 
-        def evaluate() -> torch.Tensor:
-            torch.addmm(y, A, th, beta=-1, out=r)
-            if w is not None:
-                torch.mul(w, r, out=wr)
-            if theta.grad is not grad:
-                theta.grad = grad
-            torch.addmm(grad, At, wr, beta=0, alpha=alpha, out=grad)
-            return torch.dot(r_flat, wr_flat)
+        def bind_batch(
+            A: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, weight_sum: float
+        ) -> Evaluation:
+            m = A.shape[0]
+            r, wr = r_all[:m], wr_all[:m]  # contiguous: the first m rows
+            return _squared_evaluation(theta, th, A, y, w, r, wr, grad, 2.0 / weight_sum)
 
-        return evaluate
+        return bind_batch
+
+
+# Binds a loss to one batch (A, y, w, Σw of the step) with buffers made beforehand.
+BatchBinder = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, float], Evaluation]
+
+
+def _squared_evaluation(
+    theta: torch.Tensor,
+    th: torch.Tensor,
+    A: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor | None,
+    r: torch.Tensor,
+    wr: torch.Tensor,
+    grad: torch.Tensor,
+    alpha: float,
+) -> Evaluation:
+    """:class:`SquaredError`'s evaluation on one batch: the residual into ``r`` (and
+    ``w ⊙ r`` into ``wr``), the gradient ``alpha · Aᵀ(w ⊙ r)`` into ``grad``."""
+    At = A.T
+    r_flat = r.view(-1)
+    wr_flat = r_flat if w is None else wr.view(-1)
+
+    def evaluate() -> torch.Tensor:
+        torch.addmm(y, A, th, beta=-1, out=r)
+        if w is not None:
+            torch.mul(w, r, out=wr)
+        if theta.grad is not grad:
+            theta.grad = grad
+        torch.addmm(grad, At, r if w is None else wr, beta=0, alpha=alpha, out=grad)
+        return torch.dot(r_flat, wr_flat)
+
+    return evaluate
 
 
 class TutorialSquaredError:

@@ -115,6 +115,8 @@ def plain_step(opt: torch.optim.Optimizer) -> Callable[[], object]:
     on small problems that wrapper costs more than the update itself (~5 µs a step).
     When no hook is registered and no profiler runs, calling the wrapped function
     directly does exactly the same update; otherwise the full ``opt.step`` is used.
+    Plain SGD (no momentum, weight decay…) is then done in one call per parameter
+    (:func:`_plain_sgd_update`).
     """
     step = type(opt).step
     inner = getattr(step, "__wrapped__", None)
@@ -134,9 +136,55 @@ def plain_step(opt: torch.optim.Optimizer) -> Callable[[], object]:
     ):
         return opt.step
 
+    update = _plain_sgd_update if type(opt) is torch.optim.SGD else None
+
     def run() -> object:
         if global_pre or global_post or pre or post or profiler._is_profiler_enabled:
             return opt.step()
+        if update is not None and update(opt):
+            return None
         return inner(opt)
 
     return run
+
+
+def _plain_sgd_update(opt: torch.optim.Optimizer) -> bool:
+    """``torch.optim.SGD.step()``'s update where it is ``p -= lr·grad`` for every
+    parameter, done as SGD does it; False (nothing done) otherwise.
+
+    With no momentum, weight decay, maximisation, gradient scaling or differentiable
+    mode, a float ``lr``, and parameters on the CPU (where SGD's default is neither the
+    ``foreach`` nor the ``fused`` kernel), ``SGD.step`` runs ``param.add_(grad,
+    alpha=-lr)`` for each parameter with a gradient and keeps no state: the same call
+    here gives the same bits, without the ~6 µs SGD spends gathering its groups. The
+    settings are read at every call, so a changed ``lr`` or ``momentum`` is seen.
+    """
+    if getattr(opt, "grad_scale", None) is not None or getattr(opt, "found_inf", None) is not None:
+        return False
+    groups = opt.param_groups
+    for group in groups:
+        if (
+            group["momentum"] != 0
+            or group["weight_decay"] != 0
+            or group.get("maximize")
+            or group.get("differentiable")
+            or group.get("foreach")
+            or group.get("fused")
+            or isinstance(group["lr"], torch.Tensor)
+            or not all(p.is_cpu for p in group["params"])
+        ):
+            return False
+    if torch.is_grad_enabled():
+        with torch.no_grad():
+            _subtract_lr_grad(groups)
+    else:
+        _subtract_lr_grad(groups)
+    return True
+
+
+def _subtract_lr_grad(groups: list[dict[str, Any]]) -> None:
+    for group in groups:
+        alpha = -group["lr"]
+        for p in group["params"]:
+            if p.grad is not None:
+                p.add_(p.grad, alpha=alpha)
