@@ -883,7 +883,7 @@ def data_digest(setup: _Setup) -> str:
     for t in (setup.X, setup.y, setup.w):
         if t is not None:
             h.update(str(tuple(t.shape)).encode())
-            h.update(memoryview(t.detach().cpu().contiguous().numpy()))  # no copy
+            h.update(t.detach().cpu().contiguous().numpy().data)  # its buffer: no copy
     return h.hexdigest()
 
 
