@@ -1,6 +1,6 @@
 """Mini-batch gradient training: torchlinreg against scikit-learn and hand-written torch.
 
-    python bench/gd.py [--rows 1000000] [--features 100] [--passes 3] [--repeats 3]
+    python bench/gd.py [--rows 1000000] [--features 100] [--passes 5] [--repeats 3]
                        [--threads N] [--eta0 1e-3] [--grid] [--no-dataloader]
 
 One process, one data set (X ~ N(0, 1) float32 in memory, y = X·w + 3 + N(0, 1) noise,
@@ -82,6 +82,7 @@ class Result:
     mse_1: float
     mse_all: float
     note: str = ""
+    mse_3: float | None = None  # after 3 passes, when more are run
 
 
 # --- torchlinreg ------------------------------------------------------------------------
@@ -128,6 +129,10 @@ def bench_gd(
         one.append(t1)
         many.append(tn)
     t1, tn = statistics.median(one), statistics.median(many)
+    mse_3 = None
+    if args.passes > 3:
+        model_3, _ = fit_gd(data.X, data.y, batch, lr, 3, options)
+        mse_3 = mse(model_3.coef_, model_3.intercept_, data.X_test, data.y_test)
     return Result(
         name,
         (tn - t1) / (args.passes - 1),
@@ -135,6 +140,7 @@ def bench_gd(
         mse(model_1.coef_, model_1.intercept_, data.X_test, data.y_test),
         mse(model_n.coef_, model_n.intercept_, data.X_test, data.y_test),
         noise_note(one, tn - t1),
+        mse_3,
     )
 
 
@@ -176,6 +182,10 @@ def bench_sklearn(data: Data, eta0: float, args: argparse.Namespace) -> Result:
         one.append(t1)
         many.append(tn)
     t1, tn = statistics.median(one), statistics.median(many)
+    mse_3 = None
+    if args.passes > 3:
+        model_3, _ = fit_sklearn(data.X, data.y, eta0, 3)
+        mse_3 = mse(model_3.coef_, float(model_3.intercept_[0]), data.X_test, data.y_test)
     return Result(
         f"scikit-learn SGDRegressor (eta0={eta0:g}, 1 sample/update)",
         (tn - t1) / (args.passes - 1),
@@ -183,6 +193,7 @@ def bench_sklearn(data: Data, eta0: float, args: argparse.Namespace) -> Result:
         mse(model_1.coef_, float(model_1.intercept_[0]), data.X_test, data.y_test),
         mse(model_n.coef_, float(model_n.intercept_[0]), data.X_test, data.y_test),
         noise_note(one, tn - t1),
+        mse_3,
     )
 
 
@@ -228,19 +239,19 @@ def bench_hand(data: Data, batch: int, lr: float, args: argparse.Namespace) -> R
     X, y = torch.from_numpy(data.X), torch.from_numpy(data.y).reshape(-1, 1)
     model = linear(X.shape[1])
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    times, mse_1 = [], 0.0
-    for epoch in range(args.passes):
+    times, mses = [], []
+    for _ in range(args.passes):
         start = time.perf_counter()
         hand_epoch(model, opt, X, y, batch)
         times.append(time.perf_counter() - start)
-        if epoch == 0:
-            mse_1 = torch_mse(model, data)
+        mses.append(torch_mse(model, data))
     return Result(
         f"torch loop, randperm + indexing, B={batch}",
         statistics.median(times),
         None,
-        mse_1,
-        torch_mse(model, data),
+        mses[0],
+        mses[-1],
+        mse_3=mses[2] if args.passes > 3 else None,
     )
 
 
@@ -317,10 +328,12 @@ def _profile(data: Data, batch: int, lr: float) -> list[tuple[str, float]]:
     At = a.T
     opt = torch.optim.SGD([theta], lr=lr)
     theta.grad = grad
+    from torchlinreg.training.optimizers import plain_step
+
     inner = type(opt).step.__wrapped__  # type: ignore[attr-defined]
     summed = torch.zeros(())
     parts: list[tuple[str, Callable[[], Any]]] = [
-        ("gather A[idx], y[idx] (random rows, as now)", gather),
+        ("gather A[idx], y[idx] (random rows, before e799487)", gather),
         ("index_select(A, 0, idx), y", index_select),
         ("contiguous slice of a pre-shuffled copy", contiguous),
         ("forward r = A θ − y (addmm)", lambda: torch.addmm(yb, a, th, beta=-1, out=r)),
@@ -330,7 +343,8 @@ def _profile(data: Data, batch: int, lr: float) -> list[tuple[str, float]]:
         ),
         ("cost rᵀr (dot)", lambda: torch.dot(r.view(-1), r.view(-1))),
         ("binding a batch (buffers, views, closure)", lambda: _bind_like(theta, a, yb, batch)),
-        ("optim.SGD step, torch's wrapper skipped (plain_step)", lambda: inner(opt)),
+        ("optim.SGD step, torch's wrapper skipped", lambda: inner(opt)),
+        ("plain SGD as plain_step does it now (p.add_(grad, -lr))", plain_step(opt)),
         ("optim.SGD step, full opt.step()", opt.step),
         ("in-place θ −= lr·g (add_)", lambda: th.add_(grad, alpha=-lr)),
         (
@@ -344,6 +358,12 @@ def _profile(data: Data, batch: int, lr: float) -> list[tuple[str, float]]:
         (
             "pre-shuffled copy A[perm], y[perm] once an epoch, per step",
             _shuffle_copy_us(A, y, order) / steps,
+        )
+    )
+    out.append(
+        (
+            "chunked index_select into reused buffers (trainer now)",
+            _chunk_gather_us(A, y, order, batch) / steps,
         )
     )
     with torch.no_grad():
@@ -362,8 +382,8 @@ def lean_pass(data: Data, batch: int, lr: float, passes: int) -> Result:
     W, b = torch.zeros(X.shape[1], 1), torch.zeros(1)
     alpha = -2 * lr
     generator = torch.Generator().manual_seed(0)
-    times, mse_1 = [], 0.0
-    for epoch in range(passes):
+    times, mses = [], []
+    for _ in range(passes):
         start = time.perf_counter()
         order = torch.randperm(n, generator=generator)
         Xs, ys = X.index_select(0, order), y.index_select(0, order)
@@ -380,14 +400,14 @@ def lean_pass(data: Data, batch: int, lr: float, passes: int) -> Result:
             b.add_(rb.sum(), alpha=alpha / len(xb))
         torch.set_num_threads(before)
         times.append(time.perf_counter() - start)
-        if epoch == 0:
-            mse_1 = mse(W.numpy(), float(b), data.X_test, data.y_test)
+        mses.append(mse(W.numpy(), float(b), data.X_test, data.y_test))
     return Result(
         f"sketch: shuffled copy + slices + fused step, B={batch}",
         statistics.median(times),
         None,
-        mse_1,
-        mse(W.numpy(), float(b), data.X_test, data.y_test),
+        mses[0],
+        mses[-1],
+        mse_3=mses[2] if passes > 3 else None,
     )
 
 
@@ -398,6 +418,24 @@ def _randperm_us(n: int) -> float:
 
 def _shuffle_copy_us(A: torch.Tensor, y: torch.Tensor, order: torch.Tensor) -> float:
     t, _ = timed(lambda: (A.index_select(0, order), y.index_select(0, order)), 3)
+    return t * 1e6
+
+
+def _chunk_gather_us(A: torch.Tensor, y: torch.Tensor, order: torch.Tensor, batch: int) -> float:
+    """One epoch of the trainer's gathers (training/batches.py): whole batches of rows,
+    ~16 MB at a time, copied into buffers made once."""
+    from torchlinreg.training.batches import chunk_rows
+
+    rows = chunk_rows(A, y, None, batch)
+    A_buf, y_buf = A.new_empty(rows, A.shape[1]), y.new_empty(rows, 1)
+
+    def epoch() -> None:
+        for s in range(0, len(order), rows):
+            idx = order[s : s + rows]
+            torch.index_select(A, 0, idx, out=A_buf[: len(idx)])
+            torch.index_select(y, 0, idx, out=y_buf[: len(idx)])
+
+    t, _ = timed(epoch, 3)
     return t * 1e6
 
 
@@ -446,14 +484,15 @@ def safe_lr(eta0: float, batch: int) -> tuple[float, str]:
 def table(results: list[Result], reference: Result) -> None:
     print(
         f"{'':62} {'per pass':>10} {'vs sklearn':>10} {'1-pass fit':>11} "
-        f"{'MSE 1':>8} {'MSE all':>8}"
+        f"{'MSE 1':>8} {'MSE 3':>8} {'MSE all':>8}"
     )
     for r in results:
         ratio = reference.per_pass / r.per_pass if r.per_pass > 0 else float("nan")
         call = "" if r.one_pass_call is None else f"{r.one_pass_call:9.3f} s"
+        mid = "" if r.mse_3 is None else f"{r.mse_3:8.4f}"
         print(
             f"{r.name:62} {r.per_pass:8.3f} s {ratio:9.2f}× {call:>11} {r.mse_1:8.4f} "
-            f"{r.mse_all:8.4f} {r.note}"
+            f"{mid:>8} {r.mse_all:8.4f} {r.note}"
         )
 
 
@@ -462,7 +501,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--test-rows", type=int, default=200_000)
     parser.add_argument("--features", type=int, default=100)
-    parser.add_argument("--passes", type=int, default=3, help="passes for the long fits (≥ 2)")
+    parser.add_argument(
+        "--passes", type=int, default=5, help="passes for the long fits (≥ 2; MSE 3 from 4)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--eta0", type=float, default=1e-3)
     parser.add_argument(
