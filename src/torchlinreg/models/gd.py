@@ -7,7 +7,7 @@ import hashlib
 import numbers
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ..training.losses import Loss
     from ..training.scaling import Scaling
     from ..training.schedulers import SchedulerSpec
+    from ._stream import ChunkSource
 
 
 @dataclass
@@ -438,6 +439,43 @@ class GDRegressor(RegressorBase):
         self._partial: _Partial | None = None
         return self
 
+    def fit_chunks(
+        self,
+        chunks: ChunkSource,
+        *,
+        feature_names: Sequence[str] | None = None,
+        buffer_rows: int | None = None,
+        checkpoint: str | None = None,
+        resume: str | None = None,
+        distributed: DistributedLike = False,
+    ) -> Self:
+        """Train on a stream of ``(X, y)`` or ``(X, y, sample_weight)`` chunks (or
+        :class:`~torchlinreg.data.chunks.Chunk`), reading it again every epoch: data
+        larger than memory. Returns ``self``.
+
+        ``chunks`` is a re-iterable (a list, a reader object) or a function returning a
+        fresh iterator each call; a one-shot iterator (a generator) is refused, since
+        every epoch reads the data again. The first pass folds the exact least-squares
+        state (standardization, ``lr="auto"``, the stable-step bound and ``exact_``, as
+        in :meth:`fit`); each epoch is one more pass, checked to read the same rows
+        (:mod:`torchlinreg.training.streamed`). Full batch: one step per epoch on the
+        gradient summed over the chunks, :meth:`fit` on all the rows up to the order of
+        additions. Mini-batches: the rows pass through a shuffle buffer of
+        ``buffer_rows`` rows (default ``max(65,536, 16 batches)``, at most 256 MiB of
+        rows), shuffled there by ``random_state``; without ``shuffle`` the batches are
+        :meth:`fit`'s. ``lr="auto"`` with SGD on mini-batches reads the data once more
+        (the largest row's curvature). ``checkpoint``/``resume`` as for :meth:`fit`
+        (the data's digest is the first pass's fingerprint). ``early_stopping`` and
+        ``distributed`` are not available.
+        """
+        from ._gd_stream import fit_stream
+
+        fit_stream(
+            self, chunks, feature_names=feature_names, buffer_rows=buffer_rows,
+            checkpoint=checkpoint, resume=resume, distributed=distributed,
+        )  # fmt: skip
+        return self
+
     def partial_fit(
         self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
     ) -> Self:
@@ -528,10 +566,13 @@ class GDRegressor(RegressorBase):
     def _exact(self, setup: _Setup, group: Group | None) -> Any:
         """The exact least-squares fit on the same rows, where anything needs it: the
         feature scales, ``lr="auto"``, the exact stable bound and ``exact_``."""
-        squared = self.loss == "squared_error"
-        if not (self.standardize or self.lr == "auto" or (squared and self.compare_exact)):
+        if not self._wants_exact():
             return None
         return exact_fit(setup.X, setup.y, setup.w, self.fit_intercept, group)
+
+    def _wants_exact(self) -> bool:
+        squared = self.loss == "squared_error"
+        return bool(self.standardize or self.lr == "auto" or (squared and self.compare_exact))
 
     def _geometry(self, setup: _Setup, exact: Any) -> tuple[Scaling, Curvature]:
         """The units training runs in and the curvature of the cost in them."""
@@ -598,8 +639,8 @@ class GDRegressor(RegressorBase):
         y2 = yt if yt.ndim == 2 else yt.reshape(-1, 1)
         fraction = self.validation_fraction if self.early_stopping and not partial else None
         return train(
-            Xt,
-            y2,
+            Xt if setup.stream is None else setup.stream,
+            y2 if setup.stream is None else None,
             setup.w,
             theta0=theta0.to(setup.device),
             fit_intercept=self.fit_intercept,
@@ -865,6 +906,8 @@ class _Setup:
     y: torch.Tensor
     w: torch.Tensor | None
     log: Callable[[str], None] | None
+    # Streamed rows (models/_gd_stream.py): X and y are then empty, of the data's shapes.
+    stream: Any = None
 
 
 # The parameters that shape a run's trajectory: a checkpoint is resumed only by a run
@@ -904,13 +947,25 @@ class _Run:
         With ``random_state`` an int, the seed is it; otherwise a fresh seed is drawn
         and saved in the checkpoint, and a resumed run takes the checkpoint's (so a
         random start and the held-out rows are drawn again as the run drew them)."""
-        from ..training.checkpoint import RunIdentity, load_checkpoint
+        from ..training.checkpoint import RunIdentity
 
         params = {k: getattr(model, k) for k in TRAJECTORY_PARAMS}
         params["dtype"] = str(setup.dtype).removeprefix("torch.")
         identity = RunIdentity.of(params, setup.X, setup.y)
-        digest = data_digest(setup)
-        seed = setup.seed
+        return cls.resumed(model, identity, data_digest(setup), setup.seed, resume)
+
+    @classmethod
+    def resumed(
+        cls,
+        model: GDRegressor,
+        identity: RunIdentity,
+        digest: str,
+        seed: int | None,
+        resume: str | None,
+    ) -> _Run:
+        """The run of ``identity`` on data of ``digest``; ``resume`` read and checked."""
+        from ..training.checkpoint import load_checkpoint
+
         start = None
         if resume is not None:
             start = load_checkpoint(str(resume), identity)

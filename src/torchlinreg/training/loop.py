@@ -24,6 +24,7 @@ from .scaling import Scaling
 from .schedulers import Schedule, SchedulerSpec, make_schedule
 from .sharded import Step
 from .stopping import BUDGET_SPENT, CONVERGED, STOPPED_EARLY, Stopping, Validation, split_validation
+from .streamed import StreamedRows
 from .threads import threads_for
 
 if TYPE_CHECKING:
@@ -70,8 +71,8 @@ def _as_logged(t: torch.Tensor | None) -> Any:
 
 
 def train(
-    X: torch.Tensor,
-    y: torch.Tensor,
+    X: torch.Tensor | StreamedRows,
+    y: torch.Tensor | None,
     sample_weight: torch.Tensor | None,
     *,
     theta0: torch.Tensor,
@@ -136,15 +137,28 @@ def train(
     costs summed over the ranks, mini-batches cut from every rank, ``batch_size``
     counting the rows of every rank); every rank must pass the same arguments but its
     own rows and ``generator``, and ends with the same ``theta`` and history.
+
+    ``X`` may instead be :class:`.streamed.StreamedRows` (its first pass read; ``y`` and
+    ``sample_weight`` ``None``): every epoch then reads the rows again
+    (:mod:`.streamed`), in one process, without held-out rows.
     """
-    scaling = scaling or Scaling.none(X.shape[1])
     curvature = curvature or Curvature()
     validation = None
-    if validation_fraction is not None:
-        X, y, sample_weight, validation = _hold_out(
-            X, y, sample_weight, validation_fraction, generator, fit_intercept, scaling, group
-        )
-    rows = _Rows.of(scaling.to_training(X), y, sample_weight, fit_intercept, group)
+    rows: _Rows | StreamedRows
+    if isinstance(X, StreamedRows):
+        _check_streamed(validation_fraction, group)
+        scaling = scaling or Scaling.none(X.n_features)
+        rows = X.in_units(scaling, fit_intercept)
+        cells, device = rows.columns * rows.n_targets, rows.device
+    else:
+        assert y is not None
+        scaling = scaling or Scaling.none(X.shape[1])
+        if validation_fraction is not None:
+            X, y, sample_weight, validation = _hold_out(
+                X, y, sample_weight, validation_fraction, generator, fit_intercept, scaling, group
+            )
+        rows = _Rows.of(scaling.to_training(X), y, sample_weight, fit_intercept, group)
+        cells, device = rows.A.shape[1] * y.shape[1], X.device
     theta = theta0.detach().clone().requires_grad_(True)
     opt = make_optimizer(optimizer, [theta], 1.0 if lr == "auto" else float(lr), optimizer_options)
     full_batch = batch_size is None or batch_size >= rows.n_total
@@ -199,7 +213,7 @@ def train(
     if start is not None:
         loop.resume(start)
     rows_per_step = min(rows.n, batch_size or rows.n)  # at most; a rank's part is smaller
-    with torch.no_grad(), threads_for(rows_per_step * rows.A.shape[1] * y.shape[1], X.device):
+    with torch.no_grad(), threads_for(rows_per_step * cells, device):
         outcome = loop.run()
     _finish(theta.detach(), outcome.epochs_run - 1, lr, group)
     history = history_of(outcome)
@@ -208,10 +222,24 @@ def train(
     return TrainResult(theta=scaling.theta_to_data(theta.detach(), fit_intercept), history=history)
 
 
+def _check_streamed(validation_fraction: float | None, group: Group | None) -> None:
+    if validation_fraction is not None:
+        raise InputError(
+            "early stopping on held-out rows is not available when training streams its "
+            "rows (they would be held in memory or read apart every epoch); stop on the "
+            "training cost (tol without early_stopping), or fit in memory"
+        )
+    if group is not None:
+        raise InputError(
+            "streamed gradient training runs in one process; fit each rank's rows in "
+            "memory with distributed, or stream in one process"
+        )
+
+
 def _auto(
     opt: torch.optim.Optimizer,
     curvature: Curvature,
-    rows: _Rows,
+    rows: _Rows | StreamedRows,
     batch_size: int | None,
     full_batch: bool,
     group: Group | None,
@@ -219,7 +247,7 @@ def _auto(
     """``lr="auto"``'s rate (:func:`.guard.auto_lr`), set on every parameter group."""
     row_max = None
     if not full_batch and family(opt) == "sgd":
-        row_max = _row_max(rows, group)
+        row_max = rows.row_max() if isinstance(rows, StreamedRows) else _row_max(rows, group)
     lr = auto_lr(opt, curvature, n=rows.n_total, batch=batch_size or rows.n_total, row_max=row_max)
     for g in opt.param_groups:
         g["lr"] = lr
@@ -361,7 +389,7 @@ def _optimizer_step(
 
 
 def _epoch_runner(
-    rows: _Rows,
+    rows: _Rows | StreamedRows,
     theta: torch.Tensor,
     loss: Loss,
     step: Step,
@@ -371,7 +399,10 @@ def _epoch_runner(
     group: Group | None,
 ) -> Callable[[], torch.Tensor]:
     """One epoch's steps, returning the epoch's summed cost: one full-batch step, or a
-    step per mini-batch (of this process's rows, or cut from every rank's)."""
+    step per mini-batch (of this process's rows, or cut from every rank's), or a pass
+    over streamed rows."""
+    if isinstance(rows, StreamedRows):
+        return rows.epoch_runner(theta, loss, step, batch_size, shuffle, generator)
     if batch_size is None or batch_size >= rows.n_total:
         full = loss.bind(theta, rows.A, rows.y, rows.w, rows.weight_sum)
         if group is not None:
