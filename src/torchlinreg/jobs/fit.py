@@ -288,9 +288,51 @@ def _fit_exact(
 
 
 def _fit_gd(design: Design, options: FitOptions, rows: FitRows) -> tuple[Any, Any]:
-    """Gradient descent on every row in memory (each epoch reads them all), and the
-    rows' least-squares state for the fit statistics."""
+    """Gradient descent streamed from the file, read again every epoch (standard input,
+    which cannot be, is held in memory), and the rows' least-squares state for the fit
+    statistics: the one the first pass folds."""
+    from ..models._gd_stream import fit_stream
     from ..models.gd import GDRegressor
+
+    model: Any = GDRegressor(
+        fit_intercept=options.fit_intercept, device=options.device, **options.gd
+    )
+    if not rows.source.reiterable:
+        state = _fit_gd_in_memory(model, design, options, rows)
+    else:
+        state = fit_stream(
+            model,
+            _epoch_passes(rows),
+            feature_names=design.feature_names,
+            checkpoint=options.checkpoint,
+            resume=options.resume,
+        )
+    model.feature_names_in_ = np.asarray(design.feature_names, dtype=object)
+    model.target_names_ = list(design.targets)
+    return model, state
+
+
+def _epoch_passes(rows: FitRows) -> Any:
+    """Each call a pass over the file: the first the fit's (rows and dropped rows
+    counted, too short a file refused), each later one an epoch's (or, rarely, the
+    exact fit's refinement), named on the progress line."""
+    from ..data.design import chunks
+    from ..data.prefetch import prefetched
+
+    def read() -> Any:
+        if rows.reads == 0:
+            yield from rows()
+            return
+        rows.passes.planned += 1
+        rows.passes.begin("gradient descent")
+        for chunk, _ in prefetched(chunks(rows.source, rows.design)):
+            yield chunk.as_solver_chunk()
+
+    return read
+
+
+def _fit_gd_in_memory(model: Any, design: Design, options: FitOptions, rows: FitRows) -> Any:
+    """Gradient descent on every row in memory, and their least-squares state."""
     from ..solvers.state import LeastSquaresState
 
     parts = list(rows())
@@ -298,14 +340,10 @@ def _fit_gd(design: Design, options: FitOptions, rows: FitRows) -> tuple[Any, An
     y = np.concatenate([p.Y.numpy() for p in parts])
     y = y[:, 0] if y.shape[1] == 1 else y
     w = np.concatenate([p.sample_weight.numpy() for p in parts]) if design.weights else None
-    model: Any = GDRegressor(
-        fit_intercept=options.fit_intercept, device=options.device, **options.gd
-    ).fit(X, y, w, checkpoint=options.checkpoint, resume=options.resume)
-    model.feature_names_in_ = np.asarray(design.feature_names, dtype=object)
-    model.target_names_ = list(design.targets)
+    model.fit(X, y, w, checkpoint=options.checkpoint, resume=options.resume)
     k = 1 if y.ndim == 1 else y.shape[1]
     state = LeastSquaresState(X.shape[1], k, fit_intercept=options.fit_intercept)
-    return model, state.update(X, y, w)
+    return state.update(X, y, w)
 
 
 def _refuse_aliased(source: Source, model: Any) -> None:
