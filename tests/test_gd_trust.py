@@ -176,6 +176,21 @@ def test_auto_lr_for_mini_batches_is_stable(rng, batch_size) -> None:
     assert model.history_.cost[-1] < 0.05 * model.history_.cost[0]
 
 
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_auto_lr_for_mini_batches_weighs_a_light_outlier_by_its_weight(rng, batch_size) -> None:
+    # A row 50 standard deviations out with weight 1e-3: a batch's gradient is divided
+    # by its expected weight Σw·m/n, so the row's curvature is 2·(n·w_0/Σw)·‖a_0‖², the
+    # one lr="auto" bounds (tests/test_batches.py). Were the batch divided by its own
+    # weight, the row would weigh as much as any other and 1/L_b would diverge on it.
+    X, y = make_data(rng, n=200, p=5)
+    X[0] = 50.0
+    w = np.ones(len(X))
+    w[0] = 1e-3
+    model = GDRegressor(lr="auto", batch_size=batch_size, epochs=30, random_state=0)
+    model.set_params(dtype="float64").fit(X, y, w)
+    assert model.history_.cost[-1] < 0.2 * model.history_.cost[0]
+
+
 class _Sign(torch.optim.Optimizer):
     """An optimizer of no family lr="auto" knows: steps by the gradient's sign."""
 

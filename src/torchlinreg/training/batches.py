@@ -2,8 +2,15 @@
 
 An epoch visits the rows in one order, ``randperm(n)`` drawn from the shuffling
 generator (``0..n-1`` without shuffling), and batch ``j`` is rows
-``order[j·B : (j+1)·B]``; a batch of zero total weight is skipped. That is the
-definition; this module only changes how the rows reach the arithmetic.
+``order[j·B : (j+1)·B]``; a batch of zero total weight is skipped (its gradient is
+zero; a per-batch schedule still counts it, :func:`.sharded.skipped`). A batch of ``m``
+rows is bound with its *expected* weight ``Σw·m/n`` (:func:`expected_weight`), not its
+own ``Σ_batch w``: its gradient ``2/(Σw·m/n)·A_bᵀ(w_b ⊙ r_b)`` is then, over the draw of
+the batch, an unbiased estimate of the full weighted gradient ``2/Σw·Aᵀ(w ⊙ r)``, and
+SGD on the weighted cost converges to the weighted least-squares fit. Dividing by the
+batch's own weight would not: at ``batch_size=1`` the weight cancels and every row
+counts alike. Unweighted, the expected weight is ``m`` (the batch's mean, as before).
+That is the definition; this module only changes how the rows reach the arithmetic.
 
 Indexing a batch of 256 random rows out of a large design (``A[idx]``) costs far more
 than the step's arithmetic: on 1,000,000 × 101 float32, ~170 µs against ~11 µs
@@ -30,7 +37,7 @@ from collections.abc import Iterator
 import torch
 
 from .losses import BatchBinder, Evaluation, Loss, SquaredError
-from .sharded import Step
+from .sharded import Step, skipped
 
 # Bytes of rows (design, targets, weights) gathered at once. Measured on 1,000,000 ×
 # 101 float32 at batch 256 (µs a batch): 33 one batch at a time, 25 at 32 batches
@@ -63,6 +70,8 @@ class MiniBatchEpoch:
         self.step, self.batch_size = step, batch_size
         self.shuffle, self.generator = shuffle, generator
         self.n = A.shape[0]
+        # The total weight as the trainer sums it (loop._Rows: in the weights' dtype).
+        self.weight_sum = float(self.n) if w_cpu is None else float(w_cpu.sum())
         self.chunk_rows = chunk_rows(A, y, w, batch_size)
         self.bind = _binder(loss, theta, min(batch_size, self.n), w is not None)
         # Unweighted squared error: a batch's evaluation depends only on where its rows
@@ -144,11 +153,20 @@ class MiniBatchEpoch:
             if w is None or w_cpu is None:
                 yield self.bind(A[start:end], y[start:end], None, float(end - start))
                 continue
-            # The batch's weights summed as the indexed path sums them: in order, in
-            # their dtype; a batch of no weight carries no gradient.
-            weight_sum = float(w_cpu[start:end].sum())
-            if weight_sum > 0:
-                yield self.bind(A[start:end], y[start:end], w[start:end], weight_sum)
+            # A batch of no weight carries no gradient: skipped, but counted by a
+            # per-batch schedule.
+            if float(w_cpu[start:end].sum()) > 0:
+                expected = expected_weight(self.weight_sum, end - start, self.n)
+                yield self.bind(A[start:end], y[start:end], w[start:end], expected)
+            else:
+                skipped(self.step)
+
+
+def expected_weight(weight_sum: float, rows: int, n: int) -> float:
+    """The weight a batch of ``rows`` of the ``n`` rows carries on average,
+    ``Σw·rows/n``: the divisor of its gradient (module docstring). Exactly ``rows``
+    when every weight is 1."""
+    return weight_sum * rows / n
 
 
 def chunk_rows(A: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, batch_size: int) -> int:

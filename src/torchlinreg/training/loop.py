@@ -21,7 +21,7 @@ from .log import format_log_line
 from .losses import Evaluation, Loss, SquaredError, TutorialSquaredError
 from .optimizers import OptimizerSpec, make_optimizer, needs_closure, plain_step
 from .scaling import Scaling
-from .schedulers import Schedule, SchedulerSpec, make_schedule
+from .schedulers import PerBatch, Schedule, SchedulerSpec, make_schedule
 from .sharded import Step
 from .stopping import BUDGET_SPENT, CONVERGED, STOPPED_EARLY, Stopping, Validation, split_validation
 from .streamed import StreamedRows
@@ -352,17 +352,11 @@ def _stepper(
     opt: torch.optim.Optimizer, theta: torch.Tensor, group: Group | None, schedule: Schedule | None
 ) -> Step:
     """One optimizer step on a cost: returns the summed cost at the parameters before it.
-    A schedule that steps per batch steps after each."""
+    A schedule that steps per batch steps after each (and for each batch skipped)."""
     step = _optimizer_step(opt, theta, group, scheduled=schedule is not None)
     if schedule is None or not schedule.per_batch:
         return step
-
-    def scheduled_step(evaluate: Evaluation) -> torch.Tensor:
-        summed = step(evaluate)
-        schedule.after_batch()
-        return summed
-
-    return scheduled_step
+    return PerBatch(step, schedule)
 
 
 def _optimizer_step(

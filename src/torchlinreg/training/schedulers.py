@@ -16,6 +16,7 @@ and ``total_steps`` (every step of the run: epochs × steps per epoch),
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,31 @@ class Schedule:
             self.scheduler.step(mean_cost)
         elif not self.per_batch:
             self.scheduler.step()
+
+
+class PerBatch:
+    """A step followed by a per-batch schedule's step. :meth:`skip` steps the schedule
+    alone, for a batch skipped for zero weight: the cycle's ``total_steps`` counts every
+    batch of every epoch, so a schedule that missed the skipped ones would end the run
+    short of its annealed rate."""
+
+    def __init__(self, step: Callable[[Any], Any], schedule: Schedule) -> None:
+        self.step, self.schedule = step, schedule
+
+    def __call__(self, evaluate: Any) -> Any:
+        summed = self.step(evaluate)
+        self.schedule.after_batch()
+        return summed
+
+    def skip(self) -> None:
+        if getattr(self.schedule.scheduler, "_step_count", 0) > 1:
+            self.schedule.after_batch()
+            return
+        # Skipped batches first: torch warns that the schedule steps before the
+        # optimizer and "skips" its first rate, which is what a skipped batch means.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            self.schedule.after_batch()
 
 
 def make_schedule(

@@ -14,8 +14,11 @@ and cuts them into ``S`` consecutive parts of nearly equal size, part ``j`` bein
 ``[⌊j·n/S⌋, ⌊(j+1)·n/S⌋)`` of its order; step ``j`` is part ``j`` of every rank, so a
 step holds about ``N/S ≤ batch_size`` rows drawn from every rank in proportion to its
 rows. A rank with fewer rows than steps (or none) contributes no rows to some steps.
-The steps' global weights are agreed once per epoch; a step of zero weight is skipped
-on every rank, as one process skips a batch of zero weight.
+The steps' global weights and rows are agreed once per epoch; a step of zero weight is
+skipped on every rank, as one process skips a batch of zero weight (a per-batch schedule
+still counts it). A step of ``m`` rows of every rank is bound with its expected weight
+``Σw·m/N`` (:func:`.batches.expected_weight`), as one process binds a batch: its
+gradient is an unbiased estimate of the full weighted gradient.
 
 Optimizers that re-evaluate the cost within a step (L-BFGS) decide from floats how many
 evaluations a step takes (line search, tolerances) and compute those floats from their
@@ -41,6 +44,15 @@ if TYPE_CHECKING:
 
 # One optimizer step on a cost: the summed cost at the parameters before the step.
 Step = Callable[[Evaluation], torch.Tensor]
+
+
+def skipped(step: Step) -> None:
+    """Tell ``step`` that a batch was skipped for zero weight: a step that carries a
+    per-batch schedule (:class:`.schedulers.PerBatch`) steps the schedule alone, so that
+    the schedule's count of batches is the epoch's, skipped or not."""
+    skip = getattr(step, "skip", None)
+    if skip is not None:
+        skip()
 
 
 def totals(group: Group, n: int, w_cpu: torch.Tensor | None) -> tuple[int, float]:
@@ -124,19 +136,28 @@ class Shards:
 
     def epoch(
         self, A: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]]:
-        """One epoch's steps ``(A, y, w, global Σw)`` of this rank's rows, steps of zero
-        global weight left out (on every rank alike)."""
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float] | None]:
+        """One epoch's steps ``(A, y, w, expected Σw)`` of this rank's rows (the step's
+        expected weight over every rank, module docstring), steps of zero global weight
+        left out (on every rank alike), ``None`` in their place."""
         if self.shuffle:
             order = torch.randperm(self.n, generator=self.generator)
         else:
             order = torch.arange(self.n)
         parts = [order[a:b] for a, b in zip(self.cuts[:-1], self.cuts[1:], strict=True)]
-        weights = self.group.sum(self._weights(parts))
-        for idx, weight in zip(parts, weights.tolist(), strict=True):
-            if weight > 0:
-                idx_dev = idx.to(A.device)
-                yield A[idx_dev], y[idx_dev], None if w is None else w[idx_dev], weight
+        # One collective: every step's weight and rows over every rank.
+        sizes = torch.tensor([float(len(idx)) for idx in parts], dtype=torch.float64)
+        agreed = self.group.sum(torch.cat([self._weights(parts, sizes), sizes]))
+        weights, rows = agreed[: len(parts)], agreed[len(parts) :]
+        # The same bits on every rank: the agreed weights summed in one order.
+        weight_sum, n_total = float(weights.sum()), float(rows.sum())
+        for idx, weight, m in zip(parts, weights.tolist(), rows.tolist(), strict=True):
+            if not weight > 0:
+                yield None
+                continue
+            idx_dev = idx.to(A.device)
+            expected = weight_sum * m / n_total
+            yield A[idx_dev], y[idx_dev], None if w is None else w[idx_dev], expected
 
     def run_epoch(
         self,
@@ -150,11 +171,14 @@ class Shards:
         """One epoch of steps on every rank's rows; returns the epoch's summed cost."""
         summed = torch.zeros((), dtype=A.dtype, device=A.device)
         for batch in self.epoch(A, y, w):
+            if batch is None:
+                skipped(step)
+                continue
             summed = summed + step(everywhere(self.group, theta, loss.bind(theta, *batch)))
         return summed
 
-    def _weights(self, parts: list[torch.Tensor]) -> torch.Tensor:
+    def _weights(self, parts: list[torch.Tensor], sizes: torch.Tensor) -> torch.Tensor:
         if self.w_cpu is None:
-            return torch.tensor([float(len(idx)) for idx in parts], dtype=torch.float64)
+            return sizes
         w64 = self.w_cpu.double()
         return torch.stack([w64[idx].sum() for idx in parts])
