@@ -191,6 +191,80 @@ def test_auto_lr_for_mini_batches_weighs_a_light_outlier_by_its_weight(rng, batc
     assert model.history_.cost[-1] < 0.2 * model.history_.cost[0]
 
 
+@pytest.mark.parametrize("standardize", [True, False])
+def test_auto_lr_for_sgd_adds_weight_decay_to_the_curvature(rng, standardize) -> None:
+    # Coupled decay adds weight_decay to every eigenvalue of the Hessian: lr = 1/(λmax +
+    # wd), half the exact bound 2/(λmax + wd), so full-batch SGD converges (the cost falls
+    # every epoch). Sized without the decay (1/λmax ≈ 0.4 here against 2/(λmax + 10) ≈
+    # 0.16), it diverged.
+    n, p = 200, 5
+    X = rng.normal(size=(n, p))
+    y = X @ rng.normal(size=p) + 1 + 0.1 * rng.normal(size=n)
+    Xt = standardized(X) if standardize else X
+    expected = 1 / (2 / stable_bound(Xt) + 10.0)
+    model = GDRegressor(
+        lr="auto", optimizer_options={"weight_decay": 10.0}, epochs=200, dtype="float64",
+        standardize=standardize,
+    ).fit(X, y)  # fmt: skip
+    assert model.lr_ == pytest.approx(expected, rel=1e-9)
+    assert np.all(np.diff(model.history_.cost) <= 0)
+
+
+def test_auto_lr_with_decoupled_decay_is_capped(rng) -> None:
+    X, y = make_data(rng)
+    # 1% of the slopes (of order 1) is above the cap 0.1/100 of decoupled decay only.
+    model = GDRegressor(optimizer="adamw", lr="auto", epochs=0)
+    assert model.set_params(optimizer_options={"weight_decay": 100.0}).fit(X, y).lr_ == 1e-3
+    coupled = GDRegressor(optimizer="adam", lr="auto", epochs=0)
+    assert coupled.set_params(optimizer_options={"weight_decay": 100.0}).fit(X, y).lr_ > 1e-3
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"momentum": 0.9}, {"momentum": 0.99}, {"momentum": 0.9, "nesterov": True}],
+)
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_auto_lr_with_momentum_on_mini_batches_trains(rng, options, batch_size) -> None:
+    # Momentum β sums mini-batch gradients into a step lr/(1−β): lr = (1−β)/L_b keeps it
+    # within the mini-batch bound. 1/L_b itself diverged (cost ×1e3 and more).
+    n, p = 200, 5
+    X = rng.normal(size=(n, p))
+    y = X @ rng.normal(size=p) + 1 + 0.1 * rng.normal(size=n)
+    plain = GDRegressor(lr="auto", batch_size=batch_size, epochs=0).fit(X, y).lr_
+    model = GDRegressor(
+        lr="auto", optimizer_options=options, batch_size=batch_size, epochs=30,
+        random_state=0, dtype="float64",
+    ).fit(X, y)  # fmt: skip
+    assert model.lr_ == pytest.approx((1 - options["momentum"]) * plain, rel=1e-6)
+    # The noise floor: the exact optimum's cost is 0.01 (σ = 0.1); 30 epochs get within
+    # a few times of it from a start of order 1.
+    assert model.history_.cost[-1] < 0.05 * model.history_.cost[0]
+    assert model.history_.cost[-1] < 0.05
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "adamw"])
+def test_auto_lr_for_adaptive_optimizers_is_sized_by_the_slopes(rng, optimizer) -> None:
+    # y ≈ 10⁴ + X·[1, 2]: sized by the intercept, lr was 100 and the slopes jittered at
+    # that size (RMSprop ended at R² −1589). Sized by the slopes (≈ 2), the slopes reach
+    # the exact ones; the intercept, 10⁴ away at ≈ 0.02 a step, does not within the
+    # budget, and the run says so with a ConvergenceWarning.
+    n = 500
+    X = rng.normal(size=(n, 2))
+    y = 1e4 + X @ [1.0, 2.0] + 0.1 * rng.normal(size=n)
+    coef, _ = lstsq_fit(X, y)
+    coef_s, _ = lstsq_fit(standardized(X), y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = GDRegressor(optimizer=optimizer, lr="auto", epochs=300, dtype="float64")
+        model.fit(X, y)
+    assert model.lr_ == pytest.approx(0.01 * np.abs(coef_s).max(), rel=1e-9)
+    np.testing.assert_allclose(model.coef_, coef, atol=0.05)
+    exact_r2 = 1 - np.sum((y - X @ coef - lstsq_fit(X, y)[1]) ** 2) / np.sum((y - y.mean()) ** 2)
+    reached = model.score(X, y) > exact_r2 - 1e-3
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    assert reached or warned
+
+
 class _Sign(torch.optim.Optimizer):
     """An optimizer of no family lr="auto" knows: steps by the gradient's sign."""
 
@@ -206,7 +280,7 @@ class _Sign(torch.optim.Optimizer):
 def test_auto_lr_of_other_families(rng) -> None:
     X, y = make_data(rng)
     coef_s, intercept_s = lstsq_fit(standardized(X), y)  # the answer in training units
-    size = max(np.abs(coef_s).max(), abs(intercept_s))
+    size = np.abs(coef_s).max()  # the slopes' size, not the intercept's
     adam = GDRegressor(optimizer="adam", lr="auto", epochs=0).fit(X, y)
     assert adam.lr_ == pytest.approx(0.01 * size, rel=1e-6)
     adagrad = GDRegressor(optimizer="adagrad", lr="auto", epochs=0).fit(X, y)

@@ -155,7 +155,7 @@ class GDRegressor(RegressorBase):
     lr : float or "auto"
         Learning rate. ``"auto"`` picks one from the data's curvature, by a rule for each
         optimizer family (:mod:`torchlinreg.training.guard`: SGD ``1/L``, adaptive
-        optimizers 1% of the exact solution's largest parameter, L-BFGS 1); the rate
+        optimizers 1% of the exact solution's largest slope, L-BFGS 1); the rate
         used is ``lr_``.
     optimizer_options : dict, optional
         Further keyword options for the optimizer, e.g. ``{"momentum": 0.9}``.
@@ -589,10 +589,11 @@ class GDRegressor(RegressorBase):
         coef = torch.as_tensor(np.atleast_2d(exact.coef_), dtype=torch.float64).T
         intercept = torch.as_tensor(np.atleast_1d(exact.intercept_), dtype=torch.float64)
         theta = torch.cat([intercept.reshape(1, -1), coef]) if self.fit_intercept else coef
-        solution = scaling.theta_to_training(theta, self.fit_intercept)
+        # The slopes' size sizes lr="auto" for adaptive optimizers (not the intercept's).
+        slopes = scaling.theta_to_training(theta, self.fit_intercept)[int(self.fit_intercept) :]
         return scaling, Curvature(
             hessian_max=scaling.hessian_max(state),
-            solution_max=float(solution.abs().max()) if solution.numel() else None,
+            solution_max=float(slopes.abs().max()) if slopes.numel() else None,
             squared=squared,
         )
 

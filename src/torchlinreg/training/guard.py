@@ -21,20 +21,32 @@ A NaN or infinite cost is divergence in every case.
 **``lr="auto"``** (``L`` the curvature: ``λmax(H)`` for the squared error, ``λmax/2``
 for the Huber loss, whose second derivative is at most 1 where the squared error's is 2):
 
-- SGD and ASGD, with or without momentum: ``1/L`` on the full batch, a step with margin
-  2 under the exact bound (heavy-ball momentum β is stable up to ``2(1+β)/L``, Nesterov's
-  up to ``2(1+β)/((1+2β)L)``, both above ``1/L``). Mini-batches of ``b`` of ``n`` rows:
-  ``1/L_b`` with ``L_b = n(b−1)/(b(n−1))·L + (n−b)/(b(n−1))·L_max``, the expected
+- SGD and ASGD: ``1/L'`` on the full batch, a step with margin 2 under the exact bound,
+  ``L' = L + weight_decay`` (torch's coupled decay adds ``weight_decay·θ`` to the
+  gradient, so it adds to every eigenvalue). Heavy-ball momentum β is stable on the
+  full batch up to ``2(1+β)/L'``, Nesterov's up to ``2(1+β)/((1+2β)L')``, both above
+  ``1/L'``, which it keeps. Mini-batches of ``b`` of ``n`` rows: ``1/L_b`` with
+  ``L_b = n(b−1)/(b(n−1))·L + (n−b)/(b(n−1))·L_max + weight_decay``, the expected
   smoothness of sampling ``b`` rows (Gower et al., 2019), ``L_max`` the largest single
-  row's curvature ``2·(n·w_i/Σw)·‖a_i‖²``: one row at a time needs the row's own bound.
+  row's curvature ``2·(n·w_i/Σw)·‖a_i‖²`` (a batch's gradient is divided by its
+  expected weight, :mod:`.batches`): one row at a time needs the row's own bound. With
+  momentum β (and dampening d) on mini-batches, ``(1−β)/((1−d)·L_b)``: momentum sums
+  the noisy gradients into an effective step ``lr·(1−d)/(1−β)``, which must itself
+  stay within ``1/L_b``.
 - Adaptive optimizers (Adam, AdamW, Adamax, NAdam, RAdam, RMSprop, Adafactor, Rprop):
   their steps are normalised, each parameter moving about ``lr`` per step whatever the
-  gradient's size, so the rate is set from the size of the answer ``D`` (the largest
-  parameter of the exact least-squares solution, in training units) rather than the
-  curvature: ``0.01·D``, so the answer is about 100 steps away and the steps' jitter
-  around it about 1% of it (RMSprop, without momentum, keeps jittering at that size:
-  a schedule such as ``"cosine"`` settles it). Adagrad's steps shrink as ``lr/√t``, so
-  it gets ``0.1·D`` (its steps then add up to ``D`` within about 25).
+  gradient's size, so the rate is set from the size of the answer ``D`` rather than the
+  curvature: the largest *slope* of the exact least-squares solution, in training units
+  (the intercept, often far larger, e.g. y ≈ 10⁴ + x, would make the slopes jitter at
+  its size); ``0.01·D``, so the slopes are about 100 steps away and the steps' jitter
+  around them about 1% of them (RMSprop, without momentum, keeps jittering at that
+  size: a schedule such as ``"cosine"`` settles it). An intercept much larger than the
+  slopes then takes about ``|b|/lr`` steps to reach; a run that ends far from the
+  optimum warns (:class:`~torchlinreg.errors.ConvergenceWarning`). Adagrad's steps
+  shrink as ``lr/√t``, so it gets ``0.1·D`` (its steps then add up to ``D`` within
+  about 25). Decoupled weight decay (AdamW, or ``decoupled_weight_decay=True``)
+  multiplies θ by ``1 − lr·weight_decay`` every step, so the rate is capped at
+  ``0.1/weight_decay``.
 - L-BFGS and Adadelta: 1, their natural unit step (L-BFGS scales it by its curvature
   estimate and line search; Adadelta's ``lr`` only multiplies its own scaled step).
 """
@@ -90,7 +102,7 @@ class Curvature:
     """What the data say about step sizes, in training units (``None``: unknown)."""
 
     hessian_max: float | None = None  # λmax of the squared error's Hessian
-    solution_max: float | None = None  # largest |parameter| of the exact solution
+    solution_max: float | None = None  # largest |slope| of the exact solution
     squared: bool = True  # the loss is the squared error (else Huber: half the curvature)
 
     @property
@@ -131,26 +143,43 @@ def auto_lr(
     if kind == "unit":
         return 1.0
     if kind == "adaptive":
-        size = curvature.solution_max
-        share = 0.1 if isinstance(opt, torch.optim.Adagrad) else 0.01
-        return share * size if size is not None and size > 0 else share
+        return _adaptive_lr(opt, curvature.solution_max)
     if kind == "sgd":
         L = curvature.smoothness
         if L is None or not L > 0:
             raise InputError(
                 "lr='auto' needs the data's curvature, which is zero here; give lr as a number"
             )
-        if batch < n and row_max is not None and n > 1:
+        d = opt.defaults
+        mini_batch = batch < n and n > 1
+        if mini_batch and row_max is not None:
             loss_scale = 1.0 if curvature.squared else 0.5
             L = (
                 n * (batch - 1) / (batch * (n - 1)) * L
                 + (n - batch) / (batch * (n - 1)) * row_max * loss_scale
             )
+        L += float(d.get("weight_decay") or 0.0)
+        momentum = float(d.get("momentum") or 0.0)
+        if mini_batch and 0 < momentum < 1:
+            dampening = float(d.get("dampening") or 0.0)
+            return (1.0 - momentum) / (max(1.0 - dampening, 1e-12) * L)
         return 1.0 / L
     raise InputError(
         f"lr='auto' has a rule for SGD, adaptive optimizers (Adam, RMSprop, ...), L-BFGS "
         f"and Adadelta, not for {type(opt).__name__}; give lr as a number"
     )
+
+
+def _adaptive_lr(opt: torch.optim.Optimizer, size: float | None) -> float:
+    """An adaptive optimizer's rate from the size of the slopes (module docstring)."""
+    share = 0.1 if isinstance(opt, torch.optim.Adagrad) else 0.01
+    lr = share * size if size is not None and size > 0 else share
+    d = opt.defaults
+    decay = float(d.get("weight_decay") or 0.0)
+    decoupled = isinstance(opt, torch.optim.AdamW) or bool(d.get("decoupled_weight_decay"))
+    if decoupled and decay > 0:
+        lr = min(lr, 0.1 / decay)
+    return lr
 
 
 class Watch:
