@@ -388,6 +388,23 @@ def test_budget_spent_far_from_the_optimum_warns(rng) -> None:
         GDRegressor(lr="auto", epochs=300, dtype="float64").fit(X, y)
 
 
+def test_a_tol_stop_far_from_the_optimum_warns_too(rng) -> None:
+    # houses.csv at lr=1e-4: the cost falls by less than tol=1000 an epoch long before it
+    # nears the exact optimum (R² −9.8 against 0.977): "converged" by the rule, far by the
+    # exact fit (the relative cost gap is ~10, the threshold 1e-3).
+    data = np.loadtxt(HOUSES, delimiter=",", skiprows=1)
+    X, y = data[:, :3], data[:, 3]
+    with pytest.warns(ConvergenceWarning, match=r"tol=1000 stopped training.*lower tol"):
+        model = GDRegressor(lr=1e-4, tol=1000.0).fit(X, y)
+    assert model.history_.status == "converged" and model.exact_.relative_cost_gap > 1e-3
+    # Stopped near the optimum: no warning.
+    X, y = make_data(rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = GDRegressor(lr="auto", tol=1e-12, epochs=3000, dtype="float64").fit(X, y)
+    assert model.history_.status == "converged"
+
+
 def test_rmsprop_on_standardized_diabetes_warns_at_its_default_and_converges_scheduled():
     datasets = pytest.importorskip("sklearn.datasets")
     X, y = datasets.load_diabetes(return_X_y=True)

@@ -133,7 +133,8 @@ class GDRegressor(RegressorBase):
     Training tells the truth: a cost that grows stops it with
     :class:`~torchlinreg.errors.TrainingDivergedError`, naming the largest stable
     learning rate where the data give one exactly (:mod:`torchlinreg.training.guard`);
-    ``history_.status`` says how it ended, and a run that spends its budget far from the
+    ``history_.status`` says how it ended, and a run that ends (budget spent or ``tol``
+    met) far from the
     exact least-squares optimum warns with
     :class:`~torchlinreg.errors.ConvergenceWarning`.
 
@@ -397,7 +398,8 @@ class GDRegressor(RegressorBase):
         starting value for 5 epochs, or becomes NaN or infinite); with ``distributed``,
         on every rank at the same epoch. Warns with
         :class:`~torchlinreg.errors.ConvergenceWarning` when, with the squared error and
-        ``compare_exact``, every epoch ran and the fit's cost exceeds the exact optimum's
+        ``compare_exact``, training ended (budget spent or a ``tol`` rule met) and the
+        fit's cost exceeds the exact optimum's
         by more than 0.1% of y's variance (``exact_.relative_cost_gap > 1e-3``: an R²
         short of the exact fit's by more than 0.001).
         """
@@ -724,25 +726,37 @@ class GDRegressor(RegressorBase):
             self._judge(self.exact_)
 
     def _judge(self, gap: ExactGap) -> None:
-        """The gap to the exact optimum in the history's reason, and a warning when the
-        budget was spent far from it (``fit``'s docstring)."""
+        """The gap to the exact optimum in the history's reason, and a warning when
+        training ended far from it, however it ended (``fit``'s docstring)."""
         history = self.history_
         relative = gap.relative_cost_gap
         history.reason += (
             f"; cost {gap.gd_cost:.6g} against the exact optimum's {gap.cost:.6g} "
             f"({relative:.2%} of the variance of y)"
         )
-        if history.status == BUDGET_SPENT and relative > FAR:
-            warnings.warn(
-                f"GDRegressor spent its budget of {len(history)} epochs far from the "
-                f"optimum: its cost {gap.gd_cost:.6g} exceeds the exact least-squares "
-                f"cost {gap.cost:.6g} by {relative:.2%} of the variance of y; train "
-                "longer, change the learning rate (lr='auto' picks one from the data), "
-                "settle mini-batch noise with larger batches or a schedule, or fit "
-                "LinearRegression",
-                ConvergenceWarning,
-                stacklevel=4,
+        if not relative > FAR:
+            return
+        # Far from the optimum whatever the status: a stopping rule met with a loose tol
+        # is no more converged than a budget spent.
+        if history.status == BUDGET_SPENT:
+            head = f"GDRegressor spent its budget of {len(history)} epochs far from the optimum"
+            advice = (
+                "train longer, change the learning rate (lr='auto' picks one from the "
+                "data), settle mini-batch noise with larger batches or a schedule, or fit "
+                "LinearRegression"
             )
+        else:
+            head = (
+                f"tol={self.tol:g} stopped training after {len(history)} epochs "
+                f"({history.status}) far from the optimum"
+            )
+            advice = "lower tol, or raise n_iter_no_change, or fit LinearRegression"
+        warnings.warn(
+            f"{head}: its cost {gap.gd_cost:.6g} exceeds the exact least-squares cost "
+            f"{gap.cost:.6g} by {relative:.2%} of the variance of y; {advice}",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
 
 # A run that spent its budget is far from the optimum when its cost exceeds the exact
