@@ -43,10 +43,10 @@ import torch
 from ..data.chunks import Chunk
 from ..errors import InputError
 from ..solvers.fingerprint import Fingerprint
-from .batches import _binder
+from .batches import _binder, expected_weight
 from .losses import Evaluation, Loss
 from .scaling import Scaling
-from .sharded import Step
+from .sharded import Step, skipped
 from .shuffle_buffer import shuffled_batches
 
 # The default shuffle buffer: at least this many rows, or this many batches if more,
@@ -290,9 +290,11 @@ class _MiniBatches:
             if w is None:
                 summed.add_(step(bind(batch.X, batch.Y, None, float(batch.X.shape[0]))))
                 continue
-            # Summed as the in-memory epoch sums a batch's weights: in order, in their
-            # dtype, on the CPU; a batch of no weight carries no gradient.
-            weight_sum = float(w.cpu().sum())
-            if weight_sum > 0:
-                summed.add_(step(bind(batch.X, batch.Y, w.reshape(-1, 1), weight_sum)))
+            # A batch of no weight carries no gradient: skipped, but counted by a
+            # per-batch schedule; the others weigh their expected weight Σw·m/n.
+            if float(w.cpu().sum()) > 0:
+                expected = expected_weight(self.rows.weight_sum, w.shape[0], self.rows.n_total)
+                summed.add_(step(bind(batch.X, batch.Y, w.reshape(-1, 1), expected)))
+            else:
+                skipped(step)
         return summed
