@@ -2,12 +2,13 @@
 
 The oracle is the loop a PyTorch user writes: each epoch ``randperm(n)`` from the
 shuffling generator (``arange(n)`` without shuffling), batch ``j`` the rows
-``order[j·B:(j+1)·B]`` indexed out of the data, the batch's loss divided by its
-expected weight ``Σ_batch w·loss(r) / (Σw·m/n)`` (``m`` rows of ``n``; the batch's mean
-loss when unweighted) differentiated by autograd, one ``optimizer.step()``, batches of
-zero weight skipped. The divisor makes the batch gradient an unbiased estimate of the
-full weighted gradient, checked exactly below, and SGD with weights then converges to
-the weighted least-squares fit (numpy lstsq), whatever the batch size. The trainer instead copies chunks of rows into buffers, binds the
+``order[j·B:(j+1)·B]`` indexed out of the data, the batch's loss divided by a full
+batch's expected weight ``Σ_batch w·loss(r) / (Σw·B/n)`` (``B`` when unweighted: the
+batch's mean loss, but for the short last batch, which moves θ by its share of a step)
+differentiated by autograd, one ``optimizer.step()``, batches of zero weight skipped.
+The divisor makes a batch gradient an unbiased estimate of the full weighted gradient,
+checked exactly below, and SGD with weights then converges to the weighted
+least-squares fit (numpy lstsq), whatever the batch size. The trainer instead copies chunks of rows into buffers, binds the
 loss once per batch position and takes the closed-form gradient.
 
 Tolerance: float64, and the two differ only in how each gradient is summed (closed-form
@@ -132,7 +133,9 @@ def reference(
                 continue
             total = (wb[:, None] * per_row(A[idx] @ theta - y[idx])).sum()
             opt.zero_grad()
-            (total / (weights.sum() * len(idx) / n)).backward()
+            # Every batch, the short last one too, is divided by a full batch's expected
+            # weight: the short batch moves θ by its share of a step.
+            (total / (weights.sum() * batch_size / n)).backward()
             opt.step()
             summed += float(total.detach())
         costs.append(summed / float(weights.sum()))
@@ -272,7 +275,7 @@ def test_adam_does_not_take_the_sgd_update() -> None:
 
 @pytest.mark.parametrize("batch_size", [1, 7])
 def test_weighted_batch_gradients_average_to_the_full_gradient(rng, batch_size) -> None:
-    """Each batch's gradient is divided by its expected weight Σw·m/n, so the mean over
+    """Each batch's gradient is divided by a full batch's expected weight Σw·B/n, so the mean over
     an epoch's batches (n/B of them, a skipped batch counting as a zero gradient) is
     the full weighted gradient 2/Σw·Aᵀ(w ⊙ r), to rounding (float64, ~1e-15; dividing by
     each batch's own weight instead misses it by ~1e-1)."""

@@ -3,14 +3,19 @@
 An epoch visits the rows in one order, ``randperm(n)`` drawn from the shuffling
 generator (``0..n-1`` without shuffling), and batch ``j`` is rows
 ``order[j·B : (j+1)·B]``; a batch of zero total weight is skipped (its gradient is
-zero; a per-batch schedule still counts it, :func:`.sharded.skipped`). A batch of ``m``
-rows is bound with its *expected* weight ``Σw·m/n`` (:func:`expected_weight`), not its
-own ``Σ_batch w``: its gradient ``2/(Σw·m/n)·A_bᵀ(w_b ⊙ r_b)`` is then, over the draw of
-the batch, an unbiased estimate of the full weighted gradient ``2/Σw·Aᵀ(w ⊙ r)``, and
-SGD on the weighted cost converges to the weighted least-squares fit. Dividing by the
-batch's own weight would not: at ``batch_size=1`` the weight cancels and every row
-counts alike. Unweighted, the expected weight is ``m`` (the batch's mean, as before).
-That is the definition; this module only changes how the rows reach the arithmetic.
+zero; a per-batch schedule still counts it, :func:`.sharded.skipped`). Every batch is
+bound with the *expected* weight of a full batch, ``Σw·B/n`` (:func:`batch_divisor`),
+not its own ``Σ_batch w``: a full batch's gradient ``2/(Σw·B/n)·A_bᵀ(w_b ⊙ r_b)`` is
+then, over the draw of the batch, an unbiased estimate of the full weighted gradient
+``2/Σw·Aᵀ(w ⊙ r)``, and SGD on the weighted cost converges to the weighted
+least-squares fit. Dividing by the batch's own weight would not: at ``batch_size=1``
+the weight cancels and every row counts alike. The short last batch of an epoch (``m``
+rows, ``n`` not a multiple of ``B``) is divided by the same full-batch weight, so it
+moves θ by ``m/B`` of a step: every row moves θ alike within an epoch, as in
+per-sample SGD, and the epoch does not end on a full-size step taken on a few rows'
+noise (which left 1e6 × 100 at batch 256 a tenth worse in test MSE: docs/benchmarks.md).
+Unweighted, the divisor is ``B``. That is the definition; this module only changes how
+the rows reach the arithmetic.
 
 Indexing a batch of 256 random rows out of a large design (``A[idx]``) costs far more
 than the step's arithmetic: on 1,000,000 × 101 float32, ~170 µs against ~11 µs
@@ -72,6 +77,7 @@ class MiniBatchEpoch:
         self.n = A.shape[0]
         # The total weight as the trainer sums it (loop._Rows: in the weights' dtype).
         self.weight_sum = float(self.n) if w_cpu is None else float(w_cpu.sum())
+        self.divisor = batch_divisor(self.weight_sum, batch_size, self.n, w is not None)
         self.chunk_rows = chunk_rows(A, y, w, batch_size)
         self.bind = _binder(loss, theta, min(batch_size, self.n), w is not None)
         # Unweighted squared error: a batch's evaluation depends only on where its rows
@@ -151,15 +157,20 @@ class MiniBatchEpoch:
         for start in range(0, m, B):
             end = min(start + B, m)
             if w is None or w_cpu is None:
-                yield self.bind(A[start:end], y[start:end], None, float(end - start))
+                yield self.bind(A[start:end], y[start:end], None, self.divisor)
                 continue
             # A batch of no weight carries no gradient: skipped, but counted by a
             # per-batch schedule.
             if float(w_cpu[start:end].sum()) > 0:
-                expected = expected_weight(self.weight_sum, end - start, self.n)
-                yield self.bind(A[start:end], y[start:end], w[start:end], expected)
+                yield self.bind(A[start:end], y[start:end], w[start:end], self.divisor)
             else:
                 skipped(self.step)
+
+
+def batch_divisor(weight_sum: float, batch_size: int, n: int, weighted: bool) -> float:
+    """What every batch's summed gradient is divided by: the expected weight of a full
+    batch, ``Σw·B/n`` (exactly ``B`` unweighted); see the module docstring."""
+    return expected_weight(weight_sum, batch_size, n) if weighted else float(batch_size)
 
 
 def expected_weight(weight_sum: float, rows: int, n: int) -> float:

@@ -43,7 +43,7 @@ import torch
 from ..data.chunks import Chunk
 from ..errors import InputError
 from ..solvers.fingerprint import Fingerprint
-from .batches import _binder, expected_weight
+from .batches import _binder, batch_divisor
 from .losses import Evaluation, Loss
 from .scaling import Scaling
 from .sharded import Step, skipped
@@ -285,16 +285,18 @@ class _MiniBatches:
         batches = shuffled_batches(
             self.rows.designs(), self.batch_size, self.buffer_rows, self.generator
         )
+        rows = self.rows
+        divisor = batch_divisor(rows.weight_sum, self.batch_size, rows.n_total, rows.weighted)
         for batch in batches:
             w = batch.sample_weight
             if w is None:
-                summed.add_(step(bind(batch.X, batch.Y, None, float(batch.X.shape[0]))))
+                summed.add_(step(bind(batch.X, batch.Y, None, divisor)))
                 continue
             # A batch of no weight carries no gradient: skipped, but counted by a
-            # per-batch schedule; the others weigh their expected weight Σw·m/n.
+            # per-batch schedule; the others are divided by a full batch's expected
+            # weight, as in memory (training/batches.py).
             if float(w.cpu().sum()) > 0:
-                expected = expected_weight(self.rows.weight_sum, w.shape[0], self.rows.n_total)
-                summed.add_(step(bind(batch.X, batch.Y, w.reshape(-1, 1), expected)))
+                summed.add_(step(bind(batch.X, batch.Y, w.reshape(-1, 1), divisor)))
             else:
                 skipped(step)
         return summed
