@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import warnings
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import torch
 
 from torchlinreg import GDRegressor, InputError, TrainingDivergedError
 from torchlinreg.errors import ConvergenceWarning
+from torchlinreg.training import guard
 
 from .conftest import lstsq_fit
 
@@ -33,6 +36,14 @@ def stable_bound(X, w=None, fit_intercept=True) -> float:
     w = np.ones(len(X)) if w is None else np.asarray(w, np.float64)
     H = 2 * (A * w[:, None]).T @ A / w.sum()
     return 2 / np.linalg.eigvalsh(H)[-1]
+
+
+def floor6(x: float) -> str:
+    """``x`` to 6 significant digits rounded down (exact rational arithmetic)."""
+    exponent = math.floor(math.log10(x))
+    quantum = Fraction(10) ** (exponent - 5)
+    floored = math.floor(Fraction(x) / quantum) * quantum
+    return f"{float(floored):.6g}"
 
 
 def standardized(X, w=None):
@@ -76,7 +87,7 @@ def test_tutorial_bound_is_0_1803_and_lr_at_it_or_above_raises() -> None:
         with pytest.raises(TrainingDivergedError) as info:
             GDRegressor(lr=lr, **kw).fit(TUTORIAL_X, TUTORIAL_Y)
         err = info.value
-        assert f"lr < {bound:.6g}" in str(err) and f"epoch {err.epoch}" in str(err)
+        assert f"lr < {floor6(bound)}" in str(err) and f"epoch {err.epoch}" in str(err)
         # The named epoch is the first whose cost exceeds the one before, as gradient
         # descent in float64 finds it (the rise, 4e-5 at 0.1803, is far above float32
         # rounding of a cost of 18.6, 2e-6), and its cost is the one reported.
@@ -108,7 +119,7 @@ def test_weighted_bound_separates_converging_from_diverging(rng, standardize, fi
     bound = stable_bound(Xs, w, fit_intercept)
     kw = dict(standardize=standardize, fit_intercept=fit_intercept, dtype="float64", epochs=2000)
     GDRegressor(lr=0.999 * bound, **kw).fit(X, y, w)
-    with pytest.raises(TrainingDivergedError, match=f"lr < {bound:.6g}"):
+    with pytest.raises(TrainingDivergedError, match=f"lr < {floor6(bound)}"):
         GDRegressor(lr=1.001 * bound, **kw).fit(X, y, w)
 
 
@@ -118,7 +129,7 @@ def test_weight_decay_lowers_the_bound(rng) -> None:
     kw = dict(optimizer_options={"weight_decay": 1.0}, dtype="float64", epochs=500)
     expected = 2 / (2 / bound + 1.0)
     GDRegressor(lr=0.999 * expected, **kw).fit(X, y)
-    with pytest.raises(TrainingDivergedError, match=f"lr < {expected:.6g}"):
+    with pytest.raises(TrainingDivergedError, match=f"lr < {floor6(expected)}"):
         GDRegressor(lr=1.001 * expected, **kw).fit(X, y)
 
 
@@ -135,10 +146,72 @@ def test_weight_decay_lowers_the_bound(rng) -> None:
 )
 def test_sustained_growth_stops_training_and_says_what_was_seen(rng, params) -> None:
     X, y = make_data(rng)
-    with pytest.raises(TrainingDivergedError, match="stayed above 10x its starting value") as info:
+    with pytest.raises(TrainingDivergedError, match="stayed above 10x ") as info:
         GDRegressor(epochs=3000, **params).fit(X, y)
     assert np.isfinite(info.value.cost) and "no exact stable bound" in str(info.value)
     assert "stable below lr=" in str(info.value)  # the full-batch reference is quoted
+    # The squared error's reference is known from the exact state; Huber's is epoch 0's.
+    reference = "its starting value" if params.get("loss") == "huber" else "constant model"
+    assert reference in str(info.value)
+
+
+def test_a_schedule_taking_the_rate_below_the_bound_is_not_called_diverged() -> None:
+    # Standardized tutorial data: the bound is 1. lr 1.05 for epoch 0, then 0.525,
+    # 0.2625, ...: the cost rises once (epoch 1) and then falls, as numpy's replay says.
+    kw = dict(lr=1.05, epochs=200, dtype="float64")
+    schedule = dict(scheduler="step", scheduler_options={"step_size": 1, "gamma": 0.5})
+    model = GDRegressor(**kw, **schedule).fit(TUTORIAL_X, TUTORIAL_Y)
+    Xs = standardized(np.asarray(TUTORIAL_X))[:, 0]
+    A, y, theta, lr, costs = np.c_[np.ones(3), Xs], np.asarray(TUTORIAL_Y), np.zeros(2), 1.05, []
+    for _ in range(201):
+        r = A @ theta - y
+        costs.append(float(np.mean(r**2)))
+        theta, lr = theta - lr * 2 * A.T @ r / 3, lr / 2
+    assert costs[1] > costs[0]  # the rise the exact rule would have called divergence
+    np.testing.assert_allclose(model.history_.cost, costs, rtol=1e-12, atol=1e-12)
+    # The same rate held constant is beyond the bound: the exact rule still applies.
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1: the cost grew .* lr < 1\b"):
+        GDRegressor(**kw).fit(TUTORIAL_X, TUTORIAL_Y)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_a_warm_start_at_the_optimum_is_not_called_diverged(rng, dtype, optimizer) -> None:
+    # Adam-like steps of about lr from the optimum raise a cost of ~1e-14 (exact data)
+    # far above 10x itself, yet below 10x the best constant model's cost.
+    X = rng.normal(size=(500, 4))
+    y = X @ rng.normal(size=4) + 1.0
+    model = GDRegressor(lr=0.1, dtype=dtype, epochs=500, warm_start=True).fit(X, y)
+    assert model.history_.cost[-1] < 1e-10
+    model.set_params(optimizer=optimizer, epochs=50).fit(X, y)
+    costs = model.history_.cost
+    # The old reference (epoch 0's cost) would have called this divergence.
+    assert sum(c > 10 * costs[0] for c in costs[1:6]) == 5
+    assert costs[-1] < 1e-3 * np.var(y)  # and it does settle back
+
+
+def test_mini_batch_momentum_growth_is_still_caught(rng) -> None:
+    # Genuine divergence from the optimum: momentum 0.9 on batches of 8 at 5x the full
+    # batch's bound grows geometrically from the warm start.
+    X, y = make_data(rng)
+    model = GDRegressor(lr="auto", dtype="float64", epochs=300, warm_start=True).fit(X, y)
+    bound = stable_bound(standardized(X))
+    model.set_params(lr=5 * bound, optimizer_options={"momentum": 0.9}, batch_size=8,
+                     random_state=0, epochs=200)  # fmt: skip
+    with pytest.raises(TrainingDivergedError, match="stayed above 10x|became inf|became nan"):
+        model.fit(X, y)
+
+
+def test_the_quoted_bound_is_rounded_down(rng) -> None:
+    # 0.18029485 would print as 0.180295 (above the bound) with :.6g; it prints 0.180294,
+    # and an lr equal to the printed value is below the true bound.
+    bound = stable_bound(TUTORIAL_X)
+    with pytest.raises(TrainingDivergedError) as info:
+        GDRegressor(lr=0.181, standardize=False).fit(TUTORIAL_X, TUTORIAL_Y)
+    printed = str(info.value).split("stable only for lr < ")[1].split(" ")[0]
+    assert printed == "0.180294" and float(printed) < bound
+    for x in (bound, 2 / 3, 1e-7 / 3, 12345678.9, 2.5e-7):
+        assert float(floor6(x)) <= x and floor6(x) == guard.floor_g(x)
 
 
 def test_momentum_below_its_stability_limit_is_not_called_diverged(rng) -> None:
@@ -535,7 +608,7 @@ def test_huber_quotes_its_own_curvature_bound(rng) -> None:
     with pytest.raises(TrainingDivergedError) as info:
         GDRegressor(loss="huber", lr=50.0, epochs=3000).fit(X, y)
     # Huber's second derivative is at most 1, half the squared error's: 2/L = 2·(2/λmax).
-    assert f"stable below lr={2 * stable_bound(standardized(X)):.6g}" in str(info.value)
+    assert f"stable below lr={floor6(2 * stable_bound(standardized(X)))}" in str(info.value)
 
 
 # -- the command line ------------------------------------------------------------------

@@ -112,13 +112,20 @@ def gap_to(exact: Any, coef: ArrayLike, intercept: ArrayLike) -> ExactGap:
 
 def _null_cost(state: Any) -> float:
     """The mean cost of the best constant model, from the state (as ``cost_of``)."""
+    theta = _null_theta(state)
+    return float(state.rss_of(theta).sum() / (state.weight_sum * state.n_targets))
+
+
+def _null_theta(state: Any) -> torch.Tensor:
+    """The best constant model ``[ȳ_w; 0]`` (``0`` without an intercept), float64, from
+    the state: ``R[0, p:]/R[0, 0]`` is the weighted mean of ``y − y₀``."""
     import torch
 
     theta = torch.zeros(state.n_params, state.n_targets, dtype=torch.float64)
     if state.fit_intercept:
-        R = state.R.double()
-        theta[0] = state.shift_y.double() + R[0, state.n_params :] / R[0, 0]
-    return float(state.rss_of(theta).sum() / (state.weight_sum * state.n_targets))
+        R = state.R.detach().cpu().double()
+        theta[0] = state.shift_y.detach().cpu().double() + R[0, state.n_params :] / R[0, 0]
+    return theta
 
 
 class GDRegressor(RegressorBase):
@@ -393,9 +400,10 @@ class GDRegressor(RegressorBase):
         sent to every rank at the end, are the model everywhere.
 
         Raises :class:`~torchlinreg.errors.TrainingDivergedError` when the cost grows
-        (:mod:`torchlinreg.training.guard`: at the first rise when the learning rate is
-        at or above the exact stable bound, otherwise when the cost stays above 10× its
-        starting value for 5 epochs, or becomes NaN or infinite); with ``distributed``,
+        (:mod:`torchlinreg.training.guard`: at the first rise when a constant learning
+        rate (no schedule) is at or above the exact stable bound, otherwise when the cost
+        stays above 10× the larger of its starting cost and the best constant model's
+        for 5 epochs, or becomes NaN or infinite); with ``distributed``,
         on every rank at the same epoch. Warns with
         :class:`~torchlinreg.errors.ConvergenceWarning` when, with the squared error and
         ``compare_exact``, training ended (budget spent or a ``tol`` rule met) and the
@@ -577,7 +585,8 @@ class GDRegressor(RegressorBase):
         return bool(self.standardize or self.lr == "auto" or (squared and self.compare_exact))
 
     def _geometry(self, setup: _Setup, exact: Any) -> tuple[Scaling, Curvature]:
-        """The units training runs in and the curvature of the cost in them."""
+        """The units training runs in and the curvature of the cost in them (with the
+        squared error's cost of any θ and the best constant model's, from the state)."""
         import torch
 
         from ..training.guard import Curvature
@@ -588,15 +597,25 @@ class GDRegressor(RegressorBase):
             return Scaling.none(setup.X.shape[1]), Curvature(squared=squared)
         state = exact.state_
         scaling = Scaling.of_state(state, bool(self.standardize))
+        null = _null_theta(state)
         coef = torch.as_tensor(np.atleast_2d(exact.coef_), dtype=torch.float64).T
         intercept = torch.as_tensor(np.atleast_1d(exact.intercept_), dtype=torch.float64)
         theta = torch.cat([intercept.reshape(1, -1), coef]) if self.fit_intercept else coef
         # The slopes' size sizes lr="auto" for adaptive optimizers (not the intercept's).
         slopes = scaling.theta_to_training(theta, self.fit_intercept)[int(self.fit_intercept) :]
+        fit_intercept = bool(self.fit_intercept)
+
+        def cost_of(theta_t: torch.Tensor) -> float:
+            """Σw·r²/Σw (summed over targets) of θ in training units, from the state."""
+            data = scaling.theta_to_data(theta_t.detach().cpu().double(), fit_intercept)
+            return float(state.rss_of(data).sum()) / state.weight_sum
+
         return scaling, Curvature(
             hessian_max=scaling.hessian_max(state),
             solution_max=float(slopes.abs().max()) if slopes.numel() else None,
             squared=squared,
+            cost_of=cost_of,
+            null_cost=float(state.rss_of(null).sum()) / state.weight_sum,
         )
 
     def _prepare(

@@ -8,14 +8,25 @@ gradient descent ``θ ← θ − lr·∇f`` multiplies the error along the eigen
 torch's ``weight_decay``, which adds it to every eigenvalue), the cost then falling at
 every epoch; at or beyond it the error along the top eigenvector never shrinks and,
 above it, grows geometrically. So when that bound applies (squared error, full batch,
-``torch.optim.SGD`` without momentum) and ``lr`` is at or above it, the first epoch
-whose cost exceeds the one before is divergence, reported with the bound.
+``torch.optim.SGD`` without momentum, a constant ``lr``: no schedule) and ``lr`` is at
+or above it, the first epoch whose cost exceeds the one before is divergence, reported
+with the bound. A schedule may bring the rate under the bound after a rise (the cost
+then falls again), so with one the sustained-growth rule below applies instead.
 
-**Sustained growth.** Mini-batches, momentum, adaptive optimizers and the Huber loss
-have no such exact bound (momentum and Adam-like steps may rise for a while and then
-fall). Training is declared diverged when the epoch cost stays above
-:data:`GROWTH` times the cost at the starting parameters (epoch 0) for
-:data:`SUSTAINED` consecutive epochs: worse than where training began, and staying so.
+**Sustained growth.** Mini-batches, momentum, adaptive optimizers, the Huber loss and
+schedules have no such exact rule (momentum and Adam-like steps may rise for a while and
+then fall). Training is declared diverged when the epoch cost stays above
+:data:`GROWTH` times a reference cost for :data:`SUSTAINED` consecutive epochs: worse
+than where training began, or than the best constant model, and staying so. The
+reference is the larger of the cost at the starting parameters, before any step, and the
+best constant model's cost (``y``'s weighted mean for every row), both known from the
+exact least-squares state for the squared error at no cost; a start near the optimum
+(warm start) thus does not make every small rise look like growth. With weight decay,
+whose pull toward θ = 0 acts on the intercept too (θ is ``[b; W]``), θ = 0's cost
+counts as well: the penalised optimum's cost lies below it (its penalised cost is at
+most θ = 0's), while y ≈ 10⁴ + x would otherwise read the decay's pull on the
+intercept as growth. Without that state
+(or for the Huber loss, whose costs it does not give) the reference is epoch 0's cost.
 A NaN or infinite cost is divergence in every case.
 
 **``lr="auto"``** (``L`` the curvature: ``λmax(H)`` for the squared error, ``λmax/2``
@@ -54,7 +65,9 @@ for the Huber loss, whose second derivative is at most 1 where the squared error
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
 
 import torch
 
@@ -104,6 +117,21 @@ class Curvature:
     hessian_max: float | None = None  # λmax of the squared error's Hessian
     solution_max: float | None = None  # largest |slope| of the exact solution
     squared: bool = True  # the loss is the squared error (else Huber: half the curvature)
+    # The squared error Σw·r²/Σw (summed over targets) of θ in training units, and the
+    # best constant model's, from the exact state (no pass over the data).
+    cost_of: Callable[[torch.Tensor], float] | None = None
+    null_cost: float | None = None
+
+    def reference_cost(self, theta0: torch.Tensor, decay: bool = False) -> float | None:
+        """The growth rule's reference (module docstring): the larger of θ0's cost and
+        the best constant model's, and with weight ``decay`` θ = 0's; ``None`` where the
+        state does not give them."""
+        if not self.squared or self.cost_of is None or self.null_cost is None:
+            return None
+        costs = [self.cost_of(theta0), self.null_cost]
+        if decay:
+            costs.append(self.cost_of(torch.zeros_like(theta0)))
+        return max(costs)
 
     @property
     def smoothness(self) -> float | None:
@@ -182,14 +210,40 @@ def _adaptive_lr(opt: torch.optim.Optimizer, size: float | None) -> float:
     return lr
 
 
+def floor_g(x: float, digits: int = 6) -> str:
+    """``x`` (> 0) written with ``digits`` significant digits, rounded down (not to the
+    nearest, as ``:.6g`` does): a bound quoted as ``lr < value`` stays true of every
+    ``lr`` up to the value printed."""
+    if not (math.isfinite(x) and x > 0):
+        return f"{x:g}"
+    exact = Decimal(x)  # the float's exact binary value
+    quantum = Decimal(1).scaleb(exact.adjusted() - digits + 1)
+    # At most `digits` digits: the float nearest to them prints them back with :g.
+    return f"{float(exact.quantize(quantum, rounding=ROUND_FLOOR)):.{digits}g}"
+
+
 class Watch:
     """Looks at the epochs' mean costs, in order, and raises
-    :class:`~torchlinreg.errors.TrainingDivergedError` at divergence (module docstring)."""
+    :class:`~torchlinreg.errors.TrainingDivergedError` at divergence (module docstring).
 
-    def __init__(self, lr: float, bound: float | None, reference: float | None, what: str) -> None:
+    ``constant``: the rate stays ``lr`` (no schedule), so the exact rule may apply.
+    ``reference``: the growth rule's reference cost where the exact state gives one
+    (:meth:`Curvature.reference_cost`), else ``None`` and epoch 0's cost is used."""
+
+    def __init__(
+        self,
+        lr: float,
+        bound: float | None,
+        reference: float | None,
+        what: str,
+        *,
+        constant: bool = True,
+        reference_cost: float | None = None,
+    ) -> None:
         self.lr, self.bound, self.reference, self.what = lr, bound, reference, what
-        self.exact = bound is not None and lr >= bound
-        self.start: float | None = None
+        self.exact = constant and bound is not None and lr >= bound
+        self.known = reference_cost is not None  # the reference is not epoch 0's cost
+        self.start: float | None = reference_cost
         self.previous: float | None = None
         self.above = 0
 
@@ -203,10 +257,15 @@ class Watch:
             raise self._error(epoch, cost, f"the cost grew from {previous:.9g} to {cost:.9g}")
         self.above = self.above + 1 if cost > GROWTH * self.start else 0
         if self.above >= SUSTAINED:
+            what = (
+                "the larger of its starting cost and the best constant model's"
+                if self.known
+                else "its starting value"
+            )
             raise self._error(
                 epoch,
                 cost,
-                f"the cost stayed above {GROWTH:g}x its starting value {self.start:.6g} for "
+                f"the cost stayed above {GROWTH:g}x {what}, {self.start:.6g}, for "
                 f"{SUSTAINED} epochs, reaching {cost:.6g}",
             )
 
@@ -215,14 +274,14 @@ class Watch:
         if self.bound is not None:
             advice = (
                 f"full-batch gradient descent on this data is stable only for lr < "
-                f"{self.bound:.6g} (2/λmax of the cost's Hessian, in the units training "
+                f"{floor_g(self.bound)} (2/λmax of the cost's Hessian, in the units training "
                 f"runs in); use a smaller lr, e.g. lr='auto' ({self.bound / 2:.6g})"
             )
         elif self.reference is not None:
             advice = (
                 f"{self.what} has no exact stable bound; for reference, full-batch plain "
                 f"gradient descent on this data and loss is stable below "
-                f"lr={self.reference:.6g}; try a smaller lr or lr='auto'"
+                f"lr={floor_g(self.reference)}; try a smaller lr or lr='auto'"
             )
         else:
             advice = (

@@ -179,7 +179,16 @@ def train(
     step = _stepper(opt, theta, group, schedule)
     run_epoch = _epoch_runner(rows, theta, loss, step, batch_size, shuffle, generator, group)
     bound = exact_bound(curvature, opt, full_batch) if validation is None else None
-    watch = Watch(lr, bound, reference_bound(curvature), _method(opt, full_batch, loss))
+    watch = Watch(
+        lr,
+        bound,
+        reference_bound(curvature),
+        _method(opt, full_batch, loss),
+        constant=schedule is None,  # a schedule may take the rate below the bound
+        reference_cost=curvature.reference_cost(
+            theta0, decay=bool(opt.defaults.get("weight_decay"))
+        ),
+    )
     report = None
     if log is not None and log_every:
         report = _reporter(log, epochs, rows.weight_sum, fit_intercept, target_1d, scaling)
