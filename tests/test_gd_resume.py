@@ -401,3 +401,23 @@ def test_cli_resume_refusals_exit_2_and_overwrite_nothing(
     assert code == 2 and "--resume: for gradient training only; add --method gd" in err
     code, err = _cli([*base[:-2], "--checkpoint", data], capsys)
     assert code == 2 and "is also the input" in err
+
+
+def test_resume_while_the_growth_watch_counts_diverges_at_the_same_epoch(tmp_path: Path) -> None:
+    # Momentum beyond its stable range: the growth rule raises at epoch E, after the cost
+    # stayed above its reference for epochs E−4..E. Interrupted after epoch E−2 (the
+    # watch's count at 3 of 5), the resumed run must raise at E with the same message.
+    from torchlinreg import TrainingDivergedError
+
+    params = dict(optimizer="sgd", lr=2.5, optimizer_options={"momentum": 0.9},
+                  epochs=3000, dtype="float64")  # fmt: skip
+    with pytest.raises(TrainingDivergedError, match="stayed above 10x") as straight:
+        GDRegressor(**params).fit(X, Y)
+    diverged = straight.value.epoch
+    assert diverged >= 5  # epoch 0, at the start, is not above its reference
+    path = tmp_path / "run.ckpt"
+    _interrupted(params, diverged - 2, path)
+    with pytest.raises(TrainingDivergedError) as resumed:
+        GDRegressor(**params).fit(X, Y, resume=str(path))
+    assert resumed.value.epoch == diverged and resumed.value.cost == straight.value.cost
+    assert str(resumed.value) == str(straight.value)

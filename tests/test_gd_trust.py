@@ -436,6 +436,17 @@ def test_tol_on_the_training_cost_converges_by_scikit_learns_rule(rng) -> None:
     assert model.n_iter_ == len(h) < 3001
 
 
+def test_tol_here_is_scikit_learns_half_tol_on_its_half_squared_loss(rng) -> None:
+    # SGDRegressor's epoch loss is the mean of ½r² (half this cost): its rule on the
+    # halved costs stops at the same epoch with tol/2, and later than with the same tol.
+    X, y = make_data(rng)
+    h = GDRegressor(lr=0.05, tol=1e-4, n_iter_no_change=3, dtype="float64").fit(X, y).history_
+    half = [c / 2 for c in h.cost]
+    assert h.cost[0] == pytest.approx(np.mean(y**2))  # W = b = 0: the mean of r², not ½r²
+    assert sklearn_stop(half, 0.5e-4, 3, higher=False) == len(h) - 1
+    assert sklearn_stop(half, 1e-4, 3, higher=False) < len(h) - 1
+
+
 def test_early_stopping_on_held_out_rows(rng) -> None:
     X, y = make_data(rng, n=200)
     kw = dict(lr=0.01, tol=1e-4, early_stopping=True, validation_fraction=0.2, random_state=0)

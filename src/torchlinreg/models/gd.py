@@ -200,10 +200,16 @@ class GDRegressor(RegressorBase):
         unscaled), from one exact pass over the data; coefficients, history, log and
         ``exact_`` are in the data's units. False trains on the columns as given.
     tol : float or None
-        Stopping tolerance (scikit-learn's ``SGDRegressor`` meaning): training stops
-        when the epoch cost (or, with ``early_stopping``, the held-out R²) has not
-        improved by ``tol`` for ``n_iter_no_change`` epochs in a row. ``None`` (the
-        default, unlike scikit-learn's 1e-3) runs every epoch, as the tutorial does.
+        Stopping tolerance (scikit-learn's ``SGDRegressor`` rule): training stops when
+        the epoch cost (or, with ``early_stopping``, the held-out R²) has not improved
+        by ``tol`` for ``n_iter_no_change`` epochs in a row. ``None`` (the default,
+        unlike scikit-learn's 1e-3) runs every epoch, as the tutorial does. The epoch
+        cost compared is this estimator's: the weighted mean squared error
+        ``Σw·r²/Σw`` (summed over targets) of the epoch's batches, each before its
+        step. ``SGDRegressor`` compares the unweighted mean of ``½·r²``, half of it: an
+        improvement of ``δ`` there is ``2δ`` here, so the same ``tol`` stops later here
+        (it is twice as strict), and ``tol=t`` here stops as ``SGDRegressor``'s
+        ``tol=t/2`` does (on the cost; R² is the same number in both).
     n_iter_no_change : int
         Epochs without improvement before stopping.
     early_stopping : bool

@@ -11,6 +11,10 @@ With ``tol`` set, after every epoch:
   training, status ``"stopped early"``.
 
 A run that does neither ends with status ``"budget spent"``.
+
+The cost is the trainer's, ``Σw·r²/Σw`` (summed over targets), where ``SGDRegressor``'s
+is the mean of ``½·r²``: the same ``tol`` is twice as strict here (``tol=t`` here stops
+as ``SGDRegressor``'s ``tol=t/2`` would on the same costs). R² is the same in both.
 """
 
 from __future__ import annotations
