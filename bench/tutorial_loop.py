@@ -56,9 +56,9 @@ def regressor(out: io.StringIO) -> None:
     torch.manual_seed(1)
     x_train = torch.FloatTensor([[1], [2], [3]])
     y_train = torch.FloatTensor([[2], [4], [6]])
-    GDRegressor(
-        lr=0.01, epochs=3000, log_every=200, log_to=out, standardize=False
-    ).fit(x_train, y_train)
+    GDRegressor(lr=0.01, epochs=3000, log_every=200, log_to=out, standardize=False).fit(
+        x_train, y_train
+    )
 
 
 def timed(fn) -> tuple[float, str]:  # type: ignore[no-untyped-def]
