@@ -9,7 +9,6 @@ the scales of standardization, the curvature (the stable step, ``lr="auto"``) an
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,6 @@ from .gd import TRAJECTORY_PARAMS, GDRegressor, _generator, _Run, _Setup
 if TYPE_CHECKING:
     from ..distributed.group import DistributedLike
     from ..solvers.state import LeastSquaresState
-    from ..training.loop import EpochCallback
     from ..training.streamed import StreamedRows
 
 
@@ -40,7 +38,6 @@ def fit_stream(
 ) -> LeastSquaresState:
     """Fit ``model`` on the stream (``GDRegressor.fit_chunks``); returns the first
     pass's least-squares state (the fit statistics of the command line come from it)."""
-    from ..training.interrupt import interruptible
 
     setup, rows = _checked(model, chunks, buffer_rows, checkpoint, distributed)
     exact_model = _first_pass(model, rows, feature_names)
@@ -56,15 +53,7 @@ def fit_stream(
         generator = _generator(setup.seed)
     theta0 = model._start(setup, generator, scaling)
     _name_features(model, feature_names)
-    with contextlib.ExitStack() as stack:
-        callbacks: list[EpochCallback] = []
-        if checkpoint is not None and run is not None:
-            stop = stack.enter_context(interruptible())
-            callbacks.append(run.writer(checkpoint, model.checkpoint_every, stop))
-        result = model._train(
-            setup, theta0, generator, None, scaling, curvature, callbacks,
-            None if run is None else run.start,
-        )  # fmt: skip
+    result = model._train_run(setup, theta0, generator, None, scaling, curvature, checkpoint, run)
     model._set_fitted(result, setup.X, setup.y, exact)
     model._partial = None
     return exact_model.state_

@@ -418,7 +418,6 @@ class GDRegressor(RegressorBase):
         short of the exact fit's by more than 0.001).
         """
         from ..distributed.group import resolve_group
-        from ..training.interrupt import interruptible
 
         _refuse_dask(X)
         group = resolve_group(distributed)
@@ -442,18 +441,38 @@ class GDRegressor(RegressorBase):
         scaling, curvature = self._geometry(setup, exact)
         theta0 = self._start(setup, init_generator, scaling)
         self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
+        result = self._train_run(
+            setup, theta0, shuffler, group, scaling, curvature, checkpoint, run
+        )
+        self._set_fitted(result, setup.X, setup.y, exact)
+        self._partial: _Partial | None = None
+        return self
+
+    def _train_run(
+        self,
+        setup: _Setup,
+        theta0: torch.Tensor,
+        shuffler: torch.Generator,
+        group: Group | None,
+        scaling: Scaling,
+        curvature: Curvature,
+        checkpoint: str | None,
+        run: _Run | None,
+    ) -> Any:
+        """Train, writing checkpoints to ``checkpoint`` where given (every
+        ``checkpoint_every`` epochs, and on Ctrl-C or SIGTERM, which then stop training
+        with :class:`~torchlinreg.training.checkpoint.InterruptedTraining`)."""
+        from ..training.interrupt import interruptible
+
         with contextlib.ExitStack() as stack:
             callbacks: list[EpochCallback] = []
             if checkpoint is not None and run is not None:
                 stop = stack.enter_context(interruptible())
                 callbacks.append(run.writer(checkpoint, self.checkpoint_every, stop))
-            result = self._train(
+            return self._train(
                 setup, theta0, shuffler, group, scaling, curvature, callbacks,
                 None if run is None else run.start,
             )  # fmt: skip
-        self._set_fitted(result, setup.X, setup.y, exact)
-        self._partial: _Partial | None = None
-        return self
 
     def fit_chunks(
         self,
