@@ -1,14 +1,18 @@
-"""``GDRegressor``: the tutorial's gradient-descent linear regression as an estimator."""
+"""``GDRegressor``: the tutorial's gradient-descent linear regression as an estimator.
+
+Its parts live in modules of one idea each: the exact reference (``_gd_exact``), a fit's
+validated data (``_gd_setup``), checkpointed and partial runs (``_gd_runs``), the
+distributed fit's checks (``_gd_distributed``) and streamed training (``_gd_stream``).
+Their names stay importable from here (the ``name as name`` imports re-export them).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import numbers
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
@@ -16,7 +20,18 @@ import numpy as np
 from ..devices import DeviceLike, DtypeLike
 from ..errors import ConvergenceWarning, InputError
 from ..training.optimizers import OptimizerSpec
-from ._base import RegressorBase, is_dask
+from ._base import RegressorBase
+from ._gd_distributed import _agree_on_problem, rank_seed
+from ._gd_distributed import _no_rows as _no_rows
+from ._gd_distributed import _rows as _rows
+from ._gd_distributed import _shared_params as _shared_params
+from ._gd_exact import ExactGap, _null_theta, exact_fit, gap_to
+from ._gd_exact import _null_cost as _null_cost
+from ._gd_exact import exact_gap as exact_gap
+from ._gd_runs import TRAJECTORY_PARAMS as TRAJECTORY_PARAMS
+from ._gd_runs import _Partial, _Run
+from ._gd_runs import data_digest as data_digest
+from ._gd_setup import _generator, _refuse_dask, _Setup, _tensors
 from ._types import ArrayLike
 from ._validation import INITS, check_choice, check_int, check_positive, seed_from
 
@@ -25,107 +40,12 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from ..distributed.group import DistributedLike, Group
-    from ..training.checkpoint import Checkpoint, RunIdentity
+    from ..training.checkpoint import Checkpoint
     from ..training.guard import Curvature
     from ..training.loop import EpochCallback, TrainResult
-    from ..training.losses import Loss
     from ..training.scaling import Scaling
     from ..training.schedulers import SchedulerSpec
     from ._stream import ChunkSource
-
-
-@dataclass
-class ExactGap:
-    """How far a gradient fit is from the exact least-squares answer on the same data.
-
-    ``coef``/``intercept`` are the exact solution (scikit-learn layout), ``cost`` its
-    mean squared error and ``gd_cost`` that of the gradient coefficients (after the last
-    epoch); ``coef_gap`` is the largest absolute difference over coefficients and
-    intercepts, ``cost_gap = gd_cost - cost`` (≥ 0 up to rounding). ``null_cost`` is
-    the cost of the best constant model (the weighted variance of y; the mean of y²
-    without an intercept), so ``relative_cost_gap = cost_gap / null_cost`` is the share
-    of y's variance the gradient fit gives up: the R² it is short of the exact fit's.
-    """
-
-    coef: np.ndarray
-    intercept: float | np.ndarray
-    cost: float
-    gd_cost: float
-    coef_gap: float
-    cost_gap: float
-    null_cost: float = float("nan")
-
-    @property
-    def relative_cost_gap(self) -> float:
-        return self.cost_gap / self.null_cost if self.null_cost > 0 else float(self.cost_gap > 0)
-
-
-def exact_gap(
-    X: ArrayLike,
-    y: ArrayLike,
-    sample_weight: ArrayLike | None,
-    coef: ArrayLike,
-    intercept: ArrayLike,
-    fit_intercept: bool,
-    group: Group | None = None,
-) -> ExactGap:
-    """Solve the same problem exactly and compare (costs from the exact state alone).
-
-    With a ``group``, ``X``, ``y`` and ``sample_weight`` are this rank's rows and the
-    exact problem is that of every rank's rows."""
-    exact = exact_fit(X, y, sample_weight, fit_intercept, group)
-    return gap_to(exact, coef, intercept)
-
-
-def exact_fit(
-    X: ArrayLike,
-    y: ArrayLike,
-    sample_weight: ArrayLike | None,
-    fit_intercept: bool,
-    group: Group | None = None,
-) -> Any:
-    """The exact least-squares fit of the same rows (every rank's with a ``group``),
-    its own diagnostics silenced: they are not the user's question here."""
-    from .linear import LinearRegression
-
-    exact = LinearRegression(fit_intercept=fit_intercept)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if group is None:
-            exact.fit(X, y, sample_weight)
-        else:
-            exact.fit(X, y, sample_weight, distributed=group)
-    return exact
-
-
-def gap_to(exact: Any, coef: ArrayLike, intercept: ArrayLike) -> ExactGap:
-    """How far ``coef``/``intercept`` are from the fitted exact model ``exact``."""
-    gap = max(
-        float(np.max(np.abs(np.asarray(coef, np.float64) - exact.coef_))),
-        float(np.max(np.abs(np.asarray(intercept, np.float64) - exact.intercept_))),
-    )
-    cost, gd_cost = exact.cost_of(exact.coef_, exact.intercept_), exact.cost_of(coef, intercept)
-    return ExactGap(
-        exact.coef_, exact.intercept_, cost, gd_cost, gap, gd_cost - cost, _null_cost(exact.state_)
-    )
-
-
-def _null_cost(state: Any) -> float:
-    """The mean cost of the best constant model, from the state (as ``cost_of``)."""
-    theta = _null_theta(state)
-    return float(state.rss_of(theta).sum() / (state.weight_sum * state.n_targets))
-
-
-def _null_theta(state: Any) -> torch.Tensor:
-    """The best constant model ``[ȳ_w; 0]`` (``0`` without an intercept), float64, from
-    the state: ``R[0, p:]/R[0, 0]`` is the weighted mean of ``y − y₀``."""
-    import torch
-
-    theta = torch.zeros(state.n_params, state.n_targets, dtype=torch.float64)
-    if state.fit_intercept:
-        R = state.R.detach().cpu().double()
-        theta[0] = state.shift_y.detach().cpu().double() + R[0, state.n_params :] / R[0, 0]
-    return theta
 
 
 class GDRegressor(RegressorBase):
@@ -807,296 +727,3 @@ class GDRegressor(RegressorBase):
 # one by more than this share of the variance of y (its R² short by more than it).
 FAR = 1e-3
 BUDGET_SPENT = "budget spent"
-
-
-def _refuse_dask(X: Any) -> None:
-    if is_dask(X):
-        raise InputError(
-            "GDRegressor trains on rows in memory, and X is a Dask collection; compute "
-            "it first (X.compute()), or fit LinearRegression, which folds Dask "
-            "partitions where they are"
-        )
-
-
-def _generator(seed: int | None) -> torch.Generator:
-    import torch
-
-    generator = torch.Generator()
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
-    return generator
-
-
-def _tensors(
-    X: ArrayLike,
-    y: ArrayLike,
-    sample_weight: ArrayLike | None,
-    dtype: torch.dtype,
-    device: torch.device,
-    rank: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """X (n, p), y (n,) or (n, k) and the weights (n,) or None, validated, in ``dtype``
-    on ``device``. One ``rank``'s share of a distributed fit may have no rows and weights
-    that are all zero."""
-    from ..data.arrays import as_tensor, check_lengths, check_sample_weight
-
-    if rank and _rows(X) == 0:
-        return _no_rows(X, y, sample_weight, dtype, device)
-    Xt = as_tensor(X, "X", ndim=(2,), dtype=dtype, device=device)
-    yt = as_tensor(y, "y", ndim=(1, 2), dtype=dtype, device=device)
-    wt = None
-    if sample_weight is not None:
-        wt = as_tensor(sample_weight, "sample_weight", ndim=(1,), dtype=dtype, device=device)
-        check_sample_weight(wt, allow_all_zero=rank)
-    check_lengths(Xt, yt, wt)
-    return Xt, yt, wt
-
-
-def _rows(a: Any) -> int | None:
-    shape = getattr(a, "shape", None)
-    return None if shape is None or len(shape) == 0 else int(shape[0])
-
-
-def _no_rows(
-    X: Any, y: Any, sample_weight: Any, dtype: torch.dtype, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """A rank's empty share: the shapes still count (columns, targets)."""
-    import torch
-
-    from ..errors import InputError
-
-    if len(X.shape) != 2 or X.shape[1] == 0:
-        raise InputError(
-            f"X has shape {tuple(X.shape)}; give a rank without rows X of shape (0, n_features)"
-        )
-    y_shape = tuple(getattr(y, "shape", np.shape(y)))
-    if len(y_shape) not in (1, 2) or y_shape[0] != 0:
-        raise InputError(f"X has 0 rows but y has shape {y_shape}; give y as many rows")
-    w_rows = None if sample_weight is None else _rows(np.asarray(sample_weight))
-    if w_rows not in (None, 0):
-        raise InputError(f"X has 0 rows but sample_weight has {w_rows}; give one weight per row")
-    k = 1 if len(y_shape) == 1 else y_shape[1]
-    empty = torch.zeros(0, X.shape[1], dtype=dtype, device=device)
-    yt = torch.zeros((0,) if len(y_shape) == 1 else (0, k), dtype=dtype, device=device)
-    wt = None if sample_weight is None else torch.zeros(0, dtype=dtype, device=device)
-    return empty, yt, wt
-
-
-def rank_seed(seed: int, rank: int) -> int:
-    """The seed of ``rank``'s shuffling generator in a distributed fit: from numpy's
-    ``SeedSequence([seed, rank])``, so that ranks draw independent orders."""
-    return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0])
-
-
-def _agree_on_problem(group: Group, model: GDRegressor, setup: _Setup, X: Any) -> tuple[int, bool]:
-    """Every rank holds the same problem (columns, targets, parameters) and, over every
-    rank, rows of positive weight; or every rank raises the same error. Returns rank 0's
-    seed, the one every rank uses, and whether any rank gave ``sample_weight`` (then
-    every rank trains weighted, rows without weights weighing 1, as the exact fits do)."""
-    from ..errors import InputError
-    from ._base import _column_names
-
-    names = _column_names(X)
-    mine = {
-        "features": setup.X.shape[1],
-        "targets": 1 if setup.y.ndim == 1 else setup.y.shape[1],
-        "target shape (1-D or 2-D)": setup.y.ndim,
-        "feature names": None if names is None else list(names),
-        "parameters": _shared_params(model, setup),
-    }
-    positive = setup.X.shape[0] > 0 and (setup.w is None or bool((setup.w > 0).any()))
-    seen = group.gather_objects((mine, positive, setup.seed, setup.w is not None))
-    first = seen[0][0]
-    for rank, (theirs, *_) in enumerate(seen):
-        for label, value in theirs.items():
-            if value != first[label]:
-                raise InputError(
-                    f"rank {rank} of {group.size} has other {label} than rank 0 ({value!r} "
-                    f"vs {first[label]!r}); every rank must fit the same problem, each on "
-                    "its own rows"
-                )
-    if not any(p for _, p, *_ in seen):
-        raise InputError(
-            "no rank has a row of positive weight (every rank's X is empty or its "
-            "sample_weight zero); give at least one row of positive weight"
-        )
-    return int(seen[0][2]), any(weighted for *_, weighted in seen)
-
-
-def _shared_params(model: GDRegressor, setup: _Setup) -> dict[str, Any]:
-    """The parameters every rank must share: those that shape the training's steps and
-    collectives (a mismatch would hang the ranks or leave them with different models)."""
-    optimizer = model.optimizer
-    named = optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", None)
-    return {
-        "loss": model.loss,
-        "epsilon": model.epsilon,
-        "optimizer": named if named is not None else type(optimizer).__name__,
-        "lr": model.lr,
-        "optimizer_options": repr(model.optimizer_options),
-        "epochs": model.epochs,
-        "batch_size": model.batch_size,
-        "shuffle": model.shuffle,
-        "fit_intercept": model.fit_intercept,
-        "init": model.init,
-        "dtype": str(setup.dtype),
-        "compare_exact": model.compare_exact,
-        "standardize": model.standardize,
-        "tol": model.tol,
-        "n_iter_no_change": model.n_iter_no_change,
-        "early_stopping": model.early_stopping,
-        "validation_fraction": model.validation_fraction,
-        "scheduler": repr(model.scheduler),
-        "scheduler_options": repr(model.scheduler_options),
-    }
-
-
-@dataclass
-class _Setup:
-    """A fit's validated parameters and data."""
-
-    loss: Loss
-    device: torch.device
-    dtype: torch.dtype
-    seed: int | None
-    X: torch.Tensor
-    y: torch.Tensor
-    w: torch.Tensor | None
-    log: Callable[[str], None] | None
-    # Streamed rows (models/_gd_stream.py): X and y are then empty, of the data's shapes.
-    stream: Any = None
-
-
-# The parameters that shape a run's trajectory: a checkpoint is resumed only by a run
-# with the same values (the others, such as log_every or device, may change).
-TRAJECTORY_PARAMS = (
-    "loss", "epsilon", "optimizer", "lr", "optimizer_options", "epochs", "batch_size",
-    "shuffle", "fit_intercept", "init", "random_state", "standardize", "tol",
-    "n_iter_no_change", "early_stopping", "validation_fraction", "scheduler",
-    "scheduler_options",
-)  # fmt: skip
-
-
-def data_digest(setup: _Setup) -> str:
-    """SHA-256 of the training data's values (X, y and the weights, as trained on)."""
-    h = hashlib.sha256()
-    for t in (setup.X, setup.y, setup.w):
-        if t is not None:
-            h.update(str(tuple(t.shape)).encode())
-            h.update(t.detach().cpu().contiguous().numpy().data)  # its buffer: no copy
-    return h.hexdigest()
-
-
-@dataclass
-class _Run:
-    """A checkpointed run: its identity, the seed its generator starts from, the data's
-    digest, and the checkpoint it resumes from (already read and checked)."""
-
-    identity: RunIdentity
-    seed: int
-    digest: str
-    start: Checkpoint | None
-
-    @classmethod
-    def of(cls, model: GDRegressor, setup: _Setup, resume: str | None) -> _Run:
-        """The run of ``model`` on ``setup``; ``resume`` read and checked against it.
-
-        With ``random_state`` an int, the seed is it; otherwise a fresh seed is drawn
-        and saved in the checkpoint, and a resumed run takes the checkpoint's (so a
-        random start and the held-out rows are drawn again as the run drew them)."""
-        from ..training.checkpoint import RunIdentity
-
-        params = {k: getattr(model, k) for k in TRAJECTORY_PARAMS}
-        params["dtype"] = str(setup.dtype).removeprefix("torch.")
-        identity = RunIdentity.of(params, setup.X, setup.y)
-        return cls.resumed(model, identity, data_digest(setup), setup.seed, resume)
-
-    @classmethod
-    def resumed(
-        cls,
-        model: GDRegressor,
-        identity: RunIdentity,
-        digest: str,
-        seed: int | None,
-        resume: str | None,
-    ) -> _Run:
-        """The run of ``identity`` on data of ``digest``; ``resume`` read and checked."""
-        from ..training.checkpoint import load_checkpoint
-
-        start = None
-        if resume is not None:
-            start = load_checkpoint(str(resume), identity)
-            if start.loop.get("data_sha256") != digest:
-                raise InputError(
-                    f"{resume} is a checkpoint of training on other data (of the same "
-                    "shape, other values); resume on the data it was trained on, or train "
-                    "afresh (without resume)"
-                )
-            saved_seed = start.loop.get("seed")
-            if seed is None or isinstance(model.random_state, np.random.RandomState):
-                if isinstance(saved_seed, bool) or not isinstance(saved_seed, int):
-                    raise InputError(
-                        f"{resume}: the checkpoint's seed is missing; the file is damaged"
-                    )
-                seed = saved_seed
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-        return cls(identity, seed, digest, start)
-
-    def writer(self, path: str, every: int | None, stop: Any) -> EpochCallback:
-        """The epoch callback that writes this run's checkpoints to ``path``."""
-        from ..training.checkpoint import Checkpointer
-
-        checkpointer = Checkpointer(str(path), every, self.identity, stop)
-        extra = {"seed": self.seed, "data_sha256": self.digest}
-
-        def after_epoch(end: Any) -> None:
-            checkpointer.after_epoch(
-                end.epoch, end.theta, end.optimizer, end.scheduler, end.generator,
-                end.history, lambda: {**end.loop_state(), **extra},
-            )  # fmt: skip
-
-        return after_epoch
-
-
-@dataclass
-class _Partial:
-    """What ``partial_fit`` carries from one call to the next."""
-
-    n_features: int
-    n_targets: int
-    target_ndim: int
-    dtype: torch.dtype
-    scaling: Scaling
-    state: Checkpoint
-    lr: float
-
-    @classmethod
-    def of(cls, setup: _Setup, scaling: Scaling, state: Checkpoint, lr: float) -> _Partial:
-        y = setup.y
-        k = 1 if y.ndim == 1 else y.shape[1]
-        return cls(setup.X.shape[1], k, y.ndim, setup.dtype, scaling, state, lr)
-
-    def check(self, setup: _Setup, model: GDRegressor) -> None:
-        """The data of a later call have the first call's shape and dtype."""
-        y = setup.y
-        k = 1 if y.ndim == 1 else y.shape[1]
-        if setup.X.shape[1] != self.n_features:
-            raise InputError(
-                f"X has {setup.X.shape[1]} features, but GDRegressor is expecting "
-                f"{self.n_features} features as input (partial_fit started with them); "
-                "give the same columns, or call fit to start afresh"
-            )
-        if (k, y.ndim) != (self.n_targets, self.target_ndim):
-            shape = "1-D" if self.target_ndim == 1 else f"{self.n_targets} columns"
-            raise InputError(
-                f"y has shape {tuple(y.shape)}, but partial_fit started with y {shape}; "
-                "give targets of the same shape (or call fit to start afresh)"
-            )
-        if setup.dtype != self.dtype:
-            raise InputError(
-                f"dtype is {setup.dtype} now, but partial_fit started in {self.dtype}; "
-                "keep the dtype (or call fit to start afresh)"
-            )
