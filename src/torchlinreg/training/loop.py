@@ -143,58 +143,25 @@ def train(
     (:mod:`.streamed`), in one process, without held-out rows.
     """
     curvature = curvature or Curvature()
-    validation = None
-    rows: _Rows | StreamedRows
-    if isinstance(X, StreamedRows):
-        _check_streamed(validation_fraction, group)
-        scaling = scaling or Scaling.none(X.n_features)
-        rows = X.in_units(scaling, fit_intercept)
-        cells, device = rows.columns * rows.n_targets, rows.device
-    else:
-        assert y is not None
-        scaling = scaling or Scaling.none(X.shape[1])
-        if validation_fraction is not None:
-            X, y, sample_weight, validation = _hold_out(
-                X, y, sample_weight, validation_fraction, generator, fit_intercept, scaling, group
-            )
-        rows = _Rows.of(scaling.to_training(X), y, sample_weight, fit_intercept, group)
-        cells, device = rows.A.shape[1] * y.shape[1], X.device
+    data = _training_data(
+        X, y, sample_weight, fit_intercept, scaling, validation_fraction, generator, group
+    )
+    rows, scaling = data.rows, data.scaling
     theta = theta0.detach().clone().requires_grad_(True)
-    opt = make_optimizer(optimizer, [theta], 1.0 if lr == "auto" else float(lr), optimizer_options)
-    full_batch = batch_size is None or batch_size >= rows.n_total
-    if lr == "auto":
-        lr = _auto(opt, curvature, rows, batch_size, full_batch, group)
-    lr = float(lr)
-    steps = 1 if full_batch else -(-rows.n_total // (batch_size or 1))
-    schedule = make_schedule(
-        scheduler, scheduler_options, opt, lr=lr, epochs=epochs + 1, steps_per_epoch=steps
+    opt, rate, full_batch = _optimizer(
+        theta, optimizer, lr, optimizer_options, curvature, rows, batch_size, group
+    )
+    schedule = _schedule(
+        opt, scheduler, scheduler_options, rate, epochs, rows, batch_size, full_batch
     )
     if start is not None:
-        if group is not None:
-            raise InputError(
-                "resuming from a checkpoint is not supported for distributed training yet; "
-                "train afresh (without resume)"
-            )
-        restore(opt, None if schedule is None else schedule.scheduler, generator, start)
+        _restore(opt, schedule, generator, start, group)
     step = _stepper(opt, theta, group, schedule)
     run_epoch = _epoch_runner(rows, theta, loss, step, batch_size, shuffle, generator, group)
-    bound = exact_bound(curvature, opt, full_batch) if validation is None else None
-    watch = Watch(
-        lr,
-        bound,
-        reference_bound(curvature),
-        _method(opt, full_batch, loss),
-        constant=schedule is None,  # a schedule may take the rate below the bound
-        reference_cost=curvature.reference_cost(
-            theta0, decay=bool(opt.defaults.get("weight_decay"))
-        ),
-    )
+    watch = _watch(opt, rate, curvature, theta0, full_batch, loss, schedule, data.validation)
     report = None
     if log is not None and log_every:
         report = _reporter(log, epochs, rows.weight_sum, fit_intercept, target_1d, scaling)
-    stopping = None
-    if tol is not None:
-        stopping = Stopping(tol, n_iter_no_change, higher=validation is not None)
     loop = _Epochs(
         run_epoch,
         theta.detach(),
@@ -203,8 +170,8 @@ def train(
         watch,
         report=report,
         log_every=log_every or 0,
-        stopping=stopping,
-        validation=validation,
+        stopping=_stopping(tol, n_iter_no_change, data.validation),
+        validation=data.validation,
         schedule=schedule,
         callbacks=callbacks,
         optimizer=opt,
@@ -221,11 +188,160 @@ def train(
     loop.history_of = history_of
     if start is not None:
         loop.resume(start)
-    rows_per_step = min(rows.n, batch_size or rows.n)  # at most; a rank's part is smaller
-    with torch.no_grad(), threads_for(rows_per_step * cells, device):
-        outcome = loop.run()
-    _finish(theta.detach(), outcome.epochs_run - 1, lr, group)
+    outcome = _run(loop, data, batch_size)
+    _finish(theta.detach(), outcome.epochs_run - 1, rate, group)
     history = history_of(outcome)
+    return _result(theta, history, outcome, rate, tol, n_iter_no_change, scaling, fit_intercept)
+
+
+@dataclass
+class _Data:
+    """The rows training steps on (in training units), the held-out rows' scorer, the
+    units, and the cells of a row (columns × targets) and their device, which size the
+    threads of a step."""
+
+    rows: _Rows | StreamedRows
+    validation: Validation | None
+    scaling: Scaling
+    cells: int
+    device: torch.device
+
+
+def _training_data(
+    X: torch.Tensor | StreamedRows,
+    y: torch.Tensor | None,
+    sample_weight: torch.Tensor | None,
+    fit_intercept: bool,
+    scaling: Scaling | None,
+    validation_fraction: float | None,
+    generator: torch.Generator | None,
+    group: Group | None,
+) -> _Data:
+    """The training rows and, with ``validation_fraction``, the held-out rows (drawn by
+    ``generator`` before anything else draws from it)."""
+    validation = None
+    rows: _Rows | StreamedRows
+    if isinstance(X, StreamedRows):
+        _check_streamed(validation_fraction, group)
+        scaling = scaling or Scaling.none(X.n_features)
+        rows = X.in_units(scaling, fit_intercept)
+        return _Data(rows, None, scaling, rows.columns * rows.n_targets, rows.device)
+    assert y is not None
+    scaling = scaling or Scaling.none(X.shape[1])
+    if validation_fraction is not None:
+        X, y, sample_weight, validation = _hold_out(
+            X, y, sample_weight, validation_fraction, generator, fit_intercept, scaling, group
+        )
+    rows = _Rows.of(scaling.to_training(X), y, sample_weight, fit_intercept, group)
+    return _Data(rows, validation, scaling, rows.A.shape[1] * y.shape[1], X.device)
+
+
+def _optimizer(
+    theta: torch.Tensor,
+    optimizer: OptimizerSpec,
+    lr: float | str,
+    optimizer_options: Mapping[str, Any] | None,
+    curvature: Curvature,
+    rows: _Rows | StreamedRows,
+    batch_size: int | None,
+    group: Group | None,
+) -> tuple[torch.optim.Optimizer, float, bool]:
+    """The optimizer of ``theta``, the learning rate it starts with (``lr="auto"``'s
+    from the curvature) and whether every step takes the full batch."""
+    opt = make_optimizer(optimizer, [theta], 1.0 if lr == "auto" else float(lr), optimizer_options)
+    full_batch = batch_size is None or batch_size >= rows.n_total
+    if lr == "auto":
+        lr = _auto(opt, curvature, rows, batch_size, full_batch, group)
+    return opt, float(lr), full_batch
+
+
+def _schedule(
+    opt: torch.optim.Optimizer,
+    scheduler: SchedulerSpec | None,
+    scheduler_options: Mapping[str, Any] | None,
+    lr: float,
+    epochs: int,
+    rows: _Rows | StreamedRows,
+    batch_size: int | None,
+    full_batch: bool,
+) -> Schedule | None:
+    """The learning-rate schedule over epochs ``0..epochs`` of their steps (or None)."""
+    steps = 1 if full_batch else -(-rows.n_total // (batch_size or 1))
+    return make_schedule(
+        scheduler, scheduler_options, opt, lr=lr, epochs=epochs + 1, steps_per_epoch=steps
+    )
+
+
+def _restore(
+    opt: torch.optim.Optimizer,
+    schedule: Schedule | None,
+    generator: torch.Generator | None,
+    start: Checkpoint,
+    group: Group | None,
+) -> None:
+    """The optimizer's, the schedule's and the generator's states from ``start``."""
+    if group is not None:
+        raise InputError(
+            "resuming from a checkpoint is not supported for distributed training yet; "
+            "train afresh (without resume)"
+        )
+    restore(opt, None if schedule is None else schedule.scheduler, generator, start)
+
+
+def _watch(
+    opt: torch.optim.Optimizer,
+    lr: float,
+    curvature: Curvature,
+    theta0: torch.Tensor,
+    full_batch: bool,
+    loss: Loss,
+    schedule: Schedule | None,
+    validation: Validation | None,
+) -> Watch:
+    """The divergence watch (:mod:`.guard`): the exact stable bound where one holds
+    (not with held-out rows), against the cost at θ0 or the best constant model's."""
+    bound = exact_bound(curvature, opt, full_batch) if validation is None else None
+    return Watch(
+        lr,
+        bound,
+        reference_bound(curvature),
+        _method(opt, full_batch, loss),
+        constant=schedule is None,  # a schedule may take the rate below the bound
+        reference_cost=curvature.reference_cost(
+            theta0, decay=bool(opt.defaults.get("weight_decay"))
+        ),
+    )
+
+
+def _stopping(
+    tol: float | None, n_iter_no_change: int, validation: Validation | None
+) -> Stopping | None:
+    """The stopping rule with ``tol``: on the held-out R² (which should rise) with
+    held-out rows, else on the training cost; None without ``tol``."""
+    if tol is None:
+        return None
+    return Stopping(tol, n_iter_no_change, higher=validation is not None)
+
+
+def _run(loop: _Epochs, data: _Data, batch_size: int | None) -> _Outcome:
+    """Run the epochs without autograd, on as many threads as a step's size is worth."""
+    rows = data.rows
+    rows_per_step = min(rows.n, batch_size or rows.n)  # at most; a rank's part is smaller
+    with torch.no_grad(), threads_for(rows_per_step * data.cells, data.device):
+        return loop.run()
+
+
+def _result(
+    theta: torch.Tensor,
+    history: History,
+    outcome: _Outcome,
+    lr: float,
+    tol: float | None,
+    n_iter_no_change: int,
+    scaling: Scaling,
+    fit_intercept: bool,
+) -> TrainResult:
+    """θ in the data's units and the history, told the rate and how the run ended."""
     history.lr = lr
     history.status, history.reason = outcome.status, _reason(outcome, tol, n_iter_no_change)
     return TrainResult(theta=scaling.theta_to_data(theta.detach(), fit_intercept), history=history)
