@@ -20,6 +20,7 @@ import numpy as np
 from ..devices import DeviceLike, DtypeLike
 from ..errors import ConvergenceWarning, InputError
 from ..training.optimizers import OptimizerSpec
+from ..training.stopping import BUDGET_SPENT
 from ._base import RegressorBase
 from ._gd_distributed import _agree_on_problem, rank_seed
 from ._gd_distributed import _no_rows as _no_rows
@@ -726,4 +727,3 @@ class GDRegressor(RegressorBase):
 # A run that spent its budget is far from the optimum when its cost exceeds the exact
 # one by more than this share of the variance of y (its R² short by more than it).
 FAR = 1e-3
-BUDGET_SPENT = "budget spent"
