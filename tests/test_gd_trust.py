@@ -700,3 +700,13 @@ def test_cli_gd_bad_options_exit_2_with_one_line(capsys, extra, message) -> None
 def test_cli_gd_options_without_gd_are_refused(capsys) -> None:
     code, _, err = cli(["fit", HOUSES, "--target", "price", "--tol", "1e-3"], capsys)
     assert code == 2 and "--tol: for gradient training only; add --method gd" in err
+
+
+def test_a_learning_rate_beyond_the_training_dtype_is_refused() -> None:
+    """float32 training holds no lr above 3.4e38: refused as bad input, not a crash of
+    the optimizer's first step (which converts lr to the parameters' type)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 2))
+    y = X @ [1.0, 2.0]
+    with pytest.raises(InputError, match="beyond the range of torch.float32"):
+        GDRegressor(lr=1e308, epochs=2).fit(X, y)

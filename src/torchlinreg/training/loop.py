@@ -248,6 +248,13 @@ def _optimizer(
 ) -> tuple[torch.optim.Optimizer, float, bool]:
     """The optimizer of ``theta``, the learning rate it starts with (``lr="auto"``'s
     from the curvature) and whether every step takes the full batch."""
+    largest = torch.finfo(theta.dtype).max
+    if lr != "auto" and float(lr) > largest:
+        # torch.optim would fail on the first step, converting lr to the parameters' type.
+        raise InputError(
+            f"lr={float(lr):g} is beyond the range of {theta.dtype} (largest {largest:.3g}); "
+            "give a learning rate that the training dtype can hold, or lr='auto'"
+        )
     opt = make_optimizer(optimizer, [theta], 1.0 if lr == "auto" else float(lr), optimizer_options)
     full_batch = batch_size is None or batch_size >= rows.n_total
     if lr == "auto":
