@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .solvers.state import LeastSquaresState
     from .stats.intervals import Prediction
     from .stats.summary import Summary
+    from .torch_io import from_torch
     from .training.history import History
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "Summary",
     "TrainingDivergedError",
     "__version__",
+    "from_torch",
     "load_data",
     "load_model",
     "save_model",
@@ -76,6 +78,7 @@ _LAZY = {
     "NotFittedError": "torchlinreg.errors",
     "RankDeficientWarning": "torchlinreg.errors",
     "TrainingDivergedError": "torchlinreg.errors",
+    "from_torch": "torchlinreg.torch_io",
 }
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..data.named import column_names, target_name
+from ..devices import DeviceLike
 from ..errors import InputError, not_fitted
 from ._types import ArrayLike
 
@@ -85,7 +87,12 @@ class RegressorBase:
             else:
                 setattr(self, attr, names)
 
-    def _check_feature_names(self, X: Any) -> None:
+    def _check_feature_names(self, X: Any, *, by_name: bool = False) -> Any:
+        """Warn when X's names and the fit's disagree on having names (scikit-learn's
+        warnings); raise when both have names that differ. Returns X, with its columns
+        put in the fitted order when ``by_name`` and X names exactly the fitted
+        columns in another order (prediction matches columns by name; ``partial_fit``
+        keeps scikit-learn's rule that the order is part of the data)."""
         fitted, given = getattr(self, "feature_names_in_", None), _column_names(X)
         name = type(self).__name__
         if fitted is None and given is not None:
@@ -101,21 +108,19 @@ class RegressorBase:
                 stacklevel=3,
             )
         elif fitted is not None and given is not None and list(fitted) != list(given):
-            missing = sorted(set(fitted) - set(given))
-            unexpected = sorted(set(given) - set(fitted))
-            detail = "; ".join(
-                part
-                for part in (
-                    f"missing: {', '.join(missing)}" if missing else "",
-                    f"unexpected: {', '.join(unexpected)}" if unexpected else "",
-                    "" if missing or unexpected else "same names in another order",
-                )
-                if part
-            )
+            detail = _names_mismatch(list(fitted), list(given))
+            if detail is None and by_name:
+                return select_columns(X, [str(c) for c in fitted])
             raise InputError(
-                f"The feature names should match those that were passed during fit ({detail}); "
-                "select the columns in the order used for fitting"
+                "The feature names should match those that were passed during fit "
+                f"({detail or 'same names in another order'}); "
+                + (
+                    "give X exactly the columns the model was fitted with"
+                    if by_name or detail
+                    else "select the columns in the order used for fitting"
+                )
             )
+        return X
 
     def _check_n_features(self, n_features: int) -> None:
         if n_features != self.n_features_in_:
@@ -141,7 +146,7 @@ class RegressorBase:
         else gives a numpy array. Computed in X's precision when X is float32 or
         float64, else in float64."""
         self._check_is_fitted()
-        self._check_feature_names(X)
+        X = self._check_feature_names(X, by_name=True)
         return self._predict_checked(X)
 
     def _predict_checked(self, X: ArrayLike) -> Any:
@@ -154,7 +159,8 @@ class RegressorBase:
         return self._predict(X)
 
     def _predict(self, X: ArrayLike) -> np.ndarray | torch.Tensor:
-        """:meth:`predict` once the model and X's names are checked."""
+        """:meth:`predict` once the model and X's names are checked. A tensor that
+        requires grad gives a prediction in its graph: gradients flow back to X."""
         import torch
 
         from ..data.arrays import as_tensor
@@ -162,13 +168,35 @@ class RegressorBase:
         dtype = torch.float32 if getattr(X, "dtype", None) in (np.float32, torch.float32) else None
         dtype = dtype or torch.float64
         device = X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
+        # Checked (shape, finite values) on a detached view: no copy of X in its dtype.
         Xt = as_tensor(X, "X", ndim=(2,), dtype=dtype, device=device)
         self._check_n_features(Xt.shape[1])
+        graph = isinstance(X, torch.Tensor) and X.requires_grad and torch.is_grad_enabled()
+        if graph:
+            Xt = X.to(dtype)  # type: ignore[union-attr]  # differentiable (a no-op in dtype)
         coef = torch.as_tensor(np.asarray(self.coef_), dtype=dtype, device=device)
+        intercept = torch.as_tensor(self.intercept_, dtype=dtype, device=device)
         # coef_ is (n_features,) for a 1-D target, (n_targets, n_features) otherwise.
         pred = Xt @ (coef if coef.ndim == 1 else coef.T)
-        pred += torch.as_tensor(self.intercept_, dtype=dtype, device=device)
+        if graph:
+            pred = pred + intercept  # not in place: autograd keeps the product's version
+        else:
+            pred += intercept
         return pred if isinstance(X, torch.Tensor) else pred.cpu().numpy()
+
+    def to_torch(
+        self, dtype: torch.dtype | str | None = None, device: DeviceLike | None = None
+    ) -> torch.nn.Linear:
+        """The fitted model as a ``torch.nn.Linear`` (a copy of ``coef_`` and
+        ``intercept_``; no bias when ``fit_intercept=False``), ready to be part of a
+        network. ``dtype``: torch's default (float32) unless given; ``device``: the CPU
+        unless given. It always has ``out_features = n_targets`` columns out, so a model
+        of a 1-D target gives ``(n, 1)``: ``to_torch()(X).squeeze(-1)`` is ``predict(X)``.
+        See ``docs/torch.md``."""
+        from ..torch_io import to_linear
+
+        self._check_is_fitted()
+        return to_linear(self, dtype=dtype, device=device)
 
     def predict_array(self, X: np.ndarray) -> np.ndarray:
         """``X W + b`` for a float64 numpy array whose columns the caller has already
@@ -227,3 +255,37 @@ def _column_names(X: Any) -> np.ndarray | None:
     if not names or any(c is None for c in names):
         return None
     return np.asarray(names, dtype=object)
+
+
+def _names_mismatch(fitted: list[str], given: list[str]) -> str | None:
+    """What differs between the fitted names and X's (missing, unexpected, repeated
+    columns), or None when X names the fitted columns, each once, in any order."""
+    counts = Counter(given)
+    known = set(fitted)
+    missing = [c for c in fitted if c not in counts]
+    unexpected = [c for c in counts if c not in known]
+    repeated = [c for c, n in counts.items() if n > 1]
+    parts = [
+        f"{label}: {', '.join(map(str, names))}"
+        for label, names in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("repeated", repeated),
+        )
+        if names
+    ]
+    return "; ".join(parts) or None
+
+
+def select_columns(X: Any, names: list[str]) -> Any:
+    """X's columns ``names``, in that order, of the same kind of table: a pandas, polars
+    or Dask DataFrame, a pyarrow Table, or :func:`~torchlinreg.load_data`'s named X. The
+    caller has checked that X has each of them once."""
+    from ..data.named import NamedArray
+
+    if isinstance(X, NamedArray):
+        index = [X.names.index(c) for c in names]
+        return NamedArray(np.asarray(X)[:, index], names)
+    if type(X).__module__.split(".")[0] in ("pyarrow", "polars"):
+        return X.select(names)
+    return X[names]  # pandas and Dask DataFrames (and others indexed like them)

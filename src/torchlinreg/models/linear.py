@@ -105,7 +105,7 @@ class LinearRegression(ExactRegressor):
         :class:`~torchlinreg.stats.intervals.Prediction` (``mean``, ``lower``,
         ``upper``, ``se``; numpy arrays shaped like ``predict(X)``)."""
         self._check_is_fitted()
-        self._check_feature_names(X)
+        X = self._check_feature_names(X, by_name=True)  # a DataFrame's columns by name
         if interval is None:
             return self._predict_checked(X)  # type: ignore[no-any-return]
         if is_dask(X):
