@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         RankDeficientWarning,
         TrainingDivergedError,
     )
+    from .formula.api import ols
     from .models.gd import ExactGap, GDRegressor
     from .models.linear import LinearRegression
     from .models.ridge import Ridge
@@ -54,6 +55,7 @@ __all__ = [
     "__version__",
     "from_torch",
     "load_data",
+    "ols",
     "load_model",
     "save_model",
 ]
@@ -62,6 +64,7 @@ _LAZY = {
     "Dataset": "torchlinreg.data.tables",
     "load_data": "torchlinreg.data.tables",
     "load_model": "torchlinreg.persistence",
+    "ols": "torchlinreg.formula.api",
     "save_model": "torchlinreg.persistence",
     "ExactGap": "torchlinreg.models.gd",
     "GDRegressor": "torchlinreg.models.gd",

@@ -79,6 +79,7 @@ class RegressorBase:
         """Remember the names of X's columns (``feature_names_in_``) and of y
         (``target_names_``: a Series' name, a DataFrame's columns), or forget those of
         an earlier fit when there are none."""
+        self.__dict__.pop("formula_", None)  # a fit on arrays forgets an earlier formula
         columns = _column_names(y)
         target = [str(c) for c in columns] if columns is not None else _series_name(y)
         for attr, names in (("feature_names_in_", _column_names(X)), ("target_names_", target)):
@@ -92,7 +93,12 @@ class RegressorBase:
         warnings); raise when both have names that differ. Returns X, with its columns
         put in the fitted order when ``by_name`` and X names exactly the fitted
         columns in another order (prediction matches columns by name; ``partial_fit``
-        keeps scikit-learn's rule that the order is part of the data)."""
+        keeps scikit-learn's rule that the order is part of the data). A model fitted
+        from a formula (``formula_``) builds its columns from a table by the formula."""
+        if by_name and getattr(self, "formula_", None) is not None and _is_table(X):
+            from ..formula.api import predictors
+
+            X = predictors(self.formula_, X)
         fitted, given = getattr(self, "feature_names_in_", None), _column_names(X)
         name = type(self).__name__
         if fitted is None and given is not None:
@@ -205,13 +211,36 @@ class RegressorBase:
         coef = np.asarray(self.coef_, dtype=np.float64)
         return X @ (coef if coef.ndim == 1 else coef.T) + np.asarray(self.intercept_, np.float64)
 
-    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+    def score(
+        self, X: ArrayLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> float:
         """R² of ``predict(X)`` against ``y`` (uniform average over targets), as
         scikit-learn's ``r2_score``: NaN for fewer than two rows, 1.0 or 0.0 for a
-        target constant over the rows of positive weight (predicted exactly or not)."""
+        target constant over the rows of positive weight (predicted exactly or not).
+        A model fitted from a formula takes ``y`` from the table ``X`` when not given."""
         from ..stats.metrics import r2_score
 
+        if y is None and getattr(self, "formula_", None) is not None:
+            from ..formula.api import training_data
+
+            X, y, w, _ = training_data(self.formula_, X, sample_weight, None)
+            sample_weight = None if sample_weight is None else w
+        if y is None:
+            raise InputError("score needs y, the true values for the rows of X")
+
         return r2_score(_host(y), _host(self.predict(X)), _host(sample_weight))
+
+
+def _is_table(X: Any) -> bool:
+    """A DataFrame (pandas, polars), a pyarrow Table or a file path: what a formula
+    model builds its columns from."""
+    import os
+
+    if isinstance(X, (str, os.PathLike)):
+        return True
+    if type(X).__module__.split(".")[0] not in ("pandas", "polars", "pyarrow"):
+        return False
+    return hasattr(X, "column_names") or (hasattr(X, "columns") and X.ndim == 2)
 
 
 def is_dask(X: Any) -> bool:

@@ -404,6 +404,25 @@ class ExactRegressor(RegressorBase):
         b = torch.as_tensor(np.atleast_1d(intercept), dtype=torch.float64)
         return stack_theta(slopes, b if self.fit_intercept else None)
 
+    @classmethod
+    def from_formula(
+        cls,
+        formula: str,
+        data: Any,
+        *,
+        weights: str | ArrayLike | None = None,
+        missing: str = "error",
+        **params: Any,
+    ) -> Self:
+        """A model fitted to an R-style ``formula`` (``"y ~ x1 + C(g)"``) on ``data``
+        (a pandas or polars DataFrame, a pyarrow Table or a file path), built by
+        formulaic; ``params`` are the constructor's, less ``fit_intercept`` (the formula
+        says it). See :func:`torchlinreg.ols` and docs/formulas.md."""
+        from ..formula.api import fit_formula
+
+        return fit_formula(cls, formula, data, weights=weights, missing=missing,  # type: ignore[no-any-return]
+                           params=params)  # fmt: skip
+
     def summary(
         self,
         level: float = 0.95,
@@ -433,6 +452,10 @@ class ExactRegressor(RegressorBase):
         self._check_is_fitted()
         check_level(level)
         check_cov_type(cov_type)
+        if getattr(self, "formula_", None) is not None and X is not None and y is None:
+            from ..formula.api import training_data  # X is the table the formula reads
+
+            X, y, sample_weight, groups = training_data(self.formula_, X, sample_weight, groups)
         data = None
         group = getattr(self, "_distributed", None) if distributed is None else _group(distributed)
         if cov_type != "nonrobust" and is_dask(X):

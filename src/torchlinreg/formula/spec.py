@@ -1,0 +1,265 @@
+"""``FormulaSpec``: a formula and what it learned from the training data, applied to
+new rows as when fitting, and kept as JSON.
+
+formulaic builds the columns (its ``ModelSpec``, one for each side of ``~``); this
+class keeps what a model needs from it: the formula's text, the learned state of each
+side (:mod:`.state_json`), and the column names. formulaic's ``Intercept`` column is
+the model's intercept (``fit_intercept``), so it is not a feature.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..data.options import option
+from ..errors import InputError
+from ._formulaic import formulaic, one_line
+from .state_json import from_json, to_json
+
+INTERCEPT = "Intercept"  # formulaic's name for the column of ones
+# Each side is materialized keeping every row (NaN where a value is missing), so that
+# rows stay where they were and the missing-value rule is the library's.
+_OPTIONS = {"na_action": "ignore", "output": "numpy", "materializer": "pandas"}
+
+
+def parse(formula: str) -> Any:
+    """formulaic's parsed formula, with a target; a clear error otherwise."""
+    fl = formulaic()
+    if not isinstance(formula, str) or not formula.strip():
+        raise InputError(f"the formula must be text such as 'y ~ x1 + C(g)'; got {formula!r}")
+    try:
+        parsed = fl.Formula(formula)
+    except Exception as exc:  # noqa: BLE001 - formulaic raises several kinds here
+        raise InputError(f"the formula {formula!r} does not parse: {one_line(exc)}") from None
+    if not hasattr(parsed, "lhs") or not list(parsed.lhs):
+        raise InputError(f"the formula {formula!r} has no target; write it as 'target ~ terms'")
+    return parsed
+
+
+def side_variables(side: Any) -> list[str]:
+    """The data columns one side of a parsed formula reads, sorted."""
+    return sorted(str(v) for v in side.required_variables)
+
+
+class FormulaSpec:
+    """A formula and its learned state. ``feature_names`` are formulaic's column names
+    (``C(g)[T.b]``, ``x1:x2``) less ``Intercept``; ``fit_intercept`` tells whether the
+    formula has one (``- 1`` or ``+ 0`` removes it); ``target_names`` name the left
+    side's columns. ``record`` is the JSON form (see :meth:`to_dict`)."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self._sides: dict[str, Any] = {}
+
+    # What the record says -------------------------------------------------------
+    @property
+    def formula(self) -> str:
+        return str(self.record["formula"])
+
+    @property
+    def fit_intercept(self) -> bool:
+        return INTERCEPT in self.record["columns"]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [c for c in self.record["columns"] if c != INTERCEPT]
+
+    @property
+    def target_names(self) -> list[str]:
+        return list(self.record["targets"])
+
+    @property
+    def variables(self) -> list[str]:
+        """The data columns the features are computed from."""
+        return list(self.record["variables"])
+
+    @property
+    def target_variables(self) -> list[str]:
+        return list(self.record["target_variables"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record: ``formula``, ``columns`` (formulaic's, ``Intercept``
+        included), ``targets``, ``variables``, ``target_variables`` and, per side
+        (``rhs``, ``lhs``), formulaic's ``encoder_state`` and ``transform_state``."""
+        return self.record
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> FormulaSpec:
+        return cls(record)
+
+    def __repr__(self) -> str:
+        return f"FormulaSpec({self.formula!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"record": self.record, "_sides": {}}  # formulaic's objects are rebuilt
+
+    # Learning and applying ------------------------------------------------------
+    @classmethod
+    def learn(
+        cls,
+        formula: str,
+        frame: Any,
+        categories: dict[str, list[Any]] | None = None,
+    ) -> FormulaSpec:
+        """Learn the formula's state from ``frame`` (a pandas DataFrame with the columns
+        it reads); ``categories`` (per categorical factor) replace those seen in
+        ``frame`` (a stream's categories are found over every row first)."""
+        parsed = parse(formula)
+        fl = formulaic()
+        specs = fl.ModelSpec.from_spec(parsed, **_OPTIONS)
+        record: dict[str, Any] = {"formula": formula}
+        for name in ("lhs", "rhs"):
+            learned = _materialize(getattr(specs, name), frame, formula).model_spec
+            encoder = _without_contrasts(learned.encoder_state)
+            for factor, levels in (categories or {}).items():
+                if factor in encoder:
+                    encoder[factor] = (
+                        encoder[factor][0],
+                        {**encoder[factor][1], "categories": list(levels)},
+                    )
+            record[name] = {
+                "encoder_state": to_json(encoder),
+                "transform_state": to_json(learned.transform_state),
+            }
+        record["variables"] = side_variables(parsed.rhs)
+        record["target_variables"] = side_variables(parsed.lhs)
+        spec = cls(record)
+        record["columns"] = list(spec._side("rhs").get_model_matrix(frame.iloc[:0]).model_spec
+                                 .column_names)  # fmt: skip
+        record["targets"] = list(spec._side("lhs").get_model_matrix(frame.iloc[:0]).model_spec
+                                 .column_names)  # fmt: skip
+        spec._check_learned()
+        return spec
+
+    def _check_learned(self) -> None:
+        categorical = [f for f, (kind, _) in self.encoder_state("lhs").items()
+                       if getattr(kind, "value", kind) == "categorical"]  # fmt: skip
+        if categorical:
+            raise InputError(
+                f"the formula {self.formula!r}: the target {categorical[0]} is categorical "
+                "(text); a linear regression's target must hold numbers"
+            )
+        if not self.feature_names:
+            raise InputError(
+                f"the formula {self.formula!r} has no terms besides the intercept; "
+                "add at least one (y ~ x)"
+            )
+
+    def encoder_state(self, side: str) -> dict[str, Any]:
+        return dict(from_json(self.record[side]["encoder_state"]))
+
+    def categorical_factors(self) -> list[str]:
+        """The right side's categorical factors (``C(g)``, a text column)."""
+        return [f for f, (kind, _) in self.encoder_state("rhs").items()
+                if getattr(kind, "value", kind) == "categorical"]  # fmt: skip
+
+    def _side(self, side: str) -> Any:
+        """formulaic's ModelSpec of one side, rebuilt from the record (once)."""
+        if side not in self._sides:
+            parsed = parse(self.formula)
+            spec = formulaic().ModelSpec.from_spec(getattr(parsed, side), **_OPTIONS)
+            state = self.record[side]
+            self._sides[side] = spec.update(
+                encoder_state=from_json(state["encoder_state"]),
+                transform_state=from_json(state["transform_state"]),
+            )
+        return self._sides[side]
+
+    def matrix(
+        self,
+        frame: Any,
+        side: str,
+        *,
+        where: Callable[[int], str],
+        missing: str = "error",
+    ) -> np.ndarray:
+        """One side's columns for the rows of ``frame`` as a float64 array (the
+        features less ``Intercept``, or the targets). A row missing a value the side
+        reads is an error (``missing="error"``; ``where(i)`` names row ``i``) or a row
+        of NaN. A category not seen when fitting is an error naming column and level."""
+        variables = self.variables if side == "rhs" else self.target_variables
+        null = _null_rows(frame, variables, where, missing)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            built = _materialize(self._side(side), frame, self.formula)
+        mismatch = [w for w in caught if type(w.message).__name__ == "DataMismatchWarning"]
+        if mismatch:
+            raise self._unseen(frame, where, mismatch[0].message)
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        names = list(built.model_spec.column_names)
+        expected = self.record["columns"] if side == "rhs" else self.record["targets"]
+        if names != list(expected):
+            raise InputError(
+                f"the formula {self.formula!r} now builds the columns {names}, not those "
+                f"it was fitted with ({list(expected)}); was another formulaic version used?"
+            )
+        out = np.asarray(built, dtype=np.float64)
+        if side == "rhs" and self.fit_intercept:
+            out = np.delete(out, names.index(INTERCEPT), axis=1)
+        if null is not None:
+            out[null] = np.nan
+        return np.ascontiguousarray(out)
+
+    def _unseen(self, frame: Any, where: Callable[[int], str], message: Any) -> InputError:
+        """The error for a category not seen when fitting: the column, the row and the
+        level, where the factor reads one column as it is (``g``, ``C(g, ...)``)."""
+        for factor, (_, state) in self.encoder_state("rhs").items():
+            known = state.get("categories")
+            columns = side_variables(parse(f"y ~ {factor}").rhs)
+            if known is None or len(columns) != 1 or columns[0] not in frame:
+                continue
+            values = frame[columns[0]]
+            new = ~values.isin(known) & values.notna()
+            if new.any():
+                row = int(np.flatnonzero(new.to_numpy())[0])
+                return InputError(
+                    f"{where(row)}, column {columns[0]!r}: level {values.iloc[row]!r} was not "
+                    f"seen when fitting (known: {', '.join(map(str, known))})"
+                )
+        return InputError(
+            f"the formula {self.formula!r} meets a category not seen when fitting: "
+            f"{one_line(Exception(message))}"
+        )
+
+
+def _materialize(spec: Any, frame: Any, formula: str) -> Any:
+    """formulaic's model matrix of one side, its errors as InputError."""
+    try:
+        return spec.get_model_matrix(frame)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - formulaic wraps the data's own errors
+        raise InputError(f"the formula {formula!r} cannot be applied: {one_line(exc)}") from None
+
+
+def _without_contrasts(encoder_state: dict[str, Any]) -> dict[str, Any]:
+    """The encoder state less the contrasts objects, which formulaic rebuilds from the
+    formula's text (``C(g, Treatment('b'))``) and the categories."""
+    return {f: (kind, {k: v for k, v in state.items() if k != "contrasts"})
+            for f, (kind, state) in encoder_state.items()}  # fmt: skip
+
+
+def _null_rows(
+    frame: Any, variables: Sequence[str], where: Callable[[int], str], missing: str
+) -> np.ndarray | None:
+    """The rows missing a value of ``variables`` (None when none is), or the error."""
+    present = [v for v in variables if v in frame]
+    if not present:
+        return None
+    isna = frame[present].isna().to_numpy()
+    null = isna.any(axis=1)
+    if not null.any():
+        return None
+    if missing == "error":
+        row = int(np.flatnonzero(null)[0])
+        column = present[int(np.flatnonzero(isna[row])[0])]
+        raise InputError(
+            f"{where(row)}, column {column!r}: the value is missing; fill it in, remove "
+            f"the row, or leave such rows out with {option('missing', 'drop')}"
+        )
+    return null
