@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -174,18 +174,24 @@ class RegressorBase:
         dtype = torch.float32 if getattr(X, "dtype", None) in (np.float32, torch.float32) else None
         dtype = dtype or torch.float64
         device = X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
-        # Checked (shape, finite values) on a detached view: no copy of X in its dtype.
-        Xt = as_tensor(X, "X", ndim=(2,), dtype=dtype, device=device)
-        self._check_n_features(Xt.shape[1])
         graph = isinstance(X, torch.Tensor) and X.requires_grad and torch.is_grad_enabled()
+        # Checked (shape, finite values) on a detached view, which shares X's memory.
+        Xt = as_tensor(
+            X.detach() if isinstance(X, torch.Tensor) else X,
+            "X",
+            ndim=(2,),
+            dtype=dtype,
+            device=device,
+        )
+        self._check_n_features(Xt.shape[1])
         if graph:
-            Xt = X.to(dtype)  # type: ignore[union-attr]  # differentiable (a no-op in dtype)
+            Xt = cast("torch.Tensor", X).to(dtype)  # in the graph (no copy in its dtype)
         coef = torch.as_tensor(np.asarray(self.coef_), dtype=dtype, device=device)
         intercept = torch.as_tensor(self.intercept_, dtype=dtype, device=device)
         # coef_ is (n_features,) for a 1-D target, (n_targets, n_features) otherwise.
         pred = Xt @ (coef if coef.ndim == 1 else coef.T)
         if graph:
-            pred = pred + intercept  # not in place: autograd keeps the product's version
+            pred = pred + intercept  # out of place: no in-place change to a graph tensor
         else:
             pred += intercept
         return pred if isinstance(X, torch.Tensor) else pred.cpu().numpy()
