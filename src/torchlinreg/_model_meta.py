@@ -230,7 +230,7 @@ def _check_info(info: Any, names: list[str] | None, n_params: int, k: int) -> No
 def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
     """Check a model file's metadata (parsed JSON) against its float64 tensors (whose
     names and dimensions the reader has checked); raises :class:`InputError`."""
-    json_object(meta, "the metadata", _TOP, _TOP_OPTIONAL)
+    json_object(meta, "the metadata", _TOP, (*_TOP_OPTIONAL, "formula"))
     for name in _TOP_OPTIONAL:
         if name in meta:
             string(meta[name], name)
@@ -258,6 +258,10 @@ def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
         strings(names, "feature_names", length=p, unique=True)
     if meta["design"] is not None:
         names = _check_design(meta["design"], names, p, k).feature_names
+    if meta.get("formula") is not None:
+        from .formula.record import check_formula
+
+        check_formula(meta["formula"], names, k, fit_intercept)
     has_state = "state.R" in arrays
     if (meta["state"] is not None) != has_state:
         raise InputError("the saved state's record and its tensors do not come together")

@@ -49,8 +49,8 @@ class ModelFile:
     def predict(self, data: Any) -> Any:
         """Predictions for raw ``data`` (a DataFrame, a table or a path): with a design,
         its columns are encoded as when fitting (one-hot categories included)."""
-        if self.design is None:
-            return self.estimator.predict(data)
+        if self.design is None or getattr(self.estimator, "formula_", None) is not None:
+            return self.estimator.predict(data)  # a formula builds its columns itself
         from .data.tables import design_matrix
 
         return self.estimator.predict_array(design_matrix(data, self.design))
@@ -152,6 +152,7 @@ def save_model(
         "fitted": {k: _jsonable(getattr(estimator, k)) for k in _FITTED if hasattr(estimator, k)},
         "info": info or {},
         "torchlinreg_version": __version__,
+        **_formula_record(estimator),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     try:
@@ -165,6 +166,13 @@ def save_model(
         "sha256": _digest(meta, arrays),
     }
     write_safetensors(path, arrays, header)
+
+
+def _formula_record(estimator: Any) -> dict[str, Any]:
+    """``{"formula": record}`` for a model fitted from a formula (its text and learned
+    state, :class:`~torchlinreg.formula.spec.FormulaSpec`), else nothing."""
+    spec = getattr(estimator, "formula_", None)
+    return {} if spec is None else {"formula": spec.to_dict()}
 
 
 def write_safetensors(path: str, arrays: dict[str, np.ndarray], header: dict[str, str]) -> None:
@@ -298,6 +306,10 @@ def _rebuild(contents: ModelContents) -> Any:
         est.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)
     for k, v in meta["fitted"].items():
         setattr(est, k, v)
+    if meta.get("formula") is not None:  # formulaic is imported when the formula is used
+        from .formula.spec import FormulaSpec
+
+        est.formula_ = FormulaSpec.from_dict(meta["formula"])
     if meta["state"] is not None:
         from .solvers.state import LeastSquaresState
 

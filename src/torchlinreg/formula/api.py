@@ -17,7 +17,7 @@ import numpy as np
 from ..data.options import keywords
 from ..errors import InputError
 from .frames import as_frame, require_variables, table_columns
-from .spec import FormulaSpec, parse, side_variables
+from .spec import FormulaSpec, candidate_columns, parse, side_variables
 
 if TYPE_CHECKING:
     from ..models.linear import LinearRegression
@@ -82,12 +82,12 @@ def fit_formula(
             )
         columns = table_columns(data) if not _is_path(data) else _file_columns(data)
         parsed = parse(formula)
-        wanted = side_variables(parsed.lhs) + side_variables(parsed.rhs)
+        seen = side_variables(parsed.lhs) + side_variables(parsed.rhs)
         weight_column = weights if isinstance(weights, str) else None
-        require_variables(formula, [*wanted, *([weight_column] if weight_column else [])],
+        require_variables(formula, [*seen, *([weight_column] if weight_column else [])],
                           columns)  # fmt: skip
-        frame = as_frame(data, list(dict.fromkeys(wanted)))
-        spec = FormulaSpec.learn(formula, frame)
+        frame = as_frame(data, candidate_columns(formula, parsed, columns))
+        spec = FormulaSpec.learn(formula, frame, columns=columns)
         spec.record["missing"] = missing
         spec.record["weights"] = weight_column
         w = _weights(data, weights, len(frame))

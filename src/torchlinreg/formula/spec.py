@@ -9,6 +9,7 @@ the model's intercept (``fit_intercept``), so it is not a feature.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -41,8 +42,18 @@ def parse(formula: str) -> Any:
 
 
 def side_variables(side: Any) -> list[str]:
-    """The data columns one side of a parsed formula reads, sorted."""
+    """The data columns one side of a parsed (or learned) formula reads, sorted. Parsed,
+    formulaic does not see into stateful transforms (``poly(x, 2)``, ``center(x)``):
+    :func:`candidate_columns` is the set to read before learning."""
     return sorted(str(v) for v in side.required_variables)
+
+
+def candidate_columns(formula: str, parsed: Any, columns: Sequence[str]) -> list[str]:
+    """The columns a formula may read: those formulaic names when parsing it, and every
+    column whose name appears in its text (inside a stateful transform). Learning tells
+    which it reads (``FormulaSpec.variables``)."""
+    named = side_variables(parsed.lhs) + side_variables(parsed.rhs)
+    return list(dict.fromkeys([*named, *(c for c in columns if c in formula)]))
 
 
 class FormulaSpec:
@@ -104,16 +115,19 @@ class FormulaSpec:
         formula: str,
         frame: Any,
         categories: dict[str, list[Any]] | None = None,
+        columns: Sequence[str] = (),
     ) -> FormulaSpec:
         """Learn the formula's state from ``frame`` (a pandas DataFrame with the columns
         it reads); ``categories`` (per categorical factor) replace those seen in
-        ``frame`` (a stream's categories are found over every row first)."""
+        ``frame`` (a stream's categories are found over every row first); ``columns``,
+        the data's, are listed when the formula names another."""
         parsed = parse(formula)
         fl = formulaic()
         specs = fl.ModelSpec.from_spec(parsed, **_OPTIONS)
         record: dict[str, Any] = {"formula": formula}
         for name in ("lhs", "rhs"):
-            learned = _materialize(getattr(specs, name), frame, formula).model_spec
+            learned = _materialize(getattr(specs, name), frame, formula, columns).model_spec
+            record[f"{name}_variables"] = side_variables(learned)
             encoder = _without_contrasts(learned.encoder_state)
             for factor, levels in (categories or {}).items():
                 if factor in encoder:
@@ -125,8 +139,8 @@ class FormulaSpec:
                 "encoder_state": to_json(encoder),
                 "transform_state": to_json(learned.transform_state),
             }
-        record["variables"] = side_variables(parsed.rhs)
-        record["target_variables"] = side_variables(parsed.lhs)
+        record["variables"] = record.pop("rhs_variables")
+        record["target_variables"] = record.pop("lhs_variables")
         spec = cls(record)
         record["columns"] = list(spec._side("rhs").get_model_matrix(frame.iloc[:0]).model_spec
                                  .column_names)  # fmt: skip
@@ -227,14 +241,24 @@ class FormulaSpec:
         )
 
 
-def _materialize(spec: Any, frame: Any, formula: str) -> Any:
-    """formulaic's model matrix of one side, its errors as InputError."""
+_UNKNOWN_NAME = re.compile(r"name '([^']+)' is not defined|`([^`]+)` is not present in the data")
+
+
+def _materialize(spec: Any, frame: Any, formula: str, columns: Sequence[str] = ()) -> Any:
+    """formulaic's model matrix of one side, its errors as InputError; a name that is
+    no column is refused as :func:`.frames.require_variables` does."""
     try:
         return spec.get_model_matrix(frame)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - formulaic wraps the data's own errors
-        raise InputError(f"the formula {formula!r} cannot be applied: {one_line(exc)}") from None
+        message = one_line(exc)
+        unknown = _UNKNOWN_NAME.search(message)
+        if unknown and columns:
+            from .frames import require_variables
+
+            require_variables(formula, [unknown.group(1) or unknown.group(2)], columns)
+        raise InputError(f"the formula {formula!r} cannot be applied: {message}") from None
 
 
 def _without_contrasts(encoder_state: dict[str, Any]) -> dict[str, Any]:
