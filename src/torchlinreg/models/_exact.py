@@ -101,13 +101,19 @@ class ExactRegressor(RegressorBase):
         X: ArrayLike,
         y: ArrayLike,
         sample_weight: ArrayLike | None = None,
+        groups: ArrayLike | None = None,
         *,
         distributed: DistributedLike = False,
     ) -> Self:
         """Fit on in-memory data; returns ``self``. float32 input is accumulated in float64.
 
         X: array or tensor (n_samples, n_features); y: (n_samples,) or (n_samples,
-        n_targets); sample_weight: (n_samples,), non-negative, not all zero.
+        n_targets); sample_weight: (n_samples,), non-negative, not all zero; groups:
+        (n_samples,) cluster labels, for ``cov_type="cluster"`` only (labels are data,
+        so they come with the rows, as ``sample_weight`` does).
+
+        A robust ``cov_type`` (HC0–HC3, cluster) is computed here, by one more pass over
+        the rows with the final coefficients: ``summary()`` then needs no data.
 
         ``distributed=True`` (the default ``torch.distributed`` process group) or a
         process group: every rank calls ``fit`` with its own rows (a rank may have none)
@@ -117,18 +123,28 @@ class ExactRegressor(RegressorBase):
         from ..data.chunks import validate_chunk
         from ..solvers.gram import gram_state
         from ..solvers.refine import refine_in_memory
+        from ..stats.cov_types import group_labels
+        from . import _fit_cov
 
         group = _group(distributed)
         if group is not None:
             from . import _distributed
 
-            return _distributed.fit(self, group, X, y, sample_weight)  # type: ignore[return-value]
+            cov_type = group.agree(lambda: _fit_cov.requested(self, groups))
+            _distributed.fit(self, group, X, y, sample_weight)
+            if cov_type != "nonrobust":
+                data = (X, y, sample_weight, groups)
+                self._fit_covariance = _fit_cov.distributed(self, cov_type, group, data)
+            return self
+        cov_type = _fit_cov.requested(self, groups)
         if is_dask(X):
             from ..distributed import dask
 
+            _fit_cov.refuse_dask(cov_type)
             return dask.fit(self, X, y, sample_weight)  # type: ignore[return-value]
         self._check_params()
         chunk = validate_chunk(X, y, sample_weight, device=self._device())
+        labels = None if groups is None else group_labels(groups, chunk.X.shape[0])
         self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
         small = chunk.X.shape[0] * (chunk.X.shape[1] + 1) <= CHEAP_CELLS
         state, solver_used = None, "qr"
@@ -145,7 +161,10 @@ class ExactRegressor(RegressorBase):
         )
         if refined:
             solution = solution.with_theta(refine_in_memory(chunk, state, solution.theta))
-        return self._finish(state, solution, chunk.target_1d, refined, solver_used)
+        self._finish(state, solution, chunk.target_1d, refined, solver_used)
+        if cov_type != "nonrobust":
+            self._fit_covariance = _fit_cov.in_memory(self, cov_type, chunk, labels)
+        return self
 
     def partial_fit(
         self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
@@ -160,8 +179,10 @@ class ExactRegressor(RegressorBase):
         with a re-iterable source refine with the data).
         """
         from ..data.chunks import validate_chunk
+        from ._fit_cov import refuse_partial
 
         self._check_params()
+        refuse_partial(self)
         if hasattr(self, "state_"):
             self._check_feature_names(X)
             state = self.state_
@@ -244,14 +265,38 @@ class ExactRegressor(RegressorBase):
         accuracy is at risk. A one-shot iterator (a generator) is read once.
         ``feature_names`` name the columns (``feature_names_in_``, warnings).
         ``distributed`` as for :meth:`fit`: each rank streams its own share.
+
+        A robust ``cov_type`` reads the chunks once more after the fit (the residuals
+        need the final coefficients), so it needs chunks that can be read again; for
+        ``"cluster"`` each chunk is ``(X, y, sample_weight, groups)`` (``sample_weight``
+        may be None), ``groups`` its rows' cluster labels.
         """
-        from ..solvers.fingerprint import Fingerprint
+        from . import _fit_cov
 
         group = _group(distributed)
+        cov_type = self._stream_cov_type() if group is None else group.agree(self._stream_cov_type)
+        source = _fit_cov.fit_source(chunks, cov_type)
         if group is not None:
             from . import _distributed
 
-            return _distributed.fit_chunks(self, group, chunks, feature_names)  # type: ignore[return-value]
+            _distributed.fit_chunks(self, group, source, feature_names)
+        else:
+            self._fit_stream(source, feature_names)
+        if cov_type != "nonrobust":
+            self._fit_covariance = _fit_cov.streamed(self, cov_type, chunks, group)
+        return self
+
+    def _stream_cov_type(self) -> str:
+        """The model's ``cov_type`` for a stream, whose chunks carry the cluster labels."""
+        from . import _fit_cov
+
+        cov_type = getattr(self, "cov_type", "nonrobust")
+        return _fit_cov.requested(self, "chunks" if cov_type == "cluster" else None)
+
+    def _fit_stream(self, chunks: ChunkSource, feature_names: Sequence[str] | None) -> Self:
+        """:meth:`fit_chunks` in one process."""
+        from ..solvers.fingerprint import Fingerprint
+
         self._check_params()
         stream = ChunkStream(chunks, self._device())
         may_refine = not stream.one_shot and self._refinement() is not False
@@ -351,7 +396,8 @@ class ExactRegressor(RegressorBase):
         warn: bool = True,
     ) -> Self:
         """Set the fitted attributes from ``solution`` and warn about the design."""
-        for attr in ("_distributed", "_rank_data"):  # set again by a distributed fit
+        # set again by a distributed fit, a robust cov_type
+        for attr in ("_distributed", "_rank_data", "_fit_covariance"):
             self.__dict__.pop(attr, None)
         coef = solution.coef.T.cpu().numpy()  # (k, p)
         intercept = (
@@ -426,7 +472,7 @@ class ExactRegressor(RegressorBase):
     def summary(
         self,
         level: float = 0.95,
-        cov_type: str = "nonrobust",
+        cov_type: str | None = None,
         *,
         X: ArrayLike | None = None,
         y: ArrayLike | None = None,
@@ -440,8 +486,10 @@ class ExactRegressor(RegressorBase):
         target, for several targets); ``str()`` is the text table, ``to_dict()`` the
         JSON contract, ``to_frame()`` a pandas DataFrame. ``cov_type`` is
         ``"nonrobust"`` (from the fitted state alone) or ``"HC0"``–``"HC3"`` /
-        ``"cluster"``, which need the training data again (``X``, ``y``,
-        ``sample_weight``; ``groups``, one label per row, for ``"cluster"``).
+        ``"cluster"``. The default is the model's own ``cov_type``, computed at fit
+        time: no data needed. Another robust type needs the training data again
+        (``X``, ``y``, ``sample_weight``; ``groups``, one label per row, for
+        ``"cluster"``); given them, the covariance is computed from them.
 
         A model fitted with ``distributed`` takes each rank's own rows here, on every
         rank (clusters may span ranks); ``distributed`` defaults to the fit's group.
@@ -451,7 +499,16 @@ class ExactRegressor(RegressorBase):
 
         self._check_is_fitted()
         check_level(level)
+        fitted_cov = getattr(self, "_fit_covariance", None)
+        if cov_type is None:
+            cov_type = "nonrobust" if fitted_cov is None else fitted_cov.cov_type
         check_cov_type(cov_type)
+        if cov_type != "nonrobust" and X is None and y is None:
+            from ._fit_cov import kept_meat
+
+            meat = kept_meat(self, cov_type)
+            out = model_summaries(self, level=level, cov_type=cov_type, meat=meat)
+            return out[0] if len(out) == 1 else out
         if getattr(self, "formula_", None) is not None and X is not None and y is None:
             from ..formula.api import training_data  # X is the table the formula reads
 

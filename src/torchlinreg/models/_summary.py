@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
+from ..stats.cov_types import group_labels
 
 if TYPE_CHECKING:
     from ..data.chunks import Chunk
@@ -53,4 +54,6 @@ def robust_data(
             f"X has {chunk.X.shape[0]} rows but the model was fitted on "
             f"{rows}{'' if fitted is None else ' on this rank'}; pass the training data"
         )
-    return [(chunk, None if groups is None else np.asarray(groups))]
+    if cov_type != "cluster":
+        return [(chunk, None)]
+    return [(chunk, group_labels(groups, chunk.X.shape[0]))]

@@ -49,6 +49,12 @@ class LinearRegression(ExactRegressor):
         always, or never.
     device : str or torch.device, optional
         Where to compute (``"cpu"``, ``"cuda"``, ``"auto"``); default: where the data are.
+    cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster"}
+        The covariance ``summary()`` gives by default. A robust one is computed by the
+        fit itself (one more pass over the rows with the final coefficients: in memory,
+        over the rows already held; ``fit_chunks``, over the chunks read again), so
+        ``summary()`` needs no data and a saved model keeps it. ``"cluster"`` takes
+        the labels as ``fit(X, y, groups=groups)``.
 
     Attributes
     ----------
@@ -78,11 +84,13 @@ class LinearRegression(ExactRegressor):
         solver: str = "auto",
         refine: bool | str = "auto",
         device: DeviceLike | None = None,
+        cov_type: str = "nonrobust",
     ) -> None:
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.refine = refine
         self.device = device
+        self.cov_type = cov_type
 
     def _solve(self, state: LeastSquaresState) -> Solution:
         from ..solvers.solve import solve_ols

@@ -25,18 +25,12 @@ import torch
 
 from ..errors import InputError
 from ..solvers.state import LeastSquaresState
+from .cov_types import COV_TYPES, check_cov_type  # noqa: F401 - imported from here too
 from .covariance import bread, check_same_data, robust_wald, sandwich, unshifted_design_r
 from .meat import Meat, robust_meat
 from .rounding import exact_fit_gamma
 from .scaling import scale_weights
 from .summary import Coefficient, Summary
-
-COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
-
-
-def check_cov_type(cov_type: str) -> None:
-    if cov_type not in COV_TYPES:
-        raise InputError(f"unknown cov_type {cov_type!r}; choose one of {', '.join(COV_TYPES)}")
 
 
 def check_level(level: float) -> None:
@@ -409,23 +403,21 @@ def model_summaries(
     cov_type: str = "nonrobust",
     data: Iterable[tuple[Any, Any]] | None = None,
     group: Any = None,
+    meat: Meat | None = None,
 ) -> list[Summary]:
     """The summaries of a fitted exact model, one per target: the one path behind
     ``LinearRegression.summary`` and the CLI. ``data`` are the training data again as
     (chunk, group labels) pairs, for robust covariances; with ``group`` (a model fitted
-    distributed) they are this rank's rows and the pass is collective."""
+    distributed) they are this rank's rows and the pass is collective. ``meat``: the
+    robust covariance's meat already computed (:func:`model_meat`, at fit time), in
+    place of ``data``."""
     check_level(level)
     check_cov_type(cov_type)
     state, theta = model.state_, model._theta()
-    meat = None
-    if cov_type != "nonrobust":
+    if cov_type != "nonrobust" and meat is None:
         if data is None:
             raise InputError(f"cov_type={cov_type!r} needs a pass over the training data")
-        # The meat of the state summarize() uses: weights scaled where they would overflow.
-        scaled = scale_weights(state)
-        meat = robust_meat(
-            data, scaled.state, theta, cov_type, scaled.sqrt_weight_scale, group=group
-        )
+        meat = model_meat(model, cov_type, data, group)
     features, targets = model._names()
     return summarize(
         state,
@@ -440,3 +432,19 @@ def model_summaries(
         aliased=model.aliased_,
         condition_number=model.condition_number_,
     )
+
+
+def model_meat(
+    model: Any, cov_type: str, data: Iterable[tuple[Any, Any]], group: Any = None
+) -> Meat:
+    """The meat of the robust covariance ``cov_type`` of a fitted exact model from a pass
+    over its training data (``data`` and ``group`` as for :func:`model_summaries`),
+    checked to be the data the model was fitted on. It is that of the state
+    :func:`summarize` uses: weights scaled by a power of two where their sums of squares
+    would overflow (:func:`~.scaling.scale_weights`)."""
+    scaled = scale_weights(model.state_)
+    meat = robust_meat(
+        data, scaled.state, model._theta(), cov_type, scaled.sqrt_weight_scale, group=group
+    )
+    check_same_data(scaled.state, meat)
+    return meat

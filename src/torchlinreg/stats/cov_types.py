@@ -1,0 +1,57 @@
+"""The covariance types a summary can give, and the cluster labels the ``"cluster"``
+type takes, checked at the boundary. numpy only: model files are checked against these
+names without torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+
+COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
+ROBUST = COV_TYPES[1:]
+
+
+def check_cov_type(cov_type: Any, what: str = "cov_type") -> str:
+    """``cov_type`` if it is one of :data:`COV_TYPES`; else an error listing them."""
+    if not isinstance(cov_type, str) or cov_type not in COV_TYPES:
+        raise InputError(f"unknown {what} {cov_type!r}; choose one of {', '.join(COV_TYPES)}")
+    return cov_type
+
+
+def _missing(label: Any) -> bool:
+    """None, a NaN (unequal to itself) or pandas' NA (whose comparisons are NA)."""
+    if label is None or type(label).__name__ == "NAType":
+        return True
+    try:
+        return bool(label != label)
+    except (TypeError, ValueError):
+        return False
+
+
+def group_labels(groups: Any, n_rows: int, *, row_offset: int = 0) -> np.ndarray:
+    """``groups`` as a 1-D array of one cluster label per row, checked: as many labels
+    as rows, none missing (the first missing one is named by its row, counted from
+    ``row_offset`` in the whole data)."""
+    labels = np.asarray(groups.to_numpy() if hasattr(groups, "to_numpy") else groups)
+    if labels.ndim != 1:
+        raise InputError(f"groups must be 1-D, one label per row; got shape {labels.shape}")
+    if len(labels) != n_rows:
+        raise InputError(
+            f"groups has {len(labels)} labels for {n_rows} rows; give one group label per row"
+        )
+    if labels.dtype.kind == "f":
+        missing = np.flatnonzero(np.isnan(labels))
+    elif labels.dtype == object:
+        missing = np.flatnonzero([_missing(v) for v in labels.tolist()])
+    else:
+        missing = np.empty(0, dtype=np.intp)
+    if len(missing):
+        row = row_offset + int(missing[0])
+        raise InputError(
+            f"groups: the cluster label of row {row} is missing ({len(missing)} missing in "
+            "all); fill them in or drop those rows"
+        )
+    return labels
