@@ -230,7 +230,7 @@ def _check_info(info: Any, names: list[str] | None, n_params: int, k: int) -> No
 def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
     """Check a model file's metadata (parsed JSON) against its float64 tensors (whose
     names and dimensions the reader has checked); raises :class:`InputError`."""
-    json_object(meta, "the metadata", _TOP, (*_TOP_OPTIONAL, "formula"))
+    json_object(meta, "the metadata", _TOP, (*_TOP_OPTIONAL, "formula", "covariance"))
     for name in _TOP_OPTIONAL:
         if name in meta:
             string(meta[name], name)
@@ -263,6 +263,7 @@ def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
 
         check_formula(meta["formula"], names, k, fit_intercept)
     has_state = "state.R" in arrays
+    _check_covariance(meta.get("covariance"), arrays, p + int(fit_intercept), k, has_state)
     if (meta["state"] is not None) != has_state:
         raise InputError("the saved state's record and its tensors do not come together")
     n_params = p + int(fit_intercept)
@@ -275,6 +276,34 @@ def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
         full_rank = _rank_diagnosed(meta["estimator"], params) and _rank(meta) == n_params
         check_state_numbers(arrays["state.R"], counts, coef, fit_intercept=fit_intercept,
                             full_rank=full_rank)  # fmt: skip
+
+
+def _check_covariance(
+    record: Any, arrays: dict[str, np.ndarray], n_params: int, k: int, has_state: bool
+) -> None:
+    """A robust covariance computed at fit time: its type, cluster count and leverage
+    flag, and its meat (k, p', p'), which needs the saved state to mean anything."""
+    from .stats.cov_types import ROBUST
+
+    if (record is not None) != ("covariance.meat" in arrays):
+        raise InputError("the covariance's record and its tensor do not come together")
+    if record is None:
+        return
+    if not has_state:
+        raise InputError("a robust covariance is saved without the state it belongs to")
+    json_object(record, "covariance", ("cov_type", "n_groups", "full_leverage"))
+    if record["cov_type"] not in ROBUST:
+        raise invalid("covariance.cov_type", record["cov_type"], "one of " + ", ".join(ROBUST))
+    if record["cov_type"] == "cluster":
+        integer(record["n_groups"], "covariance.n_groups", 2)
+    elif record["n_groups"] is not None:
+        raise invalid("covariance.n_groups", record["n_groups"], "null (not a cluster covariance)")
+    boolean(record["full_leverage"], "covariance.full_leverage")
+    shape = arrays["covariance.meat"].shape
+    if shape != (k, n_params, n_params):
+        raise InputError(
+            f"the saved covariance's meat has shape {shape}, expected {(k, n_params, n_params)}"
+        )
 
 
 def _rank(meta: dict[str, Any]) -> int | None:

@@ -29,6 +29,7 @@ from .models._validation import (
     RIDGE_SOLVERS,
     SEED_LIMIT,
 )
+from .stats.cov_types import COV_TYPES
 
 Check = Callable[[Any, str], Any]
 
@@ -92,6 +93,12 @@ def _options(value: Any, where: str) -> None:
     json_object(value, where, (), strict=False)  # any keys, plain JSON values
 
 
+def _average(value: Any, where: str) -> None:
+    """``average``: true or false, or the rows seen before averaging starts (≥ 1)."""
+    if not isinstance(value, bool):
+        integer(value, where, 1)
+
+
 def _none(value: Any, where: str) -> None:
     if value is not None:
         raise invalid(where, value, "null (a stream is never recorded)")
@@ -104,7 +111,7 @@ _EXACT: dict[str, Check] = {
     "device": _optional(_device),
 }
 PARAMS: dict[str, dict[str, Check]] = {
-    "LinearRegression": _EXACT,
+    "LinearRegression": {**_EXACT, "cov_type": _choice(COV_TYPES)},
     "Ridge": {**_EXACT, "solver": _choice(RIDGE_SOLVERS), "alpha": _alpha},
     "GDRegressor": {
         "loss": _choice(LOSSES), "epsilon": _positive, "optimizer": _optimizer,
@@ -117,7 +124,7 @@ PARAMS: dict[str, dict[str, Check]] = {
         "n_iter_no_change": _count(1), "early_stopping": boolean,
         "validation_fraction": _fraction, "scheduler": _optional(_scheduler),
         "scheduler_options": _optional(_options), "warm_start": boolean,
-        "checkpoint_every": _optional(_count(1)),
+        "checkpoint_every": _optional(_count(1)), "average": _average,
     },
 }  # fmt: skip
 ESTIMATORS = tuple(PARAMS)

@@ -34,6 +34,9 @@ FORMAT_VERSION = 2
 _DTYPE = "F64"  # safetensors' name for float64, the only dtype a model file holds
 # Each tensor and its number of dimensions; the state's three come together or not at all.
 _TENSORS = {"coef": 2, "intercept": 1, "state.R": 2, "state.shift_x": 1, "state.shift_y": 1}
+# A robust covariance computed at fit time: its meat per target (k, p', p'), recorded
+# with its type in the metadata's "covariance" (files without one still load).
+_TENSORS["covariance.meat"] = 3
 _STATE = ("R", "shift_x", "shift_y")
 
 
@@ -139,6 +142,7 @@ def save_model(
     saved = None if state is None else state.state_dict()
     if saved is not None:
         arrays.update({f"state.{part}": saved[part].numpy() for part in _STATE})
+    covariance = _covariance_record(estimator, arrays)
     names = getattr(estimator, "feature_names_in_", None)
     params = {k: _param(k, v) for k, v in estimator.get_params().items()}
     meta = {
@@ -155,6 +159,8 @@ def save_model(
         **_formula_record(estimator),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if covariance is not None:
+        meta["covariance"] = covariance
     try:
         check_model(json.loads(json.dumps(meta)), arrays)
     except InputError as exc:
@@ -173,6 +179,33 @@ def _formula_record(estimator: Any) -> dict[str, Any]:
     state, :class:`~torchlinreg.formula.spec.FormulaSpec`), else nothing."""
     spec = getattr(estimator, "formula_", None)
     return {} if spec is None else {"formula": spec.to_dict()}
+
+
+def _covariance_record(estimator: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """The robust covariance computed at fit time, if any: its meat added to ``arrays``,
+    its type, cluster count and leverage flag returned for the metadata."""
+    fitted = getattr(estimator, "_fit_covariance", None)
+    if fitted is None:
+        return None
+    meat = fitted.meat
+    arrays["covariance.meat"] = meat.matrices.detach().cpu().numpy().astype(np.float64)
+    return {
+        "cov_type": fitted.cov_type,
+        "n_groups": meat.n_groups,
+        "full_leverage": bool(meat.full_leverage),
+    }
+
+
+def _rebuild_covariance(est: Any, record: dict[str, Any], meat: np.ndarray) -> None:
+    """The fit-time robust covariance, as :func:`_covariance_record` wrote it."""
+    import torch
+
+    from .models._fit_cov import FitCovariance
+    from .stats.meat import Meat
+
+    matrices = torch.from_numpy(np.array(meat))
+    kept = Meat(matrices, n_groups=record["n_groups"], full_leverage=record["full_leverage"])
+    est._fit_covariance = FitCovariance(record["cov_type"], kept)
 
 
 def write_safetensors(path: str, arrays: dict[str, np.ndarray], header: dict[str, str]) -> None:
@@ -315,4 +348,6 @@ def _rebuild(contents: ModelContents) -> Any:
 
         parts = {p: torch.from_numpy(np.array(arrays[f"state.{p}"])) for p in _STATE}
         est.state_ = LeastSquaresState.from_state_dict({**parts, "meta": meta["state"]})
+    if meta.get("covariance") is not None:
+        _rebuild_covariance(est, meta["covariance"], arrays["covariance.meat"])
     return est
