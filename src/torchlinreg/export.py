@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._files import atomic_path
+from ._files import atomic_path, check_output_path
 from .devices import DeviceLike
 from .errors import InputError
 
@@ -85,6 +85,7 @@ def save_program(model: Any, path: str, dtype: torch.dtype | str | None = None) 
     archive; read it back with ``torch.export.load(path).module()``), atomically."""
     import torch
 
+    check_output_path(path)  # before the export's seconds
     program = to_program(model, dtype)
     with atomic_path(path) as tmp:
         torch.export.save(program, tmp)
@@ -126,6 +127,7 @@ def to_onnx(
     import torch
 
     _check_onnx_installed()
+    check_output_path(path)  # before the export's seconds
     module = predictor_module(model, dtype)
     kwargs: dict[str, Any] = {} if opset is None else {"opset_version": opset}
     with _quiet_exporter():
