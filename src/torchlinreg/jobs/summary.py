@@ -1,6 +1,8 @@
 """The statistical summary of an exact fit from a file: the library's one summary path
 (:func:`~torchlinreg.stats.inference.model_summaries`), fed with the file read again
-(and its cluster labels) when the covariance is robust."""
+(and its cluster labels) when the covariance is robust. That covariance is kept by the
+model as if fitted with its ``cov_type`` (the model file holds it: ``summary MODEL``
+and a loaded model's ``summary()`` give it without the data)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ def summaries(
 ) -> list[Any]:
     """One summary per target, with the options as checked by :class:`FitOptions`; with
     ``group`` (the ranks of ``torchrun``) a robust covariance reads each rank's share."""
-    from ..stats.inference import model_summaries
+    from ..models._fit_cov import adopt
+    from ..stats.inference import model_meat, model_summaries
 
     if not options.robust:
         return model_summaries(model, level=options.level)
@@ -34,9 +37,9 @@ def summaries(
             labels = None if cluster is None else _labels(source, chunk, raw, cluster)
             yield chunk.as_solver_chunk(), labels
 
-    return model_summaries(
-        model, level=options.level, cov_type=options.cov_type, data=data(), group=group
-    )
+    meat = model_meat(model, options.cov_type, data(), group)
+    adopt(model, options.cov_type, meat)
+    return model_summaries(model, level=options.level, cov_type=options.cov_type, meat=meat)
 
 
 def _labels(source: Source, chunk: DesignChunk, raw: Any, name: str) -> np.ndarray:

@@ -198,3 +198,13 @@ def kept_meat(model: ExactRegressor, cov_type: str) -> Meat:
         f"made at fit time (this model holds {held}): {refit}pass the training data: "
         f"summary(cov_type={cov_type!r}, X=X, y=y{labels})"
     )
+
+
+def adopt(model: ExactRegressor, cov_type: str, meat: Meat) -> None:
+    """Keep ``meat``, made by a pass over the rows the model was just fitted on (the
+    command line's), as the fit's own: the model then is as if fitted with
+    ``cov_type``. Estimators without a ``cov_type`` (Ridge: no standard errors) keep
+    nothing."""
+    if "cov_type" in model.get_params():
+        model.set_params(cov_type=cov_type)
+        model._fit_covariance = _kept(cov_type, meat)
