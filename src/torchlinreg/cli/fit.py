@@ -48,10 +48,12 @@ def fit_options(args: argparse.Namespace) -> Any:
             "early_stopping": args.early_stopping,
             "validation_fraction": args.validation_fraction,
             "standardize": not args.no_standardize,
+            # --average alone is 1 row seen: every step, scikit-learn's average=True.
+            "average": args.average is not None and (args.average == 1 or args.average),
             "checkpoint_every": args.checkpoint_every,
         }
     return FitOptions(
-        targets=args.target,
+        targets=args.target or [],
         features=args.features,
         exclude=args.exclude,
         weights=args.weights,
@@ -69,6 +71,7 @@ def fit_options(args: argparse.Namespace) -> Any:
         level=args.level,
         checkpoint=checkpoint_path(args) if args.method == "gd" else None,
         resume=args.resume,
+        formula=args.formula,
     )
 
 
@@ -102,6 +105,7 @@ def _refuse_gd_options(args: argparse.Namespace) -> None:
             ("--tol", args.tol is not None),
             ("--early-stopping", args.early_stopping),
             ("--no-standardize", args.no_standardize),
+            ("--average", args.average is not None),
             ("--checkpoint", args.checkpoint is not None),
             ("--checkpoint-every", args.checkpoint_every is not None),
             ("--resume", args.resume is not None),

@@ -151,7 +151,7 @@ def _add_training_options(
         g.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (0.01)")
     g.add_argument(
         "--epochs",
-        type=_int_in(0, EPOCHS_MAX, " (each epoch reads every row)"),
+        type=_int_in(1, EPOCHS_MAX, " (each epoch reads every row)"),
         default=3000,
         help=f"last epoch index, at most {EPOCHS_MAX:,} (3000)",
     )
@@ -235,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         _predict_command,
         _evaluate_command,
         _summary_command,
+        _export_command,
     ):
         command(sub)
     return parser
@@ -271,6 +272,7 @@ def _fit_command(sub: Any) -> None:
         help="CSV/TSV (.gz ok), Parquet file, directory or glob, .npy, or - for stdin",
     )
     _fit_columns(fit)
+    _fit_formula(fit)
     _fit_model(fit)
     _fit_inference(fit)
     fit.add_argument("-o", "--output", metavar="MODEL.safetensors", help="save the model here")
@@ -282,10 +284,9 @@ def _fit_columns(fit: argparse.ArgumentParser) -> None:
     cols = fit.add_argument_group("columns")
     cols.add_argument(
         "--target",
-        required=True,
         type=_columns,
         metavar="COL[,COL...]",
-        help="column(s) to predict",
+        help="column(s) to predict (required unless --formula)",
     )
     cols.add_argument(
         "--features",
@@ -314,6 +315,18 @@ def _fit_columns(fit: argparse.ArgumentParser) -> None:
         "rows with missing values: stop with an error (default) or drop them",
     )
     cols.add_argument("--delimiter", help="CSV field separator (default: ',' or tab for .tsv)")
+
+
+def _fit_formula(fit: argparse.ArgumentParser) -> None:
+    """``--formula "y ~ x1 + C(g)"``: the columns by an R-style formula (formulaic)."""
+    g = fit.add_argument_group("formula (instead of --target/--features/--one-hot)")
+    g.add_argument(
+        "--formula",
+        metavar='"Y ~ TERMS"',
+        help="R-style formula, e.g. \"y ~ x1 + np.log(x2) + C(g)\"; '- 1' drops the "
+        "intercept; Q(\"my col\") quotes a column name with spaces (needs formulaic: "
+        "pip install 'torchlinreg[formula]')",
+    )
 
 
 def _fit_model(fit: argparse.ArgumentParser) -> None:
@@ -371,6 +384,14 @@ def _fit_model(fit: argparse.ArgumentParser) -> None:
         default=0.1,
         metavar="X",
         help="share of rows held out with --early-stopping (0.1)",
+    )
+    g.add_argument(
+        "--average",
+        nargs="?",
+        const=1,
+        type=_int_in(1),
+        metavar="N",
+        help="the model is the mean of the parameters after every step (from N rows seen)",
     )
     g.add_argument(
         "--no-standardize",
@@ -480,3 +501,31 @@ def _summary_command(sub: Any) -> None:
     )
     summary.add_argument("model", metavar="MODEL")
     _common(summary)
+
+
+def _export_command(sub: Any) -> None:
+    """``export MODEL -o OUT``: a saved model as ONNX or a torch.export program."""
+    export = _sub(
+        sub,
+        "export",
+        "export a saved model as ONNX (.onnx) or a torch.export program (.pt2)",
+        "Write a saved model as a program that computes its predictions: an ONNX model "
+        "(needs the 'onnx' extra: pip install 'torchlinreg[onnx]') or a torch.export "
+        "program (torch.export.load). Its input X holds the model's feature columns in "
+        "order (one-hot columns for categories); its output is the predictions.",
+        "torchlinreg export houses.safetensors -o houses.onnx",
+    )
+    export.add_argument("model", metavar="MODEL")
+    export.add_argument("-o", "--output", required=True, metavar="OUT", help="file to write")
+    export.add_argument(
+        "--format",
+        choices=("onnx", "pt2"),
+        help="onnx or pt2 (default: from OUT's suffix, .onnx or .pt2)",
+    )
+    export.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="the program's precision (float32)",
+    )
+    _common(export)

@@ -114,29 +114,25 @@ class FormulaSpec:
         cls,
         formula: str,
         frame: Any,
-        categories: dict[str, list[Any]] | None = None,
+        preset: dict[str, Any] | None = None,
         columns: Sequence[str] = (),
     ) -> FormulaSpec:
         """Learn the formula's state from ``frame`` (a pandas DataFrame with the columns
-        it reads); ``categories`` (per categorical factor) replace those seen in
-        ``frame`` (a stream's categories are found over every row first); ``columns``,
-        the data's, are listed when the formula names another."""
+        it reads). ``preset``: the right side's encoder state of some factors, taken as
+        given (a stream's categories, found over every row first); ``columns``, the
+        data's, are listed when the formula names another."""
         parsed = parse(formula)
         fl = formulaic()
         specs = fl.ModelSpec.from_spec(parsed, **_OPTIONS)
         record: dict[str, Any] = {"formula": formula}
         for name in ("lhs", "rhs"):
-            learned = _materialize(getattr(specs, name), frame, formula, columns).model_spec
+            side = getattr(specs, name)
+            if name == "rhs" and preset:
+                side = side.update(encoder_state=dict(preset))
+            learned = _materialize(side, frame, formula, columns).model_spec
             record[f"{name}_variables"] = side_variables(learned)
-            encoder = _without_contrasts(learned.encoder_state)
-            for factor, levels in (categories or {}).items():
-                if factor in encoder:
-                    encoder[factor] = (
-                        encoder[factor][0],
-                        {**encoder[factor][1], "categories": list(levels)},
-                    )
             record[name] = {
-                "encoder_state": to_json(encoder),
+                "encoder_state": to_json(_without_contrasts(learned.encoder_state)),
                 "transform_state": to_json(learned.transform_state),
             }
         record["variables"] = record.pop("rhs_variables")
@@ -166,10 +162,11 @@ class FormulaSpec:
     def encoder_state(self, side: str) -> dict[str, Any]:
         return dict(from_json(self.record[side]["encoder_state"]))
 
-    def categorical_factors(self) -> list[str]:
-        """The right side's categorical factors (``C(g)``, a text column)."""
-        return [f for f, (kind, _) in self.encoder_state("rhs").items()
-                if getattr(kind, "value", kind) == "categorical"]  # fmt: skip
+    def categorical_state(self) -> dict[str, Any]:
+        """The right side's encoder state of its categorical factors (``C(g)``, a text
+        column): their kind and categories."""
+        return {f: (kind, state) for f, (kind, state) in self.encoder_state("rhs").items()
+                if getattr(kind, "value", kind) == "categorical"}  # fmt: skip
 
     def _side(self, side: str) -> Any:
         """formulaic's ModelSpec of one side, rebuilt from the record (once)."""

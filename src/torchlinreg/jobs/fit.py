@@ -50,8 +50,10 @@ class FitOptions:
     level: float = 0.95
     checkpoint: str | None = None  # gradient training: where checkpoints go
     resume: str | None = None  # gradient training: the checkpoint to continue from
+    formula: str | None = None  # "y ~ x1 + C(g)": the columns, targets and intercept
 
     def __post_init__(self) -> None:
+        _check_formula_options(self)
         if self.method not in METHODS:
             raise InputError(f"unknown method {self.method!r}; use 'exact' or 'gd'")
         if self.cluster is not None:
@@ -81,6 +83,23 @@ class FitOptions:
     def robust(self) -> bool:
         """A robust covariance, which reads the data once more."""
         return self.cov_type != "nonrobust"
+
+
+def _check_formula_options(options: FitOptions) -> None:
+    """A formula names the targets, features, encodings and intercept itself."""
+    if options.formula is None:
+        if not options.targets:
+            raise InputError("give the target column (--target COL) or a formula (--formula)")
+        return
+    given = [flag for flag, value in (("--target", options.targets),
+             ("--features", options.features), ("--exclude", options.exclude),
+             ("--one-hot", options.one_hot), ("--no-intercept", not options.fit_intercept))
+             if value]  # fmt: skip
+    if given:
+        raise InputError(
+            f"--formula names the columns itself; drop {', '.join(given)} (in a formula: "
+            "C(g) encodes a column, '- 1' removes the intercept)"
+        )
 
 
 @dataclass
@@ -121,10 +140,15 @@ def fit_file(
     source = open_data(path, options.delimiter, group)
     progress = Progress("reading", total=source.row_count, enabled=not quiet)
     passes = Passes(source, progress, planned=1 + bool(options.one_hot) + options.robust)
+    spec = None
     try:
-        if options.one_hot:
-            passes.begin("categories of --one-hot columns")
-        design, skipped = _plan(source, options, group)
+        if options.formula is not None:
+            source, design, spec = _formula_plan(source, options, passes, group)
+            skipped: list[str] = []
+        else:
+            if options.one_hot:
+                passes.begin("categories of --one-hot columns")
+            design, skipped = _plan(source, options, group)
         n_params = len(design.feature_names) + options.fit_intercept
         # A rank's share says nothing of the whole's row count, unless it is the whole.
         whole = group is None or isinstance(source, CsvSource)
@@ -137,6 +161,8 @@ def fit_file(
             counted.enough()  # fewer rows than parameters over all ranks says it best
             raise
         counted.enough()
+        if spec is not None:
+            model.formula_ = spec  # kept in the model file, applied by predict
         stats = fit_statistics(state, model.coef_, model.intercept_)
         info = _fit_info(path, options, counted.dropped, model, state, stats, group)
         if options.summary:
@@ -230,6 +256,27 @@ def _plan(source: Source, options: FitOptions, group: Any) -> tuple[Design, list
     if options.cluster is not None:
         require_columns(source, [options.cluster], "cluster")
     return design, skipped
+
+
+def _formula_plan(
+    source: Source, options: FitOptions, passes: Passes, group: Any
+) -> tuple[Source, Design, Any]:
+    """The file as the formula's columns, the design over them, and the formula's
+    learned state (categories from a first pass over the file where it has any)."""
+    from ..formula.source import FormulaSource, learn_from_source
+
+    if group is not None:
+        raise InputError("--formula does not run under torchrun yet; fit in one process")
+    assert options.formula is not None
+    spec = learn_from_source(options.formula, source, passes.begin)
+    options.fit_intercept = spec.fit_intercept
+    if options.weights is not None:
+        require_columns(source, [options.weights], "weights")
+    if options.cluster is not None:
+        require_columns(source, [options.cluster], "cluster")
+    design = Design(list(spec.target_names), list(spec.feature_names), {}, options.weights,
+                    options.missing)  # fmt: skip
+    return FormulaSource(source, spec, options.missing), design, spec
 
 
 def _columns(source: Source, options: FitOptions, categories: bool) -> tuple[Design, list[str]]:

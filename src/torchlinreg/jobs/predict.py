@@ -82,6 +82,11 @@ def _model_on(
 
     estimator, design = model() if group is None else group.agree(model)
     source = open_data(data_path, delimiter, group)
+    spec = getattr(estimator, "formula_", None)
+    if spec is not None:  # the file's columns through the model's formula
+        from ..formula.source import formula_source
+
+        source = formula_source(source, spec, missing, with_targets)
     _check_inputs(source, design, with_targets)  # the same columns on every rank
     return estimator, design, source
 
