@@ -385,11 +385,12 @@ def test_mini_batches_are_reproducible_from_random_state(ranks) -> None:
     assert_same_on_every_rank(fresh)
 
 
-def test_unshuffled_steps_take_each_ranks_part_in_turn(ranks) -> None:
+@pytest.mark.parametrize("average", [False, True])
+def test_unshuffled_steps_take_each_ranks_part_in_turn(ranks, average) -> None:
     # 64 rows a rank, batch_size 32: 128 / 32 = 4 steps an epoch, each holding 16
     # consecutive rows of rank 0 and 16 of rank 1. One process on the rows in that order,
-    # unshuffled, takes the same batches.
-    params = dict(lr=0.05, epochs=20, batch_size=32, shuffle=False)
+    # unshuffled, takes the same batches (and, with average, the same mean of them).
+    params = dict(lr=0.05, epochs=20, batch_size=32, shuffle=False, average=average)
     results = check(ranks.run(fit_mini_batches, params, 0.5, "weights", 128))
     assert_same_on_every_rank(results)
     X, y, w = design("weights", 128)

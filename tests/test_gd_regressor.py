@@ -162,7 +162,7 @@ def test_seeded_shuffling_and_init_are_reproducible(rng) -> None:
     assert a.history_.cost == b.history_.cost
     assert not np.array_equal(a.coef_, c.coef_)
     # Random init draws from ±1/√p: the first recorded cost differs from zero init's.
-    zero = GDRegressor(lr=0.01, epochs=0).fit(X, y)
+    zero = GDRegressor(lr=0.01, epochs=1).fit(X, y)
     assert a.history_.cost[0] != zero.history_.cost[0]
 
 
@@ -228,7 +228,7 @@ def test_divergence_to_nan_in_mini_batches_is_caught(rng) -> None:
     [
         ({"lr": 0}, "lr must be a finite number > 0"),
         ({"lr": float("nan")}, "lr must be"),
-        ({"epochs": -1}, "epochs must be an integer >= 0"),
+        ({"epochs": 0}, r"epochs must be an integer >= 1 \(training runs epochs 0..epochs"),
         ({"batch_size": 0}, "batch_size must be an integer >= 1"),
         ({"log_every": 0}, "log_every"),
         ({"init": "ones"}, "init must be one of"),

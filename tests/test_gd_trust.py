@@ -240,7 +240,7 @@ def test_auto_lr_for_sgd_is_one_over_the_top_eigenvalue(rng) -> None:
 @pytest.mark.parametrize("batch_size", [1, 7])
 def test_auto_lr_for_mini_batches_is_stable(rng, batch_size) -> None:
     X, y = make_data(rng, n=60, p=5)
-    full = GDRegressor(lr="auto", epochs=0).fit(X, y).lr_
+    full = GDRegressor(lr="auto", epochs=1).fit(X, y).lr_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # mini-batch noise floor
         model = GDRegressor(lr="auto", batch_size=batch_size, epochs=30, random_state=0)
@@ -286,9 +286,9 @@ def test_auto_lr_for_sgd_adds_weight_decay_to_the_curvature(rng, standardize) ->
 def test_auto_lr_with_decoupled_decay_is_capped(rng) -> None:
     X, y = make_data(rng)
     # 1% of the slopes (of order 1) is above the cap 0.1/100 of decoupled decay only.
-    model = GDRegressor(optimizer="adamw", lr="auto", epochs=0)
+    model = GDRegressor(optimizer="adamw", lr="auto", epochs=1)
     assert model.set_params(optimizer_options={"weight_decay": 100.0}).fit(X, y).lr_ == 1e-3
-    coupled = GDRegressor(optimizer="adam", lr="auto", epochs=0)
+    coupled = GDRegressor(optimizer="adam", lr="auto", epochs=1)
     assert coupled.set_params(optimizer_options={"weight_decay": 100.0}).fit(X, y).lr_ > 1e-3
 
 
@@ -303,7 +303,7 @@ def test_auto_lr_with_momentum_on_mini_batches_trains(rng, options, batch_size) 
     n, p = 200, 5
     X = rng.normal(size=(n, p))
     y = X @ rng.normal(size=p) + 1 + 0.1 * rng.normal(size=n)
-    plain = GDRegressor(lr="auto", batch_size=batch_size, epochs=0).fit(X, y).lr_
+    plain = GDRegressor(lr="auto", batch_size=batch_size, epochs=1).fit(X, y).lr_
     model = GDRegressor(
         lr="auto", optimizer_options=options, batch_size=batch_size, epochs=30,
         random_state=0, dtype="float64",
@@ -354,14 +354,14 @@ def test_auto_lr_of_other_families(rng) -> None:
     X, y = make_data(rng)
     coef_s, intercept_s = lstsq_fit(standardized(X), y)  # the answer in training units
     size = np.abs(coef_s).max()  # the slopes' size, not the intercept's
-    adam = GDRegressor(optimizer="adam", lr="auto", epochs=0).fit(X, y)
+    adam = GDRegressor(optimizer="adam", lr="auto", epochs=1).fit(X, y)
     assert adam.lr_ == pytest.approx(0.01 * size, rel=1e-6)
-    adagrad = GDRegressor(optimizer="adagrad", lr="auto", epochs=0).fit(X, y)
+    adagrad = GDRegressor(optimizer="adagrad", lr="auto", epochs=1).fit(X, y)
     assert adagrad.lr_ == pytest.approx(0.1 * size, rel=1e-6)
-    assert GDRegressor(optimizer="lbfgs", lr="auto", epochs=0).fit(X, y).lr_ == 1.0
+    assert GDRegressor(optimizer="lbfgs", lr="auto", epochs=1).fit(X, y).lr_ == 1.0
     assert GDRegressor(optimizer=_Sign, lr=0.01, epochs=3).fit(X, y).lr_ == 0.01
     with pytest.raises(InputError, match="lr='auto' has a rule for SGD.*not for _Sign"):
-        GDRegressor(optimizer=_Sign, lr="auto", epochs=0).fit(X, y)
+        GDRegressor(optimizer=_Sign, lr="auto", epochs=1).fit(X, y)
 
 
 # -- standardization -------------------------------------------------------------------

@@ -111,4 +111,5 @@ def _shared_params(model: GDRegressor, setup: _Setup) -> dict[str, Any]:
         "validation_fraction": model.validation_fraction,
         "scheduler": repr(model.scheduler),
         "scheduler_options": repr(model.scheduler_options),
+        "average": model.average,
     }

@@ -27,7 +27,7 @@ TRAJECTORY_PARAMS = (
     "loss", "epsilon", "optimizer", "lr", "optimizer_options", "epochs", "batch_size",
     "shuffle", "fit_intercept", "init", "random_state", "standardize", "tol",
     "n_iter_no_change", "early_stopping", "validation_fraction", "scheduler",
-    "scheduler_options",
+    "scheduler_options", "average",
 )  # fmt: skip
 
 

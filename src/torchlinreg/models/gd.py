@@ -89,8 +89,9 @@ class GDRegressor(RegressorBase):
     optimizer_options : dict, optional
         Further keyword options for the optimizer, e.g. ``{"momentum": 0.9}``.
     epochs : int
-        Index of the last epoch: epochs ``0..epochs`` run (``epochs + 1`` passes), as in
-        the tutorial's ``range(nb_epochs + 1)``.
+        Index of the last epoch, at least 1: epochs ``0..epochs`` run (``epochs + 1``
+        passes), as in the tutorial's ``range(nb_epochs + 1)``. One pass at a time is
+        ``partial_fit``.
     batch_size : int, optional
         Rows per update. ``None`` (default) uses the full batch, as the tutorial does.
     shuffle : bool
@@ -152,6 +153,14 @@ class GDRegressor(RegressorBase):
     checkpoint_every : int, optional
         With ``fit(..., checkpoint=path)``: write a checkpoint every this many epochs
         (``None``: only when interrupted). It changes nothing of the training.
+    average : bool or int
+        scikit-learn's ``SGDRegressor`` meaning: ``True`` makes ``coef_`` and
+        ``intercept_`` the mean of the parameters after every step (Polyak–Ruppert
+        averaging); an integer N starts averaging once N rows have been seen. With
+        mini-batches and a constant step this removes most of the noise floor the last
+        step leaves (:mod:`torchlinreg.training.averaging`); the history, the log and
+        the stopping rules follow the iterates. ``False`` (the default) keeps the last
+        iterate, as the tutorial does.
 
     Checkpoints
     -----------
@@ -214,6 +223,7 @@ class GDRegressor(RegressorBase):
         scheduler_options: Mapping[str, Any] | None = None,
         warm_start: bool = False,
         checkpoint_every: int | None = None,
+        average: bool | int = False,
     ) -> None:
         self.loss = loss
         self.epsilon = epsilon
@@ -240,6 +250,7 @@ class GDRegressor(RegressorBase):
         self.scheduler_options = scheduler_options
         self.warm_start = warm_start
         self.checkpoint_every = checkpoint_every
+        self.average = average
 
     def _log_sink(self) -> Callable[[str], None] | None:
         if not self.log_every:
@@ -256,7 +267,13 @@ class GDRegressor(RegressorBase):
             if isinstance(self.lr, str):
                 raise InputError(f"lr must be a finite number > 0 or 'auto', got {self.lr!r}")
             check_positive("lr", self.lr)
-        check_int("epochs", self.epochs, low=0)
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, numbers.Integral) or (
+            self.epochs < 1
+        ):
+            raise InputError(
+                f"epochs must be an integer >= 1 (training runs epochs 0..epochs, the "
+                f"tutorial's range(epochs + 1)), got {self.epochs!r}"
+            )
         check_int("n_iter_no_change", self.n_iter_no_change, low=1)
         if self.tol is not None and not (
             isinstance(self.tol, numbers.Real) and not isinstance(self.tol, bool) and self.tol >= 0
@@ -276,6 +293,8 @@ class GDRegressor(RegressorBase):
         check_int("log_every", self.log_every, low=1, allow_none=True)
         check_choice("init", self.init, INITS)
         check_int("checkpoint_every", self.checkpoint_every, low=1, allow_none=True)
+        if not isinstance(self.average, (bool, np.bool_)):
+            check_int("average", self.average, low=1)
         if not isinstance(self.warm_start, (bool, np.bool_)):
             raise InputError(f"warm_start must be True or False, got {self.warm_start!r}")
 
@@ -465,10 +484,13 @@ class GDRegressor(RegressorBase):
         captured: list[Checkpoint] = []
 
         def keep(end: Any) -> None:
+            # The running average (with ``average``) goes on across calls, too.
+            state = end.loop_state()
+            loop = {"average": state["average"]} if "average" in state else None
             captured.append(
                 Checkpoint.capture(
                     RunIdentity.of({}, setup.X, setup.y), end.epoch, end.theta, end.optimizer,
-                    None, end.generator,
+                    None, end.generator, loop=loop,
                 )
             )  # fmt: skip
 
@@ -633,6 +655,7 @@ class GDRegressor(RegressorBase):
             scheduler_options=self.scheduler_options,
             callbacks=callbacks or (),
             start=start,
+            average=_average(self.average),
         )
 
     def _setup(
@@ -707,8 +730,8 @@ class GDRegressor(RegressorBase):
             head = f"GDRegressor spent its budget of {len(history)} epochs far from the optimum"
             advice = (
                 "train longer, change the learning rate (lr='auto' picks one from the "
-                "data), settle mini-batch noise with larger batches or a schedule, or fit "
-                "LinearRegression"
+                "data), settle mini-batch noise with average=True, larger batches or a "
+                "schedule, or fit LinearRegression"
             )
         else:
             head = (
@@ -727,3 +750,8 @@ class GDRegressor(RegressorBase):
 # A run that spent its budget is far from the optimum when its cost exceeds the exact
 # one by more than this share of the variance of y (its R² short by more than it).
 FAR = 1e-3
+
+
+def _average(average: bool | int | np.bool_) -> bool | int:
+    """``average`` as the trainer takes it: a numpy bool as a bool."""
+    return bool(average) if isinstance(average, (bool, np.bool_)) else int(average)

@@ -13,6 +13,7 @@ import torch
 from ..errors import InputError, TrainingDivergedError
 from ..solvers.theta import split_theta
 from . import sharded
+from .averaging import Averaging
 from .batches import MiniBatchEpoch
 from .checkpoint import Checkpoint, restore
 from .guard import Curvature, Watch, auto_lr, exact_bound, family, reference_bound
@@ -98,6 +99,7 @@ def train(
     scheduler_options: Mapping[str, Any] | None = None,
     callbacks: Sequence[EpochCallback] = (),
     start: Checkpoint | None = None,
+    average: bool | int = False,
 ) -> TrainResult:
     """Minimise ``loss`` over ``y ≈ X W + b`` for epochs ``0..epochs`` (the tutorial's
     ``range(nb_epochs + 1)``), starting from ``theta0``.
@@ -120,6 +122,10 @@ def train(
     cost, θ, the optimizer, the scheduler, the shuffling generator, and functions that
     build the history so far and the loop's own state, for a checkpoint), after the
     epoch's cost was checked and any stopping rule consulted.
+
+    ``average`` (scikit-learn's ``SGDRegressor`` meaning, :mod:`.averaging`): the
+    returned ``theta`` is the mean of the parameters after every step (``True``), or
+    after each step from the one whose rows reach ``average`` rows seen on.
 
     ``start`` continues a run from its checkpoint (:mod:`.checkpoint`, already checked
     against this run): everything is built as for a fresh run (θ0, the held-out rows,
@@ -157,6 +163,11 @@ def train(
     if start is not None:
         _restore(opt, schedule, generator, start, group)
     step = _stepper(opt, theta, group, schedule)
+    averaging = None
+    if average is not False and average is not None:
+        n = rows.n_total
+        averaging = Averaging(theta.detach(), int(average), n, batch_size or n)
+        step = averaging.wrap(step)
     run_epoch = _epoch_runner(rows, theta, loss, step, batch_size, shuffle, generator, group)
     watch = _watch(opt, rate, curvature, theta0, full_batch, loss, schedule, data.validation)
     report = None
@@ -177,6 +188,7 @@ def train(
         optimizer=opt,
         generator=generator,
         scaling=scaling,
+        averaging=averaging,
     )
     history_of = functools.partial(
         _history,
@@ -189,6 +201,8 @@ def train(
     if start is not None:
         loop.resume(start)
     outcome = _run(loop, data, batch_size)
+    if averaging is not None:
+        theta.detach().copy_(averaging.result())
     _finish(theta.detach(), outcome.epochs_run - 1, rate, group)
     history = history_of(outcome)
     return _result(theta, history, outcome, rate, tol, n_iter_no_change, scaling, fit_intercept)
@@ -634,8 +648,10 @@ class _Epochs:
         optimizer: torch.optim.Optimizer | None = None,
         generator: torch.Generator | None = None,
         scaling: Scaling | None = None,
+        averaging: Averaging | None = None,
     ) -> None:
         self.run_epoch, self.theta, self.epochs = run_epoch, theta, epochs
+        self.averaging = averaging
         self.optimizer, self.generator, self.scaling = optimizer, generator, scaling
         self.weight_sum, self.watch, self.report, self.log_every = (
             weight_sum,
@@ -672,6 +688,9 @@ class _Epochs:
             self.stopping.best = float(stopping["best"])
             self.stopping.count = int(stopping["count"])
         self.status = str(state.get("status", BUDGET_SPENT))
+        if self.averaging is not None and "average" in state:
+            # Without one (partial_fit's earlier calls ran unaveraged) averaging starts now.
+            self.averaging.restore(state["average"])
         if self.scores is not None:
             self.scores = []
 
@@ -687,6 +706,8 @@ class _Epochs:
         }
         if self.stopping is not None:
             state["stopping"] = {"best": self.stopping.best, "count": self.stopping.count}
+        if self.averaging is not None:
+            state["average"] = self.averaging.state()
         return state
 
     def history_so_far(self) -> History:
