@@ -10,6 +10,7 @@ doubled for float64, where the reference's own rounding is of the same size.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -31,7 +32,10 @@ def _rows(rng, n: int) -> np.ndarray:
 
 
 def _assert_predicts(out, model, X: np.ndarray, dtype: torch.dtype) -> None:  # type: ignore[no-untyped-def]
-    want = model.predict(X)
+    with warnings.catch_warnings():
+        # An array where the model was fitted on named columns: the export's X is one.
+        warnings.filterwarnings("ignore", "X does not have valid feature names")
+        want = model.predict(X)
     out = np.asarray(out, dtype=np.float64)
     assert out.shape == want.shape
     u = torch.finfo(dtype).eps / 2
@@ -161,3 +165,84 @@ def test_exports_refuse_an_unfitted_model(tmp_path) -> None:
         to_program(LinearRegression())
     with pytest.raises(NotFittedError):
         to_onnx(LinearRegression(), str(tmp_path / "m.onnx"))
+
+
+# --- the command line ----------------------------------------------------------------
+
+
+def _cli(argv: list[str], capsys) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    from torchlinreg.cli import main
+
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def saved_model(tmp_path, capsys) -> str:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    houses = Path(__file__).resolve().parent.parent / "examples" / "houses.csv"
+    path = str(tmp_path / "houses.safetensors")
+    code, _, err = _cli(["fit", str(houses), "--target", "price", "-o", path, "--quiet"], capsys)
+    assert code == 0, err
+    return path
+
+
+def test_cli_export_onnx_computes_predict(saved_model, tmp_path, capsys, rng) -> None:
+    from torchlinreg import load_model
+
+    out = str(tmp_path / "houses.onnx")
+    code, stdout, err = _cli(["export", saved_model, "-o", out, "--dtype", "float64"], capsys)
+    assert code == 0, err
+    assert "input X has 3 column(s): the columns area, rooms, age, in this order" in stdout
+    model = load_model(saved_model).estimator
+    X = rng.normal(size=(11, 3)) * [50.0, 2.0, 30.0] + [150.0, 4.0, 30.0]
+    (pred,) = _session(out).run(None, {"X": X})
+    _assert_predicts(pred, model, X, torch.float64)
+
+
+def test_cli_export_program_as_json(saved_model, tmp_path, capsys, rng) -> None:
+    import json
+
+    from torchlinreg import load_model
+
+    out = str(tmp_path / "houses.pt2")
+    code, stdout, err = _cli(["export", saved_model, "-o", out, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout) == {
+        "output": out,
+        "format": "pt2",
+        "dtype": "float32",
+        "n_features": 3,
+        "features": ["area", "rooms", "age"],
+        "targets": ["price"],
+    }
+    model = load_model(saved_model).estimator
+    X = rng.normal(size=(5, 3)) * [50.0, 2.0, 30.0] + [150.0, 4.0, 30.0]
+    run = torch.export.load(out).module()
+    _assert_predicts(run(torch.as_tensor(X, dtype=torch.float32)).numpy(), model, X, torch.float32)
+
+
+@pytest.mark.parametrize(
+    ("output", "extra", "message"),
+    [
+        ("model.bin", [], "cannot tell the format from the suffix '.bin'"),
+        ("houses.safetensors", ["--format", "onnx"], "is also the input"),
+        ("no/such/dir/m.onnx", [], "does not exist"),
+    ],
+)
+def test_cli_export_refusals_exit_2_without_output(
+    saved_model, tmp_path, capsys, output, extra, message
+) -> None:
+    before = sorted(os.listdir(tmp_path))
+    code, stdout, err = _cli(["export", saved_model, "-o", str(tmp_path / output), *extra], capsys)
+    assert code == 2 and stdout == ""
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_cli_export_of_a_missing_model(tmp_path, capsys) -> None:
+    code, _, err = _cli(["export", str(tmp_path / "nope"), "-o", str(tmp_path / "m.onnx")], capsys)
+    assert code == 2 and "no such model file" in err
+    assert os.listdir(tmp_path) == []

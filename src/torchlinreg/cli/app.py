@@ -28,6 +28,7 @@ from typing import Any
 
 from ..training.interrupt import InterruptedTraining
 from . import EXIT_INTERRUPTED
+from .export import run_export
 from .fit import run_fit
 from .output import STDOUT_CLOSED, stderr_line, wants_json, warning
 from .parser import UsageError, build_parser
@@ -51,6 +52,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "predict": run_predict,
     "evaluate": run_evaluate,
     "summary": run_summary,
+    "export": run_export,
 }
 
 
