@@ -81,7 +81,7 @@ def fit_formula(
                 "or '+ 0'; do not pass fit_intercept"
             )
         columns = table_columns(data) if not _is_path(data) else _file_columns(data)
-        parsed = parse(formula)
+        parsed = parse(formula, columns)
         seen = side_variables(parsed.lhs) + side_variables(parsed.rhs)
         weight_column = weights if isinstance(weights, str) else None
         require_variables(formula, [*seen, *([weight_column] if weight_column else [])],

@@ -121,7 +121,7 @@ def learn_from_source(
     """The formula's learned state for a file: structure and stateful transforms from
     the first batch; categories, where the formula has any, from every row, read in a
     first pass (``begin_pass`` names it on the progress line)."""
-    parsed = parse(formula)
+    parsed = parse(formula, source.columns)
     require_variables(formula, side_variables(parsed.lhs) + side_variables(parsed.rhs),
                       source.columns)  # fmt: skip
     candidates = candidate_columns(formula, parsed, source.columns)

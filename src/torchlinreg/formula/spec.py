@@ -27,15 +27,20 @@ INTERCEPT = "Intercept"  # formulaic's name for the column of ones
 _OPTIONS = {"na_action": "ignore", "output": "numpy", "materializer": "pandas"}
 
 
-def parse(formula: str) -> Any:
-    """formulaic's parsed formula, with a target; a clear error otherwise."""
+def parse(formula: str, columns: Sequence[str] = ()) -> Any:
+    """formulaic's parsed formula, with a target; a clear error otherwise (which shows
+    how to quote a column of ``columns`` whose name is not a Python name)."""
     fl = formulaic()
     if not isinstance(formula, str) or not formula.strip():
         raise InputError(f"the formula must be text such as 'y ~ x1 + C(g)'; got {formula!r}")
     try:
         parsed = fl.Formula(formula)
     except Exception as exc:  # noqa: BLE001 - formulaic raises several kinds here
-        raise InputError(f"the formula {formula!r} does not parse: {one_line(exc)}") from None
+        quoted = [c for c in columns if not c.isidentifier() and c in formula]
+        hint = (
+            f"; quote a column name that is not a Python name: Q({quoted[0]!r})" if quoted else ""
+        )
+        raise InputError(f"the formula {formula!r} does not parse: {one_line(exc)}{hint}") from None
     if not hasattr(parsed, "lhs") or not list(parsed.lhs):
         raise InputError(f"the formula {formula!r} has no target; write it as 'target ~ terms'")
     return parsed
@@ -129,7 +134,11 @@ class FormulaSpec:
             side = getattr(specs, name)
             if name == "rhs" and preset:
                 side = side.update(encoder_state=dict(preset))
-            learned = _materialize(side, frame, formula, columns).model_spec
+            with warnings.catch_warnings():
+                # Learning sees every level; what formulaic finds outside them are the
+                # missing values, which matrix() handles.
+                warnings.filterwarnings("ignore", message="Data has categories outside")
+                learned = _materialize(side, frame, formula, columns).model_spec
             record[f"{name}_variables"] = side_variables(learned)
             record[name] = {
                 "encoder_state": to_json(_without_contrasts(learned.encoder_state)),
@@ -198,10 +207,16 @@ class FormulaSpec:
             warnings.simplefilter("always")
             built = _materialize(self._side(side), frame, self.formula)
         mismatch = [w for w in caught if type(w.message).__name__ == "DataMismatchWarning"]
-        if mismatch:
-            raise self._unseen(frame, where, mismatch[0].message)
+        if mismatch:  # (a missing value, already dealt with, is one to formulaic)
+            unseen = self._unseen(frame, where, mismatch[0].message)
+            if unseen is not None or null is None:
+                raise unseen or InputError(
+                    f"the formula {self.formula!r} meets a category not seen when fitting: "
+                    f"{one_line(Exception(mismatch[0].message))}"
+                )
         for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if w not in mismatch:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         names = list(built.model_spec.column_names)
         expected = self.record["columns"] if side == "rhs" else self.record["targets"]
         if names != list(expected):
@@ -216,9 +231,10 @@ class FormulaSpec:
             out[null] = np.nan
         return np.ascontiguousarray(out)
 
-    def _unseen(self, frame: Any, where: Callable[[int], str], message: Any) -> InputError:
+    def _unseen(self, frame: Any, where: Callable[[int], str], message: Any) -> InputError | None:
         """The error for a category not seen when fitting: the column, the row and the
-        level, where the factor reads one column as it is (``g``, ``C(g, ...)``)."""
+        level, where the factor reads one column as it is (``g``, ``C(g, ...)``); None
+        where no column holds one."""
         for factor, (_, state) in self.encoder_state("rhs").items():
             known = state.get("categories")
             columns = side_variables(parse(f"y ~ {factor}").rhs)
@@ -232,10 +248,7 @@ class FormulaSpec:
                     f"{where(row)}, column {columns[0]!r}: level {values.iloc[row]!r} was not "
                     f"seen when fitting (known: {', '.join(map(str, known))})"
                 )
-        return InputError(
-            f"the formula {self.formula!r} meets a category not seen when fitting: "
-            f"{one_line(Exception(message))}"
-        )
+        return None
 
 
 _UNKNOWN_NAME = re.compile(r"name '([^']+)' is not defined|`([^`]+)` is not present in the data")
