@@ -32,6 +32,7 @@ class RegressorBase:
     n_features_in_: int  # set by fit
     coef_: Any
     intercept_: Any
+    formula_: Any  # a FormulaSpec, set by a fit from a formula (torchlinreg.formula)
 
     @classmethod
     def _param_names(cls) -> list[str]:
