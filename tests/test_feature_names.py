@@ -179,3 +179,17 @@ def test_arrays_without_names_warn_as_before(rng) -> None:
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
         plain = model.predict(X)
     assert_same_predictions(plain, model.predict(pd.DataFrame(X, columns=NAMES)), X, model)
+
+
+def test_a_dask_dataframe_is_matched_by_name(rng) -> None:
+    dd = pytest.importorskip("dask.dataframe")
+    import dask
+
+    X, y = _data(rng)
+    frame = pd.DataFrame(X, columns=NAMES)
+    model = LinearRegression().fit(frame, y)
+    with dask.config.set(scheduler="synchronous"):  # no cluster: the partitions in turn
+        got = model.predict(dd.from_pandas(frame[SHUFFLED], npartitions=2)).compute()
+        assert_same_predictions(got, model.predict(frame), X, model)
+        with pytest.raises(InputError, match=r"\(missing: rooms\)"):
+            model.predict(dd.from_pandas(frame[["age", "area"]], npartitions=2))
