@@ -246,3 +246,9 @@ def test_cli_export_of_a_missing_model(tmp_path, capsys) -> None:
     code, _, err = _cli(["export", str(tmp_path / "nope"), "-o", str(tmp_path / "m.onnx")], capsys)
     assert code == 2 and "no such model file" in err
     assert os.listdir(tmp_path) == []
+
+
+def test_cli_export_help_has_an_example(capsys) -> None:
+    code, out, err = _cli(["export", "--help"], capsys)
+    assert code == 0 and err == ""
+    assert "example:\n  torchlinreg export " in out
