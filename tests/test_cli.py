@@ -341,7 +341,7 @@ def test_internal_errors_exit_1_with_one_line(monkeypatch, capsys) -> None:
 
 
 def test_every_command_has_help_with_an_example(capsys) -> None:
-    for command in ("demo", "fit", "predict", "evaluate", "summary"):
+    for command in ("demo", "fit", "predict", "evaluate", "summary", "export"):
         code, out, err = run([command, "--help"], capsys)
         assert code == 0 and err == ""
         assert "example:\n  torchlinreg " + command in out
