@@ -68,9 +68,11 @@ def test_fit_time_equals_the_two_pass_summary(cov_type, weighted, k) -> None:
 def test_fit_time_equals_statsmodels(cov_type, weighted) -> None:
     X, y, w, g = data()
     sw = w if weighted else None
-    s = LinearRegression(cov_type=cov_type).fit(
-        X, y, sw, g if cov_type == "cluster" else None
-    ).summary()
+    s = (
+        LinearRegression(cov_type=cov_type)
+        .fit(X, y, sw, g if cov_type == "cluster" else None)
+        .summary()
+    )
     Xc = sm.add_constant(X)
     ols = sm.WLS(y, Xc, weights=w) if weighted else sm.OLS(y, Xc)
     kw = {"cov_kwds": {"groups": g}} if cov_type == "cluster" else {}
@@ -185,3 +187,48 @@ def test_a_failed_robust_pass_leaves_no_stale_covariance() -> None:
     assert model.summary().cov_type == "nonrobust"
     with pytest.raises(InputError, match="not made at fit time"):
         model.summary(cov_type="HC3")
+
+
+def fit_on_rank(rank, world, cov_type, split, streamed):  # type: ignore[no-untyped-def]
+    """This rank's share of ``data(2)``: the fit-time summary and the two-pass one."""
+    X, y, w, g = data(2)
+    cut = int(len(X) * split)
+    rows = slice(0, cut) if rank == 0 else slice(cut, len(X))
+    Xr, yr, wr, gr = X[rows], y[rows], w[rows], g[rows]
+    groups = gr if cov_type == "cluster" else None
+    model = LinearRegression(cov_type=cov_type)
+    if streamed:
+        chunk = (Xr, yr, wr, gr) if cov_type == "cluster" else (Xr, yr, wr)
+        model.fit_chunks([chunk] if len(Xr) else [], distributed=True)
+    else:
+        model.fit(Xr, yr, wr, groups, distributed=True)
+    now = [s.cov for s in model.summary()]
+    # An empty stream says nothing of weights: the two-pass summary then takes none.
+    sw = wr if len(Xr) or not streamed else None
+    again = [s.cov for s in model.summary(cov_type=cov_type, X=Xr, y=yr, sample_weight=sw,
+                                          groups=groups)]  # fmt: skip
+    return now, again
+
+
+def test_distributed_fit_time_equals_one_process() -> None:
+    from .ranks import Ranks
+
+    ranks = Ranks(2)  # one group for every case: starting the ranks costs seconds
+    try:
+        cases = [("HC3", 0.4, False), ("cluster", 0.0, False), ("HC3", 0.4, True),
+                 ("cluster", 0.0, True)]  # fmt: skip
+        for cov_type, split, streamed in cases:
+            X, y, w, g = data(2)
+            whole = LinearRegression(cov_type=cov_type).fit(
+                X, y, w, g if cov_type == "cluster" else None
+            )
+            expected = [s.cov for s in whole.summary()]
+            for result in ranks.run(fit_on_rank, cov_type, split, streamed):
+                assert not hasattr(result, "trace"), result
+                now, again = result
+                for a, b, c in zip(now, again, expected, strict=True):
+                    assert rel(a, b) <= 1e-12  # the same pass, collectively
+                    # Ranks' sums added in another order, S formed (streamed) or probed.
+                    assert rel(a, c) <= 1e-10
+    finally:
+        ranks.close()
