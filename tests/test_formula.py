@@ -304,3 +304,27 @@ def test_without_formulaic_the_error_says_how_to_install_it(monkeypatch) -> None
     monkeypatch.setitem(sys.modules, "formulaic", None)
     with pytest.raises(InputError, match=r"pip install 'torchlinreg\[formula\]'"):
         tl.ols("invest ~ value", grunfeld())
+
+
+def test_covariance_chosen_at_fit_time_equals_statsmodels() -> None:
+    """ols(..., cov_type=) computes the robust covariance in the fit: summary() needs no
+    data, and equals statsmodels (HC1; cluster by a column named in groups=)."""
+    df = grunfeld()
+    formula = "invest ~ value + capital + C(firm)"
+    hc1 = tl.ols(formula, df, cov_type="HC1")
+    ref = smf.ols(formula, df).fit(cov_type="HC1")
+    np.testing.assert_allclose(hc1.summary().to_frame()["std_error"], by_name(hc1, ref.bse),
+                               rtol=RTOL)  # fmt: skip
+    cl = tl.ols(formula, df, cov_type="cluster", groups="year")
+    ref = smf.ols(formula, df).fit(cov_type="cluster", cov_kwds={"groups": df["year"]})
+    np.testing.assert_allclose(cl.summary().to_frame()["std_error"], by_name(cl, ref.bse),
+                               rtol=RTOL)  # fmt: skip
+
+
+def test_missing_cluster_labels_at_fit_time_are_refused() -> None:
+    df = grunfeld()
+    df.loc[3, "year"] = np.nan
+    with pytest.raises(InputError, match=r"row 4, column 'year': the cluster label is missing"):
+        tl.ols("invest ~ value", df, cov_type="cluster", groups="year")
+    with pytest.raises(InputError, match=r"reads column 'yaer'"):
+        tl.ols("invest ~ value", df, cov_type="cluster", groups="yaer")

@@ -34,6 +34,7 @@ def ols(
     data: Any,
     *,
     weights: str | Sequence[float] | np.ndarray | None = None,
+    groups: str | Sequence[Any] | np.ndarray | None = None,
     missing: str = "error",
     **options: Any,
 ) -> LinearRegression:
@@ -44,7 +45,10 @@ def ols(
     ``I(x**2)``, ``np.log(x)``, ``poly(x, 2)``, ``- 1`` or ``+ 0`` (no intercept),
     ``y1 + y2 ~ x`` (several targets), ``Q("my col")`` for a column whose name is not
     a Python name. ``data``: a pandas or polars DataFrame, a pyarrow Table or a file
-    path. ``weights``: a column name or one weight per row. ``missing``: rows missing
+    path. ``weights``: a column name or one weight per row. ``cov_type`` (one of
+    ``options``): the covariance ``summary()`` reports, computed during the fit
+    (``"HC1"``, ``"cluster"`` with ``groups``: a column name or one label per row).
+    ``missing``: rows missing
     a value the formula reads stop with an error (``"error"``) or are left out
     (``"drop"``, as statsmodels does). ``options`` go to
     :class:`~torchlinreg.LinearRegression` (``solver``, ``refine``, ``device``; the
@@ -57,8 +61,8 @@ def ols(
     """
     from ..models.linear import LinearRegression
 
-    return fit_formula(LinearRegression, formula, data, weights=weights, missing=missing,
-                       params=options)  # fmt: skip
+    return fit_formula(LinearRegression, formula, data, weights=weights, groups=groups,
+                       missing=missing, params=options)  # fmt: skip
 
 
 def fit_formula(
@@ -67,6 +71,7 @@ def fit_formula(
     data: Any,
     *,
     weights: Any = None,
+    groups: Any = None,
     missing: str = "error",
     params: dict[str, Any],
 ) -> Any:
@@ -83,17 +88,20 @@ def fit_formula(
         columns = table_columns(data) if not _is_path(data) else _file_columns(data)
         parsed = parse(formula, columns)
         seen = side_variables(parsed.lhs) + side_variables(parsed.rhs)
+        by_name = [c for c in (weights, groups) if isinstance(c, str)]
         weight_column = weights if isinstance(weights, str) else None
-        require_variables(formula, [*seen, *([weight_column] if weight_column else [])],
-                          columns)  # fmt: skip
+        require_variables(formula, [*seen, *by_name], columns)
         frame = as_frame(data, candidate_columns(formula, parsed, columns))
         spec = FormulaSpec.learn(formula, frame, columns=columns)
         spec.record["missing"] = missing
         spec.record["weights"] = weight_column
         w = _weights(data, weights, len(frame))
-        X, Y, w, _ = _rows(spec, frame, w, None)
+        X, Y, w, labels = _rows(spec, frame, w, _labels(data, groups))
     est = cls(fit_intercept=spec.fit_intercept, **params)
-    est.fit(*named(spec, X, Y), w)
+    if labels is None:
+        est.fit(*named(spec, X, Y), w)
+    else:  # the cluster covariance, computed during the fit
+        est.fit(*named(spec, X, Y), w, groups=labels)
     est.formula_ = spec
     return est
 

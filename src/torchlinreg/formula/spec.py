@@ -70,6 +70,7 @@ class FormulaSpec:
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
         self._sides: dict[str, Any] = {}
+        self._learned: tuple[Any, dict[str, Any]] | None = None
 
     # What the record says -------------------------------------------------------
     @property
@@ -111,7 +112,7 @@ class FormulaSpec:
         return f"FormulaSpec({self.formula!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"record": self.record, "_sides": {}}  # formulaic's objects are rebuilt
+        return {"record": self.record, "_sides": {}, "_learned": None}  # rebuilt
 
     # Learning and applying ------------------------------------------------------
     @classmethod
@@ -130,6 +131,7 @@ class FormulaSpec:
         fl = formulaic()
         specs = fl.ModelSpec.from_spec(parsed, **_OPTIONS)
         record: dict[str, Any] = {"formula": formula}
+        matrices: dict[str, Any] = {}
         for name in ("lhs", "rhs"):
             side = getattr(specs, name)
             if name == "rhs" and preset:
@@ -138,7 +140,9 @@ class FormulaSpec:
                 # Learning sees every level; what formulaic finds outside them are the
                 # missing values, which matrix() handles.
                 warnings.filterwarnings("ignore", message="Data has categories outside")
-                learned = _materialize(side, frame, formula, columns).model_spec
+                built = _materialize(side, frame, formula, columns)
+                learned = built.model_spec
+                matrices[name] = built
             record[f"{name}_variables"] = side_variables(learned)
             record[name] = {
                 "encoder_state": to_json(_without_contrasts(learned.encoder_state)),
@@ -147,6 +151,9 @@ class FormulaSpec:
         record["variables"] = record.pop("rhs_variables")
         record["target_variables"] = record.pop("lhs_variables")
         spec = cls(record)
+        # The training rows' columns, built while learning: matrix() of this very frame
+        # takes them (once) instead of building them again.
+        spec._learned = (frame, matrices)
         record["columns"] = list(spec._side("rhs").get_model_matrix(frame.iloc[:0]).model_spec
                                  .column_names)  # fmt: skip
         record["targets"] = list(spec._side("lhs").get_model_matrix(frame.iloc[:0]).model_spec
@@ -203,6 +210,10 @@ class FormulaSpec:
         of NaN. A category not seen when fitting is an error naming column and level."""
         variables = self.variables if side == "rhs" else self.target_variables
         null = _null_rows(frame, variables, where, missing)
+        learned = self._learned
+        if learned is not None and learned[0] is frame and side in learned[1]:
+            built = learned[1].pop(side)  # every level was seen: nothing is unseen
+            return self._finish(built, side, null)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             built = _materialize(self._side(side), frame, self.formula)
@@ -217,6 +228,11 @@ class FormulaSpec:
         for w in caught:
             if w not in mismatch:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return self._finish(built, side, null)
+
+    def _finish(self, built: Any, side: str, null: np.ndarray | None) -> np.ndarray:
+        """formulaic's matrix of one side, checked to have the fitted columns, as
+        float64 less ``Intercept``, the rows in ``null`` NaN."""
         names = list(built.model_spec.column_names)
         expected = self.record["columns"] if side == "rhs" else self.record["targets"]
         if names != list(expected):

@@ -457,17 +457,19 @@ class ExactRegressor(RegressorBase):
         data: Any,
         *,
         weights: str | ArrayLike | None = None,
+        groups: str | ArrayLike | None = None,
         missing: str = "error",
         **params: Any,
     ) -> Self:
         """A model fitted to an R-style ``formula`` (``"y ~ x1 + C(g)"``) on ``data``
         (a pandas or polars DataFrame, a pyarrow Table or a file path), built by
         formulaic; ``params`` are the constructor's, less ``fit_intercept`` (the formula
-        says it). See :func:`torchlinreg.ols` and docs/formulas.md."""
+        says it); ``groups``: cluster labels for ``cov_type="cluster"`` (a column name
+        or one label per row). See :func:`torchlinreg.ols` and docs/formulas.md."""
         from ..formula.api import fit_formula
 
-        return fit_formula(cls, formula, data, weights=weights, missing=missing,  # type: ignore[no-any-return]
-                           params=params)  # fmt: skip
+        return fit_formula(cls, formula, data, weights=weights, groups=groups,  # type: ignore[no-any-return]
+                           missing=missing, params=params)  # fmt: skip
 
     def summary(
         self,
