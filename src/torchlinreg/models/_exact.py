@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ..solvers.fingerprint import Fingerprint
     from ..solvers.solve import Solution
     from ..solvers.state import LeastSquaresState
+    from ..stats.influence import Influence, InfluenceSummary
     from ..stats.summary import Summary
 
 
@@ -536,6 +537,44 @@ class ExactRegressor(RegressorBase):
                 )
         out = model_summaries(self, level=level, cov_type=cov_type, data=data, group=group)
         return out[0] if len(out) == 1 else out
+
+    def influence(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> Influence:
+        """Leverage, studentized residuals, Cook's distance, DFFITS and DFBETAS of every
+        row of the training data (``X``, ``y``, ``sample_weight`` as fitted), as
+        statsmodels' ``OLSInfluence``; see :func:`torchlinreg.stats.influence.influence`
+        and docs/diagnostics.md."""
+        from ..stats.influence import influence
+
+        return influence(self, X, y, sample_weight)
+
+    def influence_summary(
+        self,
+        data: Any,
+        *,
+        top_k: int = 10,
+        sample_size: int = 2000,
+        bins: int = 50,
+        random_state: Any = 0,
+        sample_weight: ArrayLike | None = None,
+    ) -> InfluenceSummary:
+        """Influence of training data too large for n values, in one pass: the
+        ``top_k`` rows by Cook's distance, counts above the usual thresholds, a sample
+        and binned residuals for plots; ``data`` as arrays ``(X, y[, w])`` or chunks as
+        :meth:`fit_chunks` takes them. See
+        :func:`torchlinreg.stats.influence.influence_summary`."""
+        from ..stats.influence import influence_summary
+
+        return influence_summary(
+            self,
+            data,
+            top_k=top_k,
+            sample_size=sample_size,
+            bins=bins,
+            random_state=random_state,
+            sample_weight=sample_weight,
+        )
 
     def cost_of(self, coef: ArrayLike, intercept: ArrayLike) -> float:
         """Mean (weighted) squared error of any coefficients on the data this model was
