@@ -51,7 +51,7 @@ def group_labels(groups: Any, n_rows: int, *, row_offset: int = 0) -> np.ndarray
     if len(missing):
         row = row_offset + int(missing[0])
         raise InputError(
-            f"groups: the cluster label of row {row} is missing ({len(missing)} missing in "
-            "all); fill them in or drop those rows"
+            f"groups holds missing labels: the cluster label of row {row} is missing "
+            f"({len(missing)} missing in all); fill them in or drop those rows"
         )
     return labels
