@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from .training.loop import TrainResult
@@ -22,6 +22,7 @@ class DemoResult:
     cost: float
     exact_W: float
     exact_b: float
+    history: Any = None  # the run's History (per-epoch cost, W and b), for --plot
 
 
 def _fixed(x: float) -> str:
@@ -111,6 +112,37 @@ def run_demo(
         cost=trained.history.cost[-1],
         exact_W=float(exact.coef[0, 0]),
         exact_b=float(np.ravel(exact.intercept)[0]),
+        history=trained.history,
     )
     out.write(exact_line(result.W, result.b, result.exact_W, result.exact_b) + "\n")
     return result
+
+
+def check_plot(path: str) -> None:
+    """Refuse ``demo --plot PATH`` before training: a missing directory, matplotlib
+    not installed."""
+    from ._files import check_output_path
+    from .plots._mpl import require_matplotlib
+
+    check_output_path(path)
+    require_matplotlib()
+
+
+def save_plot(output: str, result: DemoResult) -> None:
+    """The tutorial's picture: the path of (W, b) over the contours of the exact cost
+    on its three points, beside the cost per epoch (log scale) and the exact optimum's
+    cost; written to ``output`` (.png, .svg or .pdf) atomically."""
+    import numpy as np
+
+    from .plots._mpl import save
+    from .plots.draw import gradient_path_figure
+    from .plots.training import curve_from, path_over, quadratic_cost
+
+    history = result.history
+    W = np.asarray(history.coef, dtype=np.float64).reshape(len(history), -1)[:, 0]
+    b = np.asarray(history.intercept, dtype=np.float64).reshape(len(history), -1)[:, 0]
+    x = np.asarray(X_TRAIN, dtype=np.float64)
+    q = quadratic_cost(np.hstack([x, np.ones_like(x)]), np.asarray(Y_TRAIN))
+    path = path_over(("W", "b"), np.column_stack([W, b]), q)
+    curve = curve_from(history.epoch, history.cost, q.optimum_cost)
+    save(gradient_path_figure(path, curve), output)

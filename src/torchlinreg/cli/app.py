@@ -33,6 +33,7 @@ from .fit import run_fit
 from .output import STDOUT_CLOSED, stderr_line, wants_json, warning
 from .parser import UsageError, build_parser
 from .predict import run_evaluate, run_predict
+from .report import run_report
 from .summary import run_summary
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_LOST_RANK = 0, 1, 2, 3
@@ -43,7 +44,17 @@ _SHARED = ("fit", "predict", "evaluate")
 def _run_demo(args: argparse.Namespace) -> None:
     from ..demo import run_demo
 
-    run_demo(lr=args.lr, epochs=args.epochs, optimizer=args.optimizer, log_every=args.log_every)
+    if args.plot is not None:  # checked before the replay: nothing is trained in vain
+        from ..demo import check_plot
+
+        check_plot(args.plot)
+    result = run_demo(
+        lr=args.lr, epochs=args.epochs, optimizer=args.optimizer, log_every=args.log_every
+    )
+    if args.plot is not None:
+        from ..demo import save_plot
+
+        save_plot(args.plot, result)
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
@@ -53,6 +64,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "evaluate": run_evaluate,
     "summary": run_summary,
     "export": run_export,
+    "report": run_report,
 }
 
 

@@ -236,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         _evaluate_command,
         _summary_command,
         _export_command,
+        _report_command,
     ):
         command(sub)
     return parser
@@ -253,6 +254,12 @@ def _demo_command(sub: Any) -> None:
         "torchlinreg demo --lr 0.05 --epochs 1000 --log-every 100",
     )
     _add_training_options(demo, log_every=200)
+    demo.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also save the gradient path over the cost's contours and the training curve "
+        "(.png, .svg or .pdf; needs matplotlib: pip install 'torchlinreg[plot]')",
+    )
 
 
 def _fit_command(sub: Any) -> None:
@@ -324,7 +331,7 @@ def _fit_formula(fit: argparse.ArgumentParser) -> None:
         "--formula",
         metavar='"Y ~ TERMS"',
         help="R-style formula, e.g. \"y ~ x1 + np.log(x2) + C(g)\"; '- 1' drops the "
-        "intercept; Q(\"my col\") quotes a column name with spaces (needs formulaic: "
+        'intercept; Q("my col") quotes a column name with spaces (needs formulaic: '
         "pip install 'torchlinreg[formula]')",
     )
 
@@ -529,3 +536,41 @@ def _export_command(sub: Any) -> None:
         help="the program's precision (float32)",
     )
     _common(export)
+
+
+def _report_command(sub: Any) -> None:
+    """``report MODEL DATA -o report.html``: one self-contained HTML report."""
+    report = _sub(
+        sub,
+        "report",
+        "write an HTML report of a saved model on its data (plots, influence)",
+        "Write one self-contained HTML file (inline SVG, no script, nothing from the "
+        "network): what was fitted, the summary table, R's diagnostic plots, the most "
+        "influential rows and, for --method gd, the training curve. DATA is the file the "
+        "model was fitted on, read once in bounded memory. Needs matplotlib: pip install "
+        "'torchlinreg[plot]'.",
+        "torchlinreg report houses.safetensors examples/houses.csv -o houses.html",
+    )
+    report.add_argument("model", metavar="MODEL", help="a model file written by fit -o")
+    report.add_argument("data", metavar="DATA", help="the data it was fitted on")
+    report.add_argument("-o", "--output", required=True, metavar="REPORT.html")
+    report.add_argument("--delimiter", help="CSV field separator of DATA")
+    report.add_argument("--level", type=_level, default=0.95, help="confidence level (0.95)")
+    report.add_argument(
+        "--top", type=_int_in(1, 10_000), default=10, metavar="K",
+        help="most influential rows listed (10)",
+    )  # fmt: skip
+    report.add_argument(
+        "--sample-size", type=_int_in(10, 100_000), default=2000, metavar="N",
+        help="points drawn at most; beyond, a seeded sample with exact bands (2000)",
+    )  # fmt: skip
+    report.add_argument(
+        "--seed", type=_int_in(0, 2**32 - 1), default=0, metavar="N",
+        help="seed of the sample of points (0)",
+    )  # fmt: skip
+    report.add_argument(
+        "--training-curve",
+        action="store_true",
+        help="require the training curve (a gradient-trained model without history: exit 2)",
+    )
+    _common(report)

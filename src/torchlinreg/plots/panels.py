@@ -75,7 +75,11 @@ def _rows(rows: np.ndarray | None, n: int) -> np.ndarray:
     return np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
 
 
-def _smooth(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _smooth(
+    x: np.ndarray, y: np.ndarray, first: int | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """LOWESS through the finite points among the ``first`` (all when None)."""
+    x, y = x[:first], y[:first]
     finite = np.isfinite(x) & np.isfinite(y)
     return lowess(x[finite], y[finite]) if np.count_nonzero(finite) >= 2 else None
 
@@ -87,9 +91,11 @@ def residuals_fitted(
     *,
     id_n: int = ID_N,
     band: Band | None = None,
+    smooth_first: int | None = None,
 ) -> Panel:
-    """Residuals against fitted values, a smoother through them and a line at zero;
-    the ``id_n`` points of largest absolute residual are labelled."""
+    """Residuals against fitted values, a smoother through them (through the first
+    ``smooth_first`` points when given: a sample's) and a line at zero; the ``id_n``
+    points of largest absolute residual are labelled."""
     x, y = np.asarray(fitted, np.float64), np.asarray(resid, np.float64)
     zero = Line(np.array([np.min(x), np.max(x)]) if x.size else np.zeros(2), np.zeros(2))
     return Panel(
@@ -99,7 +105,7 @@ def residuals_fitted(
         x,
         y,
         _rows(rows, x.size),
-        _smooth(x, y),
+        _smooth(x, y, smooth_first),
         most_extreme(np.abs(y), id_n),
         [Line(zero.x, zero.y, "", "dotted")],
         band,
@@ -155,10 +161,11 @@ def scale_location(
     *,
     id_n: int = ID_N,
     band: Band | None = None,
+    smooth_first: int | None = None,
 ) -> Panel:
     """The square root of the absolute standardized residuals against fitted values,
-    with a smoother; the ``id_n`` points of largest absolute standardized residual are
-    labelled."""
+    with a smoother (as :func:`residuals_fitted`); the ``id_n`` points of largest
+    absolute standardized residual are labelled."""
     x = np.asarray(fitted, np.float64)
     y = np.sqrt(np.abs(np.asarray(std_resid, np.float64)))
     return Panel(
@@ -168,7 +175,7 @@ def scale_location(
         x,
         y,
         _rows(rows, x.size),
-        _smooth(x, y),
+        _smooth(x, y, smooth_first),
         most_extreme(y, id_n),
         [],
         band,
@@ -200,8 +207,10 @@ def residuals_leverage(
     *,
     id_n: int = ID_N,
     levels: tuple[float, ...] = COOK_LEVELS,
+    smooth_first: int | None = None,
 ) -> Panel:
-    """Standardized residuals against leverage, a smoother, and the contours of Cook's
+    """Standardized residuals against leverage, a smoother (as
+    :func:`residuals_fitted`), and the contours of Cook's
     distance at ``levels`` (``n_params``: the fitted parameters, p); the ``id_n``
     points of largest Cook's distance are labelled."""
     x = np.asarray(leverage, np.float64)
@@ -216,7 +225,7 @@ def residuals_leverage(
         x,
         y,
         _rows(rows, x.size),
-        _smooth(x, y),
+        _smooth(x, y, smooth_first),
         most_extreme(np.asarray(cooks, np.float64), id_n),
         lines,
     )

@@ -34,11 +34,10 @@ def lowess(
     if n == 0:
         return x, y.copy()
     k = max(2, min(n, int(frac * n + 1e-10)))
-    robustness = np.ones(n)
-    fitted = _local_lines(x, y, robustness, k)
+    hood = _Neighbourhoods(x, k)
+    fitted = _local_lines(hood, y, np.ones(n))
     for _ in range(iterations):
-        robustness = _robustness(np.abs(y - fitted))
-        fitted = _local_lines(x, y, robustness, k)
+        fitted = _local_lines(hood, y, _robustness(np.abs(y - fitted)))
     return x, fitted
 
 
@@ -49,28 +48,46 @@ def _robustness(residual: np.ndarray) -> np.ndarray:
     return (1.0 - np.minimum(u, 1.0) ** 2) ** 2
 
 
-def _local_lines(x: np.ndarray, y: np.ndarray, robustness: np.ndarray, k: int) -> np.ndarray:
+class _Neighbourhoods:
+    """The tricube weights of every point's k nearest, which the robustness iterations
+    leave unchanged: computed once and kept when they fit in ``_KEEP`` floats, else
+    recomputed block by block (memory stays O(block × n) for any n)."""
+
+    def __init__(self, x: np.ndarray, k: int) -> None:
+        self.x, self.k = x, k
+        self.blocks = [slice(s, min(s + _BLOCK, x.shape[0])) for s in range(0, x.shape[0], _BLOCK)]
+        self.kept = [self._tricube(b) for b in self.blocks] if x.shape[0] ** 2 <= _KEEP else None
+
+    def _tricube(self, rows: slice) -> np.ndarray:
+        x = self.x
+        distance = np.abs(x[None, :] - x[rows, None])
+        # The k-th smallest distance: the radius of the k nearest points.
+        h = np.partition(distance, self.k - 1, axis=1)[:, self.k - 1 : self.k]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.where(distance < h, distance / h, 1.0)
+        return (1.0 - u**3) ** 3
+
+    def weights(self, j: int) -> np.ndarray:
+        return self.kept[j] if self.kept is not None else self._tricube(self.blocks[j])
+
+
+# Tricube weights kept between iterations up to this many floats (32 MiB).
+_KEEP = 4_194_304
+
+
+def _local_lines(hood: _Neighbourhoods, y: np.ndarray, robustness: np.ndarray) -> np.ndarray:
     """The locally weighted straight line's value at each ``x[i]``, in blocks of rows."""
+    x = hood.x
     out = np.empty_like(y)
-    for start in range(0, x.shape[0], _BLOCK):
-        stop = min(start + _BLOCK, x.shape[0])
-        out[start:stop] = _block(x, y, robustness, k, slice(start, stop))
+    for j, rows in enumerate(hood.blocks):
+        at = x[rows]
+        w = hood.weights(j) * robustness[None, :]
+        usable = np.count_nonzero(w > 1e-12, axis=1) >= 2
+        total = w.sum(axis=1, keepdims=True)
+        w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+        centre = w @ x
+        offset = x[None, :] - centre[:, None]
+        spread = np.maximum(np.einsum("ij,ij->i", w, offset**2), 1e-12)
+        projection = w * (1.0 + (at - centre)[:, None] * offset / spread[:, None])
+        out[rows] = np.where(usable, projection @ y, y[rows])
     return out
-
-
-def _block(x: np.ndarray, y: np.ndarray, robustness: np.ndarray, k: int, rows: slice) -> np.ndarray:
-    at = x[rows]
-    distance = np.abs(x[None, :] - at[:, None])
-    # The k-th smallest distance: the radius of the k nearest points.
-    h = np.partition(distance, k - 1, axis=1)[:, k - 1 : k]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = np.where(distance < h, distance / h, 1.0)
-    w = (1.0 - u**3) ** 3 * robustness[None, :]
-    usable = np.count_nonzero(w > 1e-12, axis=1) >= 2
-    total = w.sum(axis=1, keepdims=True)
-    w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
-    centre = w @ x
-    offset = x[None, :] - centre[:, None]
-    spread = np.maximum(np.einsum("ij,ij->i", w, offset**2), 1e-12)
-    projection = w * (1.0 + (at - centre)[:, None] * offset / spread[:, None])
-    return np.where(usable, projection @ y, y[rows])

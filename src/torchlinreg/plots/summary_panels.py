@@ -69,33 +69,25 @@ def summary_panels(summary: Any, *, id_n: int = ID_N) -> list[Panel]:
     points = drawn_points(summary)
     exact = bool(summary.qq.exact)
     n_sample = summary.sample.row.shape[0]
-    smooth_on = slice(None) if exact else slice(0, n_sample)
+    # The smoother through the uniform sample only (the top rows follow it).
+    first = None if exact else n_sample
     note = "" if exact else (
         f"{n_sample:,} of {summary.n:,} observations sampled, plus the most influential"
     )  # fmt: skip
     bands = (None, None) if exact else (residual_band(summary), scale_band(summary))
     row, fitted = points["row"], points["fitted"]
     resid, std = points["weighted_resid"], points["student_resid_internal"]
-    first = residuals_fitted(fitted, resid, row, id_n=id_n, band=bands[0])
-    third = scale_location(fitted, std, row, id_n=id_n, band=bands[1])
-    fourth = residuals_leverage(
-        points["leverage"], std, points["cooks_distance"], summary.k, row, id_n=id_n
-    )
-    if not exact:  # the smoother through the uniform sample only
-        first, third, fourth = (_smoothed_on(p, smooth_on) for p in (first, third, fourth))
+    panel_1 = residuals_fitted(fitted, resid, row, id_n=id_n, band=bands[0], smooth_first=first)
+    panel_3 = scale_location(fitted, std, row, id_n=id_n, band=bands[1], smooth_first=first)
+    panel_4 = residuals_leverage(
+        points["leverage"], std, points["cooks_distance"], summary.k, row, id_n=id_n,
+        smooth_first=first,
+    )  # fmt: skip
     qq = summary.qq
     second = Panel("Normal Q-Q", "Theoretical quantiles", "Standardized residuals",
                    qq.theoretical, qq.sample, qq.row, None, most_extreme(np.abs(qq.sample), id_n),
                    [quartile_line(qq.sample)] if qq.sample.size else [])  # fmt: skip
-    return [_noted(p, note) for p in (first, second, third, fourth)]
-
-
-def _smoothed_on(panel: Panel, rows: slice) -> Panel:
-    from dataclasses import replace
-
-    from .panels import _smooth
-
-    return replace(panel, smooth=_smooth(panel.x[rows], panel.y[rows]))
+    return [_noted(p, note) for p in (panel_1, second, panel_3, panel_4)]
 
 
 def _noted(panel: Panel, note: str) -> Panel:
