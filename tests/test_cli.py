@@ -306,8 +306,10 @@ def test_outputs_are_checked_first_and_never_half_written(tmp_path, capsys) -> N
 
 
 def test_usage_errors_exit_2(capsys) -> None:
-    assert main(["fit", "data.csv"]) == 2  # --target missing
-    assert "the following arguments are required: --target" in capsys.readouterr().err
+    assert main(["fit", "data.csv"]) == 2  # --target (or --formula) missing
+    err = capsys.readouterr().err
+    assert "give the target column (--target COL) or a formula (--formula)" in err
+    assert len(err.splitlines()) == 1
     assert main(["demo", "--lr", "-1"]) == 2
     assert "must be a finite number > 0" in capsys.readouterr().err
 

@@ -2,12 +2,14 @@
 
 The decision to refine a solution in extended precision, and the three warnings of
 the exact estimators: a rank-deficient design, an ill-conditioned one, and accuracy
-at risk where no refinement was possible. Each warning is issued ``USER_FRAMES``
-frames below the estimator's public method, so that it points at the user's call.
+at risk where no refinement was possible. Each warning points at the user's call: the
+first frame outside the package (:func:`user_stacklevel`).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -25,9 +27,6 @@ ILL_CONDITIONED = 1e8
 # when the data are small enough for it to cost nothing noticeable.
 RISK = 1e-13
 CHEAP_CELLS = 1 << 17
-# Frames from ``warnings.warn`` here up to the user's call: this function, the
-# estimator's private helper, its public method (fit, partial_fit, fit_chunks), the user.
-USER_FRAMES = 4
 # Columns named in a warning before the rest are only counted.
 SHOWN = 10
 
@@ -73,7 +72,7 @@ def warn_unrefined(state: LeastSquaresState, solution: Solution, reason: str) ->
             "tan θ the residual over the fitted size; the actual error is often far "
             f"smaller) and the solution could not be refined: {reason}",
             AccuracyWarning,
-            stacklevel=USER_FRAMES,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -89,7 +88,7 @@ def warn_about_design(
             f"{'; '.join(_rank_deficiency(state, solution, features))}. The minimum-norm "
             "solution is returned; drop redundant columns for unique coefficients",
             RankDeficientWarning,
-            stacklevel=USER_FRAMES,
+            stacklevel=user_stacklevel(),
         )
     elif solution.condition_number > ILL_CONDITIONED:
         warnings.warn(
@@ -97,7 +96,7 @@ def warn_about_design(
             "after scaling columns): the coefficients are sensitive to tiny changes in the "
             "data; centre/scale polynomial terms or drop nearly collinear features",
             IllConditionedWarning,
-            stacklevel=USER_FRAMES,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -125,3 +124,16 @@ def _listed(indices: Sequence[int], features: Sequence[str]) -> str:
     if len(indices) > SHOWN:
         labels.append(f"... ({len(indices)} columns)")
     return ", ".join(labels)
+
+
+def user_stacklevel() -> int:
+    """``warnings.warn``'s ``stacklevel`` for a warning issued by the caller of this
+    function that points at the first frame outside torchlinreg: the user's call,
+    however many of the package's functions lie between (a count fixed by hand breaks
+    whenever a public method gains a helper)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame = sys._getframe(1)  # the function that calls warnings.warn: stacklevel 1
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
