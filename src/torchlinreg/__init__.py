@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .formula.api import ols
     from .models.gd import ExactGap, GDRegressor
     from .models.linear import LinearRegression
+    from .models.cv import ElasticNetCV, LassoCV, RidgeCV
     from .models.ridge import Ridge
     from .persistence import load_model, save_model
     from .solvers.state import LeastSquaresState
@@ -50,6 +51,9 @@ __all__ = [
     "Prediction",
     "RankDeficientWarning",
     "Ridge",
+    "RidgeCV",
+    "LassoCV",
+    "ElasticNetCV",
     "Summary",
     "TrainingDivergedError",
     "__version__",
@@ -70,6 +74,9 @@ _LAZY = {
     "GDRegressor": "torchlinreg.models.gd",
     "LinearRegression": "torchlinreg.models.linear",
     "Ridge": "torchlinreg.models.ridge",
+    "RidgeCV": "torchlinreg.models.cv",
+    "LassoCV": "torchlinreg.models.cv",
+    "ElasticNetCV": "torchlinreg.models.cv",
     "LeastSquaresState": "torchlinreg.solvers.state",
     "Prediction": "torchlinreg.stats.intervals",
     "Summary": "torchlinreg.stats.summary",
