@@ -34,14 +34,17 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
 from ..errors import ConvergenceWarning, InputError
 
-__all__ = ["EnetPath", "duality_gap", "enet_path", "objective"]
+if TYPE_CHECKING:
+    from .state import LeastSquaresState
+
+__all__ = ["EnetPath", "duality_gap", "enet_path", "objective", "state_gram"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,22 @@ class EnetPath:
     coefs: np.ndarray
     dual_gaps: np.ndarray
     n_iters: np.ndarray
+
+
+def state_gram(state: LeastSquaresState) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(G (p, p), XᵀWy (p, k), yᵀWy (k,), Σ w) of a state's rows, centred (weighted
+    means) when it fits an intercept: the inputs of :func:`enet_path`, one target a
+    column.
+
+    The state's R factors √w·[1, X − x₀, Y − y₀]; dropping its intercept row and column
+    leaves the R factor T of the centred [X, Y] (the Schur complement of the intercept
+    in RᵀR is TᵀT), so the centred cross products come from T without cancellation.
+    """
+    c = int(state.fit_intercept)
+    p = state.n_features
+    T = state.R[c:, c:].to("cpu").numpy()
+    cross = T.T @ T
+    return cross[:p, :p], cross[:p, p:], np.diag(cross)[p:].copy(), float(state.weight_sum)
 
 
 def check_penalty(alpha: Any, l1_ratio: Any) -> tuple[float, float]:
