@@ -49,45 +49,55 @@ def _robustness(residual: np.ndarray) -> np.ndarray:
 
 
 class _Neighbourhoods:
-    """The tricube weights of every point's k nearest, which the robustness iterations
-    leave unchanged: computed once and kept when they fit in ``_KEEP`` floats, else
-    recomputed block by block (memory stays O(block × n) for any n)."""
+    """For each block of points: the tricube weights ``T`` of every point's k nearest,
+    and ``T·d``, ``T·d²`` with ``d = x_j − x_i``. The robustness iterations leave them
+    unchanged, so each iteration is two matrix products; they are kept when they fit in
+    ``_KEEP`` floats, else recomputed block by block (memory O(block × n) for any n)."""
 
     def __init__(self, x: np.ndarray, k: int) -> None:
         self.x, self.k = x, k
-        self.blocks = [slice(s, min(s + _BLOCK, x.shape[0])) for s in range(0, x.shape[0], _BLOCK)]
-        self.kept = [self._tricube(b) for b in self.blocks] if x.shape[0] ** 2 <= _KEEP else None
+        n = x.shape[0]
+        self.blocks = [slice(s, min(s + _BLOCK, n)) for s in range(0, n, _BLOCK)]
+        self.kept = [self._moments(b) for b in self.blocks] if 3 * n * n <= _KEEP else None
 
-    def _tricube(self, rows: slice) -> np.ndarray:
+    def _moments(self, rows: slice) -> np.ndarray:
         x = self.x
-        distance = np.abs(x[None, :] - x[rows, None])
+        d = x[None, :] - x[rows, None]
+        distance = np.abs(d)
         # The k-th smallest distance: the radius of the k nearest points.
         h = np.partition(distance, self.k - 1, axis=1)[:, self.k - 1 : self.k]
         with np.errstate(divide="ignore", invalid="ignore"):
             u = np.where(distance < h, distance / h, 1.0)
-        return (1.0 - u**3) ** 3
+        t = (1.0 - u**3) ** 3
+        td = t * d
+        return np.stack([t, td, td * d])  # (3, rows, n)
 
-    def weights(self, j: int) -> np.ndarray:
-        return self.kept[j] if self.kept is not None else self._tricube(self.blocks[j])
+    def moments(self, j: int) -> np.ndarray:
+        return self.kept[j] if self.kept is not None else self._moments(self.blocks[j])
 
 
-# Tricube weights kept between iterations up to this many floats (32 MiB).
-_KEEP = 4_194_304
+# The weights kept between iterations up to this many floats (96 MiB: 2,048 points).
+_KEEP = 3 * 2048 * 2048
 
 
 def _local_lines(hood: _Neighbourhoods, y: np.ndarray, robustness: np.ndarray) -> np.ndarray:
-    """The locally weighted straight line's value at each ``x[i]``, in blocks of rows."""
-    x = hood.x
+    """The locally weighted straight line's value at each ``x[i]``, in blocks of rows:
+    from the weighted moments about ``x[i]`` (weights ``w = T·r``): ``S = Σw``,
+    ``c = Σw·d / S``, spread ``Σw·d² / S − c²``, and the line's value
+    ``Σw·y / S − c·(Σw·d·y / S − c·Σw·y / S) / spread``."""
     out = np.empty_like(y)
+    columns = np.column_stack([robustness, robustness * y])
     for j, rows in enumerate(hood.blocks):
-        at = x[rows]
-        w = hood.weights(j) * robustness[None, :]
-        usable = np.count_nonzero(w > 1e-12, axis=1) >= 2
-        total = w.sum(axis=1, keepdims=True)
-        w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
-        centre = w @ x
-        offset = x[None, :] - centre[:, None]
-        spread = np.maximum(np.einsum("ij,ij->i", w, offset**2), 1e-12)
-        projection = w * (1.0 + (at - centre)[:, None] * offset / spread[:, None])
-        out[rows] = np.where(usable, projection @ y, y[rows])
+        m = hood.moments(j)
+        sums = m @ columns  # (3, rows, 2): Σw, Σw·y; Σw·d, Σw·d·y; Σw·d², ·
+        usable = np.count_nonzero(m[0] * robustness[None, :] > 1e-12, axis=1) >= 2
+        total = sums[0, :, 0]
+        ok = total > 0
+        scale = np.divide(1.0, total, out=np.zeros_like(total), where=ok)
+        mean_y = sums[0, :, 1] * scale
+        centre = sums[1, :, 0] * scale
+        spread = np.maximum(sums[2, :, 0] * scale - centre**2, 1e-12)
+        slope_term = (sums[1, :, 1] * scale - centre * mean_y) / spread
+        line = mean_y - centre * slope_term
+        out[rows] = np.where(usable & ok, line, y[rows])
     return out
