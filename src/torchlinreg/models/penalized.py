@@ -18,6 +18,10 @@ from ..errors import InputError
 from ._exact import ExactRegressor
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from typing_extensions import Self
+
     from ..solvers.solve import Solution
     from ..solvers.state import LeastSquaresState
     from ._types import ArrayLike
@@ -151,6 +155,27 @@ class ElasticNet(ExactRegressor):
             rank=state.n_features + int(state.fit_intercept),
             conditioning=design_conditioning(state),
         )
+
+    def fit_state(
+        self, state: LeastSquaresState, *, feature_names: Sequence[str] | None = None
+    ) -> Self:
+        """Fit from a :class:`~torchlinreg.LeastSquaresState` whose rows were folded
+        elsewhere (e.g. states of parts merged with ``merge``): the fit of all its
+        rows, as :meth:`fit` on them would give. A single target gives 1-D ``coef_``."""
+        from ..solvers.state import LeastSquaresState
+
+        if not isinstance(state, LeastSquaresState):
+            raise InputError(f"fit_state takes a LeastSquaresState, got {type(state).__name__}")
+        self._check_params()
+        if state.fit_intercept != bool(self.fit_intercept):
+            raise InputError(
+                f"the state was built with fit_intercept={state.fit_intercept}, the model "
+                f"has fit_intercept={self.fit_intercept}; build the state as the model fits"
+            )
+        if state.n_samples == 0:
+            raise InputError("the state holds no rows; fold data in before fitting")
+        self._name_features(feature_names, state.n_features)
+        return self._finish(state, self._solve(state), state.n_targets == 1, False, "qr")
 
     def _refuse_inference(self) -> None:
         name = type(self).__name__
