@@ -25,9 +25,11 @@ if TYPE_CHECKING:
         TrainingDivergedError,
     )
     from .formula.api import ols
-    from .models.gd import ExactGap, GDRegressor
-    from .models.linear import LinearRegression
     from .models.cv import ElasticNetCV, LassoCV, RidgeCV
+    from .models.gd import ExactGap, GDRegressor
+    from .models.huber import HuberRegressor
+    from .models.linear import LinearRegression
+    from .models.penalized import ElasticNet, Lasso
     from .models.ridge import Ridge
     from .persistence import load_model, save_model
     from .solvers.state import LeastSquaresState
@@ -54,6 +56,9 @@ __all__ = [
     "RidgeCV",
     "LassoCV",
     "ElasticNetCV",
+    "ElasticNet",
+    "Lasso",
+    "HuberRegressor",
     "Summary",
     "TrainingDivergedError",
     "__version__",
@@ -77,6 +82,9 @@ _LAZY = {
     "RidgeCV": "torchlinreg.models.cv",
     "LassoCV": "torchlinreg.models.cv",
     "ElasticNetCV": "torchlinreg.models.cv",
+    "ElasticNet": "torchlinreg.models.penalized",
+    "Lasso": "torchlinreg.models.penalized",
+    "HuberRegressor": "torchlinreg.models.huber",
     "LeastSquaresState": "torchlinreg.solvers.state",
     "Prediction": "torchlinreg.stats.intervals",
     "Summary": "torchlinreg.stats.summary",
