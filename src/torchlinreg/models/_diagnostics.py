@@ -8,6 +8,7 @@ first frame outside the package (:func:`user_stacklevel`).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING
 from ..errors import AccuracyWarning, IllConditionedWarning, RankDeficientWarning
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from ..solvers.solve import Solution
     from ..solvers.state import LeastSquaresState
 
@@ -48,6 +51,28 @@ def error_bound(state: LeastSquaresState, cond: float) -> float:
     return EPS * (cond + cond**2 * tan)
 
 
+def _worst_tan(state: LeastSquaresState) -> float:
+    """tan θ of :func:`error_bound` (the worst target), from R alone."""
+    c = int(state.fit_intercept)
+    fitted = (state.R_target[c:] ** 2).sum(0).sqrt()
+    resid = (state.R_residual**2).sum(0).sqrt()
+    pairs = zip(fitted.tolist(), resid.tolist(), strict=True)
+    return max((r / f for f, r in pairs if f > 0), default=0.0)
+
+
+def bound_exceeds(state: LeastSquaresState, solution: Solution, limit: float) -> bool:
+    """Whether :func:`error_bound` exceeds ``limit``, deciding from the bracket of κ
+    where it can: the bound grows with κ, so it exceeds ``limit`` exactly when κ
+    exceeds the root κ* of ε·(κ + κ²·tan θ) = limit."""
+    from ..solvers.solve import EPS
+
+    tan = _worst_tan(state)
+    ratio = limit / EPS
+    # The positive root, in the form without cancellation (κ* = limit/ε for tan θ = 0).
+    kappa_star = 2 * ratio / (1 + math.sqrt(1 + 4 * tan * ratio))
+    return solution.conditioning.kappa_exceeds(kappa_star)
+
+
 def wants_refinement(
     refine: bool | str, state: LeastSquaresState, solution: Solution, *, small: bool
 ) -> bool:
@@ -56,16 +81,16 @@ def wants_refinement(
     are ``small`` (it costs nothing noticeable) or the error bound exceeds ``RISK``."""
     if refine is False or solution.rank < state.n_params:
         return False
-    return refine is True or small or error_bound(state, solution.condition_number) > RISK
+    return refine is True or small or bound_exceeds(state, solution, RISK)
 
 
 def warn_unrefined(state: LeastSquaresState, solution: Solution, reason: str) -> None:
     """:class:`AccuracyWarning` when a full-rank solution that could not be refined has
     digits at risk. ``reason`` says why, and what would allow refinement, in words true
     for every caller (the library and the command line)."""
-    cond = solution.condition_number
-    bound = error_bound(state, cond)
-    if solution.rank == state.n_params and bound > 10 * RISK:
+    if solution.rank == state.n_params and bound_exceeds(state, solution, 10 * RISK):
+        cond = solution.condition_number
+        bound = error_bound(state, cond)
         warnings.warn(
             "accuracy at risk (worst-case relative error bound ε·(κ + κ²·tan θ) = "
             f"{bound:.1g}, κ = {cond:.2g} the condition number of the centred design, "
@@ -90,7 +115,7 @@ def warn_about_design(
             RankDeficientWarning,
             stacklevel=user_stacklevel(),
         )
-    elif solution.condition_number > ILL_CONDITIONED:
+    elif solution.conditioning.kappa_exceeds(ILL_CONDITIONED):
         warnings.warn(
             f"X is badly conditioned (condition number {solution.condition_number:.2g} "
             "after scaling columns): the coefficients are sensitive to tiny changes in the "
@@ -132,7 +157,7 @@ def user_stacklevel() -> int:
     however many of the package's functions lie between (a count fixed by hand breaks
     whenever a public method gains a helper)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame = sys._getframe(1)  # the function that calls warnings.warn: stacklevel 1
+    frame: FrameType | None = sys._getframe(1)  # the caller of warnings.warn: level 1
     level = 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
         frame, level = frame.f_back, level + 1

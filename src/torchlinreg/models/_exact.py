@@ -409,7 +409,9 @@ class ExactRegressor(RegressorBase):
         self.coef_ = coef[0] if target_1d else coef
         self.intercept_ = float(intercept[0]) if target_1d else intercept
         self.rank_ = solution.rank
-        self.condition_number_ = solution.condition_number
+        # κ₂ itself costs an SVD of the p × p factor: computed when first read.
+        self.__dict__.pop("_condition_number", None)
+        self._conditioning = solution.conditioning
         self.refined_ = refined
         self.solver_used_ = solver_used
         self.n_features_in_ = state.n_features
@@ -420,6 +422,23 @@ class ExactRegressor(RegressorBase):
         if warn and not self._penalised():
             warn_about_design(state, solution, features)
         return self
+
+    @property
+    def condition_number_(self) -> float:
+        """κ₂ of the column-scaled design, intercept column included: computed from the
+        fitted R factor when first read (an SVD of p × p), then kept."""
+        known = self.__dict__.get("_condition_number")
+        if known is None:
+            conditioning = self.__dict__.get("_conditioning")
+            if conditioning is None:
+                raise AttributeError(f"{type(self).__name__} has no condition_number_ until fitted")
+            known = self.__dict__["_condition_number"] = conditioning.value
+        return float(known)
+
+    @condition_number_.setter
+    def condition_number_(self, value: float) -> None:
+        self.__dict__["_condition_number"] = value
+        self.__dict__.pop("_conditioning", None)
 
     def _feature_labels(self) -> list[str]:
         """A label per feature: its name, else ``x0``, ``x1``, …"""

@@ -19,7 +19,7 @@ import torch
 
 from ..data.chunks import Chunk
 from .scaling import power_of_two_scale
-from .solve import EPS, condition_number, solve_ols
+from .solve import EPS, design_conditioning, solve_ols
 from .state import BLOCK_ROWS, LeastSquaresState, RowCounts
 from .theta import split_theta
 
@@ -28,6 +28,8 @@ from .theta import split_theta
 _BLOCK = 1 << 16
 # Accept the Gram-built state when ε·κ² stays below this (about 11 correct digits).
 GRAM_ACCURACY = 1e-11
+# The same rule on κ itself: ε·κ² ≤ GRAM_ACCURACY ⇔ κ ≤ GRAM_KAPPA.
+GRAM_KAPPA = (GRAM_ACCURACY / EPS) ** 0.5
 # Squares of entries must stay in the normal float64 range (no subnormal underflow).
 _SAFE = (1e-280, 1e280)
 
@@ -99,12 +101,14 @@ def gram_state(chunk: Chunk, fit_intercept: bool) -> LeastSquaresState | None:
     state = LeastSquaresState.from_parts(
         L.T / D.unsqueeze(0), shift_x, shift_y, counts, fit_intercept=fit_intercept
     )
-    if EPS * condition_number(state) ** 2 > GRAM_ACCURACY:
+    if design_conditioning(state).kappa_exceeds(GRAM_KAPPA):
         return None
     R = state.R.clone()
     c = state.n_params
     R[c:, c:] = _residual_block(state, chunk)
-    return LeastSquaresState.from_parts(R, shift_x, shift_y, counts, fit_intercept=fit_intercept)
+    final = LeastSquaresState.from_parts(R, shift_x, shift_y, counts, fit_intercept=fit_intercept)
+    final.share_design_memo(state)  # same design block: its conditioning is known
+    return final
 
 
 def _residual_block(state: LeastSquaresState, chunk: Chunk) -> torch.Tensor:

@@ -33,10 +33,11 @@ import torch
 from ..data.chunks import Chunk
 from ..errors import InputError
 from . import dd
+from .conditioning import Conditioning
 from .fingerprint import Fingerprint
 from .qr import augmented_block
 from .scaling import column_scale
-from .solve import EPS, scaled_condition
+from .solve import EPS
 from .state import LeastSquaresState
 
 _MAX_STEPS = 6
@@ -63,9 +64,20 @@ def _design(
     return M[:, :p], M[:, p:], None if w is None else w.to(device, torch.float64).unsqueeze(1)
 
 
+def unshifted_conditioning(state: LeastSquaresState) -> Conditioning:
+    """The bracket of κ₂ of the unshifted, column-scaled design (what governs the
+    refinement), computed once per R."""
+
+    def compute() -> Conditioning:
+        RA = state.unshifted_R()[: state.n_params, : state.n_params]
+        return Conditioning(RA * column_scale(RA))
+
+    return state.memo("unshifted", compute)  # type: ignore[no-any-return]
+
+
 def design_condition(state: LeastSquaresState) -> float:
     """κ₂ of the unshifted, column-scaled design: what governs the refinement."""
-    return scaled_condition(state.unshifted_R()[: state.n_params, : state.n_params])
+    return unshifted_conditioning(state).value
 
 
 # Corrected semi-normal equations converge when κ²·ε < 1; this margin for safety.
@@ -76,9 +88,10 @@ def seminormal_obstacle(state: LeastSquaresState) -> str | None:
     """None where refinement by passes over the data (corrected semi-normal equations)
     converges for ``state``: κ²·ε < ``SEMINORMAL_LIMIT``, κ of :func:`design_condition`.
     Else why not, naming the number the rule tests and what would allow refinement."""
-    kappa = design_condition(state)
-    if kappa**2 * EPS < SEMINORMAL_LIMIT:
+    # κ²·ε < limit ⇔ κ < √(limit/ε): decided from the bracket where it can be.
+    if not unshifted_conditioning(state).kappa_exceeds((SEMINORMAL_LIMIT / EPS) ** 0.5):
         return None
+    kappa = design_condition(state)
     return (
         f"refining by passes over the data needs condition number² · ε < {SEMINORMAL_LIMIT} "
         f"for the uncentred design (columns scaled, intercept column included), whose "

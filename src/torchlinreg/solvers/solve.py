@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from .conditioning import Conditioning
 from .min_norm import min_norm_solve, null_structure
 from .scaling import column_scale
 from .state import LeastSquaresState
@@ -26,17 +27,23 @@ class Solution:
     """Coefficients and what the solve learned about the problem.
 
     ``coef`` is (n_features, n_targets); ``intercept`` (n_targets,) or ``None``, both in
-    the data's own units. ``condition_number`` is κ₂ of the column-scaled design
-    (intercept column included). ``dependent`` lists the feature indices involved in
-    exact linear dependencies, ``constant`` those with no variation (or all zero).
+    the data's own units. ``conditioning`` brackets κ₂ of the column-scaled design
+    (intercept column included); ``condition_number`` is κ₂ itself, computed on first
+    use. ``dependent`` lists the feature indices involved in exact linear
+    dependencies, ``constant`` those with no variation (or all zero).
     """
 
     coef: torch.Tensor
     intercept: torch.Tensor | None
     rank: int
-    condition_number: float
+    conditioning: Conditioning
     dependent: list[int] = field(default_factory=list)
     constant: list[int] = field(default_factory=list)
+
+    @property
+    def condition_number(self) -> float:
+        """κ₂ of the column-scaled design (singular values computed once, on demand)."""
+        return self.conditioning.value
 
     @property
     def theta(self) -> torch.Tensor:
@@ -55,9 +62,16 @@ def scaled_condition(RA: torch.Tensor) -> float:
     return float("inf") if float(s[-1]) == 0.0 else float(s[0] / s[-1])
 
 
+def design_conditioning(state: LeastSquaresState) -> Conditioning:
+    """The bracket of κ₂ of √w·[1, X − x₀] after exact power-of-two column scaling,
+    computed once per R (cached on the state)."""
+    RA = state.R_design
+    return state.memo("design", lambda: Conditioning(RA * column_scale(RA)))  # type: ignore[no-any-return]
+
+
 def condition_number(state: LeastSquaresState) -> float:
     """κ₂ of the design √w·[1, X − x₀] after exact power-of-two column scaling."""
-    return scaled_condition(state.R_design)
+    return design_conditioning(state).value
 
 
 def _split(state: LeastSquaresState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -89,20 +103,27 @@ def solve_ols(state: LeastSquaresState, *, min_norm: bool = False) -> Solution:
     data's own units: ``numpy.linalg.lstsq`` on the (weighted-)centred design.
     """
     Rc, Rcy, D = _split(state)
-    cond = condition_number(state)
+    conditioning = design_conditioning(state)
     p = Rc.shape[1]
     # Scale by each feature's full (uncentred) column: a column whose spread is below
     # the rounding of its mean is numerically constant and shows up as rank loss.
     S = Rc * D
-    # Singular values alone decide the rank (cheap); the vectors only when needed.
-    s = torch.linalg.svdvals(S)
-    tol = rank_tolerance(state.n_params) * max(float(s[0]), 1.0)
-    rank = int((s > tol).sum())
+    centred: Conditioning = state.memo("centred", lambda: Conditioning(S))
+
+    def tolerance(s1: float) -> float:
+        return rank_tolerance(state.n_params) * max(s1, 1.0)
+
     dependent: list[int] = []
     constant: list[int] = []
-    if rank == p and not min_norm:
+    # The bracket of the extreme singular values decides the rank when it can; the
+    # singular values (and the vectors) only when it cannot or the rank is deficient.
+    if not min_norm and not centred.rank_below(tolerance):
+        rank = p
         coef = D.unsqueeze(1) * torch.linalg.solve_triangular(S, Rcy, upper=True)
     else:
+        s = centred.singular_values
+        tol = tolerance(float(s[0]))
+        rank = int((s > tol).sum())
         _, s, Vh = torch.linalg.svd(S)
         structure = null_structure(S, Vh, s, rank, tol)
         coef = min_norm_solve(Rc, Rcy, D, structure)
@@ -114,7 +135,7 @@ def solve_ols(state: LeastSquaresState, *, min_norm: bool = False) -> Solution:
         coef=coef,
         intercept=_intercept(state, coef),
         rank=rank + int(state.fit_intercept),
-        condition_number=cond,
+        conditioning=conditioning,
         dependent=dependent,
         constant=constant,
     )
@@ -145,7 +166,7 @@ def solve_ridge(state: LeastSquaresState, alpha: torch.Tensor) -> Solution:
         coef=coef,
         intercept=_intercept(state, coef),
         rank=ols.rank if ols is not None else p + int(state.fit_intercept),
-        condition_number=ols.condition_number if ols is not None else condition_number(state),
+        conditioning=design_conditioning(state),
         dependent=ols.dependent if ols is not None else [],
         constant=ols.constant if ols is not None else [],
     )

@@ -17,6 +17,7 @@ intercept is shifted back at the end.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,6 +133,8 @@ class LeastSquaresState:
         # Rows waiting to be folded: [R; pending rows] is QR-factored when full.
         self._buffer: torch.Tensor | None = None
         self._pending = 0
+        # Derived numbers of R (its conditioning), each with the R it was computed from.
+        self._memo: dict[str, tuple[torch.Tensor, Any]] = {}
 
     @classmethod
     def from_parts(
@@ -160,6 +163,20 @@ class LeastSquaresState:
         state._R, state._shift_x, state._shift_y = R, shift_x, shift_y
         state._counts = counts
         return state
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``, cached under ``key`` until R changes (rows folded or merged in)."""
+        R = self.R
+        entry = self._memo.get(key)
+        if entry is None or entry[0] is not R:
+            entry = (R, compute())
+            self._memo[key] = entry
+        return entry[1]
+
+    def share_design_memo(self, other: LeastSquaresState) -> None:
+        """Take ``other``'s cached numbers of the design block: for a state whose R
+        differs from ``other``'s only in the residual block (the Gram path's)."""
+        self._memo = {key: (self.R, value) for key, (_, value) in other._memo.items()}
 
     @property
     def n_params(self) -> int:
