@@ -82,7 +82,7 @@ def in_memory(model: ExactRegressor, cov_type: str, chunk: Chunk, labels: Any) -
     """The meat over the fit's own validated rows."""
     from ..stats.inference import model_meat
 
-    return _kept(cov_type, model_meat(model, cov_type, [(chunk, labels)]))
+    return _kept(cov_type, model_meat(model, cov_type, [(chunk, labels)], fitted_rows=True))
 
 
 def distributed(

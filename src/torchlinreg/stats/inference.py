@@ -435,16 +435,28 @@ def model_summaries(
 
 
 def model_meat(
-    model: Any, cov_type: str, data: Iterable[tuple[Any, Any]], group: Any = None
+    model: Any,
+    cov_type: str,
+    data: Iterable[tuple[Any, Any]],
+    group: Any = None,
+    fitted_rows: bool = False,
 ) -> Meat:
     """The meat of the robust covariance ``cov_type`` of a fitted exact model from a pass
     over its training data (``data`` and ``group`` as for :func:`model_summaries`),
     checked to be the data the model was fitted on. It is that of the state
     :func:`summarize` uses: weights scaled by a power of two where their sums of squares
-    would overflow (:func:`~.scaling.scale_weights`)."""
+    would overflow (:func:`~.scaling.scale_weights`). ``fitted_rows``: ``data`` are
+    the rows the fit itself just read (fit-time covariance), so the check holds by
+    construction and its sums are not formed."""
     scaled = scale_weights(model.state_)
     meat = robust_meat(
-        data, scaled.state, model._theta(), cov_type, scaled.sqrt_weight_scale, group=group
+        data,
+        scaled.state,
+        model._theta(),
+        cov_type,
+        scaled.sqrt_weight_scale,
+        group=group,
+        fitted_rows=fitted_rows,
     )
     check_same_data(scaled.state, meat)
     return meat

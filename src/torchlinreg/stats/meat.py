@@ -180,6 +180,7 @@ def robust_meat(
     cov_type: str,
     weight_scale: float = 1.0,
     group: Group | Parts | None = None,
+    fitted_rows: bool = False,
 ) -> Meat:
     """One pass over the data for HC0–HC3 or cluster meats (two for HC2/HC3 on
     in-memory data where the leverages need S).
@@ -195,12 +196,20 @@ def robust_meat(
     with :class:`Parts` (``items`` then unused) each part is passed where it lies.
     ``weight_scale`` (a power of two) multiplies every √w, as the state's
     R was scaled (:func:`~torchlinreg.stats.inference.summarize` does so for weights
-    whose sums of squares overflow).
+    whose sums of squares overflow). ``fitted_rows``: ``items`` are the very rows the
+    model was fitted on (fit time), so the sums that check it are not formed. In-memory
+    passes in one process go through :func:`~.meat_memory.memory_meat` where it applies.
     """
     theta = theta.to(device=state.device, dtype=torch.float64)
     inv = triangular_inverse(state.R_design)  # shifted coordinates
     full_rank = bool(torch.isfinite(inv).all())
     ctx = _Context(state, inv, theta, weight_scale, full_rank)
+    if group is None:
+        from .meat_memory import memory_meat
+
+        fast = memory_meat(items, ctx, cov_type, fitted_rows)
+        if fast is not None:
+            return fast
     again = isinstance(items, Sequence)  # in memory: passing again is cheap
     if isinstance(group, Parts):
         again = True  # as in memory: the parts are passed again where they lie
