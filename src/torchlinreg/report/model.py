@@ -93,7 +93,12 @@ def training_curve_of(model: Any, history: dict[str, Any] | None, require: bool)
     if history and isinstance(history.get("cost"), list) and history["cost"]:
         cost = history["cost"]
         epoch = history.get("epoch") or list(range(len(cost)))
-        return curve_from(epoch, cost, history.get("exact_cost")), ""
+        try:
+            return curve_from(epoch, cost, history.get("exact_cost")), ""
+        except (TypeError, ValueError):  # the file's record is not numbers
+            raise InputError(
+                "the model file's training history is not a list of numbers per epoch"
+            ) from None
     why = (
         "this gradient-trained model keeps no per-epoch costs (a model file records "
         "them only when written by a torchlinreg that saves the history)"
