@@ -8,7 +8,10 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "numpy", "pyarrow", "sklearn", "scipy", "pandas", "dask", "distributed")
+HEAVY = (
+    "torch", "numpy", "pyarrow", "sklearn", "scipy", "pandas", "dask", "distributed",
+    "matplotlib", "formulaic", "onnx", "onnxruntime",
+)  # fmt: skip
 
 PROBE = """
 import contextlib, io, json, sys

@@ -51,6 +51,13 @@ class FitOptions:
     checkpoint: str | None = None  # gradient training: where checkpoints go
     resume: str | None = None  # gradient training: the checkpoint to continue from
     formula: str | None = None  # "y ~ x1 + C(g)": the columns, targets and intercept
+    # Cross-validation (jobs/cv.py): --cv K, --ridge-path/--lasso-path, --alphas,
+    # --fold-column (else hashed row numbers with --seed)
+    cv: int | None = None
+    cv_path: str | None = None
+    cv_alphas: Any = None
+    fold_column: str | None = None
+    cv_seed: int = 0
 
     def __post_init__(self) -> None:
         _check_formula_options(self)
@@ -78,6 +85,9 @@ class FitOptions:
 
             check_cov_type(self.cov_type)
             check_level(self.level)
+        from .cv import check_cv_options
+
+        check_cv_options(self)
 
     @property
     def robust(self) -> bool:
@@ -319,6 +329,10 @@ def _fit_exact(
     its share and the library merges the ranks' states."""
     from ..models.linear import LinearRegression, Ridge
 
+    if options.cv is not None:
+        from .cv import fit_cv
+
+        return fit_cv(source, design, options, rows, group)
     model: Any
     fit_intercept, device = options.fit_intercept, options.device
     if options.ridge is not None:
@@ -462,6 +476,10 @@ def _fit_info(
             "epochs": len(model.history_),
             "first_cost": model.history_.cost[0],
             "last_cost": model.history_.cost[-1],
+            # The training curve, for `torchlinreg report` (~20 bytes an epoch).
+            "epoch": list(model.history_.epoch),
+            "cost": [float(c) for c in model.history_.cost],
+            "exact_cost": None if model.exact_ is None else float(model.exact_.cost),
         }
         info["training"] = _training_info(model, stats)
     else:
@@ -470,4 +488,6 @@ def _fit_info(
         info["refined"] = model.refined_
     if group is not None:
         info["ranks"] = group.size
+    if hasattr(model, "cv_info_"):
+        info["cv"] = model.cv_info_
     return info
