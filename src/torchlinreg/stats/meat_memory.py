@@ -43,6 +43,7 @@ import torch
 
 from ..data.chunks import Chunk
 from ..errors import InputError
+from ..solvers import dd
 from ..solvers.gram import GRAM_ACCURACY
 from ..solvers.solve import scaled_condition
 from . import meat as general
@@ -50,6 +51,17 @@ from . import meat as general
 # Rows per block: 16,384 × 101 float64 values (13 MB) per buffer. Reused buffers cost
 # no page faults, and longer blocks keep the products near the GEMM's peak.
 _BLOCK_VALUES = 1 << 21
+
+
+@dataclass(frozen=True)
+class _Buffers:
+    """Reused block buffers: W (rows √cᵢ·vᵢ of the meat's product), X − x₀ (None where
+    x₀ = 0), z (None over the design rows); and the shifted intercept b − y₀ + x₀ᵀβ."""
+
+    W: torch.Tensor
+    Xs: torch.Tensor | None
+    Z: torch.Tensor | None
+    b_s: torch.Tensor | None
 
 
 @dataclass
@@ -74,10 +86,8 @@ def memory_meat(
     state = ctx.state
     if not isinstance(items, Sequence) or not ctx.full_rank or ctx.refine:
         return None
-    unshifted = not bool(state.shift_x.any())
     design = (
         cov_type in ("HC0", "HC1", "cluster")
-        and unshifted
         and general._EPS * scaled_condition(state.R_design) ** 2 <= GRAM_ACCURACY
     )
     probe = general._probe_vectors(state.n_params, state.device)
@@ -113,10 +123,17 @@ def _run(
     assert d is not None  # full rank
     u = ctx.inv @ d  # (p', k): a·u is the residuals' projection
     rows = max(256, _BLOCK_VALUES // p)
-    size = (min(rows, _rows(items)), p)
-    buffers = (
-        torch.empty(size, dtype=torch.float64, device=device),
-        None if design else torch.empty(size, dtype=torch.float64, device=device),
+    size = min(rows, _rows(items))
+
+    def empty(columns: int) -> torch.Tensor:
+        return torch.empty(size, columns, dtype=torch.float64, device=device)
+
+    shifted = bool(state.shift_x.any())
+    buffers = _Buffers(
+        empty(p),
+        empty(state.n_features) if shifted else None,
+        None if design else empty(p),
+        _shifted_intercept(state, ctx.theta),
     )
     for chunk, labels in items:
         labels = _labels(chunk, labels, cov_type)
@@ -148,7 +165,7 @@ def _block(
     sums: _Pass,
     chunk: Chunk,
     block: slice,
-    buffers: tuple[torch.Tensor, torch.Tensor | None],
+    buffers: _Buffers,
     cov_type: str,
     U: torch.Tensor,
     u: torch.Tensor,
@@ -164,22 +181,23 @@ def _block(
     if chunk.sample_weight is not None:
         sw = chunk.sample_weight[block].to(device=device, dtype=torch.float64).sqrt()
         sw = (sw * ctx.weight_scale).unsqueeze(1)
-    E = _residuals(ctx, X, Y, sw, u)
-    Xs = X - state.shift_x if bool(state.shift_x.any()) else X
+    Xs = X
+    if buffers.Xs is not None:  # X − x₀ rounded, as the fit formed it
+        Xs = torch.sub(X, state.shift_x, out=buffers.Xs[: len(X)])
+    E = _residuals(ctx, X, Y, Xs, sw, u, buffers.b_s)
     if sums.column_sums is not None:
         Ys = _shifted_targets(state, Y, sw)
         sums.column_sums += general._shifted_column_sums(
             state, Xs, Ys, None if sw is None else sw[:, 0]
         )
-    z_buffer = buffers[1]
-    if z_buffer is None:  # rows √w·[1, x]: √w is carried by the row factors below
-        _design_sums(ctx, sums, X, Y, sw, U)
-        rows, lead, factor = X, bool(c0), sw
+    if buffers.Z is None:  # rows √w·[1, x − x₀]: √w is carried by the row factors below
+        _design_sums(ctx, sums, Xs, Y, sw, U)
+        rows, lead, factor = Xs, bool(c0), sw
     else:
-        rows, lead, factor = _z_sums(ctx, sums, Xs, Y, sw, U, z_buffer), False, None
+        rows, lead, factor = _z_sums(ctx, sums, Xs, Y, sw, U, buffers.Z), False, None
         if cov_type in ("HC2", "HC3"):
             factor = _leverage_factor(sums, rows, cov_type)
-    W = buffers[0][: len(X)]
+    W = buffers.W[: len(X)]
     if cov_type == "cluster":
         _cluster(sums, labels, sw, E if factor is None else E * factor, rows, lead, W)
         return
@@ -202,38 +220,54 @@ def _residuals(
     ctx: general._Context,
     X: torch.Tensor,
     Y: torch.Tensor,
+    Xs: torch.Tensor,
     sw: torch.Tensor | None,
     u: torch.Tensor,
+    b_s: torch.Tensor | None,
 ) -> torch.Tensor:
     """ẽ = √w·(e − a·u): the least-squares residuals of the block (see the module's
-    docstring), e = y − b − Xβ and a·u from one product X·[β, u]."""
+    docstring), in the shifted coordinates, e = (y − y₀) − b_s − (x − x₀)β and
+    a·u = (x − x₀)u₁ + u₀ from one product (X − x₀)·[β, u₁]."""
     state, theta = ctx.state, ctx.theta
     c0, k = int(state.fit_intercept), Y.shape[1]
-    P = X @ torch.cat([theta[c0:], u[c0:]], 1)
-    E = Y - P[:, :k]
-    if c0:
-        E -= theta[0]
-    if sw is not None or not _rounding_small(X, Y, E, theta, c0):
+    P = Xs @ torch.cat([theta[c0:], u[c0:]], 1)
+    E = Y - state.shift_y - P[:, :k]
+    if b_s is not None:
+        E -= b_s
+    if sw is not None or not _rounding_small(Xs, Y - state.shift_y, E, theta[c0:], b_s):
         E = general._block_residuals(X, Y, theta, c0, None if sw is None else sw[:, 0])
     E -= P[:, k:]
-    if c0:  # a = [1, x − x₀]: a·u = X·u₁ + (u₀ − x₀ᵀu₁)
-        E -= u[0] - state.shift_x.to(u) @ u[1:]
+    if c0:
+        E -= u[0]
     return E if sw is None else E * sw
 
 
 def _rounding_small(
-    X: torch.Tensor, Y: torch.Tensor, E: torch.Tensor, theta: torch.Tensor, c0: int
+    Xs: torch.Tensor, Ys: torch.Tensor, E: torch.Tensor, beta: torch.Tensor, b_s: Any
 ) -> bool:
-    """Whether float64's rounding of e = y − b − Xβ, at most (p + 2)·ε·mᵢ per row with
-    mᵢ = |yᵢ| + |b| + Σ|xᵢⱼβⱼ|, is below 1e-11 of ‖e‖ in each target, by the bound
-    ‖m‖ ≤ ‖y‖ + √B·|b| + ‖X‖_F·‖β‖ (Cauchy–Schwarz row by row): no |X| to form."""
-    m = torch.linalg.vector_norm(Y, dim=0) + torch.linalg.vector_norm(X) * torch.linalg.vector_norm(
-        theta[c0:], dim=0
-    )
-    if c0:
-        m += math.sqrt(len(X)) * theta[0].abs()
-    bound = (X.shape[1] + 2) * general._EPS * m
+    """Whether float64's rounding of e = ys − b_s − xsβ, at most (p + 2)·ε·mᵢ per row
+    with mᵢ = |ysᵢ| + |b_s| + Σ|xsᵢⱼβⱼ|, is below 1e-11 of ‖e‖ in each target, by the
+    bound ‖m‖ ≤ ‖ys‖ + √B·|b_s| + ‖Xs‖_F·‖β‖ (Cauchy–Schwarz row by row): no |X| to
+    form. (b_s itself is rounded once, by ε·|b_s|, within the same bound.)"""
+    m = torch.linalg.vector_norm(Ys, dim=0)
+    m += torch.linalg.vector_norm(Xs) * torch.linalg.vector_norm(beta, dim=0)
+    if b_s is not None:
+        m += math.sqrt(len(Xs)) * b_s.abs()
+    bound = (Xs.shape[1] + 2) * general._EPS * m
     return bool((bound <= general._RESIDUAL_DIGITS * torch.linalg.vector_norm(E, dim=0)).all())
+
+
+def _shifted_intercept(state: Any, theta: torch.Tensor) -> torch.Tensor | None:
+    """b_s = b − y₀ + x₀ᵀβ (k,), formed in double-double and rounded once: it cancels
+    where x₀ is large against the spread of X."""
+    if not state.fit_intercept:
+        return None
+    beta = theta[1:]
+    p, e = dd.two_prod(state.shift_x.to(theta).unsqueeze(1), beta)
+    hi, lo = dd.dd_sum(p, e, 0)
+    hi, lo = dd.dd_add(hi, lo, theta[0], torch.zeros_like(hi))
+    hi, lo = dd.dd_add(hi, lo, -state.shift_y.to(theta), torch.zeros_like(hi))
+    return hi + lo
 
 
 def _shifted_targets(state: Any, Y: torch.Tensor, sw: torch.Tensor | None) -> torch.Tensor:
