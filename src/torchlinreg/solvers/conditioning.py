@@ -83,28 +83,47 @@ class Conditioning:
     """
 
     def __init__(self, R: torch.Tensor) -> None:
+        # Nothing is computed until a decision asks: a solve whose conditioning nobody
+        # reads (a ridge fit) pays nothing for it.
         self._R = R
         self._singular: torch.Tensor | None = None
+        self._brackets: tuple[tuple[float, float], tuple[float, float]] | None = None
+
+    def _bracket(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        if self._brackets is not None:
+            return self._brackets
+        R = self._R
         p = R.shape[0]
         if p <= EXACT_ORDER:
-            self._compute()
-            return
+            return self._compute()
         big = _lanczos_max(lambda v: R.T @ (R @ v), p, R)
         inverse = _lanczos_max(lambda v: _solve(R, _solve(R.T, v, upper=False), upper=True), p, R)
         if not (math.isfinite(big) and math.isfinite(inverse)) or inverse <= 0 or big <= 0:
-            self._compute()  # a singular or degenerate factor: no bracket to trust
-            return
+            return self._compute()  # a singular or degenerate factor: no bracket to trust
         s1, sp = math.sqrt(big), 1.0 / math.sqrt(inverse)
         root = math.sqrt(SPREAD)
-        self.sigma_max = (s1 * (1 - _SLACK), s1 * root * (1 + _SLACK))
-        self.sigma_min = (sp / root * (1 - _SLACK), sp * (1 + _SLACK))
+        self._brackets = (
+            (s1 * (1 - _SLACK), s1 * root * (1 + _SLACK)),
+            (sp / root * (1 - _SLACK), sp * (1 + _SLACK)),
+        )
+        return self._brackets
 
-    def _compute(self) -> None:
+    def _compute(self) -> tuple[tuple[float, float], tuple[float, float]]:
         s = torch.linalg.svdvals(self._R)
         self._singular = s
-        s1, sp = float(s[0]) if s.numel() else 0.0, float(s[-1]) if s.numel() else 0.0
-        self.sigma_max = (s1, s1)
-        self.sigma_min = (sp, sp)
+        s1, sp = (float(s[0]), float(s[-1])) if s.numel() else (0.0, 0.0)
+        self._brackets = ((s1, s1), (sp, sp))
+        return self._brackets
+
+    @property
+    def sigma_max(self) -> tuple[float, float]:
+        """(low, high) bracket of the largest singular value."""
+        return self._bracket()[0]
+
+    @property
+    def sigma_min(self) -> tuple[float, float]:
+        """(low, high) bracket of the smallest singular value."""
+        return self._bracket()[1]
 
     @property
     def exact(self) -> bool:

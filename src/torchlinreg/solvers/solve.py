@@ -108,20 +108,28 @@ def solve_ols(state: LeastSquaresState, *, min_norm: bool = False) -> Solution:
     # Scale by each feature's full (uncentred) column: a column whose spread is below
     # the rounding of its mean is numerically constant and shows up as rank loss.
     S = Rc * D
-    centred: Conditioning = state.memo("centred", lambda: Conditioning(S))
 
     def tolerance(s1: float) -> float:
         return rank_tolerance(state.n_params) * max(s1, 1.0)
+
+    def full_rank() -> bool:
+        # S is the trailing block of the scaled design's triangle, so S⁻¹ is the
+        # trailing block of its inverse: σₚ(S) ≥ σₚ(design), σ₁(S) ≤ σ₁(design). The
+        # design's bracket (already known) settles the common case; S's own otherwise.
+        if conditioning.sigma_min[0] > tolerance(conditioning.sigma_max[1]):
+            return True
+        centred: Conditioning = state.memo("centred", lambda: Conditioning(S))
+        return not centred.rank_below(tolerance)
 
     dependent: list[int] = []
     constant: list[int] = []
     # The bracket of the extreme singular values decides the rank when it can; the
     # singular values (and the vectors) only when it cannot or the rank is deficient.
-    if not min_norm and not centred.rank_below(tolerance):
+    if not min_norm and full_rank():
         rank = p
         coef = D.unsqueeze(1) * torch.linalg.solve_triangular(S, Rcy, upper=True)
     else:
-        s = centred.singular_values
+        s = state.memo("centred", lambda: Conditioning(S)).singular_values
         tol = tolerance(float(s[0]))
         rank = int((s > tol).sum())
         _, s, Vh = torch.linalg.svd(S)
