@@ -151,6 +151,9 @@ _SUMMARY_NUMBERS: dict[str, dict[str, Any]] = {
     "bic": {},
     "condition_number": {"low": 1, "infinite": True},
     "f_df_denominator": {"low": 0},
+    "aicc": {},
+    "hqic": {},
+    "df_inference": {"low": 0},
 }
 _COEFFICIENT_NUMBERS: dict[str, dict[str, Any]] = {
     "std_error": {"low": 0},

@@ -292,7 +292,7 @@ class ExactRegressor(RegressorBase):
         from . import _fit_cov
 
         cov_type = getattr(self, "cov_type", "nonrobust")
-        return _fit_cov.requested(self, "chunks" if cov_type == "cluster" else None)
+        return _fit_cov.requested(self, "chunks" if cov_type in ("cluster", "CRV3") else None)
 
     def _fit_stream(self, chunks: ChunkSource, feature_names: Sequence[str] | None) -> Self:
         """:meth:`fit_chunks` in one process."""
@@ -501,6 +501,9 @@ class ExactRegressor(RegressorBase):
         sample_weight: ArrayLike | None = None,
         groups: ArrayLike | None = None,
         distributed: DistributedLike | None = None,
+        lags: int | None = None,
+        use_t: bool | None = None,
+        small_sample: bool | None = None,
     ) -> Summary | list[Summary]:
         """Coefficient table and fit statistics, as R's ``summary.lm`` gives them.
 
@@ -515,6 +518,13 @@ class ExactRegressor(RegressorBase):
 
         A model fitted with ``distributed`` takes each rank's own rows here, on every
         rank (clusters may span ranks); ``distributed`` defaults to the fit's group.
+
+        ``"HAC"`` (Newey–West; rows in time order, ``lags`` or the automatic lag),
+        ``"CRV3"`` (cluster jackknife, ``groups``) and two-way clusters
+        (``cov_type="cluster", groups=(a, b)``) are computed in one process;
+        ``use_t`` asks for Student t (t(n − k); cluster types t(G − 1)) or the normal
+        (default: t for nonrobust only); ``small_sample`` turns the robust small-sample
+        factor on or off (default: statsmodels'). See docs/econometrics.md.
         """
         from ..stats.inference import check_cov_type, check_level, model_summaries
         from ._summary import robust_data
@@ -529,7 +539,13 @@ class ExactRegressor(RegressorBase):
             from ._fit_cov import kept_meat
 
             meat = kept_meat(self, cov_type)
-            out = model_summaries(self, level=level, cov_type=cov_type, meat=meat)
+            from ..stats.extra_meat import check_kept
+
+            check_kept(meat, lags)
+            out = model_summaries(
+                self, level=level, cov_type=cov_type, meat=meat, use_t=use_t,
+                small_sample=small_sample,
+            )  # fmt: skip
             return out[0] if len(out) == 1 else out
         if getattr(self, "formula_", None) is not None and X is not None and y is None:
             from ..formula.api import training_data  # X is the table the formula reads
@@ -554,7 +570,10 @@ class ExactRegressor(RegressorBase):
                 data = group.agree(
                     lambda: robust_data(self.state_, cov_type, X, y, sample_weight, groups, fitted)
                 )
-        out = model_summaries(self, level=level, cov_type=cov_type, data=data, group=group)
+        out = model_summaries(
+            self, level=level, cov_type=cov_type, data=data, group=group, use_t=use_t,
+            small_sample=small_sample, lags=lags,
+        )  # fmt: skip
         return out[0] if len(out) == 1 else out
 
     def influence(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..stats.cov_types import check_cov_type, group_labels
+from ..stats.cov_types import CLUSTERED, check_cov_type, group_labels
 
 if TYPE_CHECKING:
     from ..data.chunks import Chunk
@@ -41,12 +41,12 @@ def requested(model: ExactRegressor, groups: Any) -> str:
     """The model's ``cov_type`` (``"nonrobust"`` for estimators without one), checked
     against ``groups``: ``"cluster"`` needs them, the other types take none."""
     cov_type = check_cov_type(getattr(model, "cov_type", "nonrobust"))
-    if cov_type == "cluster" and groups is None:
+    if cov_type in CLUSTERED and groups is None:
         raise InputError(
-            "cov_type='cluster' needs the cluster labels: fit(X, y, groups=groups), one "
+            f"cov_type={cov_type!r} needs the cluster labels: fit(X, y, groups=groups), one "
             "label per row (fit_chunks: (X, y, sample_weight, groups) chunks)"
         )
-    if cov_type != "cluster" and groups is not None:
+    if cov_type not in CLUSTERED and groups is not None:
         has = "cov_type" in model.get_params()
         raise InputError(
             f"groups= are cluster labels, for cov_type='cluster'; this "
@@ -152,7 +152,7 @@ def _pairs(chunks: ChunkSource, cov_type: str, device: Any) -> Iterator[tuple[Ch
         elif isinstance(item, (tuple, list)) and len(item) in (2, 3, 4):
             chunk = validate_chunk(*item[:3], device=device, row_offset=rows, whole=False)
             if len(item) == 4:
-                if cov_type != "cluster":
+                if cov_type not in CLUSTERED:
                     raise InputError(
                         "a chunk's fourth item (cluster labels) is for cov_type='cluster'; "
                         "give (X, y) or (X, y, sample_weight) chunks"
@@ -163,7 +163,7 @@ def _pairs(chunks: ChunkSource, cov_type: str, device: Any) -> Iterator[tuple[Ch
                 "each chunk must be a tuple (X, y), (X, y, sample_weight) or, for "
                 "cov_type='cluster', (X, y, sample_weight, groups)"
             )
-        if cov_type == "cluster" and labels is None:
+        if cov_type in CLUSTERED and labels is None:
             raise InputError(
                 "cov_type='cluster' needs the cluster labels with every chunk: give "
                 "(X, y, sample_weight, groups) chunks (sample_weight may be None)"

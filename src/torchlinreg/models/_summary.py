@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
-from ..stats.cov_types import group_labels
+from ..stats.cov_types import CLUSTERED, group_labels
 
 if TYPE_CHECKING:
     from ..data.chunks import Chunk
@@ -34,10 +34,10 @@ def robust_data(
         raise InputError(
             f"cov_type={cov_type!r} needs a second pass over the training data: "
             f"call summary(cov_type={cov_type!r}, X=X, y=y"
-            + (", groups=groups)" if cov_type == "cluster" else ")")
+            + (", groups=groups)" if cov_type in CLUSTERED else ")")
         )
-    if cov_type == "cluster" and groups is None:
-        raise InputError("cov_type='cluster' needs groups=, one label per row of X")
+    if cov_type in CLUSTERED and groups is None:
+        raise InputError(f"cov_type={cov_type!r} needs groups=, one label per row of X")
     rows, weighted = (state.n_samples, state.weighted) if fitted is None else fitted
     if (sample_weight is not None) != weighted:
         raise InputError(
@@ -54,6 +54,6 @@ def robust_data(
             f"X has {chunk.X.shape[0]} rows but the model was fitted on "
             f"{rows}{'' if fitted is None else ' on this rank'}; pass the training data"
         )
-    if cov_type != "cluster":
+    if cov_type not in CLUSTERED:
         return [(chunk, None)]
     return [(chunk, group_labels(groups, chunk.X.shape[0]))]

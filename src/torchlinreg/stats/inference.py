@@ -76,6 +76,16 @@ def bic(llf: float, n: int, k: float) -> float:
     return -2 * llf + math.log(n) * k
 
 
+def aicc(llf: float, n: int, k: float) -> float | None:
+    # AICc = AIC + 2k(k + 1)/(n − k − 1)   (undefined for n ≤ k + 1)
+    return aic(llf, k) + 2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else None
+
+
+def hqic(llf: float, n: int, k: float) -> float | None:
+    # HQIC = −2ℓ + 2k·log(log n)   (Hannan–Quinn; needs n > e)
+    return -2 * llf + 2 * k * math.log(math.log(n)) if n > math.e else None
+
+
 def robust_scale(cov_type: str, n: int, rank: int, n_groups: int | None) -> float:
     # HC1: n/(n − k); cluster (CRV1): G/(G − 1)·(n − 1)/(n − k); HC0, HC2, HC3: 1
     if cov_type == "HC1":
@@ -131,6 +141,10 @@ class _Fit:
     kappa: float
     log_weight_sum: float  # Σ log w of the (scaled) weights the statistics use
     weight_exponent: int = 0  # weights scaled by 4⁻ᵉ (:mod:`.scaling`): σ is 2ᵉ·σ_scaled
+    # Student t (and F) for coefficients: None → nonrobust only (statsmodels' default)
+    use_t: bool | None = None
+    small_sample: bool | None = None  # the robust small-sample factor; None: the type's default
+    k_absorbed: int = 0  # parameters of absorbed fixed effects (:mod:`.absorbed`)
 
 
 def summarize(
@@ -146,6 +160,9 @@ def summarize(
     condition_number: float | None = None,
     ridge: bool = False,
     aliased: Sequence[str] = (),
+    use_t: bool | None = None,
+    small_sample: bool | None = None,
+    k_absorbed: int = 0,
 ) -> list[Summary]:
     """Inference for every target from the state, θ (p', k; intercept first) and, for
     robust covariances, the meat of a second pass (made with
@@ -161,6 +178,8 @@ def summarize(
         check_same_data(state, meat)
     fit = _fit(state, rank, feature_names, level, cov_type, meat, ridge, aliased, condition_number)
     fit = replace(fit, log_weight_sum=scaled.log_weight_sum, weight_exponent=scaled.exponent)
+    fit = _with_options(fit, use_t, small_sample)
+    fit = _absorbing(fit, k_absorbed)
     theta = theta.to(device=state.device, dtype=torch.float64)
     rss = state.rss_of(theta).cpu()
     c = fit.k_const
@@ -241,7 +260,7 @@ def _fit(
         )
         inference_ok = False
     df_test = df_resid
-    if cov_type == "cluster" and meat is not None and meat.n_groups is not None:
+    if cov_type in ("cluster", "CRV3") and meat is not None and meat.n_groups is not None:
         if meat.n_groups < 2:
             raise InputError(
                 f"cluster-robust covariance needs at least 2 groups; got {meat.n_groups}"
@@ -295,6 +314,8 @@ def _target_summary(
     cov = None
     if fit.inference_ok and sigma is not None:
         cov = _covariance(fit, j, sigma, B)
+        if _two_way(fit):
+            cov = _psd(cov, notes)
     coefficients = _coefficients(fit, est, cov)
     f = f_p = None
     # The Wald F of a robust covariance needs as many denominator degrees of freedom as
@@ -303,13 +324,13 @@ def _target_summary(
     if cov is not None and not exact and fit.df_model > 0 and testable:
         f = _f_test(fit, j, est, rss, tss, notes)
         f_p = None if f is None else f_p_value(f, fit.df_model, fit.df_test)
-    if f is not None and fit.cov_type == "cluster":
+    if f is not None and fit.cov_type == "cluster" and fit.meat is not None and not _two_way(fit):
         notes.append(
             f"cluster-robust covariance over {fit.df_test + 1:g} groups: the F test uses "
             f"{fit.df_test:g} denominator degrees of freedom (groups − 1)"
         )
     llf = None if exact or fit.ridge else _log_likelihood(fit, rss, notes)
-    k = fit.df_model + fit.k_const
+    k = fit.df_model + fit.k_const + fit.k_absorbed
     return Summary(
         target=target,
         n=fit.n,
@@ -323,6 +344,9 @@ def _target_summary(
         log_likelihood=llf,
         aic=None if llf is None else aic(llf, k),
         bic=None if llf is None else bic(llf, fit.n, k),
+        aicc=None if llf is None else aicc(llf, fit.n, k),
+        hqic=None if llf is None else hqic(llf, fit.n, k),
+        df_inference=_t_df(fit) if cov is not None else None,
         condition_number=fit.kappa,
         cov_type=fit.cov_type,
         level=fit.level,
@@ -351,8 +375,70 @@ def _covariance(fit: _Fit, j: int, sigma: float, B: torch.Tensor | None) -> torc
         assert B is not None
         return sigma**2 * B
     assert fit.meat is not None
-    scale = robust_scale(fit.cov_type, fit.n, fit.rank, fit.meat.n_groups)
-    return sandwich(fit.state, fit.meat.matrices[j]).cpu() * scale
+    return sandwich(fit.state, _scaled_meat(fit, j)).cpu()
+
+
+def _scaled_meat(fit: _Fit, j: int) -> torch.Tensor:
+    """Target j's meat times the small-sample factor of the covariance type (none for
+    one-way clusters with ``small_sample=False``)."""
+    from .extra_meat import ExtraMeat, scaled_meat
+
+    assert fit.meat is not None
+    if isinstance(fit.meat, ExtraMeat):
+        return scaled_meat(fit.meat, j, fit.small_sample)
+    scale = robust_scale(fit.cov_type, fit.n, fit.rank + fit.k_absorbed, fit.meat.n_groups)
+    if fit.cov_type == "cluster" and fit.small_sample is False:
+        scale = 1.0
+    return fit.meat.matrices[j] * scale
+
+
+def _with_options(fit: _Fit, use_t: bool | None, small_sample: bool | None) -> _Fit:
+    """``use_t`` and ``small_sample`` checked and kept; the note that names an extra
+    covariance (:mod:`.extra_meat`)."""
+    from .extra_meat import ExtraMeat, describe
+
+    for name, value in (("use_t", use_t), ("small_sample", small_sample)):
+        if value is not None and not isinstance(value, bool):
+            raise InputError(f"{name} must be True, False or None, got {value!r}")
+    notes = fit.notes
+    if isinstance(fit.meat, ExtraMeat):
+        notes = (*notes, describe(fit.meat))
+    return replace(fit, use_t=use_t, small_sample=small_sample, notes=notes)
+
+
+def _absorbing(fit: _Fit, k_absorbed: int) -> _Fit:
+    """The fit with ``k_absorbed`` fixed-effect parameters counted in the residual
+    degrees of freedom (and the t/F tests that use them), :mod:`.absorbed`."""
+    if not k_absorbed:
+        return fit
+    df_resid = fit.df_resid - k_absorbed
+    df_test = df_resid if fit.df_test == fit.df_resid else fit.df_test
+    ok = fit.inference_ok and df_resid > 0
+    return replace(fit, df_resid=df_resid, df_test=df_test, inference_ok=ok, k_absorbed=k_absorbed)
+
+
+def _t_df(fit: _Fit) -> float | None:
+    """The t distribution's degrees of freedom of the coefficients (None: the normal)."""
+    student = fit.cov_type == "nonrobust" if fit.use_t is None else fit.use_t
+    return fit.df_test if student else None
+
+
+def _two_way(fit: _Fit) -> bool:
+    return getattr(fit.meat, "kind", "") == "cluster2"
+
+
+def _psd(cov: torch.Tensor, notes: list[str]) -> torch.Tensor:
+    """A two-way cluster covariance with negative eigenvalues set to 0 where it has any
+    (:mod:`.cluster2`), noted."""
+    from .cluster2 import psd
+
+    fixed, changed = psd(cov)
+    if changed:
+        notes.append(
+            "the two-way cluster covariance V_a + V_b − V_ab was not positive semi-definite: "
+            "its negative eigenvalues were set to 0 (Cameron, Gelbach and Miller 2011)"
+        )
+    return fixed
 
 
 def _coefficients(fit: _Fit, est: torch.Tensor, cov: torch.Tensor | None) -> list[Coefficient]:
@@ -361,7 +447,7 @@ def _coefficients(fit: _Fit, est: torch.Tensor, cov: torch.Tensor | None) -> lis
     if cov is None:
         blank = (None,) * 5
         return [Coefficient(n, v, *blank) for n, v in zip(fit.names, values, strict=True)]
-    df = fit.df_test if fit.cov_type == "nonrobust" else None
+    df = _t_df(fit)
     q = critical_value(fit.level, df)
     out = []
     for name, v, var in zip(fit.names, values, torch.diagonal(cov).tolist(), strict=True):
@@ -378,8 +464,7 @@ def _f_test(
     if fit.cov_type == "nonrobust":
         return f_statistic(rss, tss, fit.df_model, fit.df_resid)
     assert fit.meat is not None
-    scale = robust_scale(fit.cov_type, fit.n, fit.rank, fit.meat.n_groups)
-    f = robust_wald(fit.state, fit.meat.matrices[j] * scale, est[fit.k_const :], fit.k_const)
+    f = robust_wald(fit.state, _scaled_meat(fit, j), est[fit.k_const :], fit.k_const)
     if f is None:
         notes.append(
             "the robust covariance of the slopes is singular (e.g. fewer clusters than "
@@ -404,21 +489,32 @@ def model_summaries(
     data: Iterable[tuple[Any, Any]] | None = None,
     group: Any = None,
     meat: Meat | None = None,
+    use_t: bool | None = None,
+    small_sample: bool | None = None,
+    lags: int | None = None,
 ) -> list[Summary]:
     """The summaries of a fitted exact model, one per target: the one path behind
     ``LinearRegression.summary`` and the CLI. ``data`` are the training data again as
     (chunk, group labels) pairs, for robust covariances; with ``group`` (a model fitted
     distributed) they are this rank's rows and the pass is collective. ``meat``: the
     robust covariance's meat already computed (:func:`model_meat`, at fit time), in
-    place of ``data``."""
+    place of ``data``. ``use_t``: Student t for the coefficients (t(n − k), cluster
+    types t(G − 1)) or the normal; None: t for nonrobust only. ``small_sample``: the
+    robust small-sample factor on or off (None: the type's default,
+    :mod:`.extra_meat`); ``lags``: HAC's lag (None: automatic)."""
     check_level(level)
     check_cov_type(cov_type)
     state, theta = model.state_, model._theta()
     if cov_type != "nonrobust" and meat is None:
         if data is None:
             raise InputError(f"cov_type={cov_type!r} needs a pass over the training data")
-        meat = model_meat(model, cov_type, data, group)
+        meat = model_meat(model, cov_type, data, group, lags=lags)
     features, targets = model._names()
+    absorbed = getattr(model, "absorbed_", None)
+    if absorbed is not None:
+        from .absorbed import summaries_absorbed
+
+        return summaries_absorbed(model, absorbed, cov_type, level, meat, use_t, small_sample)
     return summarize(
         state,
         theta,
@@ -431,6 +527,8 @@ def model_summaries(
         ridge=bool(np.any(np.asarray(getattr(model, "alpha", 0.0)) != 0)),
         aliased=model.aliased_,
         condition_number=model.condition_number_,
+        use_t=use_t,
+        small_sample=small_sample,
     )
 
 
@@ -440,6 +538,7 @@ def model_meat(
     data: Iterable[tuple[Any, Any]],
     group: Any = None,
     fitted_rows: bool = False,
+    lags: int | None = None,
 ) -> Meat:
     """The meat of the robust covariance ``cov_type`` of a fitted exact model from a pass
     over its training data (``data`` and ``group`` as for :func:`model_summaries`),
@@ -447,8 +546,22 @@ def model_meat(
     :func:`summarize` uses: weights scaled by a power of two where their sums of squares
     would overflow (:func:`~.scaling.scale_weights`). ``fitted_rows``: ``data`` are
     the rows the fit itself just read (fit-time covariance), so the check holds by
-    construction and its sums are not formed."""
+    construction and its sums are not formed. HAC, CRV3 and two-way clusters (labels
+    in pairs) are computed by :mod:`.extra_meat`, ``lags`` HAC's (None: automatic)."""
+    from .extra_meat import compute, is_extra, refuse_group
+
     scaled = scale_weights(model.state_)
+    extra, data = is_extra(cov_type, data)
+    if extra:
+        if group is not None:
+            refuse_group(cov_type)
+        meat: Meat = compute(
+            data, scaled.state, model._theta(), cov_type, scaled.sqrt_weight_scale, lags
+        )
+        check_same_data(scaled.state, meat)
+        return meat
+    if lags is not None:
+        raise InputError(f"lags= is for cov_type='HAC'; drop it for cov_type={cov_type!r}")
     meat = robust_meat(
         data,
         scaled.state,

@@ -22,7 +22,8 @@ def format_summary(s: Any) -> str:
         f"{s.method} regression of {s.target}   (n = {s.n:,}, covariance: {s.cov_type})",
         "",
     ]
-    robust = s.cov_type != "nonrobust"
+    # z for the normal: robust types unless use_t (which sets df_inference)
+    robust = s.df_inference is None and (s.cov_type != "nonrobust" or _normal(s))
     header = ("", "estimate", "std. error", "z" if robust else "t",
               "P>|z|" if robust else "P>|t|", f"{pct} lower", f"{pct} upper")  # fmt: skip
     rows = [
@@ -38,13 +39,22 @@ def format_summary(s: Any) -> str:
     lines += [
         "",
         f"Residual standard error: {_num(s.sigma)} on {_num(s.df_resid, 'g')} degrees of freedom",
-        f"R²: {_num(s.r_squared)}   adjusted R²: {_num(s.adj_r_squared)}",
+        f"R²: {_num(s.r_squared)}   adjusted R²: {_num(s.adj_r_squared)}"
+        + (f"   within R²: {_num(s.r_squared_within)}" if s.r_squared_within is not None else ""),
         _f_line(s),
-        f"Log-likelihood: {_num(s.log_likelihood)}   AIC: {_num(s.aic)}   BIC: {_num(s.bic)}",
+        f"Log-likelihood: {_num(s.log_likelihood)}   AIC: {_num(s.aic)}   BIC: {_num(s.bic)}"
+        f"   AICc: {_num(s.aicc)}   HQIC: {_num(s.hqic)}",
         f"Condition number (design as given, unscaled): {_num(s.condition_number, '.3g')}",
     ]
     lines += [f"Note: {note}" for note in s.notes]
     return "\n".join(lines)
+
+
+def _normal(s: Any) -> bool:
+    """A nonrobust summary made with use_t=False: standard errors without t degrees of
+    freedom. (Summaries older than ``df_inference`` have no AICc either, and are t.)"""
+    has_se = any(c.std_error is not None for c in s.coefficients)
+    return has_se and s.df_inference is None and s.aicc is not None
 
 
 def _f_line(s: Any) -> str:

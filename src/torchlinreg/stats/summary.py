@@ -13,6 +13,8 @@ _SCALARS = (
     "n", "df_model", "df_resid", "sigma", "r_squared", "adj_r_squared",
     "f_statistic", "f_p_value", "log_likelihood", "aic", "bic",
     "condition_number", "cov_type", "level", "f_df_denominator",
+    "aicc", "hqic", "df_inference",
+    "r_squared_within",
 )  # fmt: skip
 
 
@@ -52,6 +54,12 @@ class Summary:
     notes: list[str] = field(default_factory=list)
     method: str = "OLS"
     f_df_denominator: float | None = None  # the F test's: df_resid, or groups − 1
+    aicc: float | None = None  # AIC + 2k(k + 1)/(n − k − 1)
+    hqic: float | None = None  # −2ℓ + 2k·log(log n)
+    # degrees of freedom of the coefficients' t (None: the normal, z)
+    df_inference: float | None = None
+    # fixed effects absorbed: R² of the demeaned regression (r_squared is about the mean)
+    r_squared_within: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"target": self.target, "method": self.method}
