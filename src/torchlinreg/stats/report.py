@@ -22,8 +22,8 @@ def format_summary(s: Any) -> str:
         f"{s.method} regression of {s.target}   (n = {s.n:,}, covariance: {s.cov_type})",
         "",
     ]
-    # z for the normal: robust types unless use_t (which sets df_inference)
-    robust = s.df_inference is None and (s.cov_type != "nonrobust" or _normal(s))
+    # z for the normal: robust types unless use_t (older summaries have no use_t)
+    robust = s.cov_type != "nonrobust" if s.use_t is None else not s.use_t
     header = ("", "estimate", "std. error", "z" if robust else "t",
               "P>|z|" if robust else "P>|t|", f"{pct} lower", f"{pct} upper")  # fmt: skip
     rows = [
@@ -48,13 +48,6 @@ def format_summary(s: Any) -> str:
     ]
     lines += [f"Note: {note}" for note in s.notes]
     return "\n".join(lines)
-
-
-def _normal(s: Any) -> bool:
-    """A nonrobust summary made with use_t=False: standard errors without t degrees of
-    freedom. (Summaries older than ``df_inference`` have no AICc either, and are t.)"""
-    has_se = any(c.std_error is not None for c in s.coefficients)
-    return has_se and s.df_inference is None and s.aicc is not None
 
 
 def _f_line(s: Any) -> str:

@@ -13,7 +13,7 @@ _SCALARS = (
     "n", "df_model", "df_resid", "sigma", "r_squared", "adj_r_squared",
     "f_statistic", "f_p_value", "log_likelihood", "aic", "bic",
     "condition_number", "cov_type", "level", "f_df_denominator",
-    "aicc", "hqic", "df_inference",
+    "aicc", "hqic", "df_inference", "use_t",
     "r_squared_within",
 )  # fmt: skip
 
@@ -56,8 +56,10 @@ class Summary:
     f_df_denominator: float | None = None  # the F test's: df_resid, or groups − 1
     aicc: float | None = None  # AIC + 2k(k + 1)/(n − k − 1)
     hqic: float | None = None  # −2ℓ + 2k·log(log n)
-    # degrees of freedom of the coefficients' t (None: the normal, z)
+    # degrees of freedom of t and F tests of the coefficients (n − k; cluster: G − 1),
+    # and whether the coefficients' p-values and intervals use t (else the normal)
     df_inference: float | None = None
+    use_t: bool | None = None
     # fixed effects absorbed: R² of the demeaned regression (r_squared is about the mean)
     r_squared_within: float | None = None
 
