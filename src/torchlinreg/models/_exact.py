@@ -104,6 +104,7 @@ class ExactRegressor(RegressorBase):
         sample_weight: ArrayLike | None = None,
         groups: ArrayLike | None = None,
         *,
+        absorb: Any = None,
         distributed: DistributedLike = False,
     ) -> Self:
         """Fit on in-memory data; returns ``self``. float32 input is accumulated in float64.
@@ -120,7 +121,18 @@ class ExactRegressor(RegressorBase):
         process group: every rank calls ``fit`` with its own rows (a rank may have none)
         and every rank gets the identical model, that of all the rows together (see
         docs/distributed.md).
+
+        ``absorb``: fixed effects absorbed by demeaning (a DataFrame of factor columns,
+        a dict of name → labels, a 1-D array for one factor or a 2-D array of several),
+        one label per row; the factors absorb the intercept (``intercept_`` is 0) and
+        ``absorbed_`` describes them (docs/econometrics.md, Fixed effects).
         """
+        if absorb is not None:
+            from . import _absorb
+
+            if distributed is not False or is_dask(X):
+                raise InputError("absorb= is fitted in one process, on in-memory rows or chunks")
+            return _absorb.fit(self, X, y, sample_weight, groups, absorb)  # type: ignore[no-any-return]
         from ..data.chunks import validate_chunk
         from ..solvers.gram import gram_state
         from ..solvers.refine import refine_in_memory
@@ -184,6 +196,8 @@ class ExactRegressor(RegressorBase):
 
         self._check_params()
         refuse_partial(self)
+        if getattr(self, "absorbed_", None) is not None:
+            raise InputError("partial_fit cannot continue a fit with absorbed fixed effects; fit() again")
         if hasattr(self, "state_"):
             self._check_feature_names(X)
             state = self.state_
@@ -398,7 +412,7 @@ class ExactRegressor(RegressorBase):
     ) -> Self:
         """Set the fitted attributes from ``solution`` and warn about the design."""
         # set again by a distributed fit, a robust cov_type
-        for attr in ("_distributed", "_rank_data", "_fit_covariance"):
+        for attr in ("_distributed", "_rank_data", "_fit_covariance", "absorbed_"):
             self.__dict__.pop(attr, None)
         coef = solution.coef.T.cpu().numpy()  # (k, p)
         intercept = (
@@ -468,7 +482,9 @@ class ExactRegressor(RegressorBase):
 
         slopes = torch.as_tensor(np.atleast_2d(coef).T, dtype=torch.float64)
         b = torch.as_tensor(np.atleast_1d(intercept), dtype=torch.float64)
-        return stack_theta(slopes, b if self.fit_intercept else None)
+        fitted = getattr(self, "state_", None)  # absorbed fixed effects: no intercept
+        with_b = self.fit_intercept if fitted is None else fitted.fit_intercept
+        return stack_theta(slopes, b if with_b else None)
 
     @classmethod
     def from_formula(
