@@ -72,7 +72,19 @@ def fit_options(args: argparse.Namespace) -> Any:
         checkpoint=checkpoint_path(args) if args.method == "gd" else None,
         resume=args.resume,
         formula=args.formula,
+        **_cv_options(args),
     )
+
+
+def _cv_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The cross-validation options (jobs/cv.py checks them with the others)."""
+    return {
+        "cv": args.cv,
+        "cv_path": args.cv_path,
+        "cv_alphas": args.alphas,
+        "fold_column": args.fold_column,
+        "cv_seed": 0 if args.seed is None else args.seed,
+    }
 
 
 def checkpoint_path(args: argparse.Namespace) -> str | None:
@@ -207,6 +219,8 @@ def _fit_report(args: argparse.Namespace, result: Any) -> dict[str, Any]:
         report["summary"] = result.info["summary"]
     if "training" in result.info:
         report["training"] = result.info["training"]
+    if "cv" in result.info:
+        report["cv"] = result.info["cv"]
     return report
 
 
@@ -218,6 +232,10 @@ def _fit_text(args: argparse.Namespace, result: Any, report: dict[str, Any]) -> 
     what = "exact least squares" if report["method"] == "exact" else "gradient descent"
     if args.ridge is not None and report["method"] == "exact":
         what = f"ridge (alpha={args.ridge:g})"
+    if "cv" in report:
+        from .cv import cv_what
+
+        what = cv_what(report["cv"])
     rhs = (
         " + ".join(map(printable, features)) if len(features) <= 8 else f"{len(features)} features"
     )
@@ -237,6 +255,10 @@ def _fit_text(args: argparse.Namespace, result: Any, report: dict[str, Any]) -> 
         lines.append(f"R² {r2_text(report['r2'][j])}   RMSE {report['rmse'][j]:.6g}{label}")
     if "training" in report:
         lines.append(_training_text(report["training"]))
+    if "cv" in report:
+        from .cv import cv_lines
+
+        lines += cv_lines(report["cv"])
     for d in report.get("summary", []):
         lines += ["", summary_text(d)]
     return "\n".join(lines)

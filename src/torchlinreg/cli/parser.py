@@ -281,6 +281,7 @@ def _fit_command(sub: Any) -> None:
     _fit_columns(fit)
     _fit_formula(fit)
     _fit_model(fit)
+    _fit_cv(fit)
     _fit_inference(fit)
     fit.add_argument("-o", "--output", metavar="MODEL.safetensors", help="save the model here")
     _common(fit)
@@ -413,7 +414,7 @@ def _fit_model(fit: argparse.ArgumentParser) -> None:
         "--seed",
         type=_int_in(0, SEED_MAX),
         metavar="N",
-        help=f"seed for mini-batch shuffling (0 to {SEED_MAX})",
+        help=f"seed for mini-batch shuffling, or of the hashed --cv folds (0 to {SEED_MAX})",
     )
     g.add_argument(
         "--checkpoint",
@@ -431,6 +432,42 @@ def _fit_model(fit: argparse.ArgumentParser) -> None:
         "--resume",
         metavar="CKPT",
         help="continue the run that wrote this checkpoint (same data and options)",
+    )
+
+
+def _alphas(text: str) -> int | list[float]:
+    """``--alphas``: a number of alphas (an integer) or penalties separated by commas."""
+    if text.strip().isdigit() and "," not in text:
+        return _int_in(1)(text)  # type: ignore[no-any-return]
+    return [_penalty(part) for part in text.split(",")]
+
+
+def _fit_cv(fit: argparse.ArgumentParser) -> None:
+    """Cross-validation options (see docs/cv.md); checked together in jobs/cv.py."""
+    g = fit.add_argument_group("cross-validation (one read of the file; docs/cv.md)")
+    g.add_argument(
+        "--cv",
+        type=_int_in(2),
+        metavar="K",
+        help="K-fold cross-validation: prints the CV curve and fits the chosen model "
+        "(alone: least squares' CV error, to compare feature sets)",
+    )
+    path = g.add_mutually_exclusive_group()
+    for flag, what in (("ridge", "ridge penalty (default alphas 1e-3 ... 1e3)"),
+                       ("lasso", "lasso penalty (scikit-learn's grid of 100 alphas)")):  # fmt: skip
+        path.add_argument(f"--{flag}-path", dest="cv_path", action="store_const", const=flag,
+                          help=f"choose the {what}")  # fmt: skip
+    g.add_argument(
+        "--alphas",
+        type=_alphas,
+        metavar="A,B,...|N",
+        help="the penalties to try, or (--lasso-path) how many on the automatic grid",
+    )
+    g.add_argument(
+        "--fold-column",
+        metavar="COL",
+        help="each row's fold is its value in COL (default: a hash of the row number, "
+        "seeded by --seed)",
     )
 
 

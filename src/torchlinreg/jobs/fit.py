@@ -247,6 +247,8 @@ def _plan(source: Source, options: FitOptions, group: Any) -> tuple[Design, list
     every rank's share, in the order one pass over the whole file finds them."""
     from ..data.categories import decide_categories, merge_levels, seen_levels
 
+    if options.fold_column is not None:  # named as the fold column, not as --exclude
+        require_columns(source, [options.fold_column], "fold")
     if group is None:
         design, skipped = _columns(source, options, categories=True)
     else:

@@ -134,15 +134,23 @@ def _stream_items(chunks: ChunkSource, with_labels: bool) -> Iterator[tuple[Chun
         yield chunk, labels
 
 
+# Fold labels a stream may hold: each fold's state keeps a buffer of rows (a few MiB),
+# so a column of row ids mistaken for folds is refused before it fills the memory.
+MAX_STREAM_FOLDS = 100
+
+
 def streamed(
     items: Iterable[tuple[Chunk, Any]],
     n_folds: int,
     seed: int,
     fit_intercept: bool,
+    *,
+    max_folds: int = MAX_STREAM_FOLDS,
 ) -> FoldStates:
     """Fold states of a stream, read once: each chunk's rows are folded into the state
-    of their fold, a label given with the chunk (any values; folds in their sorted
-    order) or, for ``None`` labels, :func:`~._folds.hash_folds` of the row's position."""
+    of their fold, a label given with the chunk (any values, at most ``max_folds`` of
+    them; folds in their sorted order) or, for ``None`` labels,
+    :func:`~._folds.hash_folds` of the row's position."""
     parts: dict[Any, LeastSquaresState] = {}
     rows, target_1d, hashed = 0, True, False
     for i, (chunk, labels) in enumerate(items):
@@ -160,6 +168,11 @@ def streamed(
             part = Chunk(chunk.X[index], chunk.Y[index], None if w is None else w[index],
                          chunk.target_1d, chunk.finite)  # fmt: skip
             state = parts.get(level)
+            if state is None and len(parts) == max_folds:
+                raise InputError(
+                    f"the fold labels hold more than {max_folds} distinct values (the "
+                    f"{max_folds + 1}th is {level!r}); give fold labels, not row ids"
+                )
             if state is None:
                 state = parts[level] = LeastSquaresState(
                     part.X.shape[1], part.Y.shape[1], fit_intercept=fit_intercept,

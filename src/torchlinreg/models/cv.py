@@ -112,6 +112,15 @@ class _CrossValidated(RegressorBase):
         seed = check_seed(self.random_state) or 0
         states = streamed(_stream_items(chunks, folds == "chunks"), n_folds, seed,
                           bool(self.fit_intercept))  # fmt: skip
+        return self.fit_fold_states(states, feature_names=feature_names)
+
+    def fit_fold_states(
+        self, states: FoldStates, *, feature_names: Sequence[str] | None = None
+    ) -> Self:
+        """Choose and refit from fold states already built (the file commands build
+        them as they stream); ``feature_names`` name the columns."""
+        self._check_params()
+        self._check_grid()
         _one_target(states.full.n_targets)
         self._set_feature_names(None, None)
         if feature_names is not None:
