@@ -215,3 +215,83 @@ def test_bad_input_is_one_clear_error(make, fit, message):
     X, y = _data(n=50, p=3)
     with pytest.raises(InputError, match=message):
         fit(make(), X, y)
+
+
+# -- the command line: fit --cv streams the file once ------------------------------------
+
+
+def _write_csv(path, X, y, folds=None):
+    import pandas as pd
+
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    frame["y"] = y
+    if folds is not None:
+        frame["fold"] = folds
+    frame.to_csv(path, index=False)
+
+
+def _cli(argv, capsys):
+    import json
+
+    from torchlinreg.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if code == 0 and "--json" in argv else out), err
+
+
+def test_cli_lasso_path_equals_the_library_on_hashed_folds(tmp_path, capsys):
+    X, y = _data(n=900, p=5, seed=12)
+    _write_csv(tmp_path / "d.csv", X, y)
+    code, report, _ = _cli(["fit", tmp_path / "d.csv", "--target", "y", "--cv", "5",
+                            "--lasso-path", "--seed", "9", "--json"], capsys)  # fmt: skip
+    assert code == 0
+    ref = LassoCV(random_state=9).fit(X, y, folds=hash_folds(0, len(y), 5, seed=9))
+    cv = report["cv"]
+    assert cv["n_folds"] == 5 and cv["folds"] == "hashed row numbers, seed 9"
+    assert _rel(np.array(cv["mse_path"]), ref.mse_path_) < 1e-10
+    assert cv["alpha"] == pytest.approx(ref.alpha_, rel=1e-12)
+    coef = [report["coefficients"]["y"][f"x{j}"] for j in range(5)]
+    np.testing.assert_allclose(coef, ref.coef_, rtol=1e-6, atol=1e-9)
+
+
+def test_cli_ridge_path_with_fold_column_equals_the_library(tmp_path, capsys):
+    X, y = _data(n=400, p=4, seed=13)
+    folds = np.random.default_rng(0).choice([3, 1, 2], size=len(y))
+    _write_csv(tmp_path / "d.csv", X, y, folds)
+    argv = ["fit", tmp_path / "d.csv", "--target", "y", "--cv", "3", "--ridge-path",
+            "--alphas", "0.01,1,100", "--fold-column", "fold"]  # fmt: skip
+    code, text, _ = _cli(argv, capsys)
+    assert code == 0
+    ref = RidgeCV([0.01, 1.0, 100.0]).fit(X, y, folds=folds)
+    assert f"chosen alpha {ref.alpha_:.6g}" in text and "3 folds (column fold)" in text
+    code, report, _ = _cli([*argv, "--json"], capsys)
+    assert _rel(np.array(report["cv"]["mse_path"]), ref.mse_path_) < 1e-10
+    assert report["features"] == [f"x{j}" for j in range(4)]  # the fold column is no feature
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cv", "3", "--fold-column", "one"], "1 level"),
+        (["--cv", "3", "--fold-column", "x0"], "more than 3 distinct values"),
+        (["--cv", "4", "--fold-column", "fold"], "holds 3 fold labels but --cv is 4"),
+        (["--cv", "3", "--fold-column", "nope"], "no fold column 'nope'"),
+        (["--lasso-path"], "add --cv K"),
+        (["--cv", "3", "--ridge-path", "--alphas", "1,-2"], "finite number >= 0"),
+        (["--cv", "1"], "must be >= 2"),
+    ],
+)
+def test_cli_cv_errors_are_one_line_exit_2(tmp_path, capsys, args, message):
+    import pandas as pd
+
+    X, y = _data(n=60, p=2, seed=14)
+    _write_csv(tmp_path / "d.csv", X, y, np.tile(["a", "b", "c"], 20))
+    frame = pd.read_csv(tmp_path / "d.csv")
+    frame["one"] = 7
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    code, _, err = _cli(["fit", tmp_path / "d.csv", "--target", "y", "--exclude", "one",
+                         *args, "-o", tmp_path / "m.safetensors"], capsys)  # fmt: skip
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.safetensors").exists()
