@@ -54,6 +54,7 @@ class ExactRegressor(RegressorBase):
     # Set by a distributed fit: its process group and this rank's (rows, weighted).
     _distributed: Any
     _rank_data: tuple[int, bool]
+    absorbed_: Any  # fit(absorb=...): the fixed effects absorbed (stats.absorbed)
 
     def __getstate__(self) -> dict[str, Any]:
         # A fit's process group lives in this process only.
