@@ -198,7 +198,9 @@ class ExactRegressor(RegressorBase):
         self._check_params()
         refuse_partial(self)
         if getattr(self, "absorbed_", None) is not None:
-            raise InputError("partial_fit cannot continue a fit with absorbed fixed effects; fit() again")
+            raise InputError(
+                "partial_fit cannot continue a fit with absorbed fixed effects; fit() again"
+            )
         if hasattr(self, "state_"):
             self._check_feature_names(X)
             state = self.state_
