@@ -78,6 +78,19 @@ def test_int_cv_is_kfold_and_random_state_shuffles_as_kfold():
             np.testing.assert_array_equal(np.flatnonzero(labels == k), test)
 
 
+def test_least_squares_cv_error_equals_cross_val_score():
+    """alpha 0: least squares' CV error, for comparing feature sets."""
+    from sklearn.model_selection import cross_val_score
+
+    X, y = _data(n=150, p=4, seed=6)
+    for cols in ([0, 1], [0, 1, 2, 3]):
+        ours = RidgeCV([0.0], cv=4).fit(X[:, cols], y)
+        ref = -cross_val_score(sk.LinearRegression(), X[:, cols], y, cv=KFold(4),
+                               scoring="neg_mean_squared_error")  # fmt: skip
+        assert _rel(ours.mse_path_[0], ref) < 1e-10
+        assert -ours.best_score_ == pytest.approx(ref.mean(), rel=1e-10)
+
+
 @pytest.mark.parametrize("dataset", ["random", "diabetes"])
 def test_lasso_cv_equals_scikit_learn(dataset):
     if dataset == "diabetes":

@@ -128,7 +128,8 @@ def labels_to_folds(folds: Any, n_rows: int) -> Folds:
 def check_levels(levels: Any) -> None:
     """At least two folds: one fold would leave nothing to train on."""
     if len(levels) < 2:
-        which = f" ({levels[0]!r})" if len(levels) else ""
+        shown = levels.tolist() if isinstance(levels, np.ndarray) else list(levels)
+        which = f" ({shown[0]!r})" if shown else ""
         raise InputError(
             f"the fold labels have {len(levels)} level{which}; cross-validation needs at "
             "least 2 folds (each fold is scored by a model trained on the others)"
