@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from .models.ridge import Ridge
     from .persistence import load_model, save_model
     from .solvers.state import LeastSquaresState
+    from .stats.compare import compare
+    from .stats.etable import etable
     from .stats.intervals import Prediction
     from .stats.summary import Summary
     from .torch_io import from_torch
@@ -67,6 +69,8 @@ __all__ = [
     "ols",
     "load_model",
     "save_model",
+    "compare",
+    "etable",
 ]
 
 _LAZY = {
@@ -97,6 +101,8 @@ _LAZY = {
     "RankDeficientWarning": "torchlinreg.errors",
     "TrainingDivergedError": "torchlinreg.errors",
     "from_torch": "torchlinreg.torch_io",
+    "compare": "torchlinreg.stats.compare",
+    "etable": "torchlinreg.stats.etable",
 }
 
 

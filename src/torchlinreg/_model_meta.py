@@ -294,10 +294,11 @@ def _check_covariance(
         return
     if not has_state:
         raise InputError("a robust covariance is saved without the state it belongs to")
-    json_object(record, "covariance", ("cov_type", "n_groups", "full_leverage"))
+    json_object(record, "covariance", ("cov_type", "n_groups", "full_leverage"), ("extra",))
     if record["cov_type"] not in ROBUST:
         raise invalid("covariance.cov_type", record["cov_type"], "one of " + ", ".join(ROBUST))
-    if record["cov_type"] == "cluster":
+    _check_extra_covariance(record, arrays, (k, n_params, n_params))
+    if record["cov_type"] in ("cluster", "CRV3"):
         integer(record["n_groups"], "covariance.n_groups", 2)
     elif record["n_groups"] is not None:
         raise invalid("covariance.n_groups", record["n_groups"], "null (not a cluster covariance)")
@@ -306,6 +307,40 @@ def _check_covariance(
     if shape != (k, n_params, n_params):
         raise InputError(
             f"the saved covariance's meat has shape {shape}, expected {(k, n_params, n_params)}"
+        )
+
+
+def _check_extra_covariance(
+    record: dict[str, Any], arrays: dict[str, np.ndarray], shape: tuple[int, ...]
+) -> None:
+    """HAC, CRV3 and two-way cluster records (stats/extra_meat.py): kind, lag, cluster
+    counts, and the corrected meat that comes with them."""
+    extra = record.get("extra")
+    if (extra is not None) != ("covariance.corrected" in arrays):
+        raise InputError(
+            "the covariance's extra record and its corrected meat do not come together"
+        )
+    kinds = {"HAC": "HAC", "CRV3": "CRV3", "cluster": "cluster2"}
+    if extra is None:
+        if record["cov_type"] in ("HAC", "CRV3"):
+            raise InputError(f"a {record['cov_type']} covariance is saved without its record")
+        return
+    json_object(extra, "covariance.extra", ("kind", "lags", "group_counts"))
+    if extra["kind"] != kinds.get(record["cov_type"]):
+        raise invalid("covariance.extra.kind", extra["kind"], "the kind of its cov_type")
+    if extra["kind"] == "HAC":
+        integer(extra["lags"], "covariance.extra.lags")
+    elif extra["lags"] is not None:
+        raise invalid("covariance.extra.lags", extra["lags"], "null (not HAC)")
+    counts = extra["group_counts"]
+    if not isinstance(counts, list) or len(counts) > 3:
+        raise invalid("covariance.extra.group_counts", counts, "a list of cluster counts")
+    for i, g in enumerate(counts):
+        integer(g, f"covariance.extra.group_counts[{i}]", 1)
+    if arrays["covariance.corrected"].shape != shape:
+        raise InputError(
+            f"the saved covariance's corrected meat has shape "
+            f"{arrays['covariance.corrected'].shape}, expected {shape}"
         )
 
 

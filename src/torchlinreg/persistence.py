@@ -37,6 +37,9 @@ _TENSORS = {"coef": 2, "intercept": 1, "state.R": 2, "state.shift_x": 1, "state.
 # A robust covariance computed at fit time: its meat per target (k, p', p'), recorded
 # with its type in the metadata's "covariance" (files without one still load).
 _TENSORS["covariance.meat"] = 3
+# HAC, CRV3 and two-way cluster meats (stats/extra_meat.py) also keep the meat with its
+# small-sample factors, and their kind, lag and cluster counts in the record's "extra".
+_TENSORS["covariance.corrected"] = 3
 _STATE = ("R", "shift_x", "shift_y")
 
 
@@ -189,14 +192,25 @@ def _covariance_record(estimator: Any, arrays: dict[str, np.ndarray]) -> dict[st
         return None
     meat = fitted.meat
     arrays["covariance.meat"] = meat.matrices.detach().cpu().numpy().astype(np.float64)
-    return {
+    record = {
         "cov_type": fitted.cov_type,
         "n_groups": meat.n_groups,
         "full_leverage": bool(meat.full_leverage),
     }
+    corrected = getattr(meat, "corrected", None)
+    if corrected is not None:
+        arrays["covariance.corrected"] = corrected.detach().cpu().numpy().astype(np.float64)
+        record["extra"] = {
+            "kind": meat.kind,
+            "lags": meat.lags,
+            "group_counts": list(meat.group_counts),
+        }
+    return record
 
 
-def _rebuild_covariance(est: Any, record: dict[str, Any], meat: np.ndarray) -> None:
+def _rebuild_covariance(
+    est: Any, record: dict[str, Any], meat: np.ndarray, corrected: np.ndarray | None = None
+) -> None:
     """The fit-time robust covariance, as :func:`_covariance_record` wrote it."""
     import torch
 
@@ -205,6 +219,18 @@ def _rebuild_covariance(est: Any, record: dict[str, Any], meat: np.ndarray) -> N
 
     matrices = torch.from_numpy(np.array(meat))
     kept = Meat(matrices, n_groups=record["n_groups"], full_leverage=record["full_leverage"])
+    extra = record.get("extra")
+    if extra is not None:
+        from .stats.extra_meat import ExtraMeat
+
+        kept = ExtraMeat(
+            matrices,
+            n_groups=record["n_groups"],
+            kind=extra["kind"],
+            lags=extra["lags"],
+            corrected=torch.from_numpy(np.array(corrected)),
+            group_counts=tuple(extra["group_counts"]),
+        )
     est._fit_covariance = FitCovariance(record["cov_type"], kept)
 
 
@@ -349,5 +375,7 @@ def _rebuild(contents: ModelContents) -> Any:
         parts = {p: torch.from_numpy(np.array(arrays[f"state.{p}"])) for p in _STATE}
         est.state_ = LeastSquaresState.from_state_dict({**parts, "meta": meta["state"]})
     if meta.get("covariance") is not None:
-        _rebuild_covariance(est, meta["covariance"], arrays["covariance.meat"])
+        _rebuild_covariance(
+            est, meta["covariance"], arrays["covariance.meat"], arrays.get("covariance.corrected")
+        )
     return est

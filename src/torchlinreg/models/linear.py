@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, overload
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 from ..devices import DeviceLike
 from ..errors import InputError
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from ..solvers.solve import Solution
     from ..solvers.state import LeastSquaresState
     from ..stats.intervals import Prediction
+    from ..stats.summary import Summary
+    from ..stats.wald import TestResult
 
 __all__ = ["LinearRegression", "Ridge"]
 
@@ -125,3 +128,48 @@ class LinearRegression(ExactRegressor):
         from ..stats.intervals import prediction_interval
 
         return prediction_interval(self, X, interval, level)
+
+    def wald_test(
+        self,
+        restrictions: Any = None,
+        q: Any = None,
+        *,
+        columns: Sequence[str] | str | None = None,
+        target: int = 0,
+        **summary_options: Any,
+    ) -> TestResult:
+        """χ² Wald test of linear restrictions Rβ = q: text over the coefficient names
+        (``"x1 = x2"``, ``"x1 = 0, x2 = 0"``, ``"2*x1 + x2 = 1"``; ``intercept`` names
+        the intercept), a matrix R (columns intercept first) with ``q``, or
+        ``columns=[...]`` (those coefficients jointly 0; a string: every coefficient
+        whose name starts with it, e.g. a one-hot column's levels). The covariance is
+        the summary's: ``summary_options`` go to :meth:`summary` (``cov_type``, ``X``,
+        ``y``, ``groups``, ``lags``, …). See docs/econometrics.md."""
+        from ..stats.wald import test
+
+        summary = self._test_summary(target, summary_options)
+        return test(summary, restrictions, q, columns=columns, use_f=False)
+
+    def f_test(
+        self,
+        restrictions: Any = None,
+        q: Any = None,
+        *,
+        columns: Sequence[str] | str | None = None,
+        target: int = 0,
+        **summary_options: Any,
+    ) -> TestResult:
+        """F test of linear restrictions (as :meth:`wald_test`, F = W/J referred to
+        F(J, df): df = n − k, or G − 1 for cluster covariances)."""
+        from ..stats.wald import test
+
+        summary = self._test_summary(target, summary_options)
+        return test(summary, restrictions, q, columns=columns, use_f=True)
+
+    def _test_summary(self, target: int, options: dict[str, Any]) -> Summary:
+        out = self.summary(**options)
+        if isinstance(out, list):
+            if not isinstance(target, int) or not 0 <= target < len(out):
+                raise InputError(f"target must be a target's index, 0 to {len(out) - 1}")
+            return out[target]
+        return out
