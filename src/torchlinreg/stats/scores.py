@@ -141,11 +141,11 @@ def _block(
 
 def new_fingerprint(state: LeastSquaresState) -> Fingerprint:
     p, k = state.n_params, state.n_targets
-    zeros = {"dtype": torch.float64, "device": state.device}
+    device = state.device
     return Fingerprint(
-        torch.zeros(state.R.shape[1], **zeros),  # type: ignore[arg-type]
-        torch.zeros(p, k, **zeros),  # type: ignore[arg-type]
-        torch.zeros(p, p, **zeros),  # type: ignore[arg-type]
+        torch.zeros(state.R.shape[1], dtype=torch.float64, device=device),
+        torch.zeros(p, k, dtype=torch.float64, device=device),
+        torch.zeros(p, p, dtype=torch.float64, device=device),
     )
 
 
