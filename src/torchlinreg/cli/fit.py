@@ -68,12 +68,26 @@ def fit_options(args: argparse.Namespace) -> Any:
         summary=args.summary or args.level != 0.95,
         cov_type=args.cov_type,
         cluster=args.cluster,
+        lags=args.lags,
+        tests=args.test,
         level=args.level,
         checkpoint=checkpoint_path(args) if args.method == "gd" else None,
         resume=args.resume,
         formula=args.formula,
         **_cv_options(args),
+        **_penalized_options(args),
     )
+
+
+def _penalized_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--lasso, --elasticnet, --l1-ratio, --huber and --alpha (jobs/penalized.py)."""
+    return {
+        "lasso": args.lasso,
+        "elasticnet": args.elasticnet,
+        "l1_ratio": args.l1_ratio,
+        "huber": args.huber,
+        "huber_alpha": args.alpha,
+    }
 
 
 def _cv_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -217,8 +231,13 @@ def _fit_report(args: argparse.Namespace, result: Any) -> dict[str, Any]:
     }
     if "summary" in result.info:
         report["summary"] = result.info["summary"]
+    if "tests" in result.info:
+        report["tests"] = result.info["tests"]
     if "training" in result.info:
         report["training"] = result.info["training"]
+    for record in ("penalty", "huber"):  # --lasso/--elasticnet, --huber
+        if record in result.info:
+            report[record] = result.info[record]
     if "cv" in result.info:
         report["cv"] = result.info["cv"]
     return report
@@ -236,6 +255,10 @@ def _fit_text(args: argparse.Namespace, result: Any, report: dict[str, Any]) -> 
         from .cv import cv_what
 
         what = cv_what(report["cv"])
+    if "penalty" in report or "huber" in report:
+        from .penalized import penalized_what
+
+        what = penalized_what(result.info)
     rhs = (
         " + ".join(map(printable, features)) if len(features) <= 8 else f"{len(features)} features"
     )
@@ -255,12 +278,20 @@ def _fit_text(args: argparse.Namespace, result: Any, report: dict[str, Any]) -> 
         lines.append(f"R² {r2_text(report['r2'][j])}   RMSE {report['rmse'][j]:.6g}{label}")
     if "training" in report:
         lines.append(_training_text(report["training"]))
+    if "penalty" in report or "huber" in report:
+        from .penalized import penalized_lines
+
+        lines += penalized_lines(result.info, targets, len(features))
     if "cv" in report:
         from .cv import cv_lines
 
         lines += cv_lines(report["cv"])
     for d in report.get("summary", []):
         lines += ["", summary_text(d)]
+    if report.get("tests"):
+        from ..jobs.econometrics import test_lines
+
+        lines += ["", *test_lines(report["tests"])]
     return "\n".join(lines)
 
 

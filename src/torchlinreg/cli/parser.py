@@ -235,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         _predict_command,
         _evaluate_command,
         _summary_command,
+        _compare_command,
         _export_command,
         _report_command,
     ):
@@ -348,6 +349,7 @@ def _fit_model(fit: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--ridge", type=_penalty, metavar="ALPHA", help="ridge penalty >= 0 (exact method)"
     )
+    _penalized_options(model)
     model.add_argument("--no-intercept", action="store_true", help="fit y = X W (no b)")
     model.add_argument("--device", default="cpu", help="where to fit: cpu, cuda[:N] or auto (cpu)")
     _add_training_options(fit, log_every=None, auto_lr=True)
@@ -435,6 +437,42 @@ def _fit_model(fit: argparse.ArgumentParser) -> None:
     )
 
 
+def _unit(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
+
+
+def _epsilon(text: str) -> float:
+    value = _number(text)
+    if not value >= 1 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 1 (1.35, say), got {text}")
+    return value
+
+
+def _penalized_options(model: Any) -> None:
+    """--lasso, --elasticnet (--l1-ratio), --huber (--alpha); see docs/penalized.md.
+    One model at a time: jobs/penalized.py checks them with the others."""
+    model.add_argument("--lasso", type=_penalty, metavar="ALPHA", help="lasso (l1) penalty >= 0")
+    model.add_argument(
+        "--elasticnet", type=_penalty, metavar="ALPHA", help="elastic-net penalty >= 0"
+    )
+    model.add_argument(
+        "--l1-ratio", type=_unit, metavar="R", help="--elasticnet's l1 share in [0, 1] (0.5)"
+    )
+    model.add_argument(
+        "--huber",
+        type=_epsilon,
+        metavar="EPSILON",
+        help="Huber regression, robust to outliers: residuals beyond EPSILON x scale count "
+        "linearly (>= 1; 1.35 is usual)",
+    )
+    model.add_argument(
+        "--alpha", type=_penalty, metavar="A", help="--huber's l2 penalty >= 0 (0.0001)"
+    )
+
+
 def _alphas(text: str) -> int | list[float]:
     """``--alphas``: a number of alphas (an integer) or penalties separated by commas."""
     if text.strip().isdigit() and "," not in text:
@@ -471,6 +509,17 @@ def _fit_cv(fit: argparse.ArgumentParser) -> None:
     )
 
 
+def _cov_type(text: str) -> str:
+    """A covariance type in any letter case (``hac`` is ``HAC``)."""
+    names = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster", "HAC", "CRV3")
+    found = {n.lower(): n for n in names}.get(text.lower())
+    if found is None:
+        raise argparse.ArgumentTypeError(
+            f"unknown covariance {text!r}; choose from {', '.join(names)}"
+        )
+    return found
+
+
 def _fit_inference(fit: argparse.ArgumentParser) -> None:
     stats = fit.add_argument_group("inference (exact method)")
     stats.add_argument(
@@ -481,10 +530,27 @@ def _fit_inference(fit: argparse.ArgumentParser) -> None:
     stats.add_argument(
         "--cov-type",
         default="nonrobust",
-        choices=("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster"),
-        help="covariance of the estimates (robust ones read the data twice)",
+        type=_cov_type,
+        metavar="{nonrobust,HC0,HC1,HC2,HC3,cluster,HAC,CRV3}",
+        help="covariance of the estimates (robust ones read the data twice; HAC takes the "
+        "rows in file order as time order; any letter case)",
     )
-    stats.add_argument("--cluster", metavar="COL", help="group labels for --cov-type cluster")
+    stats.add_argument(
+        "--cluster",
+        metavar="COL[,COL]",
+        help="group labels for --cov-type cluster (two columns: two-way) or CRV3",
+    )
+    stats.add_argument(
+        "--lags", type=int, metavar="L", help="HAC lag (default: floor(4(n/100)^(2/9)))"
+    )
+    stats.add_argument(
+        "--test",
+        action="append",
+        default=[],
+        metavar="RESTRICTIONS",
+        help='F test of linear restrictions, e.g. "x1 = x2" or "x1 = 0, x2 = 0" '
+        "(repeatable; with the chosen covariance)",
+    )
     stats.add_argument("--level", type=_level, default=0.95, help="confidence level (0.95)")
 
 
@@ -545,6 +611,21 @@ def _summary_command(sub: Any) -> None:
     )
     summary.add_argument("model", metavar="MODEL")
     _common(summary)
+
+
+def _compare_command(sub: Any) -> None:
+    """``compare MODEL1 MODEL2 ...``: nested saved models, F and likelihood-ratio tests."""
+    compare = _sub(
+        sub,
+        "compare",
+        "compare nested saved models (F and likelihood-ratio tests, side-by-side table)",
+        "Compare nested models fitted to the same rows and target: the analysis-of-variance "
+        "F test and the likelihood-ratio test of each model against the next smaller one "
+        "(models sorted from the smallest), then their coefficients side by side.",
+        "torchlinreg compare small.safetensors big.safetensors",
+    )
+    compare.add_argument("models", metavar="MODEL", nargs="+")
+    _common(compare)
 
 
 def _export_command(sub: Any) -> None:

@@ -20,7 +20,9 @@ from ..data.sources import CsvSource, Source
 from ..errors import InputError, RankDeficientWarning
 from ..progress import Progress
 from .common import open_data
+from .econometrics import cluster_columns
 from .passes import FitRows, Passes, too_few_rows
+from .penalized import chosen as penalized_method
 from .summary import summaries
 
 METHODS = ("exact", "gd")
@@ -47,6 +49,9 @@ class FitOptions:
     summary: bool = False  # compute the statistical summary (exact method)
     cov_type: str = "nonrobust"
     cluster: str | None = None  # column of cluster labels for cov_type "cluster"
+    # (or "CRV3"); "a,b": two columns, two-way clustering (jobs/econometrics.py)
+    lags: int | None = None  # HAC's lag (None: automatic)
+    tests: list[str] = field(default_factory=list)  # --test restrictions, F-tested
     level: float = 0.95
     checkpoint: str | None = None  # gradient training: where checkpoints go
     resume: str | None = None  # gradient training: the checkpoint to continue from
@@ -58,18 +63,31 @@ class FitOptions:
     cv_alphas: Any = None
     fold_column: str | None = None
     cv_seed: int = 0
+    # Penalised and robust fits (jobs/penalized.py): --lasso ALPHA, --elasticnet ALPHA
+    # with --l1-ratio, --huber EPSILON with --alpha (Huber's l2 penalty)
+    lasso: float | None = None
+    elasticnet: float | None = None
+    l1_ratio: float | None = None
+    huber: float | None = None
+    huber_alpha: float | None = None
 
     def __post_init__(self) -> None:
         _check_formula_options(self)
         if self.method not in METHODS:
             raise InputError(f"unknown method {self.method!r}; use 'exact' or 'gd'")
         if self.cluster is not None:
-            if self.cov_type not in ("nonrobust", "cluster"):
-                raise InputError("--cluster goes with --cov-type cluster (or on its own)")
-            self.cov_type = "cluster"
+            if self.cov_type not in ("nonrobust", "cluster", "CRV3"):
+                raise InputError("--cluster goes with --cov-type cluster or CRV3 (or on its own)")
+            self.cov_type = "cluster" if self.cov_type == "nonrobust" else self.cov_type
         elif self.cov_type == "cluster":
             raise InputError("--cov-type cluster needs --cluster COL, the column of group labels")
+        from .econometrics import check as check_econometrics
+
+        check_econometrics(self)
         self.summary = self.summary or self.cov_type != "nonrobust"
+        from .penalized import check_penalized_options
+
+        check_penalized_options(self)
         if self.method == "gd" and self.ridge is not None:
             raise InputError("--ridge works with the exact method; drop --method gd")
         if self.method == "gd" and self.summary:
@@ -180,6 +198,10 @@ def fit_file(
                 passes.begin(f"{options.cov_type} covariance")
             found = summaries(source, design, options, model, group)
             info["summary"] = [s.to_dict() for s in found]
+            if options.tests:
+                from .econometrics import restriction_tests
+
+                info["tests"] = restriction_tests(found, options.tests)
     finally:
         progress.close()
     return FitResult(
@@ -266,7 +288,7 @@ def _plan(source: Source, options: FitOptions, group: Any) -> tuple[Design, list
             "intercept; rename the column, leave it out with --exclude, or use --no-intercept"
         )
     if options.cluster is not None:
-        require_columns(source, [options.cluster], "cluster")
+        require_columns(source, cluster_columns(options), "cluster")
     return design, skipped
 
 
@@ -285,7 +307,7 @@ def _formula_plan(
     if options.weights is not None:
         require_columns(source, [options.weights], "weights")
     if options.cluster is not None:
-        require_columns(source, [options.cluster], "cluster")
+        require_columns(source, cluster_columns(options), "cluster")
     design = Design(list(spec.target_names), list(spec.feature_names), {}, options.weights,
                     options.missing)  # fmt: skip
     return FormulaSource(source, spec, options.missing), design, spec
@@ -311,7 +333,11 @@ def _fit(
     Dependent columns are refused; the library's other warnings are passed on."""
     with warnings.catch_warnings(record=True) as caught, one_core_for_reading():
         warnings.simplefilter("always")
-        if options.method == "exact":
+        if options.huber is not None:
+            from .penalized import fit_huber
+
+            model, state = fit_huber(source, design, options, rows, group)
+        elif options.method == "exact":
             model = _fit_exact(source, design, options, rows, group)
             state = model.state_
         else:
@@ -326,9 +352,9 @@ def _fit(
 def _fit_exact(
     source: Source, design: Design, options: FitOptions, rows: FitRows, group: Any
 ) -> Any:
-    """Least squares (ridge with ``options.ridge``) on the stream; a file is read again
-    if refinement is due, standard input cannot be. With ``group``, each rank streams
-    its share and the library merges the ranks' states."""
+    """Least squares (ridge, lasso or elastic net with their options) on the stream; a
+    file is read again if refinement is due, standard input cannot be. With ``group``,
+    each rank streams its share and the library merges the ranks' states."""
     from ..models.linear import LinearRegression, Ridge
 
     if options.cv is not None:
@@ -337,7 +363,11 @@ def _fit_exact(
         return fit_cv(source, design, options, rows, group)
     model: Any
     fit_intercept, device = options.fit_intercept, options.device
-    if options.ridge is not None:
+    if options.lasso is not None or options.elasticnet is not None:
+        from .penalized import estimator
+
+        model = estimator(options)
+    elif options.ridge is not None:
         model = Ridge(alpha=options.ridge, fit_intercept=fit_intercept, device=device)
     else:
         model = LinearRegression(fit_intercept=fit_intercept, device=device)
@@ -484,6 +514,11 @@ def _fit_info(
             "exact_cost": None if model.exact_ is None else float(model.exact_.cost),
         }
         info["training"] = _training_info(model, stats)
+    elif penalized_method(options) is not None:
+        from .penalized import penalized_info, penalized_options
+
+        info.update(penalized_info(model, options))
+        info["options"].update(penalized_options(options))
     else:
         info["condition_number"] = model.condition_number_
         info["rank"] = model.rank_
