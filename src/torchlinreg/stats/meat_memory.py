@@ -9,23 +9,25 @@ block (a fresh block of megabytes is paid in page faults). A symmetric rank-k up
 would need half the flops; torch exposes none, and OpenBLAS' dsyrk (through SciPy)
 measured no faster than MKL's GEMM at p' = 101 (docs/benchmarks.md).
 
-* HC0, HC1 and cluster need no leverages, hence no z rows: the meat is formed over the
-  design rows aᵢ = [1, xᵢ] themselves, M_a = Σ ẽᵢ²·aᵢaᵢᵀ (cluster: the scores
-  Σ_{i∈g} ẽᵢaᵢ), and brought to the z coordinates once, R_s⁻ᵀ M_a R_s⁻¹ (p'³ flops).
+* HC0, HC1 and cluster need no leverages, hence no z rows: on unweighted rows the meat
+  is formed over the design rows aᵢ = [1, xᵢ − x₀] themselves, M_a = Σ ẽᵢ²·aᵢaᵢᵀ
+  (cluster: the scores Σ_{i∈g} ẽᵢaᵢ), and brought to the z coordinates once,
+  R_s⁻ᵀ M_a R_s⁻¹ (p'³ flops).
   That costs digits as ε·κ² (κ: the condition number of the column-scaled design)
   where the z rows cost ε·κ (:mod:`.covariance`), so it is taken only where
   ε·κ² ≤ :data:`~torchlinreg.solvers.gram.GRAM_ACCURACY`, the bound under which the
-  fit itself accepts its Gram matrix, and where the state is unshifted (x₀ = 0, as the
-  Gram fit forms it); elsewhere the z rows are formed.
+  fit itself accepts its Gram matrix, and where its sums cannot overflow; elsewhere
+  the z rows are formed.
 * HC2 and HC3 need hᵢ = ‖zᵢ‖²: z = a R_s⁻¹ per block (one product), the meat over z.
 * The residuals are the least-squares ones, e − a·u with u = R_s⁻¹d (d: θ's distance
-  from the state's solution, :func:`~.meat.projection`), both products in one, X·[β, u].
-  Float64 residuals are kept where the cheap bound (p + 2)·ε·(‖y‖ + √B·|b| + ‖X‖_F‖β‖)
-  on their rounding stays below 1e-11 of their norm; else the block goes through
+  from the state's solution, :func:`~.meat.projection`), in the shifted coordinates:
+  a·θ_s, a·u and the probe's aU in one thin product per block. Float64 residuals are
+  kept where a bound on their rounding from the state alone (:func:`_rounding_small`)
+  stays below 1e-11 of their norm; else each block goes through
   :func:`~.meat._block_residuals` (its sharper bound, double-double where needed).
-* S = Σ zᵀz is probed as in :mod:`.meat` (SV, eight columns: a sixth of the meat's
-  flops); a probe that finds ‖S − I‖ above what S = I allows sends the data to the
-  general pass, which forms S.
+* S = Σ zᵀz is probed as in :mod:`.meat` (SV, eight columns), its sums formed by the
+  meat's own product (W holds aU beside the weighted rows); a probe that finds
+  ‖S − I‖ above what S = I allows sends the data to the general pass, which forms S.
 * ``fitted_rows``: the pass reads the very rows the model was fitted on (fit-time
   covariance), so the fingerprints that check it (column and target sums, see
   :func:`~.covariance.check_same_data`) are not formed.
@@ -55,21 +57,26 @@ _BLOCK_VALUES = 1 << 21
 
 @dataclass(frozen=True)
 class _Buffers:
-    """Reused block buffers: W (rows √cᵢ·vᵢ of the meat's product), X − x₀ (None where
-    x₀ = 0), z (None over the design rows); and the shifted intercept b − y₀ + x₀ᵀβ."""
+    """Reused block buffers: A = [1, X − x₀] (None where X itself is A: no intercept,
+    x₀ = 0), z (None over the design rows), W (the right factor of the meat's product,
+    p' + 8 columns: the probe rides along); and what every block multiplies by."""
 
-    W: torch.Tensor
-    Xs: torch.Tensor | None
+    A: torch.Tensor | None
     Z: torch.Tensor | None
-    b_s: torch.Tensor | None
+    W: torch.Tensor
+    # [θ_s, u, U] (p', 2k + 8): the shifted coefficients [b − y₀ + x₀ᵀβ, β], the
+    # residuals' projection u = R_s⁻¹d and the probe U (R_s⁻¹V over the design rows)
+    products: torch.Tensor
+    small: bool  # float64 residuals are accurate enough (:func:`_rounding_small`)
 
 
 @dataclass
 class _Pass:
     """The running sums of one in-memory pass (see :class:`~.meat.Meat`)."""
 
-    meat: torch.Tensor  # (k, p', p'), in the design's or the z coordinates
-    probe: torch.Tensor  # Σ aᵀ(aU) (design) or Σ zᵀ(zV) (z), (p', 8)
+    # (k, p', p' + 8): per target the meat, in the design's or the z coordinates, and
+    # beside the first one's the probe Σ aᵀ(aU) (design) or Σ zᵀ(zV) (z)
+    meat: torch.Tensor
     scores: torch.Tensor  # cluster: (groups, k, p'), in the order first seen
     column_sums: torch.Tensor | None
     target_sums: torch.Tensor | None
@@ -88,11 +95,25 @@ def memory_meat(
         return None
     design = (
         cov_type in ("HC0", "HC1", "cluster")
+        and all(chunk.sample_weight is None for chunk, _ in items)
+        and _no_overflow(state)
         and general._EPS * scaled_condition(state.R_design) ** 2 <= GRAM_ACCURACY
     )
     probe = general._probe_vectors(state.n_params, state.device)
     sums = _run(items, ctx, cov_type, design, probe, fitted_rows)
     return _finish(sums, ctx, cov_type, design, probe)
+
+
+def _no_overflow(state: Any) -> bool:
+    """Whether the design rows' meat stays far from overflow: each of its entries, and
+    each value eᵢ²·aᵢⱼ of W, is at most ‖e‖²·maxⱼ‖aⱼ‖ (·‖aⱼ‖), with ‖aⱼ‖ the norms of
+    R's columns and ‖e‖ ≤ 4× the least-squares residual norm (θ is the fitted one). The
+    z rows need no such bound: their norms are at most 1. (Weighted rows go the z way:
+    √w would enter W alone.)"""
+    p = state.n_params
+    a = float(torch.linalg.vector_norm(state.R[:, :p], dim=0).max())
+    e = 4 * float(torch.linalg.vector_norm(state.R[p:, p:]))
+    return e * e * max(a, 1.0) ** 2 < 1e300
 
 
 def _run(
@@ -110,38 +131,48 @@ def _run(
         return torch.zeros(*shape, dtype=torch.float64, device=device)
 
     sums = _Pass(
-        zeros(k, p, p),
-        zeros(p, probe.shape[1]),
+        zeros(k, p, p + probe.shape[1]),
         zeros(0, k, p),
         None if fitted_rows else zeros(state.R.shape[1]),
         None if fitted_rows else zeros(p, k),
         general._Groups(),
     )
-    # The probe over the design rows: Σ aᵀ(a·R_s⁻¹V), R_s⁻ᵀ applied at the end.
-    U = ctx.inv @ probe if design else probe
-    d = ctx.d
-    assert d is not None  # full rank
-    u = ctx.inv @ d  # (p', k): a·u is the residuals' projection
     rows = max(256, _BLOCK_VALUES // p)
     size = min(rows, _rows(items))
 
     def empty(columns: int) -> torch.Tensor:
         return torch.empty(size, columns, dtype=torch.float64, device=device)
 
-    shifted = bool(state.shift_x.any())
+    A = None
+    if state.fit_intercept or bool(state.shift_x.any()):
+        A = empty(p)
+        A[:, :1] = 1.0  # the intercept's column (overwritten below without one)
+    b_s = _shifted_intercept(state, ctx.theta)
     buffers = _Buffers(
-        empty(p),
-        empty(state.n_features) if shifted else None,
+        A,
         None if design else empty(p),
-        _shifted_intercept(state, ctx.theta),
+        empty(p + probe.shape[1]),
+        _products(ctx, probe),
+        _rounding_small(state, ctx.theta, b_s),
     )
     for chunk, labels in items:
         labels = _labels(chunk, labels, cov_type)
         for start in range(0, chunk.X.shape[0], rows):
             block = slice(start, start + rows)
             block_labels = None if labels is None else labels[block]
-            _block(ctx, sums, chunk, block, buffers, cov_type, U, u, block_labels)
+            _block(ctx, sums, chunk, block, buffers, cov_type, block_labels)
     return sums
+
+
+def _products(ctx: general._Context, probe: torch.Tensor) -> torch.Tensor:
+    """[θ_s, u, R_s⁻¹V]: what each block's design rows are multiplied by, in one product."""
+    state, theta, d = ctx.state, ctx.theta, ctx.d
+    assert d is not None  # full rank
+    theta_s = theta.clone()
+    b_s = _shifted_intercept(state, theta)
+    if b_s is not None:
+        theta_s[0] = b_s
+    return torch.cat([theta_s, ctx.inv @ d, ctx.inv @ probe], 1)
 
 
 def _rows(items: Sequence[tuple[Chunk, Any]]) -> int:
@@ -167,94 +198,97 @@ def _block(
     block: slice,
     buffers: _Buffers,
     cov_type: str,
-    U: torch.Tensor,
-    u: torch.Tensor,
     labels: Any,
 ) -> None:
     """Adds one block of rows to ``sums``: over the design rows where ``buffers`` has no
-    second (z) buffer, else over the z rows."""
+    z buffer, else over the z rows."""
     state = ctx.state
-    device, c0 = state.device, int(state.fit_intercept)
+    device, c0, k = state.device, int(state.fit_intercept), state.n_targets
     X = chunk.X[block].to(device=device, dtype=torch.float64)
     Y = chunk.Y[block].to(device=device, dtype=torch.float64)
+    m = len(X)
     sw = None
     if chunk.sample_weight is not None:
         sw = chunk.sample_weight[block].to(device=device, dtype=torch.float64).sqrt()
         sw = (sw * ctx.weight_scale).unsqueeze(1)
-    Xs = X
-    if buffers.Xs is not None:  # X − x₀ rounded, as the fit formed it
-        Xs = torch.sub(X, state.shift_x, out=buffers.Xs[: len(X)])
-    E = _residuals(ctx, X, Y, Xs, sw, u, buffers.b_s)
+    A = X
+    if buffers.A is not None:  # [1, X − x₀], X − x₀ rounded as the fit formed it
+        A = buffers.A[:m]
+        torch.sub(X, state.shift_x, out=A[:, c0:])
+    P = A @ buffers.products  # [a·θ_s, a·u, a·U]
+    E = _residuals(ctx, X, Y, A, P, sw, buffers.small)
+    Ys = _shifted_targets(state, Y, sw)
     if sums.column_sums is not None:
-        Ys = _shifted_targets(state, Y, sw)
-        sums.column_sums += general._shifted_column_sums(
-            state, Xs, Ys, None if sw is None else sw[:, 0]
-        )
-    if buffers.Z is None:  # rows √w·[1, x − x₀]: √w is carried by the row factors below
-        _design_sums(ctx, sums, Xs, Y, sw, U)
-        rows, lead, factor = Xs, bool(c0), sw
-    else:
-        rows, lead, factor = _z_sums(ctx, sums, Xs, Y, sw, U, buffers.Z), False, None
-        if cov_type in ("HC2", "HC3"):
-            factor = _leverage_factor(sums, rows, cov_type)
-    W = buffers.W[: len(X)]
+        sw1 = None if sw is None else sw[:, 0]
+        sums.column_sums += general._shifted_column_sums(state, A[:, c0:], Ys, sw1)
+    if buffers.Z is None:  # rows √w·a: √w is carried by the row factors
+        rows, factor = A, sw
+        probe = P[:, 2 * k :] if sw is None else P[:, 2 * k :] * sw**2
+        if sums.target_sums is not None:
+            sums.target_sums += A.T @ (Ys if sw is None else Ys * sw)
+    else:  # z = √w·a R_s⁻¹, and zV = √w·aU
+        rows = torch.matmul(A, ctx.inv, out=buffers.Z[:m])
+        probe = P[:, 2 * k :]
+        if sw is not None:
+            rows *= sw
+            probe = probe * sw
+        factor = _leverage_factor(sums, rows, cov_type) if cov_type in ("HC2", "HC3") else None
+        if sums.target_sums is not None:
+            sums.target_sums += rows.T @ Ys
     if cov_type == "cluster":
-        _cluster(sums, labels, sw, E if factor is None else E * factor, rows, lead, W)
+        _cluster(sums, labels, sw, E if factor is None else E * factor, rows)
+        sums.meat[0, :, -probe.shape[1] :] += rows.T @ probe
         return
-    for j in range(E.shape[1]):
-        r = E[:, j : j + 1].abs()
-        _fill(W, rows, r if factor is None else r * factor, lead)
-        sums.meat[j].addmm_(W.T, W)
-
-
-def _fill(W: torch.Tensor, rows: torch.Tensor, r: torch.Tensor, lead: bool) -> None:
-    """W = r·[1, rows] (``lead``: the intercept's column of ones first) or r·rows."""
-    if lead:
-        W[:, :1] = r
-        torch.mul(rows, r, out=W[:, 1:])
-    else:
-        torch.mul(rows, r, out=W)
+    W = buffers.W[:m]
+    W[:, -probe.shape[1] :] = probe
+    for j in range(k):
+        r = E[:, j : j + 1] if factor is None else E[:, j : j + 1] * factor
+        torch.mul(rows, r**2, out=W[:, : rows.shape[1]])
+        if j == 0:  # the meat and the probe in one product
+            sums.meat[0].addmm_(rows.T, W)
+        else:
+            sums.meat[j, :, : rows.shape[1]].addmm_(rows.T, W[:, : rows.shape[1]])
 
 
 def _residuals(
     ctx: general._Context,
     X: torch.Tensor,
     Y: torch.Tensor,
-    Xs: torch.Tensor,
+    A: torch.Tensor,
+    P: torch.Tensor,
     sw: torch.Tensor | None,
-    u: torch.Tensor,
-    b_s: torch.Tensor | None,
+    small: bool,
 ) -> torch.Tensor:
     """ẽ = √w·(e − a·u): the least-squares residuals of the block (see the module's
-    docstring), in the shifted coordinates, e = (y − y₀) − b_s − (x − x₀)β and
-    a·u = (x − x₀)u₁ + u₀ from one product (X − x₀)·[β, u₁]."""
+    docstring), from the shifted coordinates, e = (y − y₀) − a·θ_s, a·θ_s and a·u
+    columns of one product ``P``."""
     state, theta = ctx.state, ctx.theta
     c0, k = int(state.fit_intercept), Y.shape[1]
-    P = Xs @ torch.cat([theta[c0:], u[c0:]], 1)
-    E = Y - state.shift_y - P[:, :k]
-    if b_s is not None:
-        E -= b_s
-    if sw is not None or not _rounding_small(Xs, Y - state.shift_y, E, theta[c0:], b_s):
+    if sw is None and small:
+        E = Y - state.shift_y - P[:, :k]
+    else:  # a block-wise bound, double-double where it fails
         E = general._block_residuals(X, Y, theta, c0, None if sw is None else sw[:, 0])
-    E -= P[:, k:]
-    if c0:
-        E -= u[0]
+    E -= P[:, k : 2 * k]
     return E if sw is None else E * sw
 
 
-def _rounding_small(
-    Xs: torch.Tensor, Ys: torch.Tensor, E: torch.Tensor, beta: torch.Tensor, b_s: Any
-) -> bool:
-    """Whether float64's rounding of e = ys − b_s − xsβ, at most (p + 2)·ε·mᵢ per row
-    with mᵢ = |ysᵢ| + |b_s| + Σ|xsᵢⱼβⱼ|, is below 1e-11 of ‖e‖ in each target, by the
-    bound ‖m‖ ≤ ‖ys‖ + √B·|b_s| + ‖Xs‖_F·‖β‖ (Cauchy–Schwarz row by row): no |X| to
-    form. (b_s itself is rounded once, by ε·|b_s|, within the same bound.)"""
-    m = torch.linalg.vector_norm(Ys, dim=0)
-    m += torch.linalg.vector_norm(Xs) * torch.linalg.vector_norm(beta, dim=0)
+def _rounding_small(state: Any, theta: torch.Tensor, b_s: torch.Tensor | None) -> bool:
+    """Whether float64's rounding of the unweighted residuals e = ys − b_s − xsβ (shifted
+    coordinates), at most (p + 2)·ε·mᵢ per row with mᵢ = |ysᵢ| + |b_s| + Σ|xsᵢⱼβⱼ|, is
+    below 1e-11 of ‖e‖ in each target, over all the rows at once, from the state alone:
+    ‖m‖ ≤ ‖ys‖ + √n·|b_s| + ‖Xs‖_F·‖β‖ (Cauchy–Schwarz row by row), the norms of the
+    columns of R (Q is orthogonal), and ‖e‖ ≥ the least-squares residual norm, that of
+    R's residual block. (b_s itself is rounded once, by ε·|b_s|, within the bound.)"""
+    c0, p = int(state.fit_intercept), state.n_params
+    R = state.R
+    ys = torch.linalg.vector_norm(R[:, p:], dim=0)
+    xs = torch.linalg.vector_norm(R[:, c0:p])
+    m = ys + xs * torch.linalg.vector_norm(theta[c0:], dim=0)
     if b_s is not None:
-        m += math.sqrt(len(Xs)) * b_s.abs()
-    bound = (Xs.shape[1] + 2) * general._EPS * m
-    return bool((bound <= general._RESIDUAL_DIGITS * torch.linalg.vector_norm(E, dim=0)).all())
+        m += math.sqrt(state.n_samples) * b_s.abs()
+    e = torch.linalg.vector_norm(R[p:, p:], dim=0)
+    bound = (state.n_features + 2) * general._EPS * m
+    return bool((bound <= general._RESIDUAL_DIGITS * e).all())
 
 
 def _shifted_intercept(state: Any, theta: torch.Tensor) -> torch.Tensor | None:
@@ -276,55 +310,6 @@ def _shifted_targets(state: Any, Y: torch.Tensor, sw: torch.Tensor | None) -> to
     return Ys if sw is None else Ys * sw
 
 
-def _design_sums(
-    ctx: general._Context,
-    sums: _Pass,
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    sw: torch.Tensor | None,
-    U: torch.Tensor,
-) -> None:
-    """The probe Σ w·aᵀ(aU) and, where checked, Σ w·aᵀ(y − y₀), over the design rows."""
-    c0 = int(ctx.state.fit_intercept)
-    T = X @ U[c0:]
-    if c0:
-        T += U[0]
-    _add_design(sums.probe, X, T if sw is None else T * sw**2, c0)
-    if sums.target_sums is not None:
-        Ys = _shifted_targets(ctx.state, Y, sw)
-        _add_design(sums.target_sums, X, Ys if sw is None else Ys * sw, c0)
-
-
-def _add_design(total: torch.Tensor, X: torch.Tensor, T: torch.Tensor, c0: int) -> None:
-    """total += [1, X]ᵀT (XᵀT without an intercept)."""
-    if c0:
-        total[0] += T.sum(0)
-    total[c0:] += X.T @ T
-
-
-def _z_sums(
-    ctx: general._Context,
-    sums: _Pass,
-    Xs: torch.Tensor,
-    Y: torch.Tensor,
-    sw: torch.Tensor | None,
-    U: torch.Tensor,
-    buffer: torch.Tensor,
-) -> torch.Tensor:
-    """z = √w·[1, x − x₀]R_s⁻¹ of the block (into ``buffer``), with the probe Σ zᵀ(zV)
-    and, where checked, Σ zᵀ√w(y − y₀) added."""
-    c0 = int(ctx.state.fit_intercept)
-    Z = torch.matmul(Xs, ctx.inv[c0:], out=buffer[: len(Xs)])
-    if c0:
-        Z += ctx.inv[0]
-    if sw is not None:
-        Z *= sw
-    sums.probe += Z.T @ (Z @ U)
-    if sums.target_sums is not None:
-        sums.target_sums += Z.T @ _shifted_targets(ctx.state, Y, sw)
-    return Z
-
-
 def _leverage_factor(sums: _Pass, Z: torch.Tensor, cov_type: str) -> torch.Tensor:
     """1/√(1 − h) (HC2) or 1/(1 − h) (HC3) per row, h = ‖z‖² (S = I, bounded by the
     probe); rows of leverage 1 flag the meat (HC2/HC3 undefined) and count as 0."""
@@ -338,13 +323,7 @@ def _leverage_factor(sums: _Pass, Z: torch.Tensor, cov_type: str) -> torch.Tenso
 
 
 def _cluster(
-    sums: _Pass,
-    labels: Any,
-    sw: torch.Tensor | None,
-    E: torch.Tensor,
-    rows: torch.Tensor,
-    lead: bool,
-    W: torch.Tensor,
+    sums: _Pass, labels: Any, sw: torch.Tensor | None, E: torch.Tensor, rows: torch.Tensor
 ) -> None:
     """Adds the block's scores ẽᵢ·vᵢ to their clusters' (zero-weight rows are not
     observations: they name no cluster)."""
@@ -357,10 +336,8 @@ def _cluster(
         more = sums.scores.new_zeros(grow, *sums.scores.shape[1:])
         sums.scores = torch.cat([sums.scores, more])
     index = torch.as_tensor(ids, device=E.device)
-    W = W[: len(E)]
     for j in range(E.shape[1]):
-        _fill(W, rows, E[:, j : j + 1], lead)
-        sums.scores[:, j].index_add_(0, index, W)
+        sums.scores[:, j].index_add_(0, index, rows * E[:, j : j + 1])
 
 
 def _finish(
@@ -368,13 +345,14 @@ def _finish(
 ) -> general.Meat | None:
     """The meat in the z coordinates, or ``None`` where the probe bounds ‖S − I‖ (or the
     one-pass leverages' error) above what S = I allows."""
-    inv = ctx.inv
-    gap, bound = general._gram_gap(inv.T @ sums.probe if design else sums.probe, probe)
+    inv, p = ctx.inv, ctx.state.n_params
+    SV = sums.meat[0, :, p:]
+    gap, bound = general._gram_gap(inv.T @ SV if design else SV, probe)
     h = sums.h_max
     error = 2 * bound * h / (1 - h) if h < 1 else 0.0
     if bound > general._GRAM_DIGITS or error > general._LEVERAGE_DIGITS:
         return None
-    meat, n_groups = sums.meat, None
+    meat, n_groups = sums.meat[:, :, :p], None
     if cov_type == "cluster":
         scores = sums.scores @ inv if design else sums.scores
         meat = torch.stack([scores[:, j].T @ scores[:, j] for j in range(scores.shape[1])])
