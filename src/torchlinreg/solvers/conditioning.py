@@ -73,8 +73,8 @@ def _lanczos_max(
 
 
 class Conditioning:
-    """Extreme singular values of an upper-triangular ``R`` (p × p), bracketed cheaply
-    and computed exactly on demand.
+    """Extreme singular values of an upper-triangular ``R`` (p × p, or a function
+    returning it), bracketed cheaply and computed exactly on demand.
 
     ``sigma_max`` and ``sigma_min`` are (low, high) brackets; ``kappa`` the bracket of
     κ₂ = σ₁/σₚ. ``exact`` is True once the singular values were computed (then each
@@ -82,10 +82,10 @@ class Conditioning:
     bracket when it decides, else from the singular values.
     """
 
-    def __init__(self, R: torch.Tensor) -> None:
-        # Nothing is computed until a decision asks: a solve whose conditioning nobody
-        # reads (a ridge fit) pays nothing for it.
-        self._R = R
+    def __init__(self, R: torch.Tensor | Callable[[], torch.Tensor]) -> None:
+        # Nothing is computed until a decision asks (R may be given as a function that
+        # makes it): a solve whose conditioning nobody reads (a ridge fit) pays nothing.
+        self._factor = R
         self._singular: torch.Tensor | None = None
         self._brackets: tuple[tuple[float, float], tuple[float, float]] | None = None
 
@@ -107,6 +107,16 @@ class Conditioning:
             (sp / root * (1 - _SLACK), sp * (1 + _SLACK)),
         )
         return self._brackets
+
+    def __getstate__(self) -> dict[str, object]:
+        # A function making R does not pickle (a fitted model carries its bracket): R does.
+        return {**self.__dict__, "_factor": self._R}
+
+    @property
+    def _R(self) -> torch.Tensor:
+        if not isinstance(self._factor, torch.Tensor):
+            self._factor = self._factor()
+        return self._factor
 
     def _compute(self) -> tuple[tuple[float, float], tuple[float, float]]:
         s = torch.linalg.svdvals(self._R)

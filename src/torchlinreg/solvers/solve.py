@@ -66,7 +66,7 @@ def design_conditioning(state: LeastSquaresState) -> Conditioning:
     """The bracket of κ₂ of √w·[1, X − x₀] after exact power-of-two column scaling,
     computed once per R (cached on the state)."""
     RA = state.R_design
-    return state.memo("design", lambda: Conditioning(RA * column_scale(RA)))  # type: ignore[no-any-return]
+    return state.memo("design", lambda: Conditioning(lambda: RA * column_scale(RA)))  # type: ignore[no-any-return]
 
 
 def condition_number(state: LeastSquaresState) -> float:
@@ -156,7 +156,8 @@ def solve_ridge(state: LeastSquaresState, alpha: torch.Tensor) -> Solution:
     (2p × p) matrix), never by forming XᵀX + αI. Targets with α = 0 get the ordinary
     least-squares solution, minimum norm and rank diagnosis included.
     """
-    Rc, Rcy, _ = _split(state)
+    c = int(state.fit_intercept)
+    Rc, Rcy = state.R_design[c:, c:], state.R_target[c:]
     p = Rc.shape[1]
     coef = torch.empty(p, state.n_targets, dtype=Rc.dtype, device=Rc.device)
     ols = solve_ols(state) if bool((alpha == 0).any()) else None
