@@ -105,9 +105,10 @@ def _check_state(meta: Any, arrays: dict[str, np.ndarray], p: int, k: int,
     return meta
 
 
-def _check_fitted(fitted: Any, n_params: int, k: int) -> None:
+def _check_fitted(fitted: Any, n_params: int, k: int, estimator: str = "") -> None:
+    own = tuple(OWN_FITTED.get(estimator, {}))
     json_object(fitted, "fitted", (), ("rank_", "condition_number_", "aliased_", "refined_",
-            "solver_used_", "n_samples_seen_", "target_names_"))  # fmt: skip
+            "solver_used_", "n_samples_seen_", "target_names_", *own))  # fmt: skip
     checks: dict[str, Any] = {
         "rank_": lambda v, w: integer(v, w, 0, n_params),
         "condition_number_": lambda v, w: optional_real(v, w, low=1, infinite=True),
@@ -118,7 +119,42 @@ def _check_fitted(fitted: Any, n_params: int, k: int) -> None:
         "target_names_": lambda v, w: None if v is None else strings(v, w, length=k),
     }
     for name, value in fitted.items():
-        checks[name](value, f"fitted.{name}")
+        if name in checks:
+            checks[name](value, f"fitted.{name}")
+        else:
+            OWN_FITTED[estimator][name](value, f"fitted.{name}", k)
+
+
+def _per_target(check: Any) -> Any:
+    """One value for a model of one target (as the estimator keeps it), or a list of
+    one per target."""
+
+    def checked(value: Any, where: str, k: int) -> None:
+        if isinstance(value, list):
+            if len(value) != k:
+                raise invalid(where, value, f"a list of {k} values, one per target")
+            for j, v in enumerate(value):
+                check(v, f"{where}[{j}]")
+        else:
+            check(value, where)
+
+    return checked
+
+
+# The fitted attributes only some estimators have: the lasso's and elastic net's solver
+# passes and duality gap (tiny negative gaps are rounding), Huber's iterations, scale
+# and outliers (one target).
+_SOLVER_PASSES = _per_target(lambda v, w: integer(v, w))
+_ENET_FITTED = {"n_iter_": _SOLVER_PASSES, "dual_gap_": _per_target(real)}
+OWN_FITTED: dict[str, dict[str, Any]] = {
+    "Lasso": _ENET_FITTED,
+    "ElasticNet": _ENET_FITTED,
+    "HuberRegressor": {
+        "n_iter_": lambda v, w, k: integer(v, w),
+        "scale_": lambda v, w, k: real(v, w, low=sys.float_info.min),
+        "n_outliers_": lambda v, w, k: integer(v, w),
+    },
+}
 
 
 def _check_fit(fit: Any, k: int) -> None:
@@ -207,6 +243,30 @@ def _check_summary(s: Any, where: str, names: list[str] | None, n_params: int) -
                 real(v, f"{where}.cov[{i}][{j}]")
 
 
+def _check_penalized_info(info: dict[str, Any], k: int) -> None:
+    """What ``fit --lasso``/``--elasticnet`` (``penalty``) and ``--huber`` (``huber``)
+    record of the solver's outcome, as jobs/penalized.py writes it."""
+    if "penalty" in info:
+        p = json_object(info["penalty"], "info.penalty", ("alpha", "l1_ratio", "n_iter",
+                        "dual_gap", "nonzero"))  # fmt: skip
+        real(p["alpha"], "info.penalty.alpha", low=0)
+        real(p["l1_ratio"], "info.penalty.l1_ratio", low=0, high=1)
+        for name, check in (("n_iter", integer), ("dual_gap", real), ("nonzero", integer)):
+            values = p[name]
+            if not isinstance(values, list) or len(values) != k:
+                raise invalid(f"info.penalty.{name}", values, f"a list of {k} number(s)")
+            for j, v in enumerate(values):
+                check(v, f"info.penalty.{name}[{j}]")
+    if "huber" in info:
+        h = json_object(info["huber"], "info.huber", ("epsilon", "alpha", "scale",
+                        "n_outliers", "n_iter"))  # fmt: skip
+        real(h["epsilon"], "info.huber.epsilon", low=1)
+        real(h["alpha"], "info.huber.alpha", low=0)
+        real(h["scale"], "info.huber.scale", low=sys.float_info.min)
+        integer(h["n_outliers"], "info.huber.n_outliers")
+        integer(h["n_iter"], "info.huber.n_iter")
+
+
 def _check_info(info: Any, names: list[str] | None, n_params: int, k: int) -> None:
     known = ("method", "source", "n", "dropped", "fit", "condition_number", "rank",
              "refined", "summary")  # fmt: skip
@@ -222,6 +282,7 @@ def _check_info(info: Any, names: list[str] | None, n_params: int, k: int) -> No
     optional_real(info.get("condition_number"), "info.condition_number", low=1, infinite=True)
     if "fit" in info:
         _check_fit(info["fit"], k)
+    _check_penalized_info(info, k)
     summaries = info.get("summary")
     if summaries is not None:
         if not isinstance(summaries, list) or len(summaries) != k:
@@ -266,11 +327,13 @@ def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
 
         check_formula(meta["formula"], names, k, fit_intercept)
     has_state = "state.R" in arrays
+    if has_state and meta["estimator"] == "HuberRegressor":
+        raise InputError("a HuberRegressor has no least-squares state, but one is saved")
     _check_covariance(meta.get("covariance"), arrays, p + int(fit_intercept), k, has_state)
     if (meta["state"] is not None) != has_state:
         raise InputError("the saved state's record and its tensors do not come together")
     n_params = p + int(fit_intercept)
-    _check_fitted(meta["fitted"], n_params, k)
+    _check_fitted(meta["fitted"], n_params, k, meta["estimator"])
     coefficient_names = None if names is None else ["intercept"] * fit_intercept + names
     _check_info(meta["info"], coefficient_names, n_params, k)
     if has_state:
@@ -355,6 +418,8 @@ def _rank(meta: dict[str, Any]) -> int | None:
 def _rank_diagnosed(estimator: str, params: dict[str, Any]) -> bool:
     """Whether the recorded rank is least squares' numerical rank: a ridge penalising
     every target records full rank whatever the design (its solution is unique)."""
+    if estimator in ("Lasso", "ElasticNet"):
+        return False  # the penalised solvers record full rank whatever the design
     if estimator != "Ridge":
         return True
     alpha = params.get("alpha", 1.0)  # Ridge's default

@@ -127,6 +127,24 @@ PARAMS: dict[str, dict[str, Check]] = {
         "checkpoint_every": _optional(_count(1)), "average": _average,
     },
 }  # fmt: skip
+
+
+def _non_negative(value: Any, where: str) -> None:
+    real(value, where, low=0)
+
+
+# Lasso and ElasticNet (models/penalized.py), HuberRegressor (models/huber.py): the
+# ranges their _check_params accept.
+_PENALIZED: dict[str, Check] = {
+    "alpha": _non_negative, "fit_intercept": boolean, "max_iter": _count(1),
+    "tol": _non_negative, "warm_start": boolean, "device": _optional(_device),
+}  # fmt: skip
+PARAMS["Lasso"] = _PENALIZED
+PARAMS["ElasticNet"] = {**_PENALIZED, "l1_ratio": lambda v, w: real(v, w, low=0, high=1)}
+PARAMS["HuberRegressor"] = {
+    "epsilon": lambda v, w: real(v, w, low=1), "alpha": _non_negative, "max_iter": _count(1),
+    "fit_intercept": boolean, "tol": _non_negative, "device": _optional(_device),
+}  # fmt: skip
 ESTIMATORS = tuple(PARAMS)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ._files import atomic_path, check_regular_file
 from ._json_checks import check_depth
-from ._model_meta import ESTIMATORS, check_model
+from ._model_meta import ESTIMATORS, OWN_FITTED, check_model
 from ._version import __version__
 from .data.design import Design
 from .errors import InputError
@@ -156,7 +156,7 @@ def save_model(
         "feature_names": None if names is None else [str(n) for n in names],
         "design": None if design is None else design.to_dict(),
         "state": None if saved is None else saved["meta"],
-        "fitted": {k: _jsonable(getattr(estimator, k)) for k in _FITTED if hasattr(estimator, k)},
+        "fitted": _fitted_record(estimator),
         "info": info or {},
         "torchlinreg_version": __version__,
         **_formula_record(estimator),
@@ -175,6 +175,13 @@ def save_model(
         "sha256": _digest(meta, arrays),
     }
     write_safetensors(path, arrays, header)
+
+
+def _fitted_record(estimator: Any) -> dict[str, Any]:
+    """The fitted attributes kept: the exact estimators' diagnostics, and those only
+    some estimators have (the lasso's duality gap, Huber's scale: ``OWN_FITTED``)."""
+    own = tuple(OWN_FITTED.get(type(estimator).__name__, ()))
+    return {k: _jsonable(getattr(estimator, k)) for k in (*_FITTED, *own) if hasattr(estimator, k)}
 
 
 def _formula_record(estimator: Any) -> dict[str, Any]:
@@ -345,13 +352,18 @@ def _rebuild(contents: ModelContents) -> Any:
     import torch
 
     from .models.gd import GDRegressor
+    from .models.huber import HuberRegressor
     from .models.linear import LinearRegression, Ridge
+    from .models.penalized import ElasticNet, Lasso
 
     meta, arrays = contents.meta, contents.arrays
     classes: dict[str, Any] = {
         "LinearRegression": LinearRegression,
         "Ridge": Ridge,
         "GDRegressor": GDRegressor,
+        "Lasso": Lasso,
+        "ElasticNet": ElasticNet,
+        "HuberRegressor": HuberRegressor,
     }
     cls = classes[meta["estimator"]]
     est = cls(**meta["params"])  # each one of the estimator's, checked by read_model
@@ -364,7 +376,8 @@ def _rebuild(contents: ModelContents) -> Any:
     if meta["feature_names"]:
         est.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)
     for k, v in meta["fitted"].items():
-        setattr(est, k, v)
+        # several targets' duality gaps: an array, as the estimator keeps them
+        setattr(est, k, np.asarray(v) if k == "dual_gap_" and isinstance(v, list) else v)
     if meta.get("formula") is not None:  # formulaic is imported when the formula is used
         from .formula.spec import FormulaSpec
 

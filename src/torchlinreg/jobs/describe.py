@@ -24,7 +24,7 @@ def describe_model(model_path: str) -> dict[str, Any]:
     fitted_targets = meta["fitted"].get("target_names_")
     targets = design.targets or fitted_targets or [f"y{j}" for j in range(k)]
     features = design.feature_names
-    return {
+    described = {
         "model": meta["estimator"],
         "params": {name: v for name, v in meta["params"].items() if _plain(v)},
         "targets": targets,
@@ -33,6 +33,19 @@ def describe_model(model_path: str) -> dict[str, Any]:
         "coefficients": coefficients(coef, intercept, features, targets),
         **meta["info"],
     }
+    own = _own_fitted(meta)
+    if own:
+        described["fitted"] = own
+    return described
+
+
+def _own_fitted(meta: dict[str, Any]) -> dict[str, Any]:
+    """The fitted attributes only some estimators have, as saved: the lasso's and
+    elastic net's solver passes and duality gap, Huber's scale, outliers and iterations."""
+    from .._model_meta import OWN_FITTED
+
+    own = OWN_FITTED.get(meta["estimator"], {})
+    return {name: v for name, v in meta["fitted"].items() if name in own}
 
 
 def _plain(value: Any) -> bool:

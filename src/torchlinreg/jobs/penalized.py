@@ -85,8 +85,7 @@ def _inference_flags(options: FitOptions) -> list[str]:
 def estimator(options: FitOptions) -> Any:
     """The unfitted estimator the options name (one of :data:`METHODS`)."""
     fit_intercept, device = options.fit_intercept, options.device
-    name = chosen(options)
-    if name == "huber":
+    if options.huber is not None:
         from ..models.huber import HuberRegressor
 
         alpha = 1e-4 if options.huber_alpha is None else options.huber_alpha
@@ -94,8 +93,9 @@ def estimator(options: FitOptions) -> Any:
                               device=device)  # fmt: skip
     from ..models.penalized import ElasticNet, Lasso
 
-    if name == "lasso":
+    if options.lasso is not None:
         return Lasso(alpha=options.lasso, fit_intercept=fit_intercept, device=device)
+    assert options.elasticnet is not None, "no penalised model was asked for"
     l1_ratio = 0.5 if options.l1_ratio is None else options.l1_ratio
     return ElasticNet(alpha=options.elasticnet, l1_ratio=l1_ratio, fit_intercept=fit_intercept,
                       device=device)  # fmt: skip
