@@ -247,3 +247,55 @@ def test_refusals():
     m2 = tl.LinearRegression().fit(X2, y)
     with pytest.raises(InputError, match="without cluster 3 the coefficients are not identified"):
         m2.summary(cov_type="CRV3", X=X2, y=y, groups=a)
+
+
+def _csv(tmp_path):
+    X, y, a, b, _ = _data(n=120)
+    frame = pd.DataFrame({"x1": X[:, 0], "x2": X[:, 1], "x3": X[:, 2], "a": a, "b": b, "y": y})
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    return path, X, y, a, b
+
+
+def test_cli_hac_two_way_crv3_equal_the_library(tmp_path, capsys):
+    import json
+
+    from .test_cli import run
+
+    path, X, y, a, b = _csv(tmp_path)
+    plain = tl.LinearRegression().fit(X, y)
+    base = ["fit", path, "--target", "y", "--features", "x1,x2,x3", "--json", "--quiet"]
+    cases = [
+        (["--cov-type", "hac", "--lags", "4"], {"cov_type": "HAC", "lags": 4}),
+        (["--cluster", "a,b"], {"cov_type": "cluster", "groups": (a, b)}),
+        (["--cov-type", "CRV3", "--cluster", "a"], {"cov_type": "CRV3", "groups": a}),
+    ]
+    for flags, options in cases:
+        code, out, err = run([*base, *flags], capsys)
+        assert code == 0, err
+        (summary,) = json.loads(out)["summary"]
+        _close(np.array(summary["cov"]), plain.summary(X=X, y=y, **options).cov, 1e-12)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--cov-type", "HAC", "--lags", "-1"], "--lags must be 0 or more"),
+        (["--cov-type", "HAC", "--lags", "120"], "lags must be between 0 and n − 1 = 119"),
+        (["--cov-type", "HC1", "--lags", "2"], "--lags is for --cov-type HAC"),
+        (["--cov-type", "CRV3"], "CRV3 needs --cluster COL"),
+        (["--cov-type", "CRV3", "--cluster", "a,b"], "CRV3 takes one cluster column"),
+        (["--cluster", "a,zz"], "no cluster column 'zz'"),
+        (["--cluster", "a,b,x1"], "one column or two"),
+    ],
+)
+def test_cli_refusals_one_line_no_model_written(tmp_path, capsys, flags, message):
+    from .test_cli import run
+
+    path = _csv(tmp_path)[0]
+    out_model = tmp_path / "m.safetensors"
+    code, out, err = run(
+        ["fit", path, "--target", "y", "--features", "x1,x2,x3", "-o", out_model, *flags], capsys
+    )
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out_model.exists()

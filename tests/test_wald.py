@@ -178,3 +178,44 @@ def test_refusals():
         tl.compare(small, tl.LinearRegression().fit(X, 2 * y))
     with pytest.raises(InputError, match="at least two"):
         tl.compare(small)
+
+
+def test_cli_test_and_compare(tmp_path, capsys):
+    import json
+
+    from .test_cli import run
+
+    X, y, groups = _data()
+    frame = X[["x1", "x2", "x3"]].assign(y=y, g=groups)
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    base = ["fit", path, "--target", "y", "--quiet"]
+    small, big = tmp_path / "small.safetensors", tmp_path / "big.safetensors"
+    code, out, err = run([*base, "--features", "x1", "-o", small], capsys)
+    assert code == 0, err
+    code, out, err = run(
+        [*base, "--features", "x1,x2,x3", "--cov-type", "HC1", "--test", "x1 = x2",
+         "--test", "x2 = 0, x3 = 0", "-o", big, "--json"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    tests = json.loads(out)["tests"]
+    m = tl.LinearRegression().fit(frame[["x1", "x2", "x3"]], y)
+    options = {"cov_type": "HC1", "X": frame[["x1", "x2", "x3"]], "y": y}
+    for found, text in zip(tests, ["x1 = x2", "x2 = 0, x3 = 0"], strict=True):
+        np.testing.assert_allclose(
+            found["statistic"], m.f_test(text, **options).statistic, rtol=1e-12
+        )
+    code, out, err = run(["compare", big, small, "--json"], capsys)
+    assert code == 0, err
+    rows = json.loads(out)["comparison"]["models"]
+    expected = tl.compare(tl.LinearRegression().fit(frame[["x1"]], y), m)
+    np.testing.assert_allclose(rows[1]["f"], expected.f[1], rtol=1e-12)
+    assert rows[0]["model"] == str(small)
+    code, out, err = run(["compare", big, small], capsys)
+    assert code == 0 and "Pr(>F)" in out and "Observations" in out
+    code, out, err = run(
+        [*base, "--features", "x1,x2", "--test", "x1 = x9", "-o", tmp_path / "no"], capsys
+    )
+    assert code == 2 and "unknown coefficient 'x9'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "no").exists()

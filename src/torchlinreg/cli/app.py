@@ -28,6 +28,7 @@ from typing import Any
 
 from ..training.interrupt import InterruptedTraining
 from . import EXIT_INTERRUPTED
+from .compare import run_compare
 from .export import run_export
 from .fit import run_fit
 from .output import STDOUT_CLOSED, stderr_line, wants_json, warning
@@ -63,6 +64,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "predict": run_predict,
     "evaluate": run_evaluate,
     "summary": run_summary,
+    "compare": run_compare,
     "export": run_export,
     "report": run_report,
 }

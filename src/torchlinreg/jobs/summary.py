@@ -29,15 +29,18 @@ def summaries(
 
     if not options.robust:
         return model_summaries(model, level=options.level)
-    cluster = options.cluster
-    keep = [cluster] if cluster is not None else []
+    from ..stats.cov_types import LabelPair
+    from .econometrics import cluster_columns
+
+    keep = cluster_columns(options)
 
     def data() -> Iterator[tuple[Any, Any]]:
         for chunk, raw in chunks(source, design, keep=keep):
-            labels = None if cluster is None else _labels(source, chunk, raw, cluster)
+            found = [_labels(source, chunk, raw, name) for name in keep]
+            labels = None if not found else found[0] if len(found) == 1 else LabelPair(*found)
             yield chunk.as_solver_chunk(), labels
 
-    meat = model_meat(model, options.cov_type, data(), group)
+    meat = model_meat(model, options.cov_type, data(), group, lags=options.lags)
     adopt(model, options.cov_type, meat)
     return model_summaries(model, level=options.level, cov_type=options.cov_type, meat=meat)
 
