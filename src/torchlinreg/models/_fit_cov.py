@@ -187,7 +187,7 @@ def kept_meat(model: ExactRegressor, cov_type: str) -> Meat:
     if fitted is not None and fitted.cov_type == cov_type:
         return fitted.meat
     held = "no robust covariance" if fitted is None else f"cov_type={fitted.cov_type!r}"
-    labels = ", groups=groups" if cov_type == "cluster" else ""
+    labels = ", groups=groups" if cov_type in CLUSTERED else ""
     refit = (
         f"create the model with cov_type={cov_type!r} (computed by the fit), or "
         if "cov_type" in model.get_params()
