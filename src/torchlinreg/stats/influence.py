@@ -143,7 +143,7 @@ def influence(model: Any, X: Any, y: Any, sample_weight: Any = None) -> Influenc
     blocks = [block_rows(fit, chunk, rows) for rows in row_blocks(chunk.X.shape[0])]
     same = SameData(fit)
     for block in blocks:
-        same.add(block)
+        same.add(len(block.fitted), block.column_sums, block.target_sums)
     same.check()
     return _stack(fit, blocks)
 

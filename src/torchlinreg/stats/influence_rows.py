@@ -15,7 +15,8 @@ no n×n matrix and no second factorisation are needed:
 * Cook's Dᵢ = rᵢ²·hᵢ / (p·(1 − hᵢ)); DFFITSᵢ = tᵢ·√(hᵢ/(1 − hᵢ));
 * β − β₍ᵢ₎ = (ÃᵀÃ)⁻¹ãᵢᵀẽᵢ/(1 − hᵢ) = K zᵢᵀ ẽᵢ/(1 − hᵢ), K = T R⁻¹ (T the change from
   the shifted to the data's coordinates), and DFBETASᵢⱼ = (β − β₍ᵢ₎)ⱼ / (σ₍ᵢ₎·‖Kⱼ‖),
-  ‖Kⱼ‖² the j-th diagonal entry of (ÃᵀÃ)⁻¹.
+  ‖Kⱼ‖² the j-th diagonal entry of (ÃᵀÃ)⁻¹, computed as zᵢK̂ⱼᵀ·ẽᵢ/((1 − hᵢ)·σ₍ᵢ₎) with
+  K̂ⱼ = Kⱼ/‖Kⱼ‖ (one product and one scaling per entry).
 
 n is the number of observations (rows of positive weight) and p the number of
 parameters, the intercept included. Rows of zero weight are not observations: their
@@ -41,12 +42,15 @@ from .covariance import pairing_tolerance, to_data_coordinates, triangular_inver
 
 # The z rows, residuals and column sums are those of the robust covariance's pass, which
 # already keeps them accurate on offset, badly conditioned designs (see .meat).
-from .meat import _block_residuals, _shifted_column_sums, _z_rows
+from .meat import _block_residuals, _z_rows
 from .scaling import scale_weights
 
 _EPS = float(torch.finfo(torch.float64).eps)
 _Z_DIGITS = 1e-10  # z rows refined in double-double where ε·κ exceeds this (as in .meat)
-ROW_BLOCK = 1 << 14  # rows per block: temporaries of a few MB at tens of columns
+_RESIDUAL_DIGITS = 1e-11  # relative accuracy asked of the residuals (as in .meat)
+# Rows per block: at tens of columns a block's (rows, p) temporaries (~1 MB) stay in a
+# core's cache, and torch's per-call cost is small against each block's work.
+ROW_BLOCK = 1 << 13
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class Fitted:
     inv: torch.Tensor  # R_s⁻¹
     K: torch.Tensor  # T R_s⁻¹: (ÃᵀÃ)⁻¹ = K Kᵀ
     k_norms: torch.Tensor  # ‖Kⱼ‖
+    k_unit: torch.Tensor  # K̂: the rows of K over their norms
     rss: float
     weight_scale: float  # factor of every √w (a power of two; 1 unless w overflows)
     refine: bool
@@ -94,12 +99,14 @@ def prepare(model: Any) -> Fitted:
     features, _ = model._names()
     names = (("intercept",) if state.fit_intercept else ()) + tuple(features)
     rss = float(state.rss_of(theta)[0])
+    k_norms = torch.linalg.vector_norm(K, dim=1)
     return Fitted(
         state,
         theta,
         inv,
         K,
-        torch.linalg.vector_norm(K, dim=1),
+        k_norms,
+        K / k_norms.unsqueeze(1),
         rss,
         scaled.sqrt_weight_scale,
         refine,
@@ -137,6 +144,113 @@ def check_model(model: Any) -> None:
 
 
 @dataclass(frozen=True)
+class Block:
+    """The per-row statistics of a block of rows as tensors (float64, on the state's
+    device), before any of them is copied to the host: what both the in-memory
+    statistics (:func:`block_rows`) and the one-pass summary take from a block.
+
+    ``observed`` is None when every row has positive weight (an unweighted fit).
+    ``scale`` is ẽᵢ/((1 − hᵢ)·σ₍ᵢ₎): DFBETASᵢ = scaleᵢ·zᵢK̂ᵀ (:func:`dfbetas_t`). The
+    statistics of rows that are not observations or have leverage 1 are NaN."""
+
+    n_rows: int
+    fitted: torch.Tensor
+    resid: torch.Tensor
+    weighted_resid: torch.Tensor  # √w·e, in the original weights
+    leverage: torch.Tensor
+    student_resid_internal: torch.Tensor
+    student_resid_external: torch.Tensor
+    cooks_distance: torch.Tensor
+    dffits: torch.Tensor
+    scale: torch.Tensor
+    Z: torch.Tensor  # (rows, p): the weighted z rows
+    observed: torch.Tensor | None
+    column_sums: torch.Tensor
+    target_sums: torch.Tensor
+
+
+def block_core(fit: Fitted, chunk: Chunk, rows: slice) -> Block:
+    """The statistics of ``chunk``'s rows ``rows`` (formulas in the module's docstring)."""
+    state = fit.state
+    device, c0 = state.device, int(state.fit_intercept)
+    X = chunk.X[rows].to(device=device, dtype=torch.float64)
+    Y = chunk.Y[rows].to(device=device, dtype=torch.float64)
+    w = None if chunk.sample_weight is None else chunk.sample_weight[rows].to(device)
+    sw = None if w is None else w.to(torch.float64).sqrt() * fit.weight_scale
+    Z, Xs = _z_rows(state, fit.inv, X, fit.refine)
+    Ys = Y - state.shift_y
+    if sw is not None:
+        Z *= sw.unsqueeze(1)
+        Ys *= sw.unsqueeze(1)
+    column_sums = _column_sums(state, Xs, Ys, sw)
+    xb = X @ fit.theta[c0:, 0]
+    E = _residuals(fit, X, Y, xb, sw, column_sums)
+    fitted = xb + fit.theta[0, 0] if c0 else xb
+    E_w = E if sw is None else E * sw  # ẽ, in the scaled weights
+    # h = ‖zᵢ‖²: one pass over Z (a row norm), not a squared copy of it then a sum.
+    h = torch.linalg.vector_norm(Z, dim=1).square_().clamp_(max=1.0)
+    h = torch.where(h > 1 - 10 * _EPS, torch.ones_like(h), h)
+    stats = _studentize(fit, E_w, h)
+    observed = None if w is None else w > 0
+    undefined = h >= 1 if observed is None else ~observed | (h >= 1)
+    if bool(undefined.any()):
+        for t in stats.values():
+            t[undefined] = math.nan
+    return Block(
+        n_rows=X.shape[0],
+        fitted=fitted,
+        resid=E,
+        weighted_resid=E if w is None else E * w.to(torch.float64).sqrt(),
+        leverage=h,
+        student_resid_internal=stats["internal"],
+        student_resid_external=stats["external"],
+        cooks_distance=stats["cooks"],
+        dffits=stats["dffits"],
+        scale=stats["scale"],
+        Z=Z,
+        observed=observed,
+        column_sums=column_sums,
+        target_sums=Z.T @ Ys,
+    )
+
+
+def dfbetas_t(fit: Fitted, block: Block, rows: Any = None) -> torch.Tensor:
+    """DFBETAS of the block's rows (all, or the index ``rows``), transposed: (p, rows),
+    (β − β₍ᵢ₎)ⱼ/(σ₍ᵢ₎‖Kⱼ‖) = K̂ⱼzᵢᵀ·scaleᵢ, K̂ⱼ = Kⱼ/‖Kⱼ‖. Transposed so that the
+    summary's counts per coefficient reduce contiguous rows; the in-memory statistics
+    take the same product."""
+    Z, scale = (block.Z, block.scale) if rows is None else (block.Z[rows], block.scale[rows])
+    return torch.mm(fit.k_unit, Z.T).mul_(scale)
+
+
+def block_rows(fit: Fitted, chunk: Chunk, rows: slice) -> Rows:
+    """The statistics of ``chunk``'s rows ``rows``, every row's, on the host."""
+    block = block_core(fit, chunk, rows)
+    observed = block.observed
+    if observed is None:
+        observed = torch.ones(block.n_rows, dtype=torch.bool, device=block.Z.device)
+    return Rows(
+        fitted=host(block.fitted),
+        resid=host(block.resid),
+        weighted_resid=host(block.weighted_resid),
+        leverage=host(block.leverage),
+        student_resid_internal=host(block.student_resid_internal),
+        student_resid_external=host(block.student_resid_external),
+        cooks_distance=host(block.cooks_distance),
+        dffits=host(block.dffits),
+        dfbetas=host(dfbetas_t(fit, block).T),
+        observed=host(observed),
+        column_sums=block.column_sums,
+        target_sums=block.target_sums,
+    )
+
+
+def host(t: torch.Tensor) -> np.ndarray:
+    """``t`` as a numpy array (no copy on the CPU)."""
+    return t.cpu().numpy()
+
+
+@dataclass(frozen=True)
 class Rows:
     """The statistics of a block of rows (numpy, float64), and its sums for the check
     that the rows are the fitted ones."""
@@ -155,55 +269,63 @@ class Rows:
     target_sums: torch.Tensor
 
 
-def block_rows(fit: Fitted, chunk: Chunk, rows: slice) -> Rows:
-    """The statistics of ``chunk``'s rows ``rows``."""
-    state = fit.state
-    device, c0 = state.device, int(state.fit_intercept)
-    X = chunk.X[rows].to(device=device, dtype=torch.float64)
-    Y = chunk.Y[rows].to(device=device, dtype=torch.float64)
-    w = None if chunk.sample_weight is None else chunk.sample_weight[rows].to(device)
-    sw = None if w is None else w.to(torch.float64).sqrt() * fit.weight_scale
-    E = _block_residuals(X, Y, fit.theta, c0, sw)[:, 0]
-    fitted = X @ fit.theta[c0:, 0] + (fit.theta[0, 0] if c0 else 0.0)
-    Z, Xs = _z_rows(state, fit.inv, X, fit.refine)
-    Ys = Y - state.shift_y
-    if sw is not None:
-        Z *= sw.unsqueeze(1)
-        Ys *= sw.unsqueeze(1)
-    column_sums = _shifted_column_sums(state, Xs, Ys, sw)
-    target_sums = Z.T @ Ys
-    E_w = E if sw is None else E * sw  # ẽ, in the scaled weights
-    h = (Z**2).sum(1).clamp(max=1.0)
-    h = torch.where(h > 1 - 10 * _EPS, torch.ones_like(h), h)
-    stats = _studentize(fit, Z, E_w, h)
-    observed = torch.ones_like(h, dtype=torch.bool) if w is None else w > 0
-    undefined = ~observed | (h >= 1)
-    for t in stats.values():
-        t[undefined] = math.nan
-    weighted = E if w is None else E * w.to(torch.float64).sqrt()
-
-    def host(t: torch.Tensor) -> np.ndarray:
-        return t.cpu().numpy()
-
-    return Rows(
-        fitted=host(fitted),
-        resid=host(E),
-        weighted_resid=host(weighted),
-        leverage=host(h),
-        student_resid_internal=host(stats["internal"]),
-        student_resid_external=host(stats["external"]),
-        cooks_distance=host(stats["cooks"]),
-        dffits=host(stats["dffits"]),
-        dfbetas=host(stats["dfbetas"]),
-        observed=host(observed),
-        column_sums=column_sums,
-        target_sums=target_sums,
-    )
+def _column_sums(
+    state: LeastSquaresState, Xs: torch.Tensor, Ys: torch.Tensor, sw: torch.Tensor | None
+) -> torch.Tensor:
+    """Σ w·a² per column of [1, X − x₀, Y − y₀] for one block (see
+    :func:`~torchlinreg.stats.covariance.check_same_data`); ``Ys`` is already
+    weighted. Column norms, squared: one pass over the block, no squared copy."""
+    Xw = Xs if sw is None else Xs * sw.unsqueeze(1)
+    sums = [torch.linalg.vector_norm(Xw, dim=0), torch.linalg.vector_norm(Ys, dim=0)]
+    if state.fit_intercept:
+        ones = math.sqrt(len(Ys)) if sw is None else torch.linalg.vector_norm(sw)
+        sums.insert(0, torch.as_tensor(ones, dtype=Ys.dtype, device=Ys.device).reshape(1))
+    return torch.cat(sums).square_()
 
 
-def _studentize(
-    fit: Fitted, Z: torch.Tensor, E_w: torch.Tensor, h: torch.Tensor
-) -> dict[str, torch.Tensor]:
+def _residuals(
+    fit: Fitted,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    xb: torch.Tensor,
+    sw: torch.Tensor | None,
+    column_sums: torch.Tensor,
+) -> torch.Tensor:
+    """e = y − b − Xβ (``xb`` = Xβ), to ≥ 11 digits whatever the cancellation.
+
+    Each eᵢ is good to (p + 2)·ε·mᵢ, mᵢ = |yᵢ| + |b| + Σ|xᵢⱼβⱼ| (see
+    :func:`~torchlinreg.stats.meat._block_residuals`). ‖√w·m‖ is bounded without
+    another pass over the block, by the triangle inequality, from the block's column
+    sums: ‖√w·xⱼ‖ ≤ ‖√w·(xⱼ − x₀ⱼ)‖ + |x₀ⱼ|·‖√w‖ (and so for y). Where that bound is
+    not below 1e-11 of ‖√w·e‖, the tight bound decides and, failing it, double-double
+    recomputes e (.meat's rule)."""
+    state, c0 = fit.state, int(fit.state.fit_intercept)
+    E = Y[:, 0] - xb
+    if c0:
+        E -= fit.theta[0, 0]
+    p = state.n_params
+    root_w = column_sums[0].sqrt() if c0 else _root_weight(sw, len(E), E)
+    norms = column_sums[c0:].sqrt()
+    shifts = torch.cat([state.shift_x.to(E), state.shift_y.to(E).reshape(-1)[:1]])
+    norms = norms + shifts.abs() * root_w  # ‖√w·xⱼ‖..., ‖√w·y‖
+    beta = fit.theta[c0:, 0].abs()
+    magnitude = norms[-1] + (beta * norms[:-1]).sum()
+    if c0:
+        magnitude += fit.theta[0, 0].abs() * root_w
+    e_norm = torch.linalg.vector_norm(E if sw is None else E * sw)
+    if bool((p + 2) * _EPS * magnitude <= _RESIDUAL_DIGITS * e_norm):
+        return E
+    return _block_residuals(X, Y, fit.theta, c0, sw)[:, 0]
+
+
+def _root_weight(sw: torch.Tensor | None, rows: int, like: torch.Tensor) -> torch.Tensor:
+    """‖√w‖ over the block's rows."""
+    if sw is None:
+        return torch.tensor(math.sqrt(rows), dtype=like.dtype, device=like.device)
+    return torch.linalg.vector_norm(sw)
+
+
+def _studentize(fit: Fitted, E_w: torch.Tensor, h: torch.Tensor) -> dict[str, torch.Tensor]:
     """The statistics built on ẽ and h (formulas in the module's docstring)."""
     one_minus_h = 1 - h
     df = fit.df_resid
@@ -211,17 +333,16 @@ def _studentize(
     # error); the caller sets them to NaN.
     press = E_w**2 / one_minus_h
     sigma_i = ((fit.rss - press).clamp(min=0) / (df - 1)).sqrt()
-    internal = E_w / (fit.sigma * one_minus_h.sqrt())
-    external = E_w / (sigma_i * one_minus_h.sqrt())
+    root = one_minus_h.sqrt()
+    internal = E_w / (fit.sigma * root)
+    external = E_w / (sigma_i * root)
     ratio = h / one_minus_h
-    dfbeta = (Z @ fit.K.T) * (E_w / one_minus_h).unsqueeze(1)
-    dfbetas = dfbeta / (sigma_i.unsqueeze(1) * fit.k_norms)
     return {
         "internal": internal,
         "external": external,
         "cooks": internal**2 * ratio / fit.p,
         "dffits": external * ratio.sqrt(),
-        "dfbetas": dfbetas,
+        "scale": E_w / (one_minus_h * sigma_i),
     }
 
 
@@ -237,10 +358,10 @@ class SameData:
         self.column_sums = torch.zeros_like(fit.state.R[0])
         self.target_sums = torch.zeros_like(fit.state.R_target)
 
-    def add(self, rows: Rows) -> None:
-        self.rows += len(rows.fitted)
-        self.column_sums += rows.column_sums
-        self.target_sums += rows.target_sums
+    def add(self, n_rows: int, column_sums: torch.Tensor, target_sums: torch.Tensor) -> None:
+        self.rows += n_rows
+        self.column_sums += column_sums
+        self.target_sums += target_sums
 
     def check(self) -> None:
         state = self.fit.state

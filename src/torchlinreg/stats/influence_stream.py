@@ -19,15 +19,25 @@ everything else.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
 from ..errors import InputError
 from .binned import BinnedResiduals, ResidualBins
-from .influence_rows import Fitted, Rows, SameData, block_rows, prepare, row_blocks
+from .influence_rows import (
+    Block,
+    Fitted,
+    SameData,
+    block_core,
+    dfbetas_t,
+    host,
+    prepare,
+    row_blocks,
+)
 
 if TYPE_CHECKING:
     from ..data.chunks import Chunk
@@ -184,7 +194,7 @@ def influence_summary(
     pass_ = _Pass(fit, top_k, sample_size, bins, rng)
     for chunk in _chunks(model, data, sample_weight):
         for rows in row_blocks(chunk.X.shape[0]):
-            pass_.add(block_rows(fit, chunk, rows))
+            pass_.add(block_core(fit, chunk, rows))
     return pass_.result()
 
 
@@ -222,7 +232,11 @@ def _is_arrays(data: Any) -> bool:
 
 
 class _Pass:
-    """The running state of the pass: rows read, top rows, counts, sample, bins."""
+    """The running state of the pass: rows read, top rows, counts, sample, bins.
+
+    Each block's statistics stay tensors; only what is kept leaves them: the counts
+    (summed on the device), the candidates for the top rows and the sampled rows (a
+    few rows each), and the three vectors the bins take."""
 
     def __init__(
         self, fit: Fitted, top_k: int, sample_size: int, bins: int, rng: np.random.Generator
@@ -232,41 +246,68 @@ class _Pass:
         self.same = SameData(fit)
         self.rows = 0  # rows read
         self.seen = 0  # observations read
-        self.counts = dict.fromkeys(self.limits, 0)
-        self.dfbetas_counts = np.zeros(fit.p, dtype=np.int64)
+        self.counts = torch.zeros(len(_COUNTED), dtype=torch.int64, device=fit.state.device)
+        self.dfbetas_counts = self.counts.new_zeros(fit.p)
+        self.counts_any = 0  # observations with some |DFBETAS| over
         self.top = _Top(top_k)
         self.sample = _Reservoir(sample_size, rng)
         self.bins = BinnedResiduals(bins)
 
-    def add(self, block: Rows) -> None:
-        self.same.add(block)
-        obs = block.observed
-        rows = np.flatnonzero(obs) + self.rows
-        self.rows += len(obs)
-        picked = {name: getattr(block, name)[obs] for name in (*_TOP_FIELDS, "dfbetas")}
-        picked["row"] = rows
-        self._count(picked)
-        self.top.add(picked)
-        self.sample.add(picked, self.seen)
+    def add(self, block: Block) -> None:
+        self.same.add(block.n_rows, block.column_sums, block.target_sums)
+        self._count(block)
+        obs = None if block.observed is None else host(block.observed)
+        cooks = host(block.cooks_distance)
+        self.top.add(cooks, lambda rows: self._fields(block, rows, _TOP_FIELDS, top=True))
+        rows = np.arange(block.n_rows) if obs is None else np.flatnonzero(obs)
+        slots, source = self.sample.draw(len(rows), self.seen)
+        if len(slots):
+            self.sample.put(slots, self._fields(block, rows[source], _SAMPLE_FIELDS))
         self.seen += len(rows)
-        scale = np.sqrt(np.abs(picked["student_resid_internal"]))
-        self.bins.add(picked["fitted"], picked["weighted_resid"], scale)
+        self.rows += block.n_rows
+        fitted, resid = host(block.fitted), host(block.weighted_resid)
+        scale = np.sqrt(np.abs(host(block.student_resid_internal)))
+        if obs is not None:
+            fitted, resid, scale = fitted[obs], resid[obs], scale[obs]
+        self.bins.add(fitted, resid, scale)
 
-    def _count(self, b: dict[str, np.ndarray]) -> None:
-        lim, c = self.limits, self.counts
-        t = np.abs(b["student_resid_external"])
-        c["leverage"] += int((b["leverage"] > lim["leverage"]).sum())
-        c["student_resid_external_2"] += int((t > 2).sum())
-        c["student_resid_external_3"] += int((t > 3).sum())
-        c["cooks_distance"] += int((b["cooks_distance"] > lim["cooks_distance"]).sum())
-        c["dffits"] += int((np.abs(b["dffits"]) > lim["dffits"]).sum())
-        over = np.abs(b["dfbetas"]) > lim["dfbetas"]
-        c["dfbetas"] += int(over.any(1).sum())
-        self.dfbetas_counts += over.sum(0)
+    def _fields(
+        self, block: Block, rows: np.ndarray, names: tuple[str, ...], top: bool = False
+    ) -> dict[str, np.ndarray]:
+        """The statistics ``names`` of the block's rows ``rows`` (and their numbers)."""
+        index = torch.as_tensor(rows, device=block.Z.device)
+        out = {name: host(getattr(block, name)[index]) for name in names}
+        out["row"] = rows + self.rows
+        if top:
+            out["dfbetas"] = host(dfbetas_t(self.fit, block, index).T.contiguous())
+        return out
+
+    def _count(self, block: Block) -> None:
+        """Observations beyond each threshold; rows of NaN statistics (not observations,
+        leverage 1) compare false and are not counted."""
+        lim = self.limits
+        t = block.student_resid_external.abs()
+        self.counts += torch.stack(
+            [
+                (block.leverage > lim["leverage"]).sum(),
+                (t > 2).sum(),
+                (t > 3).sum(),
+                (block.cooks_distance > lim["cooks_distance"]).sum(),
+                (block.dffits.abs() > lim["dffits"]).sum(),
+            ]
+        )
+        dfb = dfbetas_t(self.fit, block).abs_()
+        over = dfb > lim["dfbetas"]
+        self.dfbetas_counts += torch.count_nonzero(over, dim=1)
+        # A row counts when its largest |DFBETAS| is over (NaN rows: amax is NaN).
+        if dfb.shape[1]:
+            self.counts_any += int((dfb.amax(0) > lim["dfbetas"]).sum())
 
     def result(self) -> InfluenceSummary:
         self.same.check()
         sample = self.sample.result()
+        counts = dict(zip(_COUNTED, (int(c) for c in self.counts.cpu()), strict=True))
+        counts["dfbetas"] = self.counts_any
         return InfluenceSummary(
             n=self.fit.n,
             n_rows=self.rows,
@@ -274,29 +315,47 @@ class _Pass:
             sigma=self.fit.sigma / self.fit.weight_scale,
             names=self.fit.names,
             top=self.top.result(self.fit.p),
-            counts=dict(self.counts),
+            counts={name: counts[name] for name in self.limits},
             thresholds=dict(self.limits),
-            dfbetas_counts=self.dfbetas_counts.copy(),
+            dfbetas_counts=host(self.dfbetas_counts).astype(np.int64),
             sample=sample,
             bins=self.bins.result(),
             qq=_qq(sample, exact=self.seen <= self.sample.size),
         )
 
 
+# The counts summed on the device, in this order ("dfbetas" apart).
+_COUNTED = (
+    "leverage",
+    "student_resid_external_2",
+    "student_resid_external_3",
+    "cooks_distance",
+    "dffits",
+)
+
+
 class _Top:
     """The ``size`` rows of largest Cook's distance seen so far (ties: the earlier
-    row); rows whose distance is NaN (leverage 1) are never among them."""
+    row); rows whose distance is NaN (leverage 1, not observations) are never among
+    them. Of each block only the candidates' statistics are fetched: rows at least the
+    current ``size``-th distance, and of those at most ``size`` distances' worth."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.kept: dict[str, np.ndarray] | None = None
 
-    def add(self, block: dict[str, np.ndarray]) -> None:
-        d = block["cooks_distance"]
-        keep = ~np.isnan(d)
+    def add(self, cooks: np.ndarray, fetch: Callable[[np.ndarray], dict[str, np.ndarray]]) -> None:
+        floor = -np.inf
         if self.kept is not None and len(self.kept["row"]) == self.size:
-            keep &= d >= self.kept["cooks_distance"][-1]  # only these can enter
-        new = {name: a[keep] for name, a in block.items()}
+            floor = self.kept["cooks_distance"][-1]
+        rows = np.flatnonzero(cooks >= floor)  # NaN compares false
+        if len(rows) > self.size:
+            # Only distances ≥ the size-th largest of the block can enter (ties kept).
+            d = cooks[rows]
+            rows = rows[d >= np.partition(d, len(d) - self.size)[len(d) - self.size]]
+        if len(rows) == 0:
+            return
+        new = fetch(rows)
         if self.kept is not None:
             new = {name: np.concatenate([self.kept[name], a]) for name, a in new.items()}
         order = np.lexsort((new["row"], -new["cooks_distance"]))[: self.size]
@@ -323,10 +382,12 @@ class _Reservoir:
         self.slots: dict[str, np.ndarray] = {}
         self.filled = 0
 
-    def add(self, block: dict[str, np.ndarray], seen: int) -> None:
-        m = len(block["row"])
+    def draw(self, m: int, seen: int) -> tuple[np.ndarray, np.ndarray]:
+        """The draws for the next ``m`` observations (``seen`` before them): the slots
+        filled or replaced and, for each, the position of the observation (of the m)
+        that stays in it."""
         if m == 0:
-            return
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         t = seen + np.arange(m)
         u = self.rng.random(m)
         j = np.where(t < self.size, t, np.floor(u * (t + 1)).astype(np.int64))
@@ -334,12 +395,15 @@ class _Reservoir:
         # Of several rows of this block replacing one slot, the last one stays.
         last_first = hit[::-1]
         slots, first = np.unique(j[last_first], return_index=True)
-        source = last_first[first]
+        self.filled = min(self.size, seen + m)
+        return slots, last_first[first]
+
+    def put(self, slots: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        """Place the drawn observations' ``values`` in their ``slots``."""
         for name in (*_SAMPLE_FIELDS, "row"):
             if name not in self.slots:
-                self.slots[name] = np.zeros(self.size, dtype=block[name].dtype)
-            self.slots[name][slots] = block[name][source]
-        self.filled = min(self.size, seen + m)
+                self.slots[name] = np.zeros(self.size, dtype=values[name].dtype)
+            self.slots[name][slots] = values[name]
 
     def result(self) -> InfluenceSample:
         if not self.slots:
