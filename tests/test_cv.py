@@ -78,6 +78,17 @@ def test_int_cv_is_kfold_and_random_state_shuffles_as_kfold():
             np.testing.assert_array_equal(np.flatnonzero(labels == k), test)
 
 
+def test_group_splitter_gets_groups_and_equals_labels():
+    from sklearn.model_selection import GroupKFold
+
+    X, y = _data(n=120, p=3, seed=7)
+    groups = np.repeat(np.arange(12), 10)
+    ours = RidgeCV([0.1, 10.0], cv=GroupKFold(3)).fit(X, y, groups=groups)
+    splits = list(GroupKFold(3).split(X, y, groups))
+    ref = RidgeCV([0.1, 10.0], cv=splits).fit(X, y)
+    np.testing.assert_array_equal(ours.mse_path_, ref.mse_path_)
+
+
 def test_least_squares_cv_error_equals_cross_val_score():
     """alpha 0: least squares' CV error, for comparing feature sets."""
     from sklearn.model_selection import cross_val_score

@@ -137,9 +137,17 @@ def check_levels(levels: Any) -> None:
 
 
 def resolve_folds(
-    cv: Any, X: Any, y: Any, n_rows: int, *, folds: Any = None, random_state: Any = None
+    cv: Any,
+    X: Any,
+    y: Any,
+    n_rows: int,
+    *,
+    folds: Any = None,
+    random_state: Any = None,
+    groups: Any = None,
 ) -> Folds:
-    """The folds of an in-memory fit: ``folds`` (labels) if given, else from ``cv``."""
+    """The folds of an in-memory fit: ``folds`` (labels) if given, else from ``cv``
+    (a splitter is called as ``cv.split(X, y, groups)``)."""
     if folds is not None:
         if not isinstance(cv, numbers.Integral):
             raise InputError("give the folds either as fold labels (folds=) or as cv=, not both")
@@ -150,7 +158,9 @@ def resolve_folds(
         k = check_n_folds(cv, n_rows)
         return Folds(k, labels=kfold_labels(n_rows, k, check_seed(random_state)))
     if hasattr(cv, "split"):
-        return splits_to_folds(cv.split(X, y), n_rows)
+        return splits_to_folds(cv.split(X, y, groups), n_rows)
+    if groups is not None:
+        raise InputError("groups= are for a splitter given as cv= (GroupKFold, ...)")
     if isinstance(cv, Iterable) and not isinstance(cv, (str, bytes)):
         return splits_to_folds(cv, n_rows)
     raise InputError(

@@ -52,6 +52,7 @@ class _CrossValidated(RegressorBase):
         sample_weight: ArrayLike | None = None,
         *,
         folds: ArrayLike | None = None,
+        groups: ArrayLike | None = None,
     ) -> Self:
         """Choose the penalty by cross-validation on in-memory data and refit on all of
         it; returns ``self``.
@@ -59,8 +60,9 @@ class _CrossValidated(RegressorBase):
         The folds are ``folds`` (one label per row, any values; folds in their sorted
         order) if given, else ``cv``: a number of folds (scikit-learn's ``KFold``:
         consecutive blocks, or shuffled by ``random_state`` as ``KFold(shuffle=True,
-        random_state=...)``), a splitter with ``split(X, y)``, or an iterable of
-        ``(train, test)`` index arrays. ``sample_weight`` weights both the training
+        random_state=...)``), a splitter (called as ``cv.split(X, y, groups)``:
+        ``groups`` for ``GroupKFold`` and the like), or an iterable of ``(train,
+        test)`` index arrays. ``sample_weight`` weights both the training
         fits and each fold's mean squared error (as scikit-learn's ``LassoCV``).
         """
         from ..data.chunks import validate_chunk
@@ -71,7 +73,8 @@ class _CrossValidated(RegressorBase):
         chunk = validate_chunk(X, y, sample_weight)
         _one_target(chunk.Y.shape[1])
         n = chunk.X.shape[0]
-        spec = resolve_folds(self.cv, X, y, n, folds=folds, random_state=self.random_state)
+        spec = resolve_folds(self.cv, X, y, n, folds=folds, random_state=self.random_state,
+                             groups=groups)  # fmt: skip
         states = in_memory(chunk, spec, bool(self.fit_intercept))
         self._set_feature_names(X, y)
         return self._select(states)
