@@ -2,6 +2,8 @@
 
     python bench/econometrics.py fixed-effects [--n 5000000] [--firms 100000] [--years 20]
         [--repeats 3]
+    python bench/econometrics.py covariances [--n 1000000] [--lags 8] [--clusters 1000]
+        [--clusters2 50] [--repeats 3]
 
 ``fixed-effects``: n rows, 5 regressors, two fixed effects (firm × year, each row's
 firm and year drawn at random: an unbalanced panel), errors clustered by firm;
@@ -75,6 +77,47 @@ def fixed_effects(args: argparse.Namespace) -> None:
     print(f"  (absorbed by {model.absorbed_.method} solve; pyfixest n = {ref._N:,})")
 
 
+def covariances(args: argparse.Namespace) -> None:
+    """HAC (``--lags``), two-way clusters and CRV3 against statsmodels' OLS with the same
+    ``cov_type``: each side's fit and covariance, medians of ``--repeats``."""
+    import statsmodels.api as sm
+
+    from torchlinreg import LinearRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(args.n, 5))
+    a = rng.integers(0, args.clusters, args.n)
+    b = rng.integers(0, args.clusters2, args.n)
+    y = X @ np.arange(1.0, 6.0) + rng.normal(size=args.clusters)[a] + rng.normal(size=args.n)
+    exog = sm.add_constant(X)
+    cases = [
+        ("HAC", {"lags": args.lags}, {"maxlags": args.lags}, f"HAC, {args.lags} lags"),
+        ("cluster", {"groups": (a, b)}, {"groups": np.c_[a, b]},
+         f"two-way {args.clusters:,} x {args.clusters2:,}"),
+        ("CRV3", {"groups": a}, {"groups": a}, f"CRV3, {args.clusters:,} clusters"),
+    ]  # fmt: skip
+    print(f"covariances: n = {args.n:,}, 5 regressors; medians of {args.repeats}")
+    for cov_type, ours_kw, sm_kw, label in cases:
+        sm_type = "cluster-crv3" if cov_type == "CRV3" else cov_type
+
+        def ours(cov_type=cov_type, kw=ours_kw):  # type: ignore[no-untyped-def]
+            model = LinearRegression().fit(X, y)
+            return model.summary(cov_type=cov_type, X=X, y=y, **kw)
+
+        def theirs(cov_type=sm_type, kw=sm_kw):  # type: ignore[no-untyped-def]
+            return sm.OLS(y, exog).fit(cov_type=cov_type, cov_kwds=kw)
+
+        ours(), theirs()  # warm-up
+        t_ours, s = timed(ours, args.repeats)
+        t_sm, ref = timed(theirs, args.repeats)
+        V = np.asarray(ref.cov_params())
+        diff = np.max(np.abs(s.cov - V)) / np.max(np.abs(V))
+        print(
+            f"  {label}: torchlinreg {t_ours:.2f} s   statsmodels {t_sm:.2f} s   "
+            f"ratio {t_sm / t_ours:.2f}x   covariance difference {diff:.1e}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cases = parser.add_subparsers(dest="case", required=True)
@@ -84,6 +127,13 @@ def main() -> None:
     fe.add_argument("--years", type=int, default=20)
     fe.add_argument("--repeats", type=int, default=3)
     fe.set_defaults(run=fixed_effects)
+    cov = cases.add_parser("covariances", help="HAC, two-way cluster, CRV3 vs statsmodels")
+    cov.add_argument("--n", type=int, default=1_000_000)
+    cov.add_argument("--lags", type=int, default=8)
+    cov.add_argument("--clusters", type=int, default=1_000)
+    cov.add_argument("--clusters2", type=int, default=50)
+    cov.add_argument("--repeats", type=int, default=3)
+    cov.set_defaults(run=covariances)
     args = parser.parse_args()
     args.run(args)
 

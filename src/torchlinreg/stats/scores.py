@@ -120,17 +120,16 @@ def _block(
     E = Y - X @ theta[c0:]
     if c0:
         E -= theta[0]
-    ones = torch.ones(len(X), dtype=X.dtype, device=device)
     sw = None
     if chunk.sample_weight is not None:
         sw = chunk.sample_weight[rows].to(device=device, dtype=torch.float64).sqrt()
         sw = sw * weight_scale
         Z, E, Ys, Xs = (t * sw.unsqueeze(1) for t in (Z, E, Ys, Xs))
-        ones = sw
     E = E - Z @ d  # the least-squares residuals
     sums = [(Xs**2).sum(0), (Ys**2).sum(0)]
     if c0:
-        sums.insert(0, (ones**2).sum().reshape(1))
+        ones = float(len(X)) if sw is None else (sw**2).sum()
+        sums.insert(0, torch.as_tensor(ones, dtype=X.dtype, device=device).reshape(1))
     fp.column_sums += torch.cat(sums)
     fp.target_sums += Z.T @ Ys
     fp.S += Z.T @ Z
