@@ -177,7 +177,7 @@ def block_core(fit: Fitted, chunk: Chunk, rows: slice) -> Block:
     Y = chunk.Y[rows].to(device=device, dtype=torch.float64)
     w = None if chunk.sample_weight is None else chunk.sample_weight[rows].to(device)
     sw = None if w is None else w.to(torch.float64).sqrt() * fit.weight_scale
-    Z, Xs = _z_rows(state, fit.inv, X, fit.refine)
+    Z, Xs = _z(fit, X)
     Ys = Y - state.shift_y
     if sw is not None:
         Z *= sw.unsqueeze(1)
@@ -189,7 +189,7 @@ def block_core(fit: Fitted, chunk: Chunk, rows: slice) -> Block:
     E_w = E if sw is None else E * sw  # ẽ, in the scaled weights
     # h = ‖zᵢ‖²: one pass over Z (a row norm), not a squared copy of it then a sum.
     h = torch.linalg.vector_norm(Z, dim=1).square_().clamp_(max=1.0)
-    h = torch.where(h > 1 - 10 * _EPS, torch.ones_like(h), h)
+    h.masked_fill_(h > 1 - 10 * _EPS, 1.0)
     stats = _studentize(fit, E_w, h)
     observed = None if w is None else w > 0
     undefined = h >= 1 if observed is None else ~observed | (h >= 1)
@@ -267,6 +267,17 @@ class Rows:
     observed: np.ndarray  # bool: positive weight
     column_sums: torch.Tensor
     target_sums: torch.Tensor
+
+
+def _z(fit: Fitted, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """z = [1, x − x₀] R_s⁻¹ for unweighted rows, and X − x₀ as the state formed it:
+    one product with the intercept's row added in it; refined in double-double where
+    the design's condition asks (:func:`~torchlinreg.stats.meat._z_rows`)."""
+    state = fit.state
+    if fit.refine or not state.fit_intercept:
+        return _z_rows(state, fit.inv, X, fit.refine)
+    Xs = X - state.shift_x.to(X)
+    return torch.addmm(fit.inv[0], Xs, fit.inv[1:]), Xs
 
 
 def _column_sums(
