@@ -11,7 +11,7 @@ off by default; two-way cluster G/(G − 1)·(n − 1)/(n − k) per term, on; C
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,8 @@ def is_extra(cov_type: str, items: Iterable[tuple[Chunk, Any]]) -> tuple[bool, I
         return True, items
     if cov_type != "cluster":
         return False, items
+    if isinstance(items, Sequence):  # in memory: kept a sequence (passes may repeat)
+        return bool(items) and isinstance(items[0][1], LabelPair), items
     iterator = iter(items)
     first = next(iterator, None)
     if first is None:
