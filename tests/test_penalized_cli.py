@@ -358,7 +358,7 @@ def test_predict_evaluate_and_summary_on_saved_models(tmp_path, capsys, name):
     model = load_model(str(out)).estimator
     assert _cli(["predict", out, data, "-o", tmp_path / "p.csv"], capsys)[0] == 0
     predicted = pd.read_csv(tmp_path / "p.csv")["predicted_y"].to_numpy()
-    np.testing.assert_allclose(predicted, model.predict(X), rtol=1e-15, atol=1e-13)
+    np.testing.assert_allclose(predicted, model.predict_array(X), rtol=1e-15, atol=1e-13)
     code, evaluated, _ = _cli(["evaluate", out, data, "--json"], capsys)
     assert code == 0
     assert evaluated["targets"]["y"]["r2"] == pytest.approx(report["r2"][0], rel=1e-10)
