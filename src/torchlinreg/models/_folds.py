@@ -39,7 +39,7 @@ def check_n_folds(cv: Any, n_rows: int | None = None) -> int:
         raise InputError(f"cv must be an integer >= 2 (the number of folds); got {cv!r}")
     if n_rows is not None and int(cv) > n_rows:
         raise InputError(
-            f"cv={int(cv)} folds need at least {int(cv)} rows, but there are {n_rows}; "
+            f"cv={int(cv)} folds need at least {int(cv)} rows; got n_samples={n_rows}; "
             "use fewer folds"
         )
     return int(cv)

@@ -72,6 +72,8 @@ class _CrossValidated(RegressorBase):
         self._check_grid()
         chunk = validate_chunk(X, y, sample_weight)
         _one_target(chunk.Y.shape[1])
+        if not chunk.target_1d:
+            _warn_column_y()
         n = chunk.X.shape[0]
         spec = resolve_folds(self.cv, X, y, n, folds=folds, random_state=self.random_state,
                              groups=groups)  # fmt: skip
@@ -135,6 +137,12 @@ class _CrossValidated(RegressorBase):
             self.feature_names_in_ = np.asarray(names, dtype=object)
         return self._select(states)
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = False  # one target (fit one model per target)
+        tags.target_tags.single_output = True
+        return tags
+
     # -- what subclasses provide -------------------------------------------------------
 
     def _check_grid(self) -> None:  # pragma: no cover - abstract
@@ -196,6 +204,26 @@ def _one_target(k: int) -> None:
         raise InputError(
             f"cross-validation here takes one target; y has {k} columns: fit one model per target"
         )
+
+
+def _warn_column_y() -> None:
+    """y of shape (n, 1) is taken as (n,), with scikit-learn's warning (its class when
+    scikit-learn is in use, which is where code checks for it)."""
+    import sys
+    import warnings
+
+    from ._diagnostics import user_stacklevel
+
+    category: type[Warning] = UserWarning
+    if "sklearn" in sys.modules:
+        from sklearn.exceptions import DataConversionWarning
+
+        category = DataConversionWarning
+    warnings.warn(
+        "A column-vector y was passed when a 1d array was expected; it is used as y.ravel()",
+        category,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def _check_alphas(alphas: Any, what: str = "alphas") -> np.ndarray:
