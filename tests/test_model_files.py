@@ -280,7 +280,7 @@ def test_infinite_and_nan_numbers_are_refused(model: Path, text: str, where: str
 @pytest.mark.parametrize(
     ("where", "value", "message"),
     [
-        ("estimator", "Lasso", "unknown estimator 'Lasso'"),
+        ("estimator", "Lars", "unknown estimator 'Lars'"),
         ("estimator", ["LinearRegression"], "unknown estimator a list"),
         ("n_features", "3", "n_features is '3'; expected an integer"),
         ("n_features", True, "n_features is True; expected an integer"),
@@ -426,10 +426,13 @@ def test_ridge_parameters_outside_their_values_are_refused(
 def test_the_recorded_parameters_are_the_estimators_own() -> None:
     """The model-file checks and the estimators share their parameter names and values:
     every value the checks allow, the estimator accepts, and the first it refuses."""
-    from torchlinreg import GDRegressor, Ridge
+    from torchlinreg import ElasticNet, GDRegressor, HuberRegressor, Lasso, Ridge
     from torchlinreg._model_params import PARAMS
 
-    classes = {"LinearRegression": LinearRegression, "Ridge": Ridge, "GDRegressor": GDRegressor}
+    classes = {
+        "LinearRegression": LinearRegression, "Ridge": Ridge, "GDRegressor": GDRegressor,
+        "Lasso": Lasso, "ElasticNet": ElasticNet, "HuberRegressor": HuberRegressor,
+    }  # fmt: skip
     assert set(PARAMS) == set(classes)
     for name, cls in classes.items():
         assert set(PARAMS[name]) == set(cls._param_names()), name
