@@ -335,9 +335,16 @@ def _cluster(
     if grow:
         more = sums.scores.new_zeros(grow, *sums.scores.shape[1:])
         sums.scores = torch.cat([sums.scores, more])
-    index = torch.as_tensor(ids, device=E.device)
+    # Σ_{i∈g} ẽᵢvᵢ as a sparse (groups × rows) product: a scatter (index_add_) of the
+    # weighted rows measured 25 times slower on the CPU (16,384 × 101, 1,000 groups).
+    index = torch.stack(
+        [torch.as_tensor(ids, device=E.device), torch.arange(len(ids), device=E.device)]
+    )
     for j in range(E.shape[1]):
-        sums.scores[:, j].index_add_(0, index, rows * E[:, j : j + 1])
+        assign = torch.sparse_coo_tensor(
+            index, E[:, j], (sums.scores.shape[0], len(ids)), check_invariants=False
+        )
+        sums.scores[:, j] += torch.sparse.mm(assign, rows)
 
 
 def _finish(
