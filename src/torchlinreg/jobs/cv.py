@@ -1,8 +1,11 @@
 """``fit --cv K``: K-fold cross-validation over a file read once.
 
 Each row goes to the least-squares state of its fold as the file streams by (its fold a
-seeded hash of its row number, or the value of ``--fold-column``); the CV curve and the
-final fit then come from the fold states alone (see docs/cv.md). ``--ridge-path`` and
+seeded hash of its row number in the file, or the value of ``--fold-column``); the CV
+curve and the final fit then come from the fold states alone (see docs/cv.md). Under
+``torchrun`` each rank folds its share (whose rows keep their numbers in the whole
+file, so the folds are those of one process) and the fold states are merged across
+the ranks. ``--ridge-path`` and
 ``--lasso-path`` choose the penalty; ``--cv`` alone measures least squares' CV error
 (to compare feature sets). The model kept is the plain estimator at the chosen penalty
 (``Ridge``, ``Lasso``, ``LinearRegression``), fitted from the state of every row.
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
+from .passes import too_few_rows
 
 if TYPE_CHECKING:
     from ..data.design import Design
@@ -82,30 +86,74 @@ def estimator(options: FitOptions) -> Any:
 
 
 def fit_cv(source: Source, design: Design, options: FitOptions, rows: FitRows, group: Any) -> Any:
-    """Cross-validate on one pass over the file; the final model, with ``cv_info_``
-    (:func:`cv_info`) for the report and the model file."""
-    from ..models._fold_states import streamed
-
-    if group is not None:
-        raise InputError("--cv does not run under torchrun yet; run it in one process")
+    """Cross-validate on one pass over the file (each rank over its share, with
+    ``group``); the final model, with ``cv_info_`` (:func:`cv_info`) for the report and
+    the model file."""
     if len(design.targets) != 1:
         raise InputError("--cv takes one target; give one --target")
     assert options.cv is not None
     model = estimator(options)
-    items = _labelled(source, design, options.fold_column, rows) if options.fold_column else (
-        (chunk, None) for chunk in rows()
-    )  # fmt: skip
-    states = streamed(items, options.cv, options.cv_seed, options.fit_intercept,
-                      max_folds=options.cv)  # fmt: skip
+    states = _fold_states(source, design, options, rows, group)
     if states.n_folds != options.cv:
         raise InputError(
             f"--fold-column {options.fold_column!r} holds {states.n_folds} fold labels but "
             f"--cv is {options.cv}; give --cv {states.n_folds}"
         )
-    model.fit_fold_states(states, feature_names=design.feature_names)
+    if group is None:
+        model.fit_fold_states(states, feature_names=design.feature_names)
+    else:
+        from ..models._cv_distributed import select
+
+        select(group, model, states, design.feature_names)
     final = _final(model, options, design)
     final.cv_info_ = cv_info(model, options)
     return final
+
+
+def _fold_states(
+    source: Source, design: Design, options: FitOptions, rows: FitRows, group: Any
+) -> Any:
+    """The fold states of the file (of every rank's share merged, with ``group``)."""
+    from ..models._fold_states import fold_stream, partition_states
+
+    assert options.cv is not None
+    k, seed, fit_intercept = options.cv, options.cv_seed, options.fit_intercept
+    column = options.fold_column
+
+    def fold() -> Any:
+        items = _labelled(source, design, column, rows) if column else _numbered(
+            source, design, rows
+        )  # fmt: skip
+        return fold_stream(items, k, seed, fit_intercept, max_folds=k)
+
+    if group is None:
+        found = fold()
+        if rows.n_params and rows.rows < rows.n_params:
+            raise too_few_rows(source, rows.rows, rows.dropped, rows.n_params)
+        return partition_states(found, k)
+    from ..models._cv_distributed import stream_fold_states
+
+    return stream_fold_states(group, group.agree(fold), k, fit_intercept, max_folds=k)
+
+
+def _numbered(source: Source, design: Design, rows: FitRows) -> Iterator[tuple[Any, Any]]:
+    """The fitting pass with each kept row's number in the file (a rank's share keeps
+    the numbers of the whole), counted as :class:`~.passes.FitRows` counts."""
+    from ..data.design import chunks
+    from ..data.prefetch import prefetched
+    from ..models._folds import RowNumbers
+
+    rows.passes.begin("fitting")
+    rows.reads += 1
+    for chunk, _ in prefetched(chunks(source, design)):
+        rows.rows += chunk.X.shape[0]
+        rows.dropped += chunk.dropped
+        numbers = (
+            np.arange(chunk.start, chunk.start + len(chunk.X))
+            if chunk.kept is None
+            else chunk.start + np.flatnonzero(chunk.kept)
+        )
+        yield chunk.as_solver_chunk(), RowNumbers(numbers)
 
 
 def _labelled(

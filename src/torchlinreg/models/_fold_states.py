@@ -23,7 +23,7 @@ import torch
 from ..data.chunks import Chunk, validate_chunk
 from ..errors import InputError
 from ..solvers.state import LeastSquaresState
-from ._folds import Folds, check_labels, check_levels, hash_folds
+from ._folds import Folds, RowNumbers, check_labels, check_levels, hash_folds, hash_rows
 
 if TYPE_CHECKING:
     from ._stream import ChunkSource
@@ -139,6 +139,88 @@ def _stream_items(chunks: ChunkSource, with_labels: bool) -> Iterator[tuple[Chun
 MAX_STREAM_FOLDS = 100
 
 
+@dataclass
+class StreamParts:
+    """A stream folded: the state of each fold label's rows, the rows read, and the
+    shape of the problem (features, targets, 1-D target) where a chunk gave it."""
+
+    parts: dict[Any, LeastSquaresState]
+    rows: int
+    shape: tuple[int, int, bool] | None
+    hashed: bool
+
+
+def fold_stream(
+    items: Iterable[tuple[Chunk, Any]],
+    n_folds: int,
+    seed: int,
+    fit_intercept: bool,
+    *,
+    max_folds: int = MAX_STREAM_FOLDS,
+    first_row: int = 0,
+) -> StreamParts:
+    """Each chunk's rows folded into the state of their fold: a label given with the
+    chunk (any values, at most ``max_folds`` of them), or for ``None`` labels
+    :func:`~._folds.hash_folds` of the row's position (the stream's rows numbered from
+    ``first_row``), or for :class:`~._folds.RowNumbers` the hash of those numbers."""
+    parts: dict[Any, LeastSquaresState] = {}
+    rows, shape, hashed = 0, None, False
+    for chunk, labels in items:
+        n = chunk.X.shape[0]
+        if shape is None:
+            shape = (chunk.X.shape[1], chunk.Y.shape[1], chunk.target_1d)
+        if labels is None or isinstance(labels, RowNumbers):
+            hashed = True
+            labels = (
+                hash_folds(first_row + rows, n, n_folds, seed)
+                if labels is None
+                else hash_rows(labels.rows, n_folds, seed)
+            )
+        _fold_chunk(parts, chunk, labels, fit_intercept, max_folds)
+        rows += n
+    return StreamParts(parts, rows, shape, hashed)
+
+
+def _fold_chunk(
+    parts: dict[Any, LeastSquaresState],
+    chunk: Chunk,
+    labels: np.ndarray,
+    fit_intercept: bool,
+    max_folds: int,
+) -> None:
+    """The rows of ``chunk`` into ``parts``, by their ``labels``."""
+    levels, codes = np.unique(labels, return_inverse=True)
+    for j, level in enumerate(levels.tolist()):
+        idx = np.flatnonzero(codes.reshape(-1) == j)
+        w = chunk.sample_weight
+        index = torch.from_numpy(idx)
+        part = Chunk(chunk.X[index], chunk.Y[index], None if w is None else w[index],
+                     chunk.target_1d, chunk.finite)  # fmt: skip
+        state = parts.get(level)
+        if state is None and len(parts) == max_folds:
+            raise too_many_folds(max_folds, level)
+        if state is None:
+            state = parts[level] = LeastSquaresState(
+                part.X.shape[1], part.Y.shape[1], fit_intercept=fit_intercept,
+                device=part.X.device,
+            )  # fmt: skip
+        state.update_chunk(part)
+
+
+def too_many_folds(max_folds: int, level: Any) -> InputError:
+    return InputError(
+        f"the fold labels hold more than {max_folds} distinct values (the "
+        f"{max_folds + 1}th is {level!r}); give fold labels, not row ids"
+    )
+
+
+def too_few_rows(n_folds: int, rows: int) -> InputError:
+    return InputError(
+        f"cv={n_folds} folds need at least {n_folds} rows, but the stream held {rows}; "
+        "use fewer folds"
+    )
+
+
 def streamed(
     items: Iterable[tuple[Chunk, Any]],
     n_folds: int,
@@ -147,47 +229,20 @@ def streamed(
     *,
     max_folds: int = MAX_STREAM_FOLDS,
 ) -> FoldStates:
-    """Fold states of a stream, read once: each chunk's rows are folded into the state
-    of their fold, a label given with the chunk (any values, at most ``max_folds`` of
-    them; folds in their sorted order) or, for ``None`` labels,
-    :func:`~._folds.hash_folds` of the row's position."""
-    parts: dict[Any, LeastSquaresState] = {}
-    rows, target_1d, hashed = 0, True, False
-    for i, (chunk, labels) in enumerate(items):
-        n = chunk.X.shape[0]
-        if i == 0:
-            target_1d = chunk.target_1d
-        if labels is None:
-            hashed = True
-            labels = hash_folds(rows, n, n_folds, seed)
-        levels, codes = np.unique(labels, return_inverse=True)
-        for j, level in enumerate(levels.tolist()):
-            idx = np.flatnonzero(codes.reshape(-1) == j)
-            w = chunk.sample_weight
-            index = torch.from_numpy(idx)
-            part = Chunk(chunk.X[index], chunk.Y[index], None if w is None else w[index],
-                         chunk.target_1d, chunk.finite)  # fmt: skip
-            state = parts.get(level)
-            if state is None and len(parts) == max_folds:
-                raise InputError(
-                    f"the fold labels hold more than {max_folds} distinct values (the "
-                    f"{max_folds + 1}th is {level!r}); give fold labels, not row ids"
-                )
-            if state is None:
-                state = parts[level] = LeastSquaresState(
-                    part.X.shape[1], part.Y.shape[1], fit_intercept=fit_intercept,
-                    device=part.X.device,
-                )  # fmt: skip
-            state.update_chunk(part)
-        rows += n
-    if hashed and rows < n_folds:
-        raise InputError(
-            f"cv={n_folds} folds need at least {n_folds} rows, but the stream held {rows}; "
-            "use fewer folds"
-        )
-    names = sorted(parts)
+    """Fold states of a stream, read once (:func:`fold_stream`; folds in the sorted
+    order of their labels)."""
+    found = fold_stream(items, n_folds, seed, fit_intercept, max_folds=max_folds)
+    return partition_states(found, n_folds)
+
+
+def partition_states(found: StreamParts, n_folds: int) -> FoldStates:
+    """Fold states from one stream's folded parts (``n_folds``: the hashed folds)."""
+    if found.hashed and found.rows < n_folds:
+        raise too_few_rows(n_folds, found.rows)
+    names = sorted(found.parts)
     check_levels(names)
-    return from_partition([parts[name] for name in names], target_1d)
+    target_1d = True if found.shape is None else found.shape[2]
+    return from_partition([found.parts[name] for name in names], target_1d)
 
 
 def fold_mse(state: LeastSquaresState, coef: torch.Tensor, intercept: torch.Tensor) -> np.ndarray:

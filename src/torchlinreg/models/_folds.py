@@ -85,13 +85,43 @@ def hash_folds(first_row: int, n_rows: int, n_folds: int, seed: int = 0) -> np.n
     of (row + 1 + seed·2³²)·golden, modulo ``n_folds``. Each row's fold depends only on
     its position and the seed, so any chunking gives the same folds; the folds are
     balanced in expectation (sizes vary by about √(n / n_folds))."""
+    rows = np.arange(first_row, first_row + n_rows, dtype=np.uint64)
+    return hash_rows(rows, n_folds, seed)
+
+
+def hash_rows(rows: np.ndarray, n_folds: int, seed: int = 0) -> np.ndarray:
+    """:func:`hash_folds` of the rows numbered ``rows`` (any order, gaps allowed: the
+    kept rows of a file, numbered as in the file)."""
     with np.errstate(over="ignore"):  # arithmetic modulo 2^64 is the point
-        z = np.arange(first_row + 1, first_row + n_rows + 1, dtype=np.uint64)
+        z = np.asarray(rows, dtype=np.uint64) + np.uint64(1)
         z = (z + np.uint64(seed) * np.uint64(1 << 32)) * _GOLDEN
         z = (z ^ (z >> np.uint64(30))) * _MIX1
         z = (z ^ (z >> np.uint64(27))) * _MIX2
         z = z ^ (z >> np.uint64(31))
     return (z % np.uint64(n_folds)).astype(np.int64)
+
+
+@dataclass
+class RowNumbers:
+    """Rows of a chunk named by their numbers (for :func:`hash_rows`), where the fold
+    comes from the row's number in the whole data, not its place in the stream."""
+
+    rows: np.ndarray
+
+
+def kfold_share(
+    n_rows: int, n_folds: int, first_row: int, n_share: int, random_state: int | None = None
+) -> np.ndarray:
+    """The :func:`kfold_labels` of rows ``first_row`` … ``first_row + n_share − 1`` of
+    ``n_rows``: one rank's share. Unshuffled, computed for the share alone; shuffled,
+    from the permutation of all ``n_rows`` (8 bytes a row, on each rank)."""
+    if random_state is not None:
+        return kfold_labels(n_rows, n_folds, random_state)[first_row : first_row + n_share]
+    sizes = np.full(n_folds, n_rows // n_folds)
+    sizes[: n_rows % n_folds] += 1
+    ends = np.cumsum(sizes)
+    rows = np.arange(first_row, first_row + n_share)
+    return np.searchsorted(ends, rows, side="right").astype(np.int64)
 
 
 def check_labels(folds: Any, n_rows: int, *, row_offset: int = 0) -> np.ndarray:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import torch
     from typing_extensions import Self
 
+    from ..distributed.group import DistributedLike, Group
     from ..solvers.state import LeastSquaresState
     from ._fold_states import FoldStates
     from ._stream import ChunkSource
@@ -53,6 +54,7 @@ class _CrossValidated(RegressorBase):
         *,
         folds: ArrayLike | None = None,
         groups: ArrayLike | None = None,
+        distributed: DistributedLike = False,
     ) -> Self:
         """Choose the penalty by cross-validation on in-memory data and refit on all of
         it; returns ``self``.
@@ -64,10 +66,23 @@ class _CrossValidated(RegressorBase):
         ``groups`` for ``GroupKFold`` and the like), or an iterable of ``(train,
         test)`` index arrays. ``sample_weight`` weights both the training
         fits and each fold's mean squared error (as scikit-learn's ``LassoCV``).
+
+        ``distributed=True`` (the default ``torch.distributed`` process group) or a
+        process group: collective, every rank passes its own rows (a rank may have
+        none) and ends with the identical model, that of the one-process fit of the
+        ranks' rows concatenated in rank order. The folds are ``folds`` (labels, per
+        row) or ``KFold``'s blocks of that global row order (shuffled as one process
+        would with ``random_state``); splitters and index arrays are refused. See
+        docs/cv.md.
         """
         from ..data.chunks import validate_chunk
         from ._fold_states import in_memory
 
+        group = _group(distributed)
+        if group is not None:
+            from . import _cv_distributed
+
+            return _cv_distributed.fit(self, group, X, y, sample_weight, folds, groups)
         self._check_params()
         self._check_grid()
         chunk = validate_chunk(X, y, sample_weight)
@@ -87,6 +102,7 @@ class _CrossValidated(RegressorBase):
         *,
         folds: str | None = None,
         feature_names: Sequence[str] | None = None,
+        distributed: DistributedLike = False,
     ) -> Self:
         """Cross-validate on a stream of chunks, read once; returns ``self``.
 
@@ -96,9 +112,28 @@ class _CrossValidated(RegressorBase):
         :func:`~torchlinreg.models._folds.hash_folds`). ``folds="chunks"``: each chunk
         is ``(X, y, sample_weight, fold_labels)`` (``sample_weight`` may be None), the
         folds being the labels' levels in sorted order.
+
+        ``distributed``: as for :meth:`fit`, each rank streams its own rows; hashed
+        folds hash the rows' positions in the ranks' streams concatenated in rank
+        order, which takes a first pass counting each rank's rows (the streams must be
+        re-iterable: lists, or functions returning a fresh iterator).
         """
         from ._fold_states import _stream_items, streamed
 
+        group = _group(distributed)
+        if group is not None:
+            from . import _cv_distributed
+
+            return _cv_distributed.fit_chunks(self, group, chunks, folds, feature_names)
+        n_folds = self._stream_folds(folds)
+        seed = check_seed(self.random_state) or 0
+        states = streamed(_stream_items(chunks, folds == "chunks"), n_folds, seed,
+                          bool(self.fit_intercept))  # fmt: skip
+        return self.fit_fold_states(states, feature_names=feature_names)
+
+    def _stream_folds(self, folds: str | None) -> int:
+        """The parameters checked for a stream; the number of hashed folds (2 when the
+        folds come with the chunks: a placeholder, the labels decide)."""
         self._check_params()
         self._check_grid()
         if folds not in (None, "chunks"):
@@ -106,18 +141,14 @@ class _CrossValidated(RegressorBase):
                 f"folds must be None (hashed row positions) or 'chunks' (labels as each "
                 f"chunk's 4th item); got {folds!r}"
             )
-        n_folds = 2
-        if folds is None:
-            if not isinstance(self.cv, numbers.Integral) or isinstance(self.cv, bool):
-                raise InputError(
-                    "a stream takes cv as a number of folds, or fold labels with each "
-                    "chunk (folds='chunks'); splitters and index arrays need data in memory"
-                )
-            n_folds = check_n_folds(self.cv)
-        seed = check_seed(self.random_state) or 0
-        states = streamed(_stream_items(chunks, folds == "chunks"), n_folds, seed,
-                          bool(self.fit_intercept))  # fmt: skip
-        return self.fit_fold_states(states, feature_names=feature_names)
+        if folds is not None:
+            return 2
+        if not isinstance(self.cv, numbers.Integral) or isinstance(self.cv, bool):
+            raise InputError(
+                "a stream takes cv as a number of folds, or fold labels with each "
+                "chunk (folds='chunks'); splitters and index arrays need data in memory"
+            )
+        return check_n_folds(self.cv)
 
     def fit_fold_states(
         self, states: FoldStates, *, feature_names: Sequence[str] | None = None
@@ -197,6 +228,14 @@ class _CrossValidated(RegressorBase):
     ) -> None:
         self.alphas_ = grid[0]
         self.mse_path_ = paths[0]
+
+
+def _group(distributed: DistributedLike) -> Group | None:
+    if distributed is False:
+        return None
+    from ..distributed.group import resolve_group
+
+    return resolve_group(distributed)
 
 
 def _one_target(k: int) -> None:
