@@ -9,6 +9,7 @@ categorical), in one process; same numbers checked, times and ratios printed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 
 import numpy as np
@@ -80,11 +81,9 @@ def main() -> None:
     print(f"{args.rows:,} rows x (20 numeric + 50-level C(g)), fit + HC1 summary")
     print(f"  torchlinreg.ols      {t_ours:8.2f} s")
     peers = [("statsmodels smf.ols", statsmodels)]
-    try:
-        import pyfixest  # noqa: F401
-
+    if importlib.util.find_spec("pyfixest") is not None:
         peers.append(("pyfixest.feols", pyfixest))
-    except ImportError:
+    else:
         print("  pyfixest.feols       (not installed)")
     for name, fn in peers:
         t, theirs = timed(lambda fn=fn: fn(df), args.repeat)
