@@ -169,15 +169,36 @@ class Block:
     target_sums: torch.Tensor
 
 
-def block_core(fit: Fitted, chunk: Chunk, rows: slice) -> Block:
-    """The statistics of ``chunk``'s rows ``rows`` (formulas in the module's docstring)."""
+class Workspace:
+    """Buffers reused from block to block for a pass's (rows, p) temporaries: a fresh
+    megabyte-sized tensor per block is a fresh mapping from the system each time (page
+    faults cost as much as the arithmetic on it)."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """A tensor of ``shape`` with ``like``'s dtype and device, its contents
+        undefined: a view of the buffer ``name``, grown when too small."""
+        size = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.numel() < size or buffer.dtype != like.dtype:
+            buffer = torch.empty(size, dtype=like.dtype, device=like.device)
+            self._buffers[name] = buffer
+        return buffer[:size].view(shape)
+
+
+def block_core(fit: Fitted, chunk: Chunk, rows: slice, work: Workspace | None = None) -> Block:
+    """The statistics of ``chunk``'s rows ``rows`` (formulas in the module's docstring);
+    with ``work``, the large temporaries live in its buffers (the block's ``Z`` until
+    the next block)."""
     state = fit.state
     device, c0 = state.device, int(state.fit_intercept)
     X = chunk.X[rows].to(device=device, dtype=torch.float64)
     Y = chunk.Y[rows].to(device=device, dtype=torch.float64)
     w = None if chunk.sample_weight is None else chunk.sample_weight[rows].to(device)
     sw = None if w is None else w.to(torch.float64).sqrt() * fit.weight_scale
-    Z, Xs = _z(fit, X)
+    Z, Xs = _z(fit, X, work)
     Ys = Y - state.shift_y
     if sw is not None:
         Z *= sw.unsqueeze(1)
@@ -214,13 +235,15 @@ def block_core(fit: Fitted, chunk: Chunk, rows: slice) -> Block:
     )
 
 
-def dfbetas_t(fit: Fitted, block: Block, rows: Any = None) -> torch.Tensor:
+def dfbetas_t(
+    fit: Fitted, block: Block, rows: Any = None, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """DFBETAS of the block's rows (all, or the index ``rows``), transposed: (p, rows),
     (β − β₍ᵢ₎)ⱼ/(σ₍ᵢ₎‖Kⱼ‖) = K̂ⱼzᵢᵀ·scaleᵢ, K̂ⱼ = Kⱼ/‖Kⱼ‖. Transposed so that the
     summary's counts per coefficient reduce contiguous rows; the in-memory statistics
-    take the same product."""
+    take the same product. ``out``: where to write them."""
     Z, scale = (block.Z, block.scale) if rows is None else (block.Z[rows], block.scale[rows])
-    return torch.mm(fit.k_unit, Z.T).mul_(scale)
+    return torch.mm(fit.k_unit, Z.T, out=out).mul_(scale)
 
 
 def block_rows(fit: Fitted, chunk: Chunk, rows: slice) -> Rows:
@@ -269,15 +292,18 @@ class Rows:
     target_sums: torch.Tensor
 
 
-def _z(fit: Fitted, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _z(fit: Fitted, X: torch.Tensor, work: Workspace | None) -> tuple[torch.Tensor, torch.Tensor]:
     """z = [1, x − x₀] R_s⁻¹ for unweighted rows, and X − x₀ as the state formed it:
     one product with the intercept's row added in it; refined in double-double where
     the design's condition asks (:func:`~torchlinreg.stats.meat._z_rows`)."""
     state = fit.state
     if fit.refine or not state.fit_intercept:
         return _z_rows(state, fit.inv, X, fit.refine)
-    Xs = X - state.shift_x.to(X)
-    return torch.addmm(fit.inv[0], Xs, fit.inv[1:]), Xs
+    m, p = X.shape[0], fit.p
+    Xs = None if work is None else work.get("Xs", (m, p - 1), X)
+    Z = None if work is None else work.get("Z", (m, p), X)
+    Xs = torch.sub(X, state.shift_x.to(X), out=Xs)
+    return torch.addmm(fit.inv[0], Xs, fit.inv[1:], out=Z), Xs
 
 
 def _column_sums(

@@ -32,6 +32,7 @@ from .influence_rows import (
     Block,
     Fitted,
     SameData,
+    Workspace,
     block_core,
     dfbetas_t,
     host,
@@ -194,7 +195,7 @@ def influence_summary(
     pass_ = _Pass(fit, top_k, sample_size, bins, rng)
     for chunk in _chunks(model, data, sample_weight):
         for rows in row_blocks(chunk.X.shape[0]):
-            pass_.add(block_core(fit, chunk, rows))
+            pass_.add(block_core(fit, chunk, rows, pass_.work))
     return pass_.result()
 
 
@@ -252,6 +253,8 @@ class _Pass:
         self.top = _Top(top_k)
         self.sample = _Reservoir(sample_size, rng)
         self.bins = BinnedResiduals(bins)
+        self.work = Workspace()
+        self._true = torch.ones(1, dtype=torch.bool, device=fit.state.device)
 
     def add(self, block: Block) -> None:
         self.same.add(block.n_rows, block.column_sums, block.target_sums)
@@ -296,8 +299,9 @@ class _Pass:
                 (block.dffits.abs() > lim["dffits"]).sum(),
             ]
         )
-        dfb = dfbetas_t(self.fit, block).abs_()
-        over = dfb > lim["dfbetas"]
+        shape = (self.fit.p, block.n_rows)
+        dfb = dfbetas_t(self.fit, block, out=self.work.get("dfbetas", shape, block.Z)).abs_()
+        over = torch.gt(dfb, lim["dfbetas"], out=self.work.get("over", shape, self._true))
         self.dfbetas_counts += torch.count_nonzero(over, dim=1)
         # A row counts when its largest |DFBETAS| is over (NaN rows: amax is NaN).
         if dfb.shape[1]:
