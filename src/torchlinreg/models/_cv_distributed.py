@@ -17,7 +17,7 @@ one-process fit of the concatenated rows.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -198,8 +198,7 @@ def select(group: Group, model: M, states: FoldStates, feature_names: Sequence[s
 
 def _stream_offset(group: Group, chunks: ChunkSource) -> tuple[int, int]:
     """(this rank's first global row, its row count) from a counting pass."""
-    one_shot = not callable(chunks) and iter(chunks) is chunks  # type: ignore[arg-type]
-    if any(group.gather_objects(one_shot)):
+    if any(group.gather_objects(group.agree(lambda: _one_shot(chunks)))):
         raise InputError(
             "hashed folds of rows spread over ranks need each rank's row count first, so "
             "every rank's stream is read twice: give a list or a function returning a "
@@ -208,6 +207,18 @@ def _stream_offset(group: Group, chunks: ChunkSource) -> tuple[int, int]:
     counted = group.agree(lambda: _count_rows(chunks))
     counts = group.gather_objects(counted)
     return sum(counts[: group.rank]), counted
+
+
+def _one_shot(chunks: ChunkSource) -> bool:
+    """Whether ``chunks`` can be read once only (a generator, an iterator)."""
+    if callable(chunks):
+        return False
+    if not isinstance(chunks, Iterable):
+        raise InputError(
+            f"fit_chunks takes an iterable of chunks or a function returning one; got "
+            f"{type(chunks).__name__}"
+        )
+    return iter(chunks) is chunks
 
 
 def _count_rows(chunks: ChunkSource) -> int:
