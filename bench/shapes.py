@@ -135,14 +135,14 @@ def stages(X: np.ndarray, y: np.ndarray) -> tuple[Stages, str]:
     return st, path
 
 
-def run_shape(shape: str, repeats: int, rate: float) -> None:
+def run_shape(shape: str, repeats: int, rate: float, skip: list[str]) -> None:
     n, p = (int(v) for v in shape.split("x"))
     need = _COPIES * 8 * n * p
     if need > _SHARE * available_bytes():
         print(f"\n### {n:,} × {p:,}: skipped ({need / 2**30:.1f} GiB needed)")
         return
     X, y = make(n, p)
-    runs = tools(X, y)
+    runs = {name: fn for name, fn in tools(X, y).items() if name not in skip}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for fn in runs.values():  # warm up every kernel once
@@ -157,7 +157,7 @@ def run_shape(shape: str, repeats: int, rate: float) -> None:
     for name, ts in times.items():
         ratio = "" if name == "torchlinreg" else f"{med[name] / ours:.2f}× its speed"
         print(f"| {name} | {med[name]:.3f} | {min(ts):.3f}–{max(ts):.3f} | {ratio} |")
-    floor = med["floor XᵀX + Cholesky"]
+    floor = med.get("floor XᵀX + Cholesky", float("nan"))
     print(f"\nours / floor = {ours / floor:.2f} (goal ≤ 2); path: {path}\n")
     print("| stage | wall s | CPU s |")
     print("| --- | --- | --- |")
@@ -176,13 +176,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small shapes (smoke run)")
     parser.add_argument("--shapes", nargs="+", help="shapes as NxP, e.g. 50000x1000")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip", nargs="+", default=[], help="tools to leave out (by name)")
     args = parser.parse_args()
     shapes = args.shapes or (QUICK if args.quick else FULL)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     rate = matmul_rate()
     for shape in shapes:
-        run_shape(shape, args.repeats, rate)
+        run_shape(shape, args.repeats, rate, args.skip)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 
