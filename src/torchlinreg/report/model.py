@@ -42,6 +42,12 @@ def summaries_of(model: Any, level: float = 0.95) -> tuple[list[Any], str]:
             "Gradient-trained models carry no statistical summary: the table gives the "
             "coefficients; fit a LinearRegression for standard errors and tests."
         )
+    if _penalised_or_robust(model):
+        return [], (
+            f"A {type(model).__name__} fit has no classical standard errors (its penalty or "
+            "robust loss changes the estimator's distribution): the table gives the "
+            "coefficients; fit a LinearRegression for standard errors and tests."
+        )
     out = model.summary(level)
     return (out if isinstance(out, list) else [out]), ""
 
@@ -65,6 +71,11 @@ def coefficient_table(model: Any) -> dict[str, dict[str, float]]:
 
 def influence_refusal(model: Any) -> str:
     """Why the model has no influence statistics ('' when it has them)."""
+    if _penalised_or_robust(model):
+        return (
+            "Influence statistics and diagnostic plots are computed from an ordinary "
+            f"least-squares fit; a {type(model).__name__} fit is penalised or robust."
+        )
     if not hasattr(model, "state_"):
         return (
             "Influence statistics and diagnostic plots are computed from an exact "
@@ -149,3 +160,8 @@ def gather(
         curve=curve,
         curve_note=curve_note,
     )
+
+
+def _penalised_or_robust(model: Any) -> bool:
+    """Lasso, ElasticNet and HuberRegressor: no classical standard errors or influence."""
+    return type(model).__name__ in ("Lasso", "ElasticNet", "HuberRegressor")
