@@ -111,9 +111,14 @@ def stages(X: np.ndarray, y: np.ndarray) -> tuple[Stages, str]:
     chunk = st("validation", lambda: validate_chunk(X, y, None))
     shift_x = chunk.X[:BLOCK_ROWS].mean(0)
     shift_y = chunk.Y[:BLOCK_ROWS].mean(0)
-    G = st(
-        "Gram [1, X − x₀, y − y₀] (copies + syrk)", lambda: g._gram(chunk, True, shift_x, shift_y)
-    )
+    if X.shape[1] + 2 <= g.NARROW:  # as gram_state: X as it is first (no copy)
+        shift_x = torch.zeros_like(shift_x)
+        G = st("Gram [1, X, y − y₀] (X as is)", lambda: g._plain_gram(chunk, True, shift_y))
+    else:
+        G = st(
+            "Gram [1, X − x₀, y − y₀] (copies + syrk)",
+            lambda: g._gram(chunk, True, shift_x, shift_y),
+        )
     D = power_of_two_scale(torch.diagonal(G).sqrt())
     L, _ = st("Cholesky", lambda: torch.linalg.cholesky_ex(G * D.unsqueeze(0) * D.unsqueeze(1)))
     state = LeastSquaresState.from_parts(

@@ -42,6 +42,8 @@ _MIN_ROWS = 256
 GRAM_ACCURACY = 1e-11
 # The same rule on κ itself: ε·κ² ≤ GRAM_ACCURACY ⇔ κ ≤ GRAM_KAPPA.
 GRAM_KAPPA = (GRAM_ACCURACY / EPS) ** 0.5
+# Up to this many columns ([1, X, Y]) the data are first multiplied as they are.
+NARROW = 64
 # Squares of entries must stay in the normal float64 range (no subnormal underflow).
 _SAFE = (1e-280, 1e280)
 
@@ -51,15 +53,51 @@ def _rows(n: int, m: int) -> int:
 
 
 def _blocks(chunk: Chunk, device: torch.device, shift_y: torch.Tensor):  # type: ignore[no-untyped-def]
-    """(X, Y − y₀, w) as float64 blocks of rows (views of X where it is float64)."""
+    """(X, Y − y₀, w) as float64 blocks: the whole data when no conversion is needed
+    (few large kernels: on a loaded machine each kernel's thread wake-up costs)."""
     X, Y, w = chunk.X, chunk.Y, chunk.sample_weight
-    step = _rows(X.shape[0], X.shape[1])
+    whole = X.dtype == torch.float64 and w is None
+    step = max(X.shape[0], 1) if whole else _rows(X.shape[0], X.shape[1])
     for start in range(0, X.shape[0], step):
         rows = slice(start, start + step)
         Xb = X[rows].to(device=device, dtype=torch.float64)
         Yb = Y[rows].to(device=device, dtype=torch.float64) - shift_y
         wb = None if w is None else w[rows].to(device=device, dtype=torch.float64).unsqueeze(1)
         yield Xb, Yb, wb
+
+
+def _plain_gram(chunk: Chunk, fit_intercept: bool, shift_y: torch.Tensor) -> torch.Tensor:
+    """G for M = √w·[1, X, Y − y₀]: X unshifted, used as it is (no copy for float64
+    unweighted data). For narrow designs, where copying X − x₀ costs as much as the
+    multiply; accepted only where the uncentred design is well conditioned."""
+    device = chunk.X.device
+    p, k = chunk.X.shape[1], chunk.Y.shape[1]
+    f64 = torch.float64
+    XtX = torch.zeros(p, p, dtype=f64, device=device)
+    XtY = torch.zeros(p, k, dtype=f64, device=device)
+    YtY = torch.zeros(k, k, dtype=f64, device=device)
+    sx = torch.zeros(p, dtype=f64, device=device)
+    sy = torch.zeros(k, dtype=f64, device=device)
+    for Xb, Yb, wb in _blocks(chunk, device, shift_y):
+        Xw, Yw = (Xb, Yb) if wb is None else (Xb * wb, Yb * wb)
+        XtX += Xw.T @ Xb
+        XtY += Xw.T @ Yb
+        YtY += Yw.T @ Yb
+        sx += Xw.sum(0)
+        sy += Yw.sum(0)
+    if not fit_intercept:
+        return torch.cat([torch.cat([XtX, XtY], 1), torch.cat([XtY.T, YtY], 1)])
+    total = (
+        float(chunk.X.shape[0]) if chunk.sample_weight is None else float(chunk.sample_weight.sum())
+    )
+    t = torch.tensor([[total]], dtype=f64, device=device)
+    return torch.cat(
+        [
+            torch.cat([t, sx.unsqueeze(0), sy.unsqueeze(0)], 1),
+            torch.cat([sx.unsqueeze(1), XtX, XtY], 1),
+            torch.cat([sy.unsqueeze(1), XtY.T, YtY], 1),
+        ]
+    )
 
 
 def _gram(
@@ -122,7 +160,8 @@ def _accumulator(m: int, device: torch.device) -> Callable[[torch.Tensor | None]
 def gram_state(chunk: Chunk, fit_intercept: bool) -> LeastSquaresState | None:
     """The state of ``chunk`` via G = MᵀM and Cholesky, or ``None`` when that would not
     be accurate (non-finite or out-of-range sums, failed Cholesky, ε·κ² > GRAM_ACCURACY
-    for κ of the column-scaled, shifted design)."""
+    for κ of the column-scaled design). Narrow designs try X as it is first (no copy),
+    then the shifted block; wide ones go straight to the shifted block."""
     device = chunk.X.device
     p, k = chunk.X.shape[1], chunk.Y.shape[1]
     shift_x = torch.zeros(p, dtype=torch.float64, device=device)
@@ -131,7 +170,34 @@ def gram_state(chunk: Chunk, fit_intercept: bool) -> LeastSquaresState | None:
         # The QR fold's shift: the first rows' means (any shift gives the same slopes).
         shift_x = chunk.X[:BLOCK_ROWS].to(device=device, dtype=torch.float64).mean(0)
         shift_y = chunk.Y[:BLOCK_ROWS].to(device=device, dtype=torch.float64).mean(0)
-    G = _gram(chunk, fit_intercept, shift_x, shift_y)
+    counts = RowCounts.of(chunk)
+    state = None
+    if p + k + 1 <= NARROW:
+        G = _plain_gram(chunk, fit_intercept, shift_y)
+        state = _factor(G, torch.zeros_like(shift_x), shift_y, counts, fit_intercept)
+    if state is None:
+        G = _gram(chunk, fit_intercept, shift_x, shift_y)
+        state = _factor(G, shift_x, shift_y, counts, fit_intercept)
+    if state is None:
+        return None
+    R = state.R.clone()
+    c = state.n_params
+    R[c:, c:] = _residual_block(state, chunk)
+    final = LeastSquaresState.from_parts(
+        R, state.shift_x, shift_y, counts, fit_intercept=fit_intercept
+    )
+    final.share_design_memo(state)  # same design block: its conditioning is known
+    return final
+
+
+def _factor(
+    G: torch.Tensor,
+    shift_x: torch.Tensor,
+    shift_y: torch.Tensor,
+    counts: RowCounts,
+    fit_intercept: bool,
+) -> LeastSquaresState | None:
+    """The state whose R is the Cholesky factor of G, if accurate enough (else None)."""
     diag = torch.diagonal(G)
     if not bool(torch.isfinite(G).all()):
         return None  # the QR path finds and names the bad value
@@ -141,18 +207,10 @@ def gram_state(chunk: Chunk, fit_intercept: bool) -> LeastSquaresState | None:
     L, info = torch.linalg.cholesky_ex(G * D.unsqueeze(0) * D.unsqueeze(1))
     if int(info) != 0:
         return None
-    counts = RowCounts.of(chunk)
     state = LeastSquaresState.from_parts(
         L.T / D.unsqueeze(0), shift_x, shift_y, counts, fit_intercept=fit_intercept
     )
-    if design_conditioning(state).kappa_exceeds(GRAM_KAPPA):
-        return None
-    R = state.R.clone()
-    c = state.n_params
-    R[c:, c:] = _residual_block(state, chunk)
-    final = LeastSquaresState.from_parts(R, shift_x, shift_y, counts, fit_intercept=fit_intercept)
-    final.share_design_memo(state)  # same design block: its conditioning is known
-    return final
+    return None if design_conditioning(state).kappa_exceeds(GRAM_KAPPA) else state
 
 
 def _residual_block(state: LeastSquaresState, chunk: Chunk) -> torch.Tensor:
