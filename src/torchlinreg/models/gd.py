@@ -267,8 +267,10 @@ class GDRegressor(RegressorBase):
             if isinstance(self.lr, str):
                 raise InputError(f"lr must be a finite number > 0 or 'auto', got {self.lr!r}")
             check_positive("lr", self.lr)
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, numbers.Integral) or (
-            self.epochs < 1
+        if (
+            isinstance(self.epochs, bool)
+            or not isinstance(self.epochs, numbers.Integral)
+            or (self.epochs < 1)
         ):
             raise InputError(
                 f"epochs must be an integer >= 1 (training runs epochs 0..epochs, the "
