@@ -294,7 +294,7 @@ def _check_info(info: Any, names: list[str] | None, n_params: int, k: int) -> No
 def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
     """Check a model file's metadata (parsed JSON) against its float64 tensors (whose
     names and dimensions the reader has checked); raises :class:`InputError`."""
-    json_object(meta, "the metadata", _TOP, (*_TOP_OPTIONAL, "formula", "covariance"))
+    json_object(meta, "the metadata", _TOP, (*_TOP_OPTIONAL, "formula", "covariance", "absorbed"))
     for name in _TOP_OPTIONAL:
         if name in meta:
             string(meta[name], name)
@@ -315,6 +315,9 @@ def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
         raise InputError(f"a model of one target has {k} rows of coefficients")
     params = check_params(meta["estimator"], meta["params"], k)
     fit_intercept = params.get("fit_intercept", True)
+    if meta.get("absorbed") is not None:
+        _check_absorbed(meta["absorbed"], meta, arrays, k)
+        fit_intercept = False  # the fixed effects absorb it: the state has none
     if not fit_intercept and np.any(intercept != 0):
         raise InputError("a model fitted without an intercept has a nonzero intercept")
     names = meta["feature_names"]
@@ -339,9 +342,57 @@ def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
     if has_state:
         counts = _check_state(meta["state"], arrays, p, k, fit_intercept)
         _check_fit_against_state(meta, counts, n_params)
+        _check_absorbed_levels(meta.get("absorbed"), counts)
         full_rank = _rank_diagnosed(meta["estimator"], params) and _rank(meta) == n_params
         check_state_numbers(arrays["state.R"], counts, coef, fit_intercept=fit_intercept,
                             full_rank=full_rank)  # fmt: skip
+
+
+def _check_absorbed(record: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray],
+                    k: int) -> None:  # fmt: skip
+    """Fixed effects absorbed (``AbsorbedEffects.to_dict``): their names, level counts
+    and nesting, the regressors they absorbed, how the demeaning ran and each target's
+    total sum of squares. The summary's degrees of freedom come from the level counts."""
+    if meta["estimator"] not in ("LinearRegression", "Ridge") or "state.R" not in arrays:
+        raise InputError("absorbed fixed effects are saved without the exact state they belong to")
+    json_object(record, "absorbed", ("factors", "n_levels", "nested", "dropped", "method",
+            "iterations", "redundant_levels", "tss"))  # fmt: skip
+    factors = strings(record["factors"], "absorbed.factors", unique=True)
+    if not factors:
+        raise invalid("absorbed.factors", factors, "at least one factor name")
+    m = len(factors)
+    for name in ("n_levels", "nested"):
+        if not isinstance(record[name], list) or len(record[name]) != m:
+            raise invalid(f"absorbed.{name}", record[name], f"a list of {m}, one per factor")
+    for i, (levels, nested) in enumerate(zip(record["n_levels"], record["nested"], strict=True)):
+        integer(levels, f"absorbed.n_levels[{i}]", 1)
+        boolean(nested, f"absorbed.nested[{i}]")
+    dropped = strings(record["dropped"], "absorbed.dropped", unique=True)
+    if set(dropped) & set(meta["feature_names"] or ()):
+        raise InputError("the model metadata is invalid: absorbed.dropped names a kept feature")
+    if record["method"] not in ("direct", "alternating"):
+        raise invalid("absorbed.method", record["method"], "'direct' or 'alternating'")
+    integer(record["iterations"], "absorbed.iterations")
+    if record["redundant_levels"] is not None:
+        integer(record["redundant_levels"], "absorbed.redundant_levels")
+    tss = record["tss"]
+    if not isinstance(tss, list) or len(tss) != k:
+        raise invalid("absorbed.tss", tss, f"a list of {k} number(s), one per target")
+    for j, t in enumerate(tss):
+        real(t, f"absorbed.tss[{j}]", low=0)
+
+
+def _check_absorbed_levels(record: Any, counts: dict[str, Any]) -> None:
+    """The fixed effects' levels are levels of observations (positive weight)."""
+    if record is None:
+        return
+    n_obs = counts.get("n_observations", counts["n_samples"])
+    for i, levels in enumerate(record["n_levels"]):
+        if levels > n_obs:
+            raise InputError(
+                f"the model metadata is invalid: absorbed.n_levels[{i}] is {levels}, "
+                f"more levels than the {n_obs} observation(s) fitted"
+            )
 
 
 def _check_covariance(

@@ -160,6 +160,7 @@ def save_model(
         "info": info or {},
         "torchlinreg_version": __version__,
         **_formula_record(estimator),
+        **_absorbed_record(estimator),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if covariance is not None:
@@ -189,6 +190,13 @@ def _formula_record(estimator: Any) -> dict[str, Any]:
     state, :class:`~torchlinreg.formula.spec.FormulaSpec`), else nothing."""
     spec = getattr(estimator, "formula_", None)
     return {} if spec is None else {"formula": spec.to_dict()}
+
+
+def _absorbed_record(estimator: Any) -> dict[str, Any]:
+    """``{"absorbed": record}`` for a model fitted with fixed effects absorbed (their
+    levels are the summary's degrees of freedom), else nothing."""
+    absorbed = getattr(estimator, "absorbed_", None)
+    return {} if absorbed is None else {"absorbed": absorbed.to_dict()}
 
 
 def _covariance_record(estimator: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any] | None:
@@ -387,6 +395,10 @@ def _rebuild(contents: ModelContents) -> Any:
 
         parts = {p: torch.from_numpy(np.array(arrays[f"state.{p}"])) for p in _STATE}
         est.state_ = LeastSquaresState.from_state_dict({**parts, "meta": meta["state"]})
+    if meta.get("absorbed") is not None:
+        from .stats.absorbed import AbsorbedEffects
+
+        est.absorbed_ = AbsorbedEffects.from_dict(meta["absorbed"])
     if meta.get("covariance") is not None:
         _rebuild_covariance(
             est, meta["covariance"], arrays["covariance.meat"], arrays.get("covariance.corrected")
