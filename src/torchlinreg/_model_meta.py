@@ -329,6 +329,7 @@ def check_model(meta: Any, arrays: dict[str, np.ndarray]) -> None:
         from .formula.record import check_formula
 
         check_formula(meta["formula"], names, k, fit_intercept)
+        _check_formula_absorbs(meta["formula"], meta.get("absorbed"))
     has_state = "state.R" in arrays
     if has_state and meta["estimator"] == "HuberRegressor":
         raise InputError("a HuberRegressor has no least-squares state, but one is saved")
@@ -380,6 +381,16 @@ def _check_absorbed(record: Any, meta: dict[str, Any], arrays: dict[str, np.ndar
         raise invalid("absorbed.tss", tss, f"a list of {k} number(s), one per target")
     for j, t in enumerate(tss):
         real(t, f"absorbed.tss[{j}]", low=0)
+
+
+def _check_formula_absorbs(formula: dict[str, Any], absorbed: Any) -> None:
+    """A formula's fixed effects (``| firm + year``) are those the model absorbed."""
+    factors = None if absorbed is None else absorbed["factors"]
+    if formula.get("absorb") != factors and (formula.get("absorb") or factors):
+        raise InputError(
+            "the model metadata is invalid: the formula's fixed effects and the absorbed "
+            "ones (absorbed.factors) disagree"
+        )
 
 
 def _check_absorbed_levels(record: Any, counts: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data.options import keywords
 from ..errors import InputError
+from .absorbed import factor_labels, split_absorbed
 from .frames import as_frame, require_variables, table_columns
 from .spec import FormulaSpec, candidate_columns, parse, side_variables
 
@@ -44,9 +45,11 @@ def ols(
     reference level with ``C(g, Treatment('b'))``), ``a:b`` and ``a*b`` (interactions),
     ``I(x**2)``, ``np.log(x)``, ``poly(x, 2)``, ``- 1`` or ``+ 0`` (no intercept),
     ``y1 + y2 ~ x`` (several targets), ``Q("my col")`` for a column whose name is not
-    a Python name. ``data``: a pandas or polars DataFrame, a pyarrow Table or a file
-    path. ``weights``: a column name or one weight per row. ``cov_type`` (one of
-    ``options``): the covariance ``summary()`` reports, computed during the fit
+    a Python name; ``y ~ x1 + x2 | firm + year`` absorbs the fixed effects of the
+    columns after ``|`` (pyfixest's syntax; no intercept, ``absorbed_`` describes them:
+    docs/econometrics.md, Fixed effects). ``data``: a pandas or polars DataFrame, a
+    pyarrow Table or a file path. ``weights``: a column name or one weight per row.
+    ``cov_type`` (one of ``options``): the covariance ``summary()`` reports, computed during the fit
     (``"HC1"``, ``"cluster"`` with ``groups``: a column name or one label per row).
     ``missing``: rows missing
     a value the formula reads stop with an error (``"error"``) or are left out
@@ -90,15 +93,19 @@ def fit_formula(
         seen = side_variables(parsed.lhs) + side_variables(parsed.rhs)
         by_name = [c for c in (weights, groups) if isinstance(c, str)]
         weight_column = weights if isinstance(weights, str) else None
-        require_variables(formula, [*seen, *by_name], columns)
+        absorb = split_absorbed(formula)[1]
+        require_variables(formula, [*seen, *by_name, *absorb], columns)
         frame = as_frame(data, candidate_columns(formula, parsed, columns))
         spec = FormulaSpec.learn(formula, frame, columns=columns)
         spec.record["missing"] = missing
         spec.record["weights"] = weight_column
         w = _weights(data, weights, len(frame))
-        X, Y, w, labels = _rows(spec, frame, w, _labels(data, groups))
+        fixed = factor_labels(data, absorb, missing, _row) if absorb else None
+        X, Y, w, labels, fixed = _rows(spec, frame, w, _labels(data, groups), fixed)
     est = cls(fit_intercept=spec.fit_intercept, **params)
-    if labels is None:
+    if fixed is not None:  # fixed effects absorbed (the cluster covariance too)
+        est.fit(*named(spec, X, Y), w, groups=labels, absorb=fixed)
+    elif labels is None:
         est.fit(*named(spec, X, Y), w)
     else:  # the cluster covariance, computed during the fit
         est.fit(*named(spec, X, Y), w, groups=labels)
@@ -116,20 +123,28 @@ def named(spec: FormulaSpec, X: np.ndarray, Y: np.ndarray) -> tuple[Any, Any]:
 
 
 def _rows(
-    spec: FormulaSpec, frame: Any, w: np.ndarray | None, groups: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """X, Y, weights and groups of the rows kept: every row, or with the fit's
-    ``missing="drop"`` those with every value the formula reads."""
+    spec: FormulaSpec,
+    frame: Any,
+    w: np.ndarray | None,
+    groups: np.ndarray | None,
+    fixed: Any = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, Any]:
+    """X, Y, weights, groups and fixed effects' labels (a DataFrame or None) of the
+    rows kept: every row, or with the fit's ``missing="drop"`` those with every value
+    the formula reads."""
     missing = spec.record.get("missing", "error")
     X = spec.matrix(frame, "rhs", where=_row, missing=missing)
     Y = spec.matrix(frame, "lhs", where=_row, missing=missing)
     bad = ~(np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1))
+    if fixed is not None:
+        bad |= fixed.isna().to_numpy().any(axis=1)
     if missing == "drop" and bad.any():
         keep = ~bad
         X, Y = X[keep], Y[keep]
         w = None if w is None else w[keep]
         groups = None if groups is None else groups[keep]
-    return X, Y, w, groups
+        fixed = None if fixed is None else fixed[keep].reset_index(drop=True)
+    return X, Y, w, groups, fixed
 
 
 def _weights(data: Any, weights: Any, n: int) -> np.ndarray | None:
@@ -172,7 +187,7 @@ def training_data(
             sample_weight = _weights(data, spec.record["weights"], len(frame))
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         labels = _labels(data, groups)
-        X, Y, w, labels = _rows(spec, frame, w, labels)
+        X, Y, w, labels, _ = _rows(spec, frame, w, labels)
     return (*named(spec, X, Y), w, labels)
 
 

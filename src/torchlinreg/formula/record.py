@@ -18,7 +18,7 @@ def check_formula(record: Any, features: list[str] | None, k: int, fit_intercept
     model's ``features`` (and intercept) and ``k`` targets."""
     where = "formula"
     json_object(record, where, ("formula", "columns", "targets", "variables",
-                "target_variables", "lhs", "rhs"), ("missing", "weights"))  # fmt: skip
+                "target_variables", "lhs", "rhs"), ("missing", "weights", "absorb"))  # fmt: skip
     string(record["formula"], f"{where}.formula")
     columns = strings(record["columns"], f"{where}.columns", unique=True)
     strings(record["targets"], f"{where}.targets", length=k, unique=True)
@@ -33,7 +33,11 @@ def check_formula(record: Any, features: list[str] | None, k: int, fit_intercept
         for name in ("encoder_state", "transform_state"):
             json_object(state[name], f"{where}.{side}.{name}", (), strict=False)
             plain_json(state[name], f"{where}.{side}.{name}")
-    if boolean(bool(fit_intercept), "fit_intercept") != (INTERCEPT in columns):
+    absorb = strings(record.get("absorb", []), f"{where}.absorb", unique=True)
+    if "absorb" in record and not absorb:
+        raise invalid(f"{where}.absorb", absorb, "the fixed effects' column names")
+    # Fixed effects absorb the formula's intercept.
+    if boolean(bool(fit_intercept), "fit_intercept") != (INTERCEPT in columns and not absorb):
         raise InputError("the model metadata is invalid: the formula and the parameters "
                          "disagree on the intercept")  # fmt: skip
     if features is not None and [c for c in columns if c != INTERCEPT] != features:

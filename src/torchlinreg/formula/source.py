@@ -120,7 +120,16 @@ def learn_from_source(
 ) -> FormulaSpec:
     """The formula's learned state for a file: structure and stateful transforms from
     the first batch; categories, where the formula has any, from every row, read in a
-    first pass (``begin_pass`` names it on the progress line)."""
+    first pass (``begin_pass`` names it on the progress line). Fixed effects (``| firm``)
+    are refused: a streamed formula does not absorb them."""
+    from .absorbed import split_absorbed
+
+    if split_absorbed(formula)[1]:
+        raise InputError(
+            f"the formula {formula!r} absorbs fixed effects, which a streamed formula does "
+            "not; name them with --absorb (e.g. --absorb firm,year) with --target and "
+            "--features, or fit with torchlinreg.ols in Python"
+        )
     parsed = parse(formula, source.columns)
     require_variables(formula, side_variables(parsed.lhs) + side_variables(parsed.rhs),
                       source.columns)  # fmt: skip

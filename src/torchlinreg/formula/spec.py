@@ -19,6 +19,7 @@ import numpy as np
 from ..data.options import option
 from ..errors import InputError
 from ._formulaic import formulaic, one_line
+from .absorbed import split_absorbed
 from .state_json import from_json, to_json
 
 INTERCEPT = "Intercept"  # formulaic's name for the column of ones
@@ -29,12 +30,14 @@ _OPTIONS = {"na_action": "ignore", "output": "numpy", "materializer": "pandas"}
 
 def parse(formula: str, columns: Sequence[str] = ()) -> Any:
     """formulaic's parsed formula, with a target; a clear error otherwise (which shows
-    how to quote a column of ``columns`` whose name is not a Python name)."""
+    how to quote a column of ``columns`` whose name is not a Python name). Of a formula
+    with fixed effects (``y ~ x | firm``), the part before the ``|`` (:mod:`.absorbed`)."""
     fl = formulaic()
     if not isinstance(formula, str) or not formula.strip():
         raise InputError(f"the formula must be text such as 'y ~ x1 + C(g)'; got {formula!r}")
+    model = split_absorbed(formula)[0]
     try:
-        parsed = fl.Formula(formula)
+        parsed = fl.Formula(model)
     except Exception as exc:  # noqa: BLE001 - formulaic raises several kinds here
         quoted = [c for c in columns if not c.isidentifier() and c in formula]
         hint = (
@@ -79,7 +82,14 @@ class FormulaSpec:
 
     @property
     def fit_intercept(self) -> bool:
-        return INTERCEPT in self.record["columns"]
+        """Whether the model has an intercept: the formula's, unless fixed effects
+        absorb it."""
+        return INTERCEPT in self.record["columns"] and not self.absorb
+
+    @property
+    def absorb(self) -> list[str]:
+        """The fixed effects' columns (after the formula's ``|``; none without one)."""
+        return list(self.record.get("absorb", []))
 
     @property
     def feature_names(self) -> list[str]:
@@ -148,6 +158,9 @@ class FormulaSpec:
                 "encoder_state": to_json(_without_contrasts(learned.encoder_state)),
                 "transform_state": to_json(learned.transform_state),
             }
+        absorb = split_absorbed(formula)[1]
+        if absorb:
+            record["absorb"] = absorb
         record["variables"] = record.pop("rhs_variables")
         record["target_variables"] = record.pop("lhs_variables")
         spec = cls(record)
@@ -241,7 +254,7 @@ class FormulaSpec:
                 f"it was fitted with ({list(expected)}); was another formulaic version used?"
             )
         out = np.asarray(built, dtype=np.float64)
-        if side == "rhs" and self.fit_intercept:
+        if side == "rhs" and INTERCEPT in names:  # the model's intercept, or absorbed
             out = np.delete(out, names.index(INTERCEPT), axis=1)
         if null is not None:
             out[null] = np.nan
