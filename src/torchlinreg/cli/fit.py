@@ -74,6 +74,7 @@ def fit_options(args: argparse.Namespace) -> Any:
         checkpoint=checkpoint_path(args) if args.method == "gd" else None,
         resume=args.resume,
         formula=args.formula,
+        absorb=args.absorb,
         **_cv_options(args),
         **_penalized_options(args),
     )

@@ -324,6 +324,14 @@ def _fit_columns(fit: argparse.ArgumentParser) -> None:
         "rows with missing values: stop with an error (default) or drop them",
     )
     cols.add_argument("--delimiter", help="CSV field separator (default: ',' or tab for .tsv)")
+    cols.add_argument(
+        "--absorb",
+        type=_columns,
+        default=[],
+        metavar="A,B,...",
+        help="fixed effects to absorb (columns of labels, e.g. firm,year), in place of the "
+        "intercept; holds the fit's columns in memory (one process)",
+    )
 
 
 def _fit_formula(fit: argparse.ArgumentParser) -> None:

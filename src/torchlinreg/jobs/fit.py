@@ -56,6 +56,7 @@ class FitOptions:
     checkpoint: str | None = None  # gradient training: where checkpoints go
     resume: str | None = None  # gradient training: the checkpoint to continue from
     formula: str | None = None  # "y ~ x1 + C(g)": the columns, targets and intercept
+    absorb: list[str] = field(default_factory=list)  # --absorb: fixed effects (jobs/absorb.py)
     # Cross-validation (jobs/cv.py): --cv K, --ridge-path/--lasso-path, --alphas,
     # --fold-column (else hashed row numbers with --seed)
     cv: int | None = None
@@ -81,6 +82,9 @@ class FitOptions:
             self.cov_type = "cluster" if self.cov_type == "nonrobust" else self.cov_type
         elif self.cov_type == "cluster":
             raise InputError("--cov-type cluster needs --cluster COL, the column of group labels")
+        from .absorb import check_absorb_options
+
+        check_absorb_options(self)
         from .econometrics import check as check_econometrics
 
         check_econometrics(self)
@@ -153,7 +157,12 @@ def fit_file(
     ``rows`` and ``dropped`` count every rank's rows."""
     from ..stats.fit import fit_statistics
 
-    if options.robust and path == "-":  # refused before standard input is read
+    if options.absorb and group is not None:
+        raise InputError(
+            "--absorb holds the rows in memory in one process (streamed absorption is not "
+            "built yet); it does not run under torchrun: fit in one process"
+        )
+    if options.robust and path == "-" and not options.absorb:  # refused before reading
         raise InputError(
             f"--cov-type {options.cov_type} reads the data twice; standard input cannot "
             "be: write the data to a file first"
@@ -192,11 +201,19 @@ def fit_file(
         if spec is not None:
             model.formula_ = spec  # kept in the model file, applied by predict
         stats = fit_statistics(state, model.coef_, model.intercept_)
+        if options.absorb:
+            from .absorb import absorbed_statistics
+
+            stats = absorbed_statistics(stats, model)
         info = _fit_info(path, options, counted.dropped, model, state, stats, group)
         if options.summary:
             if options.robust:
                 passes.begin(f"{options.cov_type} covariance")
-            found = summaries(source, design, options, model, group)
+            if options.absorb:  # its covariance was computed at fit time
+                one = model.summary(level=options.level)
+                found = one if isinstance(one, list) else [one]
+            else:
+                found = summaries(source, design, options, model, group)
             info["summary"] = [s.to_dict() for s in found]
             if options.tests:
                 from .econometrics import restriction_tests
@@ -333,7 +350,12 @@ def _fit(
     Dependent columns are refused; the library's other warnings are passed on."""
     with warnings.catch_warnings(record=True) as caught, one_core_for_reading():
         warnings.simplefilter("always")
-        if options.huber is not None:
+        if options.absorb:
+            from .absorb import fit_absorbed
+
+            model = fit_absorbed(source, design, options, rows)
+            state = model.state_
+        elif options.huber is not None:
             from .penalized import fit_huber
 
             model, state = fit_huber(source, design, options, rows, group)
