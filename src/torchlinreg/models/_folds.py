@@ -127,19 +127,14 @@ def kfold_share(
 def check_labels(folds: Any, n_rows: int, *, row_offset: int = 0) -> np.ndarray:
     """Fold labels as a 1-D array, one per row, none missing (the first missing one
     named by its row, counted from ``row_offset``)."""
-    from ..stats.cov_types import _missing
+    from ..stats.cov_types import missing_rows
 
     labels = np.asarray(folds.to_numpy() if hasattr(folds, "to_numpy") else folds)
     if labels.ndim != 1 or len(labels) != n_rows:
         raise InputError(
             f"folds must hold one fold label per row ({n_rows}); got shape {labels.shape}"
         )
-    if labels.dtype.kind == "f":
-        missing = np.flatnonzero(np.isnan(labels))
-    elif labels.dtype == object:
-        missing = np.flatnonzero([_missing(v) for v in labels.tolist()])
-    else:
-        missing = np.empty(0, dtype=np.intp)
+    missing = missing_rows(labels)
     if len(missing):
         raise InputError(
             f"folds holds missing labels: the fold of row {row_offset + int(missing[0])} "

@@ -23,7 +23,7 @@ def check_cov_type(cov_type: Any, what: str = "cov_type") -> str:
     return cov_type
 
 
-def _missing(label: Any) -> bool:
+def missing_label(label: Any) -> bool:
     """None, a NaN (unequal to itself) or pandas' NA (whose comparisons are NA)."""
     if label is None or type(label).__name__ == "NAType":
         return True
@@ -76,6 +76,15 @@ def group_labels(groups: Any, n_rows: int, *, row_offset: int = 0) -> Any:
     return LabelPair(a, b)
 
 
+def missing_rows(labels: np.ndarray) -> np.ndarray:
+    """The positions of the missing labels (:func:`missing_label`) in a 1-D array."""
+    if labels.dtype.kind == "f":
+        return np.flatnonzero(np.isnan(labels))
+    if labels.dtype == object:
+        return np.flatnonzero([missing_label(v) for v in labels.tolist()])
+    return np.empty(0, dtype=np.intp)
+
+
 def one_way_labels(groups: Any, n_rows: int, *, row_offset: int = 0) -> np.ndarray:
     """``groups`` as a 1-D array of one cluster label per row, checked: as many labels
     as rows, none missing (the first missing one is named by its row, counted from
@@ -87,12 +96,7 @@ def one_way_labels(groups: Any, n_rows: int, *, row_offset: int = 0) -> np.ndarr
         raise InputError(
             f"groups has {len(labels)} labels for {n_rows} rows; give one group label per row"
         )
-    if labels.dtype.kind == "f":
-        missing = np.flatnonzero(np.isnan(labels))
-    elif labels.dtype == object:
-        missing = np.flatnonzero([_missing(v) for v in labels.tolist()])
-    else:
-        missing = np.empty(0, dtype=np.intp)
+    missing = missing_rows(labels)
     if len(missing):
         row = row_offset + int(missing[0])
         raise InputError(

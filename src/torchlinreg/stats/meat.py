@@ -39,6 +39,7 @@ from ..errors import InputError
 from ..solvers import dd
 from ..solvers.solve import scaled_condition
 from ..solvers.state import LeastSquaresState
+from .cov_types import missing_label
 from .covariance import pairing_tolerance, triangular_inverse
 
 if TYPE_CHECKING:
@@ -93,16 +94,6 @@ class Meat:
     leverage_error: float = 0.0  # bound on the relative error leverages leave in M
 
 
-def _missing(label: Any) -> bool:
-    """None, a NaN (unequal to itself) or pandas' NA (whose comparisons are NA)."""
-    if label is None or type(label).__name__ == "NAType":
-        return True
-    try:
-        return bool(label != label)
-    except (TypeError, ValueError):
-        return False
-
-
 class _Groups:
     """Maps cluster labels, chunk by chunk, to consecutive group ids."""
 
@@ -112,7 +103,7 @@ class _Groups:
     def map(self, labels: np.ndarray) -> np.ndarray:
         if labels.dtype.kind == "f" and np.isnan(labels).any():
             raise InputError("groups holds missing labels (NaN); fill them in or drop those rows")
-        if labels.dtype == object and any(_missing(v) for v in labels.tolist()):
+        if labels.dtype == object and any(missing_label(v) for v in labels.tolist()):
             raise InputError(
                 "groups holds missing labels (None, NaN or NA); fill them in or drop those rows"
             )
