@@ -41,6 +41,7 @@ from ..solvers.solve import scaled_condition
 from ..solvers.state import LeastSquaresState
 from .cov_types import missing_label
 from .covariance import pairing_tolerance, triangular_inverse
+from .scores import LabelIds
 
 if TYPE_CHECKING:
     from ..distributed.group import Group
@@ -94,11 +95,9 @@ class Meat:
     leverage_error: float = 0.0  # bound on the relative error leverages leave in M
 
 
-class _Groups:
-    """Maps cluster labels, chunk by chunk, to consecutive group ids."""
-
-    def __init__(self) -> None:
-        self.ids: dict[Any, int] = {}
+class _Groups(LabelIds):
+    """Maps cluster labels, chunk by chunk, to consecutive group ids; missing labels
+    refused."""
 
     def map(self, labels: np.ndarray) -> np.ndarray:
         if labels.dtype.kind == "f" and np.isnan(labels).any():
@@ -107,18 +106,7 @@ class _Groups:
             raise InputError(
                 "groups holds missing labels (None, NaN or NA); fill them in or drop those rows"
             )
-        if labels.dtype == object:  # mixed Python objects: map row by row
-            return np.fromiter(
-                (self.ids.setdefault(v, len(self.ids)) for v in labels.tolist()),
-                dtype=np.int64,
-                count=len(labels),
-            )
-        # Map each distinct label once, then every row by the inverse index.
-        uniq, inverse = np.unique(labels, return_inverse=True)
-        mapped = np.array(
-            [self.ids.setdefault(u, len(self.ids)) for u in uniq.tolist()], dtype=np.int64
-        )
-        return mapped[inverse.reshape(-1)]
+        return super().map(labels)
 
 
 def _block_residuals(

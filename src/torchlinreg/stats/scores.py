@@ -163,12 +163,13 @@ class LabelIds:
 
     def map(self, labels: np.ndarray) -> np.ndarray:
         labels = np.asarray(labels)
-        if labels.dtype == object:
+        if labels.dtype == object:  # mixed Python objects: map row by row
             return np.fromiter(
                 (self.ids.setdefault(v, len(self.ids)) for v in labels.tolist()),
                 dtype=np.int64,
                 count=len(labels),
             )
+        # Map each distinct label once, then every row by the inverse index.
         uniq, inverse = np.unique(labels, return_inverse=True)
         mapped = np.array(
             [self.ids.setdefault(u, len(self.ids)) for u in uniq.tolist()], dtype=np.int64
