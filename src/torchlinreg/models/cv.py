@@ -475,13 +475,9 @@ class LassoCV(ElasticNetCV):
         max_iter: int = 1000,
         random_state: int | None = None,
     ) -> None:
-        self.eps = eps
-        self.alphas = alphas
-        self.cv = cv
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.random_state = random_state
+        # l1_ratio is set (to 1) but is no parameter of LassoCV, as in scikit-learn's.
+        super().__init__(l1_ratio=1.0, eps=eps, alphas=alphas, cv=cv, fit_intercept=fit_intercept,
+                         tol=tol, max_iter=max_iter, random_state=random_state)  # fmt: skip
 
     def _l1_ratios(self) -> list[float]:
         return [1.0]

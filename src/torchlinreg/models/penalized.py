@@ -234,12 +234,9 @@ class Lasso(ElasticNet):
         warm_start: bool = False,
         device: DeviceLike | None = None,
     ) -> None:
-        self.alpha = alpha
-        self.fit_intercept = fit_intercept
-        self.max_iter = max_iter
-        self.tol = tol
-        self.warm_start = warm_start
-        self.device = device
+        # l1_ratio is set (to 1) but is no parameter of Lasso, as in scikit-learn's.
+        super().__init__(alpha, l1_ratio=1.0, fit_intercept=fit_intercept, max_iter=max_iter,
+                         tol=tol, warm_start=warm_start, device=device)  # fmt: skip
 
     def _l1_ratio(self) -> Any:
         return 1.0
