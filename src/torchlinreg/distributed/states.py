@@ -67,25 +67,27 @@ def merge_across(group: Group, state: LeastSquaresState) -> LeastSquaresState:
     state of the same problem, its pending rows already folded). A merge whose sums
     overflow is found on every rank after the broadcast, not where it happened."""
 
-    def merge(mine: LeastSquaresState, theirs: LeastSquaresState) -> LeastSquaresState:
-        if _finite(mine) and _finite(theirs):
-            try:
-                return mine.merge(theirs)
-            except (InputError, RuntimeError):  # overflow, or LAPACK on what overflowed
-                pass
-        # Carried to every rank as a non-finite R, and refused there.
-        mine.R.fill_(float("inf"))
-        return mine
-
     merged = group.reduce(
         state.copy(),
-        merge,
+        merge_or_mark,
         lambda s: list(pack(s)),
         lambda parts: unpack(parts[0], parts[1], state),
     )
     if not _finite(merged):
         raise InputError(OVERFLOW)
     return merged
+
+
+def merge_or_mark(mine: LeastSquaresState, theirs: LeastSquaresState) -> LeastSquaresState:
+    """``mine`` merged with ``theirs``; never raises (a reduction's combine must not):
+    a failed merge is marked by a non-finite R, carried to every rank and refused there."""
+    if _finite(mine) and _finite(theirs):
+        try:
+            return mine.merge(theirs)
+        except (InputError, RuntimeError):  # overflow, or LAPACK on what overflowed
+            pass
+    mine.R.fill_(float("inf"))
+    return mine
 
 
 def _finite(state: LeastSquaresState) -> bool:

@@ -282,7 +282,7 @@ def merge_folds_across(group: Group, parts: list[LeastSquaresState]) -> list[Lea
     all K states (packed into two tensors), up the tree of
     :meth:`~torchlinreg.distributed.group.Group.reduce`. A merge that overflows is found
     on every rank after the broadcast."""
-    from ..distributed.states import pack, unpack
+    from ..distributed.states import merge_or_mark, pack, unpack
 
     like = parts[0]
 
@@ -297,25 +297,12 @@ def merge_folds_across(group: Group, parts: list[LeastSquaresState]) -> list[Lea
     def combine(
         mine: list[LeastSquaresState], theirs: list[LeastSquaresState]
     ) -> list[LeastSquaresState]:
-        return [_merge_or_mark(a, b) for a, b in zip(mine, theirs, strict=True)]
+        return [merge_or_mark(a, b) for a, b in zip(mine, theirs, strict=True)]
 
     merged = group.reduce([s.copy() for s in parts], combine, pack_all, unpack_all)
     if not all(bool(torch.isfinite(s.R).all()) for s in merged):
         raise InputError(OVERFLOW)
     return merged
-
-
-def _merge_or_mark(mine: LeastSquaresState, theirs: LeastSquaresState) -> LeastSquaresState:
-    """``mine`` merged with ``theirs``; never raises (a reduction's combine must not):
-    a failed merge is marked by a non-finite R, refused on every rank afterwards."""
-    finite = bool(torch.isfinite(mine.R).all()) and bool(torch.isfinite(theirs.R).all())
-    if finite:
-        try:
-            return mine.merge(theirs)
-        except (InputError, RuntimeError):  # overflow, or LAPACK on what overflowed
-            pass
-    mine.R.fill_(float("inf"))
-    return mine
 
 
 def _agree_on_problem(
