@@ -71,19 +71,9 @@ def bench_ridge(X: np.ndarray, y: np.ndarray, splits: list, r: int, r_sk: int) -
     report("RidgeCV (5 folds, 20 alphas)", t_ours, t_sk, (ours.alpha_, theirs.alpha_), agree)
 
 
-CHILD = (
-    "import sys\n"
-    "from torchlinreg.cli import main\n"
-    "code = main(sys.argv[1:])\n"
-    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-    "print(hwm.split()[1], file=sys.stderr)\n"
-    "sys.exit(code)\n"
-)
-
-
 def bench_stream(rows: int) -> None:
     """The CLI's streamed `fit --cv 5 --lasso-path` on a Parquet file: time, peak RSS."""
-    from files import DATA, write_data
+    from files import CHILD, DATA, write_data
 
     path = DATA / f"bench_{rows}.parquet"
     write_data(path, rows, "parquet")
