@@ -218,3 +218,55 @@ def test_wide_data_with_offsets_take_the_shifted_normal_equations() -> None:
     ours = np.r_[fast.intercept_, fast.coef_]
     # κ ≈ 3 for the shifted design: 11 digits at least (normwise, slopes and intercept).
     assert np.abs(ours - ref).max() <= 1e-10 * np.abs(ref).max()
+
+
+def test_a_monotone_test_is_decided_as_on_the_exact_condition_number() -> None:
+    rng = np.random.default_rng(4)
+    A = np.linalg.qr(rng.normal(size=(400, 100)), mode="r") * np.geomspace(1, 1e-4, 100)
+    R = torch.as_tensor(np.linalg.qr(A, mode="r"))
+    s = np.linalg.svd(R.numpy(), compute_uv=False)
+    kappa = s[0] / s[-1]
+    low, high = Conditioning(R).kappa
+    assert low < kappa < high
+    # Critical values of κ below, inside (either side of κ) and above the bracket.
+    for critical, inside in ((low / 10, False), ((low + kappa) / 2, True),
+                             ((kappa + high) / 2, True), (high * 10, False)):  # fmt: skip
+        bracket = Conditioning(R)
+        limit = EPS * critical**2  # a threshold on ε·κ², as the normal equations' rule
+        assert bracket.decide(lambda k, limit=limit: EPS * k**2 <= limit) == (kappa <= critical)
+        assert bracket.exact == inside  # singular values only where the bracket straddles
+        gap = 1e-16 * (1 + critical)  # a gap against a tolerance growing with κ
+        assert Conditioning(R).decide(lambda k, gap=gap: gap > 1e-16 * (1 + k)) == (
+            kappa < critical
+        )
+
+
+def test_a_robust_summary_of_a_well_conditioned_fit_computes_singular_values_only_to_print(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(5)
+    n, p = 2000, 120
+    X = rng.normal(size=(n, p)) + 3.0
+    y = X @ rng.normal(size=p) + rng.normal(size=n)
+    calls = []
+    svdvals = torch.linalg.svdvals
+
+    def counted(*args: object, **kwargs: object) -> torch.Tensor:
+        calls.append(1)
+        return svdvals(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch.linalg, "svdvals", counted)
+    model = LinearRegression().fit(X, y)
+    summary = model.summary(cov_type="HC1", X=X, y=y)
+    monkeypatch.undo()
+    # For the two condition numbers the summary prints (κ₂ of the column-scaled design
+    # and statsmodels' of the design as given); every decision from the bracket.
+    assert len(calls) == 2
+    # Oracle: the HC1 sandwich in numpy; κ(A) is ~1e2 here, so 1e-9 is far above rounding.
+    A = np.column_stack([np.ones(n), X])
+    theta, *_ = np.linalg.lstsq(A, y, rcond=None)
+    bread = np.linalg.inv(A.T @ A)
+    meat = (A * ((y - A @ theta) ** 2)[:, None]).T @ A
+    hc1 = n / (n - p - 1) * bread @ meat @ bread
+    se = [c.std_error for c in summary.coefficients]
+    np.testing.assert_allclose(se, np.sqrt(np.diag(hc1)), rtol=1e-9)

@@ -170,6 +170,17 @@ class Conditioning:
             return False
         return self.value > threshold
 
+    def decide(self, test: Callable[[float], bool]) -> bool:
+        """``test(κ₂)`` for a ``test`` monotone in κ (a threshold on ε·κ², a tolerance
+        growing with κ): from the ends of the bracket where they agree, else from κ₂
+        itself. The same decision as ``test`` of the exact value, in the caller's own
+        arithmetic."""
+        low, high = self.kappa
+        at_low = test(low)
+        if at_low == test(high):
+            return at_low
+        return test(self.value)
+
     def rank_below(self, tolerance: Callable[[float], float]) -> bool:
         """Whether σₚ ≤ tolerance(σ₁): the factor counts as rank deficient."""
         if self.sigma_min[1] <= tolerance(self.sigma_max[0]):
