@@ -12,13 +12,14 @@ design's condition number.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import InputError
 from ..solvers import dd
-from ..solvers.solve import column_scale, scaled_condition
+from ..solvers.solve import column_scale, design_conditioning
 from ..solvers.state import LeastSquaresState
 from .rounding import householder_gamma
 
@@ -89,10 +90,9 @@ def check_same_data(state: LeastSquaresState, meat: Meat) -> None:
         )
     if meat.target_sums is None:
         return  # R_s singular: no Q to compare in
-    tol = pairing_tolerance(state)
     y_norms = expected[state.n_params :].sqrt()
     target_gap = (meat.target_sums.cpu() - state.R_target.cpu()).abs().amax(0) / y_norms
-    if bool((target_gap > tol).any()) or meat.gram_gap > tol:
+    if pairing_decides(state, lambda tol: bool((target_gap > tol).any()) or meat.gram_gap > tol):
         raise InputError(
             "the data read for the robust covariance are not the data the model was "
             "fitted on (the rows of X and y are not paired as they were: rows reordered "
@@ -109,7 +109,19 @@ def pairing_tolerance(state: LeastSquaresState) -> float:
     that of the column-scaled R_s (power-of-two scales leave each column's norm in
     [½, 1)). The pass adds its own rounding of n terms, below γ.
     """
-    kappa = scaled_condition(state.R_design)
+    return _pairing_tolerance_at(state, design_conditioning(state).value)
+
+
+def pairing_decides(state: LeastSquaresState, test: Callable[[float], bool]) -> bool:
+    """``test(pairing_tolerance(state))`` for a ``test`` monotone in the tolerance (a gap
+    against it): decided from the cached bracket of κ where its ends agree, so the
+    singular values are computed only where a gap falls between the two tolerances."""
+    conditioning = design_conditioning(state)
+    return conditioning.decide(lambda kappa: test(_pairing_tolerance_at(state, kappa)))
+
+
+def _pairing_tolerance_at(state: LeastSquaresState, kappa: float) -> float:
+    # Nondecreasing in κ, also in floating point: tests of it stay monotone.
     return householder_gamma(state) * (1 + 2 * math.sqrt(state.n_params) * kappa)
 
 

@@ -37,10 +37,10 @@ import torch
 from ..data.chunks import Chunk
 from ..errors import InputError
 from ..solvers import dd
-from ..solvers.solve import scaled_condition
+from ..solvers.solve import design_conditioning
 from ..solvers.state import LeastSquaresState
 from .cov_types import missing_label
-from .covariance import pairing_tolerance, triangular_inverse
+from .covariance import pairing_decides, triangular_inverse
 from .scores import LabelIds
 
 if TYPE_CHECKING:
@@ -201,7 +201,8 @@ def robust_meat(
     )
     # A probe that finds S far from I beyond the pairing tolerance is other data: the
     # check refuses it, no need to pass again.
-    if meat.gram is None and inexact and meat.gram_gap <= pairing_tolerance(state):
+    gap = meat.gram_gap
+    if meat.gram is None and inexact and pairing_decides(state, lambda tol: gap <= tol):
         meat = _pass(items, ctx, cov_type, None, True, group)
     if leverages and meat.leverage_error > _LEVERAGE_DIGITS and again and meat.gram is not None:
         meat = _pass(items, ctx, cov_type, torch.linalg.inv(meat.gram), True, group)
@@ -224,7 +225,9 @@ class _Context:
 
     @property
     def refine(self) -> bool:
-        return self.full_rank and _EPS * scaled_condition(self.state.R_design) > _Z_DIGITS
+        # The cached bracket of κ decides (κ itself only where the threshold is inside).
+        conditioning = design_conditioning(self.state)
+        return self.full_rank and conditioning.decide(lambda kappa: _EPS * kappa > _Z_DIGITS)
 
     @property
     def d(self) -> torch.Tensor | None:
