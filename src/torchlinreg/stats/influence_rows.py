@@ -36,9 +36,9 @@ import torch
 
 from ..data.chunks import Chunk
 from ..errors import InputError
-from ..solvers.solve import scaled_condition
+from ..solvers.solve import design_conditioning
 from ..solvers.state import LeastSquaresState
-from .covariance import pairing_tolerance, to_data_coordinates, triangular_inverse
+from .covariance import pairing_decides, to_data_coordinates, triangular_inverse
 
 # The z rows, residuals and column sums are those of the robust covariance's pass, which
 # already keeps them accurate on offset, badly conditioned designs (see .meat).
@@ -97,7 +97,8 @@ def prepare(model: Any) -> Fitted:
     theta = model._theta().to(device=state.device, dtype=torch.float64)
     inv = triangular_inverse(state.R_design)
     K = to_data_coordinates(state, inv)
-    refine = _EPS * scaled_condition(state.R_design) > _Z_DIGITS
+    # The cached bracket of κ decides (κ itself only where the threshold is inside).
+    refine = design_conditioning(state).decide(lambda kappa: _EPS * kappa > _Z_DIGITS)
     features, _ = model._names()
     names = (("intercept",) if state.fit_intercept else ()) + tuple(features)
     rss = float(state.rss_of(theta)[0])
@@ -420,7 +421,7 @@ class SameData:
             )
         y_norm = float(expected[state.n_params :].sqrt()[0])
         gap = float((self.target_sums - state.R_target).abs().max()) / y_norm
-        if gap > pairing_tolerance(state):
+        if pairing_decides(state, lambda tol: gap > tol):
             raise InputError(
                 "the rows of X and y are not paired as they were in the fit (rows "
                 "reordered in one of them?); " + fix
