@@ -47,7 +47,7 @@ from ..data.chunks import Chunk
 from ..errors import InputError
 from ..solvers import dd
 from ..solvers.gram import GRAM_ACCURACY
-from ..solvers.solve import scaled_condition
+from ..solvers.solve import design_conditioning
 from . import meat as general
 
 # Rows per block: 16,384 × 101 float64 values (13 MB) per buffer. Reused buffers cost
@@ -97,7 +97,9 @@ def memory_meat(
         cov_type in ("HC0", "HC1", "cluster")
         and all(chunk.sample_weight is None for chunk, _ in items)
         and _no_overflow(state)
-        and general._EPS * scaled_condition(state.R_design) ** 2 <= GRAM_ACCURACY
+        and design_conditioning(state).decide(
+            lambda kappa: general._EPS * kappa**2 <= GRAM_ACCURACY
+        )
     )
     probe = general._probe_vectors(state.n_params, state.device)
     sums = _run(items, ctx, cov_type, design, probe, fitted_rows)
