@@ -149,9 +149,9 @@ def gram_accurate(state: LeastSquaresState) -> bool:
     """Whether states built from Gram matrices are accurate for the merged problem: the
     rule :func:`~torchlinreg.solvers.gram.gram_state` applies to one."""
     from ..solvers.gram import GRAM_ACCURACY
-    from ..solvers.solve import EPS, condition_number
+    from ..solvers.solve import EPS, design_conditioning
 
-    return bool(EPS * condition_number(state) ** 2 <= GRAM_ACCURACY)
+    return design_conditioning(state).decide(lambda kappa: EPS * kappa**2 <= GRAM_ACCURACY)
 
 
 def rank_share(
