@@ -195,6 +195,9 @@ def test_demo_plot(tmp_path: Path, capsys, monkeypatch) -> None:
     bad = tmp_path / "none" / "demo.png"
     code, stdout, err = run(["demo", "--plot", bad], capsys)
     assert code == 2 and stdout == "" and "does not exist" in err  # refused before training
+    code, stdout, err = run(["demo", "--plot", tmp_path / "demo.xyz"], capsys)
+    assert code == 2 and stdout == "" and err.count("\n") == 1 and ".png, .svg, .pdf" in err
+    assert not (tmp_path / "demo.xyz").exists()
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     code, stdout, err = run(["demo", "--plot", tmp_path / "x.png"], capsys)
     assert code == 2 and stdout == "" and "torchlinreg[plot]" in err

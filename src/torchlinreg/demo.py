@@ -119,12 +119,13 @@ def run_demo(
 
 
 def check_plot(path: str) -> None:
-    """Refuse ``demo --plot PATH`` before training: a missing directory, matplotlib
-    not installed."""
+    """Refuse ``demo --plot PATH`` before training: a missing directory, an image
+    format not written, matplotlib not installed."""
     from ._files import check_output_path
-    from .plots._mpl import require_matplotlib
+    from .plots._mpl import image_format, require_matplotlib
 
     check_output_path(path)
+    image_format(path)
     require_matplotlib()
 
 

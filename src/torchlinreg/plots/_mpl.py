@@ -42,14 +42,32 @@ def settings() -> Iterator[None]:
         yield
 
 
+# The image formats a figure is written in, by the path's suffix.
+IMAGE_FORMATS = ("png", "svg", "pdf")
+
+
+def image_format(path: str) -> str:
+    """The format of an image path, from its suffix (none: PNG); any other suffix is a
+    one-line InputError naming the ones written."""
+    import os
+
+    from ..errors import InputError
+
+    kind = os.path.splitext(path)[1].lower().lstrip(".") or "png"
+    if kind not in IMAGE_FORMATS:
+        raise InputError(
+            f"{path}: cannot write a {kind!r} image; name the file "
+            + ", ".join(f".{k}" for k in IMAGE_FORMATS)
+        )
+    return kind
+
+
 def save(figure: Any, path: str, dpi: int = 120) -> None:
     """Write ``figure`` to ``path`` (format by its suffix: .png, .svg, .pdf)
     atomically, so a failed write leaves nothing behind."""
-    import os
-
     from .._files import atomic_path, check_output_path
 
     check_output_path(path)
-    kind = os.path.splitext(path)[1].lower().lstrip(".") or "png"
+    kind = image_format(path)
     with settings(), atomic_path(path) as tmp:
         figure.savefig(tmp, format=kind, dpi=dpi)
