@@ -139,6 +139,13 @@ def test_absorbed_regressor_is_dropped_and_named() -> None:
     np.testing.assert_allclose(model.coef_, plain.coef_, rtol=1e-12)
 
 
+def test_every_regressor_absorbed_is_refused_naming_them() -> None:
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(20, 2)), rng.normal(size=20)
+    with pytest.raises(InputError, match=r"absorb every regressor \(x0, x1\)"):
+        LinearRegression().fit(X, y, absorb=np.arange(20))  # one level a row
+
+
 def test_intercept_is_absorbed() -> None:
     df = _panel(10)
     with_b = LinearRegression().fit(df[["x1", "x2"]], df.y, absorb=df[["f1", "f2"]])

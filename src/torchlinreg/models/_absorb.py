@@ -106,6 +106,13 @@ def _drop_features(model: ExactRegressor, p: int, dropped: list[int]) -> list[st
     names = getattr(model, "feature_names_in_", None)
     labels = [str(c) for c in names] if names is not None else [f"x{j}" for j in range(p)]
     gone = [labels[j] for j in dropped]
+    if len(dropped) == p:
+        raise InputError(
+            "the fixed effects absorb every regressor ("
+            + ", ".join(gone)
+            + "): each is constant within the levels of a factor, so nothing is left "
+            "to estimate; absorb fewer or coarser factors"
+        )
     warnings.warn(
         "the fixed effects absorb " + ", ".join(gone) + " entirely (constant within the "
         "levels of a factor): dropped from the regression (absorbed_.dropped)",
