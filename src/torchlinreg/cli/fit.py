@@ -222,7 +222,11 @@ def _fit_report(args: argparse.Namespace, result: Any) -> dict[str, Any]:
         "rows": result.rows,
         "dropped": result.dropped,
         "coefficients": coefficients(
-            estimator.coef_, estimator.intercept_, design.feature_names, design.targets
+            estimator.coef_,
+            estimator.intercept_,
+            design.feature_names,
+            design.targets,
+            absorbed=getattr(estimator, "absorbed_", None) is not None,
         ),
         "r2": result.stats["r2"],
         "rmse": result.stats["rmse"],

@@ -46,12 +46,27 @@ def _fit_lines(d: dict[str, Any]) -> list[str]:
     r2, rmse = fit.get("r2") or [], fit.get("rmse") or []
     for j, t in enumerate(d["targets"] if r2 and rmse else []):
         lines.append(f"  {printable(t)}: R² {r2_text(r2[j])}   RMSE {rmse[j]:.6g}")
+    absorbed = d.get("absorbed")
+    if absorbed:
+        lines.append("  " + _absorbed_line(absorbed))
     if d.get("condition_number") is not None:
         # Not the inference table's (statsmodels', of the design as given): this one is
         # κ₂ of the design the solver factors, which bounds the fit's accuracy.
         refined = ", refined" if d.get("refined") else ""
+        design = "demeaned by the fixed effects" if absorbed else "centred with an intercept"
         lines.append(
-            f"  rank {d.get('rank')}{refined}; condition number (columns scaled, centred with "
-            f"an intercept; bounds the fit's accuracy): {d['condition_number']:.3g}"
+            f"  rank {d.get('rank')}{refined}; condition number (columns scaled, {design}; "
+            f"bounds the fit's accuracy): {d['condition_number']:.3g}"
         )
     return lines
+
+
+def _absorbed_line(absorbed: dict[str, Any]) -> str:
+    """The fixed effects a model absorbed (its file's ``absorbed`` record), one line."""
+    factors = ", ".join(
+        f"{printable(f)} ({L:,} levels)"
+        for f, L in zip(absorbed["factors"], absorbed["n_levels"], strict=True)
+    )
+    dropped = absorbed.get("dropped") or []
+    gone = f"; dropped, absorbed entirely: {name_list(dropped)}" if dropped else ""
+    return f"fixed effects absorbed (no intercept row): {factors}{gone}"

@@ -54,14 +54,20 @@ def _digest(value: Any) -> str:
 
 
 def coefficients(
-    coef: Any, intercept: Any, features: Sequence[str], targets: Sequence[str]
+    coef: Any,
+    intercept: Any,
+    features: Sequence[str],
+    targets: Sequence[str],
+    *,
+    absorbed: bool = False,
 ) -> dict[str, dict[str, float]]:
     """``{target: {"intercept": b, feature: w, ...}}`` from coefficients shaped (p,) or
-    (k, p) and intercepts shaped () or (k,)."""
+    (k, p) and intercepts shaped () or (k,). With fixed effects ``absorbed`` there is no
+    intercept row: the factors' effects take its place (a 0 would read as a fitted one)."""
     coef, intercept = np.atleast_2d(coef), np.atleast_1d(intercept)
     return {
         t: {
-            "intercept": float(intercept[j]),
+            **({} if absorbed else {"intercept": float(intercept[j])}),
             **{f: float(coef[j, i]) for i, f in enumerate(features)},
         }
         for j, t in enumerate(targets)

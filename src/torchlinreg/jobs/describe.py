@@ -30,9 +30,13 @@ def describe_model(model_path: str) -> dict[str, Any]:
         "targets": targets,
         "features": features,
         "one_hot": design.one_hot,
-        "coefficients": coefficients(coef, intercept, features, targets),
+        "coefficients": coefficients(
+            coef, intercept, features, targets, absorbed=meta.get("absorbed") is not None
+        ),
         **meta["info"],
     }
+    if meta.get("absorbed") is not None:
+        described["absorbed"] = meta["absorbed"]
     own = _own_fitted(meta)
     if own:
         described["fitted"] = own

@@ -66,7 +66,8 @@ def coefficient_table(model: Any) -> dict[str, dict[str, float]]:
     targets = list(getattr(model, "target_names_", None) or [])
     if len(targets) != coef.shape[0]:
         targets = ["y"] if coef.shape[0] == 1 else [f"y{j}" for j in range(coef.shape[0])]
-    return coefficients(coef, model.intercept_, features, targets)
+    absorbed = getattr(model, "absorbed_", None) is not None
+    return coefficients(coef, model.intercept_, features, targets, absorbed=absorbed)
 
 
 def influence_refusal(model: Any) -> str:

@@ -1,0 +1,82 @@
+"""What the command line prints of a model fitted with fixed effects absorbed: no
+intercept row (the factors' effects take its place; the stored intercept is 0 and would
+read as a fitted one), the factors and their levels named, in ``fit``'s and
+``summary MODEL``'s text and JSON, and the report's coefficient table.
+
+The oracle for the levels is the data itself (the number of distinct labels), for the
+coefficients the library's own fit on the same rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from torchlinreg import LinearRegression
+from torchlinreg.cli import main
+
+pd = pytest.importorskip("pandas")
+
+
+def _cli(argv: list[Any]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def fitted(tmp_path: Path) -> tuple[Path, Any]:
+    rng = np.random.default_rng(3)
+    n = 240
+    firm = rng.integers(0, 12, n)
+    df = pd.DataFrame({"firm": [f"f{i}" for i in firm], "x1": rng.normal(size=n)})
+    df["x2"] = rng.normal(size=n)
+    df["y"] = df.x1 - 2 * df.x2 + rng.normal(size=12)[firm] + rng.normal(size=n)
+    data, model = tmp_path / "panel.csv", tmp_path / "fe.safetensors"
+    df.to_csv(data, index=False)
+    code, out, err = _cli(["fit", data, "--target", "y", "--absorb", "firm", "-o", model])
+    assert code == 0, err
+    assert "intercept" not in out
+    return model, df
+
+
+def test_summary_text_names_the_factors_and_prints_no_intercept(fitted: Any) -> None:
+    model, df = fitted
+    code, out, err = _cli(["summary", model])
+    assert code == 0, err
+    assert "intercept" not in out.replace("no intercept row", "")
+    levels = df.firm.nunique()
+    assert f"fixed effects absorbed (no intercept row): firm ({levels} levels)" in out
+    assert "demeaned by the fixed effects" in out
+
+
+def test_summary_json_keeps_the_absorbed_record(fitted: Any) -> None:
+    model, df = fitted
+    code, out, err = _cli(["summary", model, "--json"])
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["absorbed"]["factors"] == ["firm"]
+    assert d["absorbed"]["n_levels"] == [df.firm.nunique()]
+    assert list(d["coefficients"]["y"]) == ["x1", "x2"]
+    ref = LinearRegression().fit(df[["x1", "x2"]], df.y, absorb=df.firm)
+    got = [d["coefficients"]["y"][c] for c in ("x1", "x2")]
+    np.testing.assert_allclose(got, ref.coef_, rtol=1e-12)
+
+
+def test_report_table_has_no_intercept_row() -> None:
+    from torchlinreg.report.model import coefficient_table
+
+    rng = np.random.default_rng(4)
+    X, f = rng.normal(size=(80, 2)), rng.integers(0, 5, 80)
+    y = X @ [1.0, 2.0] + f + rng.normal(size=80)
+    absorbed = coefficient_table(LinearRegression().fit(X, y, absorb=f))
+    plain = coefficient_table(LinearRegression().fit(X, y))
+    assert list(absorbed["y"]) == ["x0", "x1"]
+    assert list(plain["y"]) == ["intercept", "x0", "x1"]
