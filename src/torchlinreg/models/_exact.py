@@ -275,6 +275,7 @@ class ExactRegressor(RegressorBase):
         *,
         feature_names: Sequence[str] | None = None,
         distributed: DistributedLike = False,
+        absorb: Sequence[str] | None = None,
     ) -> Self:
         """Fit from a stream of ``(X, y)`` or ``(X, y, sample_weight)`` chunks.
 
@@ -288,9 +289,21 @@ class ExactRegressor(RegressorBase):
         need the final coefficients), so it needs chunks that can be read again; for
         ``"cluster"`` each chunk is ``(X, y, sample_weight, groups)`` (``sample_weight``
         may be None), ``groups`` its rows' cluster labels.
+
+        ``absorb``: the names of fixed effects to absorb (``["firm", "year"]``); each
+        chunk is then ``(X, y, sample_weight, factors)`` (``groups`` fifth for
+        ``"cluster"``), ``factors`` its rows' labels as :meth:`fit` takes ``absorb``.
+        Two passes (one more for a robust ``cov_type``), memory bounded by the factors'
+        levels (docs/econometrics.md, Streamed).
         """
         from . import _fit_cov
 
+        if absorb is not None:
+            from . import _absorb_stream
+
+            if distributed is not False:
+                raise InputError("absorb= is fitted in one process, on in-memory rows or chunks")
+            return _absorb_stream.fit_chunks(self, chunks, absorb, feature_names)  # type: ignore[no-any-return]
         group = _group(distributed)
         cov_type = self._stream_cov_type() if group is None else group.agree(self._stream_cov_type)
         source = _fit_cov.fit_source(chunks, cov_type)
