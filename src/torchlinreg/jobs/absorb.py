@@ -1,18 +1,26 @@
 """``fit --absorb firm,year``: fixed effects absorbed from a file.
 
-The library absorbs fixed effects from rows in memory (alternating projections sweep
-every row many times); streamed absorption, a bounded number of passes over a file, is
-not built yet. So this option reads the columns the fit needs (features, targets,
-weights, the factors and cluster labels) into memory in one pass, with the usual
-missing-value rules for the numbers (``--missing``); a row missing a factor's or
-cluster's label is an error naming it. It then fits them with
-``LinearRegression(cov_type=...).fit(X, y, absorb=...)``: the covariance (nonrobust,
-HC0–HC3, one-way cluster) is computed at fit time, so the summary needs no second pass.
-It runs in one process (not under torchrun).
+A file is streamed in bounded memory (:mod:`torchlinreg.models._absorb_stream`): one
+pass gathers the factors' level sums and cross-tabulations, a second subtracts the
+fitted effects and folds the demeaned rows into the least-squares state, a third
+computes a robust covariance (nonrobust, HC0–HC3, one-way cluster; at fit time, so the
+summary needs no further pass). Memory grows with the factors' levels (and, for two
+large factors, with the distinct pairs of levels seen together), not with the rows.
+Standard input, which cannot be read twice, is held in memory and fitted with
+``LinearRegression(cov_type=...).fit(X, y, absorb=...)``.
+
+The usual missing-value rules apply to the numbers (``--missing``); a row missing a
+factor's or cluster's label is an error naming the file, row and column. A regressor
+the fixed effects absorb entirely (constant within the levels of a factor) is dropped
+with a one-line warning naming it, left out of the design the model file keeps, and
+listed in ``absorbed_.dropped`` (the summary notes it). It runs in one process (not
+under torchrun).
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,16 +72,85 @@ def check_absorb_options(options: FitOptions) -> None:
 
 
 def fit_absorbed(source: Source, design: Design, options: FitOptions, rows: FitRows) -> Any:
-    """``LinearRegression`` with ``options.absorb`` absorbed, fitted to the rows of the
-    file held in memory; ``rows`` counts the rows read and dropped."""
+    """``LinearRegression`` with ``options.absorb`` absorbed, fitted to the file's rows
+    (streamed where the file can be read again, else held in memory); ``rows`` counts
+    the rows read and dropped. Regressors absorbed entirely leave the design."""
     from ..data.design import require_columns
-    from ..data.named import NamedArray
-    from ..models.linear import LinearRegression
 
     labelled = list(
         dict.fromkeys([*options.absorb, *([options.cluster] if options.cluster else [])])
     )
     require_columns(source, labelled, "absorb")
+    if source.reiterable:
+        model = _fit_streamed(source, design, options, rows, labelled)
+    else:
+        model = _fit_in_memory(source, design, options, rows, labelled)
+    _drop_from_design(source, design, model.absorbed_.dropped)
+    return model
+
+
+def _fit_streamed(
+    source: Source, design: Design, options: FitOptions, rows: FitRows, labelled: list[str]
+) -> Any:
+    """The streamed absorption over passes of the file."""
+    from ..models._absorb import check_cov_type
+    from ..models._absorb_stream import fit_rows
+    from ..models.linear import LinearRegression
+
+    model = LinearRegression(cov_type=options.cov_type, device=options.device)
+    check_cov_type(options.cov_type)
+    rows.passes.planned += 1  # the level sums, before the fitting pass
+    read = _passes(source, design, options, rows, labelled)
+    fit_rows(model, read, list(options.absorb), design.feature_names, options.cov_type)
+    model.target_names_ = list(design.targets)
+    return model
+
+
+def _passes(
+    source: Source, design: Design, options: FitOptions, rows: FitRows, labelled: list[str]
+) -> Any:
+    """Each call a pass over the file as :class:`AbsorbRows`; the first counts the rows
+    read and dropped, and refuses too few."""
+    from ..data.prefetch import prefetched
+    from ..models._absorb_pass import AbsorbRows
+
+    names = ("fixed effects: level sums", "fitting (fixed effects subtracted)")
+    reads = 0
+
+    def read() -> Any:
+        nonlocal reads
+        reads += 1
+        what = (
+            names[reads - 1] if reads <= len(names) else "demeaned rows: covariance or refinement"
+        )
+        rows.passes.begin(what)
+        for chunk, raw in prefetched(chunks(source, design, keep=labelled)):
+            if reads == 1:
+                rows.rows += chunk.X.shape[0]
+                rows.dropped += chunk.dropped
+            labels = [
+                _labels(source, chunk, raw, name, "fixed effect's label") for name in options.absorb
+            ]
+            groups = None
+            if options.cluster:
+                groups = _labels(source, chunk, raw, options.cluster, "cluster label")
+            yield AbsorbRows(chunk.as_solver_chunk(), labels, groups, chunk.start)
+        if reads == 1 and rows.rows < rows.n_params:
+            from .passes import too_few_rows
+
+            raise too_few_rows(source, rows.rows, rows.dropped, rows.n_params)
+
+    return read
+
+
+def _fit_in_memory(
+    source: Source, design: Design, options: FitOptions, rows: FitRows, labelled: list[str]
+) -> Any:
+    """The rows the fit needs held in memory (standard input) and fitted with the
+    library's ``fit(X, y, absorb=...)``."""
+    from ..data.named import NamedArray
+    from ..models.linear import LinearRegression
+
     rows.passes.begin("fitting (rows in memory, fixed effects absorbed)")
     parts: list[DesignChunk] = []
     labels: dict[str, list[np.ndarray]] = {c: [] for c in labelled}
@@ -101,13 +178,34 @@ def fit_absorbed(source: Source, design: Design, options: FitOptions, rows: FitR
     factors = {name: found[name] for name in options.absorb}
     model = LinearRegression(cov_type=options.cov_type, device=options.device)
     model.fit(NamedArray(X, design.feature_names), y, w, groups=groups, absorb=factors)
-    if model.absorbed_.dropped:
-        gone = ", ".join(model.absorbed_.dropped)
-        raise InputError(
-            f"{source.name}: the fixed effects absorb {gone} entirely (constant within the "
-            "levels of a factor); leave it out with --exclude"
-        )
     return model
+
+
+def _drop_from_design(source: Source, design: Design, dropped: Sequence[str]) -> None:
+    """Leave the regressors the fixed effects absorbed out of ``design`` (the model
+    file's, which ``predict`` replays), with a one-line warning naming them. A one-hot
+    column goes whole: one absorbed in part is an error."""
+    if not dropped:
+        return
+    gone = set(dropped)
+    removed = [c for c in design.inputs if c not in design.one_hot and c in gone]
+    for column in design.one_hot:
+        levels = {f"{column}={c}" for c in design.levels(column)}
+        if levels <= gone:
+            removed.append(column)
+        elif levels & gone:
+            raise InputError(
+                f"{source.name}: the fixed effects absorb {', '.join(sorted(levels & gone))} "
+                f"but not every level of the one-hot column {column!r}; leave the column out "
+                "with --exclude"
+            )
+    design.inputs = [c for c in design.inputs if c not in removed]
+    warnings.warn(
+        f"{source.name}: the fixed effects absorb {', '.join(dropped)} entirely (constant "
+        "within the levels of a factor): dropped from the regression",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def _labels(source: Source, chunk: DesignChunk, raw: Any, name: str, what: str) -> np.ndarray:
