@@ -22,7 +22,7 @@ from ..errors import InputError, RankDeficientWarning
 
 if TYPE_CHECKING:
     from ..data.chunks import Chunk
-    from ..solvers.absorb.demean import Demeaned
+    from ..solvers.absorb.demean import Demeaned, DemeanedXY
     from ..stats.absorbed import AbsorbedEffects
     from ._exact import ExactRegressor
 
@@ -47,7 +47,7 @@ def check_cov_type(cov_type: str, groups: Any = None) -> None:
 def fit(model: ExactRegressor, X: Any, y: Any, sample_weight: Any, groups: Any, absorb: Any) -> Any:
     """:meth:`ExactRegressor.fit` with ``absorb`` (factor labels, one row per row of X)."""
     from ..data.chunks import validate_chunk
-    from ..solvers.absorb.demean import absorbed_columns, demean
+    from ..solvers.absorb.demean import absorbed_columns, demean_xy
     from ..solvers.absorb.factors import encode_in_memory, factor_columns
     from ..stats.cov_types import group_labels
     from . import _fit_cov
@@ -61,16 +61,20 @@ def fit(model: ExactRegressor, X: Any, y: Any, sample_weight: Any, groups: Any, 
     codes = encode_in_memory(names, columns)
     labels = None if groups is None else group_labels(groups, n)
     model._set_feature_names(X, y)
-    Z = torch.cat([chunk.X.to(torch.float64).cpu(), chunk.Y.cpu()], dim=1)
+    X64, Y64 = chunk.X.to(torch.float64).cpu(), chunk.Y.to(torch.float64).cpu()
     w = None if chunk.sample_weight is None else chunk.sample_weight.cpu()
     levels = [int(c.max()) + 1 if len(c) else 0 for c in codes]
-    demeaned = demean(Z, w, codes, levels, **tolerances(model))
-    dropped = absorbed_columns(Z[:, :p], demeaned.residuals[:, :p], w, ABSORBED_RTOL)
-    inner = _demeaned_chunk(chunk, demeaned.residuals, p, dropped)
+    demeaned = demean_xy(X64, Y64, w, codes, levels, **tolerances(model))
+    dropped = absorbed_columns(X64, demeaned.X, w, ABSORBED_RTOL)
+    inner = _demeaned_xy_chunk(chunk, demeaned.X, demeaned.Y, dropped)
     features = _drop_features(model, p, dropped)
     _fit_demeaned(model, inner)
-    nested = _nested(codes, levels, labels) if cov_type == "cluster" else (False,) * len(codes)
-    model.absorbed_ = _effects(names, codes, levels, w, nested, features, demeaned, Z[:, p:])
+    nested = (
+        _nested_xy(codes, levels, labels, columns)
+        if cov_type == "cluster"
+        else (False,) * len(codes)
+    )
+    model.absorbed_ = _effects(names, codes, levels, w, nested, features, demeaned, Y64)
     if cov_type != "nonrobust":
         model._fit_covariance = _fit_cov.in_memory(model, cov_type, inner, labels)
     return model
@@ -87,14 +91,15 @@ def tolerances(model: Any) -> dict[str, Any]:
     }
 
 
-def _demeaned_chunk(chunk: Chunk, residuals: torch.Tensor, p: int, dropped: list[int]) -> Chunk:
+def _demeaned_xy_chunk(chunk: Chunk, X: torch.Tensor, Y: torch.Tensor, dropped: list[int]) -> Chunk:
+    """The demeaned rows as a chunk on the model's device, without the dropped
+    columns (no copy on the CPU when none is dropped)."""
     from ..data.chunks import Chunk
 
-    keep = [j for j in range(p) if j not in dropped]
+    if dropped:
+        X = X[:, [j for j in range(X.shape[1]) if j not in dropped]]
     device = chunk.X.device
-    X = residuals[:, keep].to(device)
-    Y = residuals[:, p:].to(device)
-    return Chunk(X, Y, chunk.sample_weight, chunk.target_1d, finite=True)
+    return Chunk(X.to(device), Y.to(device), chunk.sample_weight, chunk.target_1d, finite=True)
 
 
 def _drop_features(model: ExactRegressor, p: int, dropped: list[int]) -> list[str]:
@@ -151,10 +156,14 @@ def _fit_demeaned(model: ExactRegressor, chunk: Chunk) -> None:
     model._finish(state, solution, chunk.target_1d, refined, solver_used)
 
 
-def _nested(codes: list[torch.Tensor], levels: list[int], labels: Any) -> tuple[bool, ...]:
-    from ..solvers.absorb.factors import LevelIndex, nested_in
+def _nested_xy(
+    codes: list[torch.Tensor], levels: list[int], labels: Any, columns: Sequence[np.ndarray]
+) -> tuple[bool, ...]:
+    """Whether each factor is nested in the clusters; the clusters coded once, or not at
+    all where they are a factor's own labels (clusters by firm with firm effects)."""
+    from ..solvers.absorb.factors import cluster_codes, nested_in
 
-    cluster = LevelIndex("groups").encode(np.asarray(labels))
+    cluster = cluster_codes(labels, columns, codes)
     return tuple(nested_in(c, L, cluster) for c, L in zip(codes, levels, strict=True))
 
 
@@ -165,19 +174,25 @@ def _effects(
     w: torch.Tensor | None,
     nested: tuple[bool, ...],
     dropped: list[str],
-    demeaned: Demeaned,
+    demeaned: Demeaned | DemeanedXY,
     Y: torch.Tensor,
 ) -> AbsorbedEffects:
     """What the model reports of the absorbed effects (``absorbed_``)."""
     from ..stats.absorbed import AbsorbedEffects
 
-    ones = torch.ones(len(Y), dtype=torch.float64) if w is None else w
-    positive = [
-        int((torch.zeros(L, dtype=torch.float64).index_add_(0, c, ones) > 0).sum())
-        for c, L in zip(codes, levels, strict=True)
-    ]
-    mean = (ones.unsqueeze(1) * Y).sum(0) / ones.sum()
-    tss = (ones.unsqueeze(1) * (Y - mean) ** 2).sum(0)
+    level_weights = getattr(demeaned, "level_weights", None)
+    if level_weights is None:
+        ones = torch.ones(len(Y), dtype=torch.float64) if w is None else w
+        level_weights = [
+            torch.zeros(L, dtype=torch.float64).index_add_(0, c, ones)
+            for c, L in zip(codes, levels, strict=True)
+        ]
+    positive = [int((lw > 0).sum()) for lw in level_weights]
+    if w is None:  # unweighted: no column of ones multiplied in
+        tss = ((Y - Y.mean(0)) ** 2).sum(0)
+    else:
+        mean = (w.unsqueeze(1) * Y).sum(0) / w.sum()
+        tss = (w.unsqueeze(1) * (Y - mean) ** 2).sum(0)
     return AbsorbedEffects(
         tuple(names), tuple(positive), nested, tuple(dropped), demeaned.method,
         demeaned.iterations, demeaned.redundant, tuple(float(t) for t in tss),

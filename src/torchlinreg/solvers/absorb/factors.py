@@ -121,22 +121,40 @@ def encode_in_memory(names: Sequence[str], columns: Sequence[np.ndarray]) -> lis
 
 def _integer_codes(labels: np.ndarray) -> torch.Tensor:
     """Integer labels coded without sorting when their range is small (a year, a firm
-    id): a table lookup instead of ``np.unique``."""
+    id): a table lookup instead of ``np.unique``. Labels that are already the codes
+    (0..L−1, every value present) are used as they are, without a copy (read only)."""
     values = labels.astype(np.int64, copy=False)
     low, high = int(values.min()), int(values.max())
     if high - low > 4 * len(values) + 1024:
         _, inverse = np.unique(values, return_inverse=True)
         return torch.from_numpy(inverse.reshape(-1).astype(np.int64))
-    shifted = torch.from_numpy(values - low)
-    present = torch.zeros(high - low + 1, dtype=torch.bool)
-    present[shifted] = True
+    shifted = torch.from_numpy(values if low == 0 else values - low)
+    present = torch.bincount(shifted, minlength=high - low + 1) > 0
+    if bool(present.all()):  # the codes of sorted levels are the values themselves
+        return shifted
     table = torch.cumsum(present, 0) - 1
     return table[shifted]
+
+
+def cluster_codes(
+    labels: Any, columns: Sequence[np.ndarray], codes: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """Cluster labels as codes 0..G−1, taken from a factor with the very same labels
+    (clusters by firm with firm effects: no second encoding), else encoded as a
+    factor's are."""
+    labels = np.asarray(labels)
+    for column, coded in zip(columns, codes, strict=True):
+        same_kind = column.dtype.kind == labels.dtype.kind and column.shape == labels.shape
+        if same_kind and (column is labels or np.array_equal(column, labels)):
+            return coded
+    return encode_in_memory(["groups"], [labels])[0]
 
 
 def nested_in(codes: torch.Tensor, n_levels: int, cluster: torch.Tensor) -> bool:
     """Whether every level of a factor lies within one cluster (the factor is nested in
     the clusters: its effects are constant within each cluster's rows)."""
+    if codes is cluster:  # the clusters are the factor's own levels
+        return True
     low = torch.full((n_levels,), torch.iinfo(torch.int64).max, dtype=torch.int64)
     high = torch.full((n_levels,), -1, dtype=torch.int64)
     low.scatter_reduce_(0, codes, cluster, "amin")
