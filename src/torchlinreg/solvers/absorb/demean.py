@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
+from . import projection
 from .alternating import DEFAULT_MAX_ITER, DEFAULT_TOL, alternating_projections
 from .projection import (
-    MAX_CELLS,
-    MAX_REST_LEVELS,
     Effects,
     FactorSums,
     solvable,
@@ -151,13 +150,13 @@ def level_sums(
 
 
 def _direct_in_reach(n_levels: list[int], rest: int) -> bool:
-    """Whether every cross-tabulation fits (:data:`MAX_CELLS`) and the others' levels
-    are few enough to solve for directly (:func:`solvable`'s rule, before the tables
-    are formed: they would not be used otherwise)."""
+    """Whether every cross-tabulation fits (:data:`~.projection.MAX_CELLS`) and the
+    others' levels are few enough to solve for directly (:func:`solvable`'s rule,
+    before the tables are formed: they would not be used otherwise)."""
     pairs = [
         n_levels[f] * n_levels[g] for f in range(len(n_levels)) for g in range(f + 1, len(n_levels))
     ]
-    return rest <= MAX_REST_LEVELS and all(cells <= MAX_CELLS for cells in pairs)
+    return rest <= projection.MAX_REST_LEVELS and all(c <= projection.MAX_CELLS for c in pairs)
 
 
 def _counts(c: torch.Tensor, L: int, w: torch.Tensor | None) -> torch.Tensor:

@@ -1,0 +1,133 @@
+"""The in-memory absorption's fast route (:func:`demean_xy`, integer codes used as they
+are, cluster codes taken from the factor they equal) against the general one it
+replaces: :func:`demean` of the concatenated [X, Y], :class:`LevelIndex` coding
+(``np.unique``), and a fit whose cluster labels are text (coded apart).
+
+Tolerances: the fast route does the same arithmetic in the same order (the same level
+sums, the same solve, the same subtraction per column), so the demeaned columns agree
+to the last bit today; the tests allow 1e-13 of the columns' scale, what a reordered
+summation of n = 3,000 terms could change (n·ε ≈ 7e-13 at worst, ~√n·ε ≈ 1e-14
+typically), far below any change of the maths (a missed level or a wrong effect moves
+the columns by O(1)). Codes are integers and must agree exactly (up to renumbering,
+tested as the same partition).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from torchlinreg import LinearRegression
+from torchlinreg.solvers.absorb import projection
+from torchlinreg.solvers.absorb.demean import demean, demean_xy
+from torchlinreg.solvers.absorb.factors import LevelIndex, cluster_codes, encode_in_memory
+
+SCALE_RTOL = 1e-13
+
+
+def _data(seed: int, n: int = 3000, factors: tuple[int, ...] = (150, 11, 4)):  # type: ignore[no-untyped-def]
+    """X (n × 3), Y (n × 2), weights and factor codes with levels of uneven size."""
+    rng = np.random.default_rng(seed)
+    codes = [torch.from_numpy(rng.choice(L, size=n, p=rng.dirichlet(np.ones(L)))) for L in factors]
+    X = torch.from_numpy(rng.normal(size=(n, 3)) + 0.1 * codes[0].numpy()[:, None])
+    Y = torch.from_numpy(rng.normal(size=(n, 2)) + codes[-1].numpy()[:, None])
+    w = torch.from_numpy(rng.uniform(0.2, 3.0, n))
+    return X, Y, w, codes
+
+
+def _levels(codes: list[torch.Tensor]) -> list[int]:
+    return [int(c.max()) + 1 for c in codes]
+
+
+@pytest.mark.parametrize("n_factors", [1, 2, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_demean_xy_equals_demean_of_the_concatenation(n_factors: int, weighted: bool) -> None:
+    X, Y, w, codes = _data(n_factors * 10 + weighted)
+    codes = codes[:n_factors]
+    weights = w if weighted else None
+    ref = demean(torch.cat([X, Y], 1), weights, codes, _levels(codes))
+    got = demean_xy(X, Y, weights, codes, _levels(codes))
+    assert got.method == ref.method == "direct"
+    assert got.redundant == ref.redundant
+    assert got.X.is_contiguous() and got.Y.is_contiguous()
+    scale = float(torch.cat([X, Y], 1).abs().max())
+    atol = SCALE_RTOL * scale
+    torch.testing.assert_close(got.X, ref.residuals[:, :3], rtol=0, atol=atol)
+    torch.testing.assert_close(got.Y, ref.residuals[:, 3:], rtol=0, atol=atol)
+    for f, c in enumerate(codes):  # level weights: counts, or Σ w per level
+        ones = torch.ones(len(c), dtype=torch.float64) if weights is None else weights
+        expected = torch.zeros(_levels(codes)[f], dtype=torch.float64).index_add_(0, c, ones)
+        torch.testing.assert_close(got.level_weights[f], expected, rtol=1e-15, atol=0)
+
+
+def test_demean_xy_alternating_equals_demean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the direct solve is out of reach both iterate on the same matrix."""
+    monkeypatch.setattr(projection, "MAX_REST_LEVELS", 0)
+    X, Y, w, codes = _data(5, factors=(150, 11))
+    ref = demean(torch.cat([X, Y], 1), w, codes, _levels(codes))
+    got = demean_xy(X, Y, w, codes, _levels(codes))
+    assert got.method == ref.method == "alternating"
+    assert got.iterations == ref.iterations > 1
+    torch.testing.assert_close(got.X, ref.residuals[:, :3], rtol=0, atol=0)
+    torch.testing.assert_close(got.Y, ref.residuals[:, 3:], rtol=0, atol=0)
+
+
+def test_too_many_cells_iterates_like_demean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cross-tabulation over MAX_CELLS is not formed: alternating projections."""
+    monkeypatch.setattr(projection, "MAX_CELLS", 100)
+    X, Y, w, codes = _data(6, factors=(150, 11))
+    got = demean_xy(X, Y, None, codes, _levels(codes))
+    ref = demean(torch.cat([X, Y], 1), None, codes, _levels(codes))
+    assert got.method == ref.method == "alternating"
+    torch.testing.assert_close(got.X, ref.residuals[:, :3], rtol=0, atol=0)
+
+
+def _same_partition(a: torch.Tensor, b: np.ndarray) -> bool:
+    """Codes that number the same levels in the same (sorted) order."""
+    return bool(np.array_equal(a.numpy(), b))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.arange(40) % 7,  # already the codes: used as they are
+        (np.arange(40) % 7) * 3 - 5,  # gaps and an offset
+        np.array([2**40, 3, 2**40, -(2**41), 3]),  # a range too wide: np.unique
+        (np.arange(40) % 7).astype(np.int32),
+    ],
+)
+def test_integer_codes_are_np_unique_inverse(labels: np.ndarray) -> None:
+    (codes,) = encode_in_memory(["f"], [labels])
+    _, inverse = np.unique(labels, return_inverse=True)
+    assert codes.dtype == torch.int64
+    assert _same_partition(codes, inverse.reshape(-1))
+
+
+def test_cluster_codes_reuse_the_equal_factor_and_code_others() -> None:
+    rng = np.random.default_rng(0)
+    firm, year = rng.integers(0, 30, 500), rng.integers(0, 5, 500)
+    codes = encode_in_memory(["firm", "year"], [firm, year])
+    assert cluster_codes(firm.copy(), [firm, year], codes) is codes[0]
+    text = np.array([f"g{v}" for v in rng.integers(0, 9, 500)], dtype=object)
+    got = cluster_codes(text, [firm, year], codes)
+    expected = LevelIndex("groups").encode(text)
+    assert _same_partition(got, expected.numpy())
+
+
+def test_cluster_by_text_labels_equals_cluster_by_the_factor() -> None:
+    """Clusters given as text (coded apart, nestedness checked level by level) and as
+    the factor's own integer labels (codes reused) give the same nested flags and the
+    same standard errors."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    firm, year = rng.integers(0, 60, n), rng.integers(0, 8, n)
+    X = rng.normal(size=(n, 2)) + 0.1 * firm[:, None]
+    y = X @ [1.0, -2.0] + rng.normal(size=60)[firm] + rng.normal(size=n)
+    absorb = {"firm": firm, "year": year}
+    by_codes = LinearRegression(cov_type="cluster").fit(X, y, groups=firm, absorb=absorb)
+    text = np.array([f"firm-{v}" for v in firm], dtype=object)
+    by_text = LinearRegression(cov_type="cluster").fit(X, y, groups=text, absorb=absorb)
+    assert by_codes.absorbed_.nested == by_text.absorbed_.nested == (True, False)
+    se = [[c.std_error for c in m.summary().coefficients] for m in (by_codes, by_text)]
+    np.testing.assert_allclose(se[1], se[0], rtol=1e-12)
