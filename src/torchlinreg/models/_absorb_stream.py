@@ -138,12 +138,7 @@ def fit_rows(
     from ..stats.absorbed import AbsorbedEffects
     from ._absorb import tolerances
 
-    first = FirstPass(names, cov_type == "cluster")
-    for rows in source():
-        first.add(rows)
-    if first.sums is None:
-        raise InputError("the chunk stream was empty; it must hold at least one row")
-    first.freeze()
+    first = _first_pass(source, names, cov_type == "cluster")
     mean = first.y_mean()
     effects, method, iterations, redundant = first.effects(tolerances(model)["max_iter"])
     demeaned = Demeaned(source, first, effects, mean)
@@ -164,6 +159,17 @@ def fit_rows(
 
         model._fit_covariance = _kept(cov_type, model_meat(model, cov_type, demeaned.pairs()))
     return model
+
+
+def _first_pass(source: RowsSource, names: list[str], clustered: bool) -> FirstPass:
+    """Pass 1's sums (a function of its own, so that no chunk outlives the pass)."""
+    first = FirstPass(names, clustered)
+    for rows in source():
+        first.add(rows)
+    if first.sums is None:
+        raise InputError("the chunk stream was empty; it must hold at least one row")
+    first.freeze()
+    return first
 
 
 class Demeaned:
