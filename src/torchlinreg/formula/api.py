@@ -135,10 +135,12 @@ def _rows(
     missing = spec.record.get("missing", "error")
     X = spec.matrix(frame, "rhs", where=_row, missing=missing)
     Y = spec.matrix(frame, "lhs", where=_row, missing=missing)
+    if missing != "drop":  # a missing value was refused; the fit refuses inf
+        return X, Y, w, groups, fixed
     bad = ~(np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1))
     if fixed is not None:
         bad |= fixed.isna().to_numpy().any(axis=1)
-    if missing == "drop" and bad.any():
+    if bad.any():
         keep = ~bad
         X, Y = X[keep], Y[keep]
         w = None if w is None else w[keep]

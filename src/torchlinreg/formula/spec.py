@@ -20,6 +20,7 @@ from ..data.options import option
 from ..errors import InputError
 from ._formulaic import formulaic, one_line
 from .absorbed import split_absorbed
+from .design import Design, design
 from .state_json import from_json, to_json
 
 INTERCEPT = "Intercept"  # formulaic's name for the column of ones
@@ -74,6 +75,7 @@ class FormulaSpec:
         self.record = record
         self._sides: dict[str, Any] = {}
         self._learned: tuple[Any, dict[str, Any]] | None = None
+        self._designs: dict[str, Design | None] = {}
 
     # What the record says -------------------------------------------------------
     @property
@@ -122,7 +124,7 @@ class FormulaSpec:
         return f"FormulaSpec({self.formula!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"record": self.record, "_sides": {}, "_learned": None}  # rebuilt
+        return {"record": self.record, "_sides": {}, "_learned": None, "_designs": {}}
 
     # Learning and applying ------------------------------------------------------
     @classmethod
@@ -136,7 +138,29 @@ class FormulaSpec:
         """Learn the formula's state from ``frame`` (a pandas DataFrame with the columns
         it reads). ``preset``: the right side's encoder state of some factors, taken as
         given (a stream's categories, found over every row first); ``columns``, the
-        data's, are listed when the formula names another."""
+        data's, are listed when the formula names another.
+
+        Where all the formula learns from the values is the categories of columns
+        (no stateful transform), it learns from a sample of rows holding every
+        category (:func:`.sampled.sample`): the same state, without building the
+        columns of every row."""
+        if preset is None:
+            from .sampled import sample
+
+            rows = sample(frame, lambda head: cls._learn_from(formula, head, None, columns))
+            if rows is not None:
+                spec = cls._learn_from(formula, rows, None, columns)
+                spec._learned = None
+                for side in ("lhs", "rhs"):  # checked against formulaic on every level
+                    spec._design(side, rows, check=rows)
+                return spec
+        return cls._learn_from(formula, frame, preset, columns)
+
+    @classmethod
+    def _learn_from(
+        cls, formula: str, frame: Any, preset: dict[str, Any] | None, columns: Sequence[str]
+    ) -> FormulaSpec:
+        """:meth:`learn` from every row of ``frame``."""
         parsed = parse(formula)
         fl = formulaic()
         specs = fl.ModelSpec.from_spec(parsed, **_OPTIONS)
@@ -167,10 +191,8 @@ class FormulaSpec:
         # The training rows' columns, built while learning: matrix() of this very frame
         # takes them (once) instead of building them again.
         spec._learned = (frame, matrices)
-        record["columns"] = list(spec._side("rhs").get_model_matrix(frame.iloc[:0]).model_spec
-                                 .column_names)  # fmt: skip
-        record["targets"] = list(spec._side("lhs").get_model_matrix(frame.iloc[:0]).model_spec
-                                 .column_names)  # fmt: skip
+        record["columns"] = list(spec._built(frame, "rhs").column_names)
+        record["targets"] = list(spec._built(frame, "lhs").column_names)
         spec._check_learned()
         return spec
 
@@ -209,6 +231,14 @@ class FormulaSpec:
             )
         return self._sides[side]
 
+    def _built(self, frame: Any, side: str) -> Any:
+        """One side's ModelSpec with its structure (the columns and how each is made),
+        from building no row of ``frame``."""
+        key = f"{side}:built"
+        if key not in self._sides:
+            self._sides[key] = self._side(side).get_model_matrix(frame.iloc[:0]).model_spec
+        return self._sides[key]
+
     def matrix(
         self,
         frame: Any,
@@ -227,6 +257,9 @@ class FormulaSpec:
         if learned is not None and learned[0] is frame and side in learned[1]:
             built = learned[1].pop(side)  # every level was seen: nothing is unseen
             return self._finish(built, side, null)
+        design = self._design(side, frame)
+        if design is not None:
+            return self._fill(design, frame, null, where)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             built = _materialize(self._side(side), frame, self.formula)
@@ -255,10 +288,69 @@ class FormulaSpec:
             )
         out = np.asarray(built, dtype=np.float64)
         if side == "rhs" and INTERCEPT in names:  # the model's intercept, or absorbed
-            out = np.delete(out, names.index(INTERCEPT), axis=1)
+            out = out[:, [j for j, name in enumerate(names) if name != INTERCEPT]]
+        out = np.require(out, requirements=["C", "W"])  # (a copy where not already one)
         if null is not None:
             out[null] = np.nan
-        return np.ascontiguousarray(out)
+        return out
+
+    # The columns built without formulaic's pandas machinery (:mod:`.design`) ----
+    def _design(self, side: str, frame: Any, check: Any = None) -> Design | None:
+        """The side's :class:`~.design.Design` where it reads ``frame`` and builds
+        formulaic's very numbers; checked once against formulaic's matrix of ``check``
+        (rows holding every category, when learning) or of ``frame``'s first rows."""
+        if side not in self._designs:
+            expected = [c for c in self._names(side) if c != INTERCEPT]
+            found = design(self._built(frame, side))
+            if found is None or found.names != expected:
+                self._designs[side] = None
+                return None
+            if not found.usable(frame):
+                return None
+            agrees = self._agrees(found, side, frame.iloc[:CHECK_ROWS] if check is None else check)
+            if agrees is None:  # nothing to tell from these rows; formulaic builds them
+                return None
+            self._designs[side] = found if agrees else None
+        found = self._designs[side]
+        return found if found is not None and found.usable(frame) else None
+
+    def _names(self, side: str) -> list[str]:
+        return list(self.record["columns"] if side == "rhs" else self.record["targets"])
+
+    def _agrees(self, found: Design, side: str, rows: Any) -> bool | None:
+        """Whether ``found`` builds formulaic's matrix of ``rows`` (rows missing a
+        value aside); None where a row holds a level not seen when fitting."""
+        codes = found.codes(rows)
+        if any(((c < 0) & rows[name].notna().to_numpy()).any() for name, c in codes.items()):
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                built = _materialize(self._side(side), rows, self.formula)
+            except InputError:
+                return None
+        theirs = self._finish(built, side, None)
+        mine = found.build(rows, codes)
+        keep = ~rows[found.columns].isna().to_numpy().any(axis=1)
+        return mine.shape == theirs.shape and np.array_equal(mine[keep], theirs[keep],
+                                                             equal_nan=True)  # fmt: skip
+
+    def _fill(
+        self, found: Design, frame: Any, null: np.ndarray | None, where: Callable[[int], str]
+    ) -> np.ndarray:
+        """The Design's columns of ``frame``: a level not seen when fitting is an error
+        naming column, row and level; rows in ``null`` are NaN."""
+        codes = found.codes(frame)
+        for name, c in codes.items():
+            if (c < 0).any() and ((c < 0) & frame[name].notna().to_numpy()).any():
+                raise self._unseen(frame, where, None) or InputError(
+                    f"the formula {self.formula!r} meets a level of column {name!r} not "
+                    "seen when fitting"
+                )
+        out = found.build(frame, codes)
+        if null is not None:
+            out[null] = np.nan
+        return out
 
     def _unseen(self, frame: Any, where: Callable[[int], str], message: Any) -> InputError | None:
         """The error for a category not seen when fitting: the column, the row and the
@@ -280,6 +372,9 @@ class FormulaSpec:
         return None
 
 
+# The rows of a new table a Design is checked on (formulaic builds them twice as fast
+# as it builds a large table).
+CHECK_ROWS = 512
 _UNKNOWN_NAME = re.compile(r"name '([^']+)' is not defined|`([^`]+)` is not present in the data")
 
 
