@@ -97,7 +97,7 @@ def _fit_streamed(
     from ..models._absorb_stream import fit_rows
     from ..models.linear import LinearRegression
 
-    model = LinearRegression(cov_type=options.cov_type, device=options.device)
+    model: Any = LinearRegression(cov_type=options.cov_type, device=options.device)
     check_cov_type(options.cov_type)
     rows.passes.planned += 1  # the level sums, before the fitting pass
     read = _passes(source, design, options, rows, labelled)
