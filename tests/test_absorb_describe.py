@@ -80,3 +80,32 @@ def test_report_table_has_no_intercept_row() -> None:
     plain = coefficient_table(LinearRegression().fit(X, y))
     assert list(absorbed["y"]) == ["x0", "x1"]
     assert list(plain["y"]) == ["intercept", "x0", "x1"]
+
+
+def test_conjugate_gradient_fit_is_saved_and_read_back(tmp_path: Path, monkeypatch: Any) -> None:
+    """A streamed fit whose factors are solved by conjugate gradients (``method`` "cg")
+    goes through the model file like the direct and alternating ones."""
+    import torchlinreg.solvers.absorb.projection as projection
+    from torchlinreg.persistence import load_model, save_model
+
+    monkeypatch.setattr(projection, "MAX_REST_LEVELS", 10)  # 40 firms: "too many"
+    rng = np.random.default_rng(6)
+    n = 1200
+    worker, firm = rng.integers(0, 150, n), rng.integers(0, 40, n)
+    X = rng.normal(size=(n, 2)) + np.c_[0.01 * worker, 0.02 * firm]
+    y = X @ [1.0, -1.0] + rng.normal(size=150)[worker] + rng.normal(size=40)[firm]
+    y += rng.normal(size=n)
+    chunks = [
+        (X[i : i + 300], y[i : i + 300], None, {"f1": worker[i : i + 300], "f2": firm[i : i + 300]})
+        for i in range(0, n, 300)
+    ]
+    model = LinearRegression().fit_chunks(chunks, absorb=["f1", "f2"])
+    assert model.absorbed_.method == "cg"
+    path = tmp_path / "cg.safetensors"
+    save_model(path, model)
+    loaded = load_model(path).estimator
+    assert loaded.absorbed_ == model.absorbed_
+    np.testing.assert_array_equal(loaded.coef_, model.coef_)
+    code, out, err = _cli(["summary", path])
+    assert code == 0, err
+    assert "f1 (150 levels), f2 (40 levels)" in out

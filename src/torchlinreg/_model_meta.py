@@ -371,8 +371,8 @@ def _check_absorbed(record: Any, meta: dict[str, Any], arrays: dict[str, np.ndar
     dropped = strings(record["dropped"], "absorbed.dropped", unique=True)
     if set(dropped) & set(meta["feature_names"] or ()):
         raise InputError("the model metadata is invalid: absorbed.dropped names a kept feature")
-    if record["method"] not in ("direct", "alternating"):
-        raise invalid("absorbed.method", record["method"], "'direct' or 'alternating'")
+    if record["method"] not in ("direct", "alternating", "cg"):
+        raise invalid("absorbed.method", record["method"], "'direct', 'alternating' or 'cg'")
     integer(record["iterations"], "absorbed.iterations")
     if record["redundant_levels"] is not None:
         integer(record["redundant_levels"], "absorbed.redundant_levels")

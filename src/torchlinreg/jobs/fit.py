@@ -159,8 +159,8 @@ def fit_file(
 
     if options.absorb and group is not None:
         raise InputError(
-            "--absorb holds the rows in memory in one process (streamed absorption is not "
-            "built yet); it does not run under torchrun: fit in one process"
+            "--absorb runs in one process (its passes over the file are not split across "
+            "ranks); it does not run under torchrun: fit in one process"
         )
     if options.robust and path == "-" and not options.absorb:  # refused before reading
         raise InputError(
@@ -207,7 +207,7 @@ def fit_file(
             stats = absorbed_statistics(stats, model)
         info = _fit_info(path, options, counted.dropped, model, state, stats, group)
         if options.summary:
-            if options.robust:
+            if options.robust and not options.absorb:  # absorbed: computed at fit time
                 passes.begin(f"{options.cov_type} covariance")
             if options.absorb:  # its covariance was computed at fit time
                 one = model.summary(level=options.level)
