@@ -184,3 +184,16 @@ def test_fit_equals_the_fit_on_formulaic_s_columns() -> None:
         ref.summary().to_frame()["std_error"].to_numpy(),
         rtol=1e-12,
     )
+
+
+# (pandas' "string" dtype, with pd.NA, formulaic 1.2 reads as numbers: not a case here)
+@pytest.mark.parametrize("dtype", [object, "str", "category"])
+def test_every_storage_of_text_gives_formulaic_s_columns(dtype: object) -> None:
+    df = table()
+    df["g"] = df["g"].astype(dtype)
+    formula = "y ~ x1:C(g, Treatment('c')) + g"
+    spec = FormulaSpec.learn(formula, df)
+    expected_names, expected = formulaic_columns(formula, df, "rhs")
+    assert spec.feature_names == expected_names
+    np.testing.assert_array_equal(spec.matrix(df, "rhs", where=row), expected)
+    assert spec._designs["rhs"] is not None

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 INTERCEPT = "Intercept"
-BLOCK_ROWS = 2048
+BLOCK_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,12 @@ class Design:
     def build(self, frame: Any, codes: dict[str, np.ndarray]) -> np.ndarray:
         """The columns of ``frame``'s rows as one C-ordered float64 array. Rows coded
         -1 hold numbers of no meaning: the caller makes them NaN or refuses them."""
-        n = len(frame)
-        X = np.zeros((n, len(self.names)), dtype=np.float64)
+        n, p = len(frame), len(self.names)
+        X = np.zeros((n, p), dtype=np.float64)
         safe = {c: np.where(v < 0, 0, v) for c, v in codes.items()}
-        rest = [term for term in self.terms if not _one_hot(X, term, safe)]
+        dummies = [(t, _dummies(t)) for t in self.terms]
+        ones = [(safe[t.factors[0].column], where) for t, where in dummies if where is not None]
+        rest = [t for t, where in dummies if where is None]
         numbers = {f.column: np.asarray(frame[f.column].to_numpy())
                    for term in rest for f in term.factors if f.coding is None}  # fmt: skip
         # A block of rows at a time: its part of X stays in cache while each of its
@@ -103,6 +105,10 @@ class Design:
         for start in range(0, n, BLOCK_ROWS):
             rows = slice(start, start + BLOCK_ROWS)
             block = X[rows]
+            for level, where in ones:
+                column = where[level[rows]]
+                hit = np.flatnonzero(column >= 0)
+                block.reshape(-1)[hit * p + column[hit]] = 1.0
             sliced = {c: v[rows] for c, v in numbers.items()}
             for term in rest:
                 _products(block, term, sliced, {c: v[rows] for c, v in safe.items()})
@@ -111,29 +117,33 @@ class Design:
 
 def _codes(values: Any, levels: Any) -> np.ndarray:
     """Each value's position in ``levels`` (-1: missing or not there); a pandas
-    categorical column through its own categories."""
+    categorical column through its own categories, text held by Arrow by Arrow."""
     import pandas as pd
 
     if isinstance(values.dtype, pd.CategoricalDtype):
         own = np.append(levels.get_indexer(values.cat.categories), -1)
         return np.asarray(own[values.cat.codes.to_numpy()], dtype=np.intp)
+    if hasattr(values.array, "__arrow_array__") and all(isinstance(v, str) for v in levels):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        array = pa.array(values.array)  # (no copy)
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            found = pc.index_in(array, value_set=pa.array(list(levels), type=array.type))
+            return np.asarray(found.fill_null(-1).to_numpy(), dtype=np.intp)
     return np.asarray(levels.get_indexer(values), dtype=np.intp)
 
 
-def _one_hot(X: np.ndarray, term: Term, codes: dict[str, np.ndarray]) -> bool:
-    """A categorical factor alone whose coding is dummies (each level a 1 in at most
-    one column, 0 elsewhere: treatment contrasts) set by indexing; False otherwise."""
+def _dummies(term: Term) -> np.ndarray | None:
+    """Where a term is one categorical factor coded by dummies (each level a 1 in at
+    most one column, 0 elsewhere: treatment contrasts), each level's column in X
+    (-1: none, the reference level); else None."""
     if len(term.factors) != 1 or term.scale != 1:
-        return False
+        return None
     coding = term.factors[0].coding
     if coding is None or not np.isin(coding, (0.0, 1.0)).all() or (coding.sum(1) > 1).any():
-        return False
-    target = np.where(coding.any(1), term.start + coding.argmax(1), -1)[
-        codes[term.factors[0].column]
-    ]
-    rows = np.flatnonzero(target >= 0)
-    X[rows, target[rows]] = 1.0
-    return True
+        return None
+    return np.where(coding.any(1), term.start + coding.argmax(1), -1)
 
 
 def _products(

@@ -25,10 +25,11 @@ HEAD = 200
 MAX_EXTRA = 20_000
 
 
-def sample(frame: Any, learn: Callable[[Any], Any]) -> Any:
+def sample(frame: Any, learn: Callable[[Any], Any]) -> tuple[Any, Any] | None:
     """Rows of ``frame`` (a pandas DataFrame) that teach the formula what every row
-    does, or None where only every row can (or the table is short). ``learn`` learns
-    a ``FormulaSpec`` from rows; its errors are left for the whole table to raise.
+    does, and the ``FormulaSpec`` learned from them; None where only every row can
+    (or the table is short). ``learn`` learns a spec from rows; its errors are left
+    for the whole table to raise.
 
     The rows: the first ones and each value's first row in every column of text,
     categories or booleans; learned from, they tell which columns the formula reads
@@ -40,17 +41,23 @@ def sample(frame: Any, learn: Callable[[Any], Any]) -> Any:
     if rows is None:
         return None
     try:
-        spec = learn(frame.iloc[rows].reset_index(drop=True))
+        first = frame.iloc[rows].reset_index(drop=True)
+        spec = learn(first)
     except InputError:
         return None
     columns: set[str] = set()
     for side in ("lhs", "rhs"):
-        found = categorical_columns(spec._built(frame, side))
+        found = categorical_columns(spec._built(first, side))
         if found is None:
             return None
         columns.update(found)
-    rows = _with_levels(frame, set(rows), sorted(columns - set(text)))
-    return None if rows is None else frame.iloc[rows].reset_index(drop=True)
+    more = _with_levels(frame, set(rows), sorted(columns - set(text)))
+    if more is None:
+        return None
+    if len(more) == len(rows):  # every category was there
+        return first, spec
+    rows_frame = frame.iloc[more].reset_index(drop=True)
+    return rows_frame, learn(rows_frame)
 
 
 def _with_levels(frame: Any, rows: set[int], columns: list[str]) -> list[int] | None:

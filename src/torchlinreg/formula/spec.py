@@ -147,9 +147,9 @@ class FormulaSpec:
         if preset is None:
             from .sampled import sample
 
-            rows = sample(frame, lambda head: cls._learn_from(formula, head, None, columns))
-            if rows is not None:
-                spec = cls._learn_from(formula, rows, None, columns)
+            found = sample(frame, lambda rows: cls._learn_from(formula, rows, None, columns))
+            if found is not None:
+                rows, spec = found
                 spec._learned = None
                 for side in ("lhs", "rhs"):  # checked against formulaic on every level
                     spec._design(side, rows, check=rows)
