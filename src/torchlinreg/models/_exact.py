@@ -135,8 +135,6 @@ class ExactRegressor(RegressorBase):
                 raise InputError("absorb= is fitted in one process, on in-memory rows or chunks")
             return _absorb.fit(self, X, y, sample_weight, groups, absorb)  # type: ignore[no-any-return]
         from ..data.chunks import validate_chunk
-        from ..solvers.gram import gram_state
-        from ..solvers.refine import refine_in_memory
         from ..stats.cov_types import group_labels
         from . import _fit_cov
 
@@ -160,25 +158,37 @@ class ExactRegressor(RegressorBase):
         chunk = validate_chunk(X, y, sample_weight, device=self._device())
         labels = None if groups is None else group_labels(groups, chunk.X.shape[0])
         self._set_feature_names(X, y)  # after validation: a failed fit changes nothing
-        small = chunk.X.shape[0] * (chunk.X.shape[1] + 1) <= CHEAP_CELLS
-        state, solver_used = None, "qr"
-        if self.solver == "cholesky" or (self.solver == "auto" and not small):
-            # Normal equations when they are accurate enough, else the QR fold below.
-            state = gram_state(chunk, self.fit_intercept)
-            if state is not None:
-                solver_used = "cholesky"
-        if state is None:
-            state = self._new_state(chunk).update_chunk(chunk)
-        solution = self._solve(state)
-        refined = solver_used == "qr" and wants_refinement(
-            self._refinement(), state, solution, small=small
-        )
-        if refined:
-            solution = solution.with_theta(refine_in_memory(chunk, state, solution.theta))
-        self._finish(state, solution, chunk.target_1d, refined, solver_used)
+        self._fit_chunk(chunk)
         if cov_type != "nonrobust":
             self._fit_covariance = _fit_cov.in_memory(self, cov_type, chunk, labels)
         return self
+
+    def _fit_chunk(self, chunk: Chunk) -> None:
+        """:meth:`fit`'s fold, solve and refinement of validated in-memory rows. A small
+        problem runs on one thread: its kernels take microseconds, and waking the
+        thread pool for each cost milliseconds on a busy machine (docs/benchmarks.md)."""
+        from ..solvers.gram import gram_state
+        from ..solvers.refine import refine_in_memory
+        from ..training.threads import threads_for
+
+        cells = chunk.X.shape[0] * (chunk.X.shape[1] + 1)
+        small = cells <= CHEAP_CELLS
+        with threads_for(cells * chunk.Y.shape[1], chunk.X.device):
+            state, solver_used = None, "qr"
+            if self.solver == "cholesky" or (self.solver == "auto" and not small):
+                # Normal equations when they are accurate enough, else the QR fold below.
+                state = gram_state(chunk, self.fit_intercept)
+                if state is not None:
+                    solver_used = "cholesky"
+            if state is None:
+                state = self._new_state(chunk).update_chunk(chunk)
+            solution = self._solve(state)
+            refined = solver_used == "qr" and wants_refinement(
+                self._refinement(), state, solution, small=small
+            )
+            if refined:
+                solution = solution.with_theta(refine_in_memory(chunk, state, solution.theta))
+            self._finish(state, solution, chunk.target_1d, refined, solver_used)
 
     def partial_fit(
         self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None

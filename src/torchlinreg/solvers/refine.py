@@ -32,7 +32,7 @@ import torch
 
 from ..data.chunks import Chunk
 from ..errors import InputError
-from . import dd
+from . import dd, dd_extract
 from .conditioning import Conditioning
 from .fingerprint import Fingerprint
 from .qr import augmented_block
@@ -64,13 +64,25 @@ def _design(
     return M[:, :p], M[:, p:], None if w is None else w.to(device, torch.float64).unsqueeze(1)
 
 
+def _unshifted(state: LeastSquaresState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(R of the rows as given, the power-of-two scales D of its design columns and T
+    of its targets), computed once per R: the bracket of κ and the refinement share
+    them."""
+
+    def compute() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        Ru = state.unshifted_R()
+        return (Ru, *_scales(Ru, state.n_params))
+
+    return state.memo("unshifted R", compute)  # type: ignore[no-any-return]
+
+
 def unshifted_conditioning(state: LeastSquaresState) -> Conditioning:
     """The bracket of κ₂ of the unshifted, column-scaled design (what governs the
     refinement), computed once per R."""
 
     def compute() -> Conditioning:
-        RA = state.unshifted_R()[: state.n_params, : state.n_params]
-        return Conditioning(RA * column_scale(RA))
+        Ru, D, _ = _unshifted(state)
+        return Conditioning(Ru[: state.n_params, : state.n_params] * D)
 
     return state.memo("unshifted", compute)  # type: ignore[no-any-return]
 
@@ -123,15 +135,28 @@ def _weighted_gradient(
     weighted problem as given. The pair stays unrounded so that sums over chunks, which
     may cancel, keep their accuracy."""
     rows = _block_rows(A.shape[1], b.shape[1])
-    g_hi = torch.zeros_like(x)
-    g_lo = torch.zeros_like(x)
+    total = None
     for start in range(0, A.shape[0], rows):
         sl = slice(start, start + rows)
-        e_hi, e_lo = _times(None if w is None else w[sl], *dd.residual(A[sl], x, b[sl]))
-        h, lo = dd.rmatvec(A[sl], e_hi, e_lo)
-        g_hi, err = dd.two_sum(g_hi, h)
-        g_lo = g_lo + (err + lo)
-    return dd.two_sum(g_hi, g_lo)
+        e_hi, e_lo = _times(None if w is None else w[sl], *dd_extract.residual(A[sl], x, b[sl]))
+        total = _accumulate(total, dd_extract.rmatvec(A[sl], e_hi, e_lo))
+    return _total(total, x)
+
+
+def _accumulate(total: dd.DD | None, part: dd.DD) -> dd.DD:
+    """total + part, unrounded (the pair is renormalised once, by :func:`_total`); the
+    first part is taken as it is (adding it to zeros changes no bit)."""
+    if total is None:
+        return part
+    g_hi, err = dd.two_sum(total[0], part[0])
+    return g_hi, total[1] + (err + part[1])
+
+
+def _total(total: dd.DD | None, like: torch.Tensor) -> dd.DD:
+    """The accumulated sum renormalised (zeros where there were no parts)."""
+    if total is None:
+        return torch.zeros_like(like), torch.zeros_like(like)
+    return dd.two_sum(*total)
 
 
 def _augmented_residuals(
@@ -151,11 +176,11 @@ def _augmented_residuals(
     for start in range(0, A.shape[0], rows):
         sl = slice(start, start + rows)
         block = None if sqrt_w is None else (sqrt_w[0][sl], sqrt_w[1][sl])
-        e_hi, e_lo = _times(block, *dd.residual(A[sl], x, b[sl]))
+        e_hi, e_lo = _times(block, *dd_extract.residual(A[sl], x, b[sl]))
         f_hi, f_lo = dd.dd_add(e_hi, e_lo, -s[sl], torch.zeros_like(e_lo))
         f[sl] = f_hi + f_lo
         v_hi, v_lo = _times(block, s[sl], torch.zeros_like(s[sl]))
-        h, lo = dd.rmatvec(A[sl], v_hi, v_lo)
+        h, lo = dd_extract.rmatvec(A[sl], v_hi, v_lo)
         g_hi, err = dd.two_sum(g_hi, h)
         g_lo = g_lo + (err + lo)
     g_hi, g_lo = dd.two_sum(g_hi, g_lo)
@@ -211,20 +236,41 @@ def _seminormal(
     the double-double gradient over the other parts of the data (ranks), unrounded;
     ``share`` makes each step every part's (rank 0's), so that the parts stop together
     even where they would round the step differently."""
+    return _seminormal_scaled(
+        lambda: (_scaled_design(chunk, state) for chunk in chunks()),
+        state, theta, reduce, share,
+    )  # fmt: skip
+
+
+# ([1, X], Y, w) of one block, as the residuals take them.
+Design = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
+
+
+def _scaled_design(chunk: Chunk, state: LeastSquaresState) -> Design:
+    """:func:`_design` with the columns and targets scaled by the refinement's powers of
+    two (exactly)."""
+    _, D, T = _unshifted(state)
+    A, b, w = _design(chunk, state)
+    return A * D, b * T, w
+
+
+def _seminormal_scaled(
+    blocks: Callable[[], Iterable[Design]],
+    state: LeastSquaresState,
+    theta: torch.Tensor,
+    reduce: Reduce | None = None,
+    share: Share | None = None,
+) -> torch.Tensor:
+    """:func:`_seminormal` over the data as :func:`_scaled_design` gives them."""
     p = state.n_params
-    Ru = state.unshifted_R()
-    D, T = _scales(Ru, p)
+    Ru, D, T = _unshifted(state)
     RS = Ru[:p, :p] * D
 
     def gradient(x: torch.Tensor) -> dd.DD:
-        g_hi = torch.zeros_like(x)
-        g_lo = torch.zeros_like(x)
-        for chunk in chunks():
-            A, b, w = _design(chunk, state)
-            h, lo = _weighted_gradient(A * D, x, b * T, w)
-            g_hi, err = dd.two_sum(g_hi, h)
-            g_lo = g_lo + (err + lo)
-        return dd.two_sum(g_hi, g_lo)
+        total = None
+        for A, b, w in blocks():
+            total = _accumulate(total, _weighted_gradient(A, x, b, w))
+        return _total(total, x)
 
     def correction(x: torch.Tensor) -> torch.Tensor:
         g_hi, g_lo = gradient(x) if reduce is None else reduce(lambda: gradient(x))
@@ -258,10 +304,12 @@ def refine_in_memory(
     ``share`` as for :func:`_seminormal`."""
     if seminormal_obstacle(state) is None or reduce is not None:
         rows = _block_rows(state.n_params, state.n_targets)
+        if chunk.X.shape[0] <= rows:  # one block: scaled once, not once per step
+            block = [_scaled_design(chunk, state)]
+            return _seminormal_scaled(lambda: block, state, theta, reduce, share)
         return _seminormal(lambda: _row_blocks(chunk, rows), state, theta, reduce, share)
-    D, T = _scales(state.unshifted_R(), state.n_params)
-    A, b, w = _design(chunk, state)
-    A, b = A * D, b * T
+    _, D, T = _unshifted(state)
+    A, b, w = _scaled_design(chunk, state)
     # Björck's iteration in the √w-scaled variables: the residuals of the problem as
     # given, with √w in double-double; the QR of the rounded √w·A only preconditions.
     sqrt_w = None if w is None else dd.dd_sqrt(w)
