@@ -121,32 +121,45 @@ def level_sums(
     codes: list[torch.Tensor],
     n_levels: list[int],
 ) -> FactorSums:
-    """:class:`FactorSums` of the columns [X, Y] over all the rows at once: unweighted
-    level weights and cross-tabulations are counts (integer bincounts, exact as the
-    float sums of ones are), the level sums one scatter of X and one of Y per factor.
-    Cross-tabulations are left out (``tables`` None) where the direct solve is out of
+    """:class:`FactorSums` of the columns [X, Y] over all the rows at once: the level
+    sums one scatter of X and one of Y per factor; unweighted, the cross-tabulations
+    and level weights are counts (an integer bincount, exact as the float sums of ones
+    are; a factor's counts are then its table's margins, no further pass). The
+    cross-tabulations are left out (``tables`` None) where the direct solve is out of
     reach, as :meth:`FactorSums.add` does."""
     f64 = torch.float64
     sums = FactorSums(X.shape[1] + Y.shape[1], len(codes))
+    sums.tables = _cross_tables(w, codes, n_levels)
     Xw = X if w is None else X * w.unsqueeze(1)
     Yw = Y if w is None else Y * w.unsqueeze(1)
     for f, (c, L) in enumerate(zip(codes, n_levels, strict=True)):
-        sums.weights[f] = _counts(c, L, w)
+        if w is None and sums.tables is not None:
+            g = 1 if f == 0 else 0
+            sums.weights[f] = sums.table(f, g).sum(1)  # integers: exact in any order
+        else:
+            sums.weights[f] = _counts(c, L, w)
         level_x = torch.zeros(L, X.shape[1], dtype=f64).index_add_(0, c, Xw)
         level_y = torch.zeros(L, Y.shape[1], dtype=f64).index_add_(0, c, Yw)
         sums.sums[f] = torch.cat([level_x, level_y], dim=1)
+    return sums
+
+
+def _cross_tables(
+    w: torch.Tensor | None, codes: list[torch.Tensor], n_levels: list[int]
+) -> dict[tuple[int, int], torch.Tensor] | None:
+    """D_fᵀWD_g for each pair f < g, or None (one factor, or the direct solve out of
+    reach)."""
     rest = sum(n_levels) - max(n_levels)
     if len(codes) == 1 or not _direct_in_reach(n_levels, rest):
-        sums.tables = None
-        return sums
+        return None
     tables = {}
     for f in range(len(codes)):
         for g in range(f + 1, len(codes)):
-            cells = codes[f] * n_levels[g] + codes[g]
+            cells = codes[f] * n_levels[g]
+            cells += codes[g]
             flat = _counts(cells, n_levels[f] * n_levels[g], w)
             tables[(f, g)] = flat.view(n_levels[f], n_levels[g])
-    sums.tables = tables
-    return sums
+    return tables
 
 
 def _direct_in_reach(n_levels: list[int], rest: int) -> bool:
