@@ -3,6 +3,7 @@
     python bench/shapes.py                 # the issue's shapes, where memory allows
     python bench/shapes.py --quick         # CI-size smoke run (seconds)
     python bench/shapes.py --shapes 50000x1000 --repeats 5
+    python bench/shapes.py --small         # 1,000 × 10 fits and a GridSearchCV, 1 and 2 threads
 
 For each shape (float64, with intercept, random scales and offsets as bench/exact.py)
 the tools run alternated, round after round, and the medians are compared:
@@ -176,8 +177,79 @@ def run_shape(shape: str, repeats: int, rate: float, skip: list[str]) -> None:
     )
 
 
+# Small fits: a 1,000 × 10 design, and a grid search of 13 alphas × 5 folds over it.
+SMALL = (1000, 10)
+GRID_ALPHAS = np.logspace(-3, 3, 13)
+
+
+def alternated_cpu(
+    runs: dict[str, Callable[[], Any]], repeats: int
+) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) milliseconds per tool, the tools taking turns in each round:
+    on a loaded machine a millisecond fit's wall time is mostly waiting for a core."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return {
+        name: tuple(statistics.median(t[i] for t in ts) * 1e3 for i in (0, 1))  # type: ignore[misc]
+        for name, ts in times.items()
+    }
+
+
+def small_fits(repeats: int, grid_repeats: int) -> None:
+    """Our 1,000 × 10 fit against scikit-learn's, on 1 thread and on 2 (torch's and
+    BLAS's), medians of ``repeats`` alternating runs; then ``GridSearchCV`` over our
+    ``Ridge`` against scikit-learn's ``Ridge`` (same folds, same grid)."""
+    from sklearn.linear_model import LinearRegression as SkLinear
+    from sklearn.linear_model import Ridge as SkRidge
+    from sklearn.model_selection import GridSearchCV
+    from threadpoolctl import threadpool_limits
+
+    from torchlinreg import LinearRegression, Ridge
+
+    X, y = make(*SMALL)
+    before = torch.get_num_threads()
+    print(f"\n### {SMALL[0]:,} × {SMALL[1]}, medians of {repeats}, wall / CPU ms "
+          f"(load average {os.getloadavg()[0]:.1f})\n")  # fmt: skip
+    print("| threads | ours | ours refine=False | sklearn LinearRegression | ours / sklearn |")
+    print("| --- | --- | --- | --- | --- |")
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        with threadpool_limits(threads):
+            runs = {
+                "ours": lambda: LinearRegression().fit(X, y),
+                "ours refine=False": lambda: LinearRegression(refine=False).fit(X, y),
+                "sklearn": lambda: SkLinear().fit(X, y),
+            }
+            for fn in runs.values():
+                fn()
+            med = alternated_cpu(runs, repeats)
+        cells = " | ".join(f"{med[k][0]:.3f} / {med[k][1]:.3f}" for k in runs)
+        ratio = [med["ours"][i] / med["sklearn"][i] for i in (0, 1)]
+        print(f"| {threads} | {cells} | {ratio[0]:.2f} / {ratio[1]:.2f} |")
+    torch.set_num_threads(before)
+    searches = {
+        "ours Ridge": lambda: GridSearchCV(Ridge(), {"alpha": GRID_ALPHAS}, cv=5).fit(X, y),
+        "sklearn Ridge": lambda: GridSearchCV(SkRidge(), {"alpha": GRID_ALPHAS}, cv=5).fit(X, y),
+    }
+    found = {name: fn() for name, fn in searches.items()}
+    times = alternated(searches, grid_repeats)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\nGridSearchCV, 13 alphas × 5 folds, {before} threads, medians of {grid_repeats}:")
+    for name, search in found.items():
+        print(f"  {name}: {med[name]:.3f} s, best alpha {search.best_params_['alpha']:.4g}, "
+              f"score {search.best_score_:.12f}")  # fmt: skip
+    print(f"  ours / sklearn = {med['ours Ridge'] / med['sklearn Ridge']:.2f} (goal ≤ 1)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--small", action="store_true", help="only the 1,000 × 10 fit and the grid search"
+    )
     parser.add_argument("--quick", action="store_true", help="small shapes (smoke run)")
     parser.add_argument("--shapes", nargs="+", help="shapes as NxP, e.g. 50000x1000")
     parser.add_argument("--repeats", type=int, default=3)
@@ -186,6 +258,9 @@ def main() -> None:
     shapes = args.shapes or (QUICK if args.quick else FULL)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    if args.small:
+        small_fits(max(args.repeats, 100), max(args.repeats, 5))
+        return
     rate = matmul_rate()
     for shape in shapes:
         run_shape(shape, args.repeats, rate, args.skip)

@@ -25,44 +25,50 @@ from .dd import DD, two_prod, two_sum
 _BITS = 106
 # The least σ used: the grid 2⁻⁵³σ of its round stays above the subnormals, so a round
 # on tiny terms stays exact (terms below ~2⁻⁹⁰⁰ count for nothing at 2⁻¹⁰⁶ of others).
-_FLOOR = 2.0**-900
+_FLOOR_EXPONENT = -900
 
 
 def _rounds(n_terms: int) -> tuple[int, int]:
-    """(M, rounds): 2^M ≥ n_terms + 2, and enough rounds of 53 − M bits that the
-    ``n_terms`` remainders together fall below 2⁻¹⁰⁶ of the largest term."""
+    """(M, rounds): 2^M ≥ n_terms + 2, and enough rounds that the remainders' float64
+    sum errs by less than 2⁻¹⁰⁶ of the largest term. After K rounds every remainder is
+    below 2^(K(M − 53) + 1) of the largest term, and a float64 sum of N of them errs by
+    at most N·2⁻⁵³ times their total: N²·2^(K(M − 53) − 52) ≤ 2⁻¹⁰⁶ when
+    K(53 − M) ≥ 54 + 2M (N < 2^M). Two rounds up to N = 2¹¹ terms, three to 2¹⁹."""
     m = max(1, math.ceil(math.log2(n_terms + 2)))
     if m > 40:
         raise ValueError(f"too many terms for one extraction: {n_terms}")
-    return m, math.ceil((_BITS + 1 + m) / (53 - m))
+    return m, max(2, math.ceil((_BITS - 52 + 2 * m) / (53 - m)))
 
 
 def extract_sum(
     v: torch.Tensor, dim: int, *, tail: torch.Tensor | None = None, overwrite: bool = False
 ) -> DD:
     """Σ v along ``dim`` (plus ``tail``, small terms already summed) as a double-double
-    ``(hi, lo)``, accurate to a few units of 2⁻¹⁰⁶ of the largest term (float64, finite,
-    below 2⁹⁰⁰ in magnitude). With ``overwrite`` v's memory holds the remainders.
+    ``(hi, lo)``, accurate to a few units of 2⁻¹⁰⁶ of the largest term, or to about
+    2⁻¹⁰⁰⁰ where every term is below 2⁻⁸⁵⁰ (float64, finite, below 2⁹⁰⁰ in magnitude).
+    With ``overwrite`` v's memory holds the remainders.
 
     Only the first σ is measured: a round leaves every remainder below 2⁻⁵³σ, so
     σ·2^(M−53) is a valid σ for the next (a power of two ≥ 2^M times every term)."""
     m, rounds = _rounds(v.shape[dim])
     _, exponent = torch.frexp(v.abs().amax(dim, keepdim=True))  # max |v| < 2^e
-    sigma = torch.ldexp(torch.ones_like(v.narrow(dim, 0, 1)), exponent + m)
+    # σ = 2^(e + M), raised where the last round's σ would fall below 2^_FLOOR_EXPONENT.
+    lowest = _FLOOR_EXPONENT + (rounds - 1) * (53 - m)
+    sigma = torch.ldexp(torch.ones_like(v.narrow(dim, 0, 1)), (exponent + m).clamp_min(lowest))
     if not overwrite:
         v = v.clone()  # the remainders, in place: two buffers stay in cache
     q = torch.empty_like(v)
     exact = []
-    for _ in range(rounds):
-        sigma = sigma.clamp_min(_FLOOR)
+    for k in range(rounds):
         torch.add(sigma, v, out=q)
         q.sub_(sigma)
         v.sub_(q)
         exact.append(q.sum(dim))
-        sigma = sigma * 2.0 ** (m - 53)
-    hi, lo = two_sum(exact[0], exact[1])  # rounds ≥ 3
-    # The later partial sums are each 53 − M bits below the one before: one rounding
-    # of their total costs nothing at double-double accuracy.
+        if k + 1 < rounds:
+            sigma = sigma * 2.0 ** (m - 53)
+    hi, lo = two_sum(exact[0], exact[1])  # rounds ≥ 2
+    # Any later partial sums are each 53 − M bits below the one before, the remainders
+    # below them all: one rounding of their total costs nothing at double-double accuracy.
     rest = v.sum(dim) if tail is None else v.sum(dim) + tail
     for part in reversed(exact[2:]):
         rest = part + rest

@@ -143,20 +143,27 @@ def _weighted_gradient(
     return _total(total, x)
 
 
-def _accumulate(total: dd.DD | None, part: dd.DD) -> dd.DD:
+# A double-double sum of parts, and whether it holds more than one (a single part,
+# already a normalised pair, needs no renormalising).
+Partial = tuple[dd.DD, bool]
+
+
+def _accumulate(total: Partial | None, part: dd.DD) -> Partial:
     """total + part, unrounded (the pair is renormalised once, by :func:`_total`); the
     first part is taken as it is (adding it to zeros changes no bit)."""
     if total is None:
-        return part
-    g_hi, err = dd.two_sum(total[0], part[0])
-    return g_hi, total[1] + (err + part[1])
+        return part, False
+    (hi, lo), _ = total
+    g_hi, err = dd.two_sum(hi, part[0])
+    return (g_hi, lo + (err + part[1])), True
 
 
-def _total(total: dd.DD | None, like: torch.Tensor) -> dd.DD:
+def _total(total: Partial | None, like: torch.Tensor) -> dd.DD:
     """The accumulated sum renormalised (zeros where there were no parts)."""
     if total is None:
         return torch.zeros_like(like), torch.zeros_like(like)
-    return dd.two_sum(*total)
+    pair, several = total
+    return dd.two_sum(*pair) if several else pair
 
 
 def _augmented_residuals(
@@ -189,8 +196,10 @@ def _augmented_residuals(
 
 def _scales(R: torch.Tensor, p: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Power-of-two scales of the design columns and of each target, from an R factor
-    (its columns have the norms of the data's columns)."""
-    return column_scale(R[:p, :p]), column_scale(R[:, p:])
+    (its columns have the norms of the data's columns; R is upper triangular, so the
+    first p columns are those of R[:p, :p])."""
+    scale = column_scale(R)
+    return scale[:p], scale[p:]
 
 
 def _iterate(x: torch.Tensor, correction: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
