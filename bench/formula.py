@@ -2,8 +2,8 @@
 (and pyfixest.feols when installed), on n rows × (20 numeric + one 50-level
 categorical), in one process; same numbers checked, times and ratios printed.
 
-    .venv/bin/python bench/formula.py            # 1,000,000 rows
-    .venv/bin/python bench/formula.py --rows 200000
+    .venv/bin/python bench/formula.py            # 1,000,000 rows, 3 rounds
+    .venv/bin/python bench/formula.py --rows 200000 --repeat 5
 """
 
 from __future__ import annotations
@@ -29,13 +29,10 @@ def data(n: int, seed: int = 0) -> pd.DataFrame:
     return df
 
 
-def timed(fn, repeat: int):  # type: ignore[no-untyped-def]
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
+def timed(fn):  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
 
 
 def ours(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -73,22 +70,29 @@ def gap(mine: tuple[pd.Series, pd.Series], theirs: tuple[pd.Series, pd.Series]) 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=3, help="rounds (each runs every one once)")
     args = p.parse_args()
     df = data(args.rows)
     ours(df.iloc[:1000])  # imports and first-call costs out of the clock
-    t_ours, mine = timed(lambda: ours(df), args.repeat)
-    print(f"{args.rows:,} rows x (20 numeric + 50-level C(g)), fit + HC1 summary")
-    print(f"  torchlinreg.ols      {t_ours:8.2f} s")
-    peers = [("statsmodels smf.ols", statsmodels)]
+    runs = [("torchlinreg.ols", ours), ("statsmodels smf.ols", statsmodels)]
     if importlib.util.find_spec("pyfixest") is not None:
-        peers.append(("pyfixest.feols", pyfixest))
+        runs.append(("pyfixest.feols", pyfixest))
     else:
         print("  pyfixest.feols       (not installed)")
-    for name, fn in peers:
-        t, theirs = timed(lambda fn=fn: fn(df), args.repeat)
-        print(f"  {name:20s} {t:8.2f} s   {t / t_ours:5.1f}x ours; max rel. diff of "
-              f"coef/SE {gap(mine, theirs):.1e}")  # fmt: skip
+    times: dict[str, list[float]] = {name: [] for name, _ in runs}
+    results = {}
+    for _ in range(args.repeat):  # rounds alternate, so that a load spike hits all
+        for name, fn in runs:
+            t, results[name] = timed(lambda fn=fn: fn(df))
+            times[name].append(t)
+    mine = float(np.median(times["torchlinreg.ols"]))
+    print(f"{args.rows:,} rows x (20 numeric + 50-level C(g)), fit + HC1 summary; "
+          f"median of {args.repeat} alternating rounds")  # fmt: skip
+    print(f"  torchlinreg.ols      {mine:8.2f} s")
+    for name, _ in runs[1:]:
+        t = float(np.median(times[name]))
+        print(f"  {name:20s} {t:8.2f} s   {t / mine:5.1f}x ours; max rel. diff of "
+              f"coef/SE {gap(results['torchlinreg.ols'], results[name]):.1e}")  # fmt: skip
 
 
 if __name__ == "__main__":

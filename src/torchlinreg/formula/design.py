@@ -68,12 +68,14 @@ class Design:
 
     def usable(self, frame: Any) -> bool:
         """Whether ``frame`` holds the columns as the Design reads them: a numeric
-        factor's column must be of a numpy number or bool type."""
+        factor's column must be of a numpy number or bool type (not one of pandas'
+        nullable types, whose pd.NA formulaic reads its own way)."""
         for term in self.terms:
             for f in term.factors:
                 if f.column not in frame:
                     return False
-                if f.coding is None and frame[f.column].dtype.kind not in "biuf":
+                dtype = frame[f.column].dtype
+                if f.coding is None and not (isinstance(dtype, np.dtype) and dtype.kind in "biuf"):
                     return False
         return True
 

@@ -50,7 +50,12 @@ def as_frame(data: Any, columns: Sequence[str]) -> Any:
     if isinstance(data, (str, os.PathLike)):
         return _read_file(os.fspath(data), columns)
     if isinstance(data, pd.DataFrame):
-        return data[list(columns)].reset_index(drop=True)
+        if not data.columns.is_unique:
+            return data[list(columns)].reset_index(drop=True)
+        # Column by column: the columns' memory is shared, where selecting columns out
+        # of the order pandas stores them in copies them.
+        frame = pd.DataFrame({c: data[c] for c in columns}, copy=False)
+        return frame.reset_index(drop=True)
     module = type(data).__module__
     if module.startswith("polars"):
         return data.select(list(columns)).to_pandas()
