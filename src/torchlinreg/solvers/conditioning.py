@@ -16,6 +16,12 @@ by more than a factor 1 − ε with probability at most 1.648·√p·exp(−√�
 a factor 2, κ₂² their product): the upper end. Where a threshold falls inside
 [κ̂, 2κ̂], the singular values are computed (once, cached). Small factors are
 analysed exactly at once: there the SVD costs less than the iterations.
+
+The iterations run on one thread: each step is a few matrix-vector products and
+triangular solves of O(p²) memory-bound work, which a second thread barely speeds up,
+while waking and joining the thread pool around each of the ~400 small kernels costs
+milliseconds on a busy machine (p = 1,000 with two threads under load: 2.2 s wall,
+one thread 0.08 s; docs/benchmarks.md, Shapes).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import math
 from collections.abc import Callable
 
 import torch
+
+from ..training.threads import threads_for
 
 # Lanczos steps per extreme eigenvalue (see the module docstring for the bound).
 STEPS = 24
@@ -96,8 +104,11 @@ class Conditioning:
         p = R.shape[0]
         if p <= EXACT_ORDER:
             return self._compute()
-        big = _lanczos_max(lambda v: R.T @ (R @ v), p, R)
-        inverse = _lanczos_max(lambda v: _solve(R, _solve(R.T, v, upper=False), upper=True), p, R)
+        with threads_for(0, R.device):  # one thread (see the module docstring)
+            big = _lanczos_max(lambda v: R.T @ (R @ v), p, R)
+            inverse = _lanczos_max(
+                lambda v: _solve(R, _solve(R.T, v, upper=False), upper=True), p, R
+            )
         if not (math.isfinite(big) and math.isfinite(inverse)) or inverse <= 0 or big <= 0:
             return self._compute()  # a singular or degenerate factor: no bracket to trust
         s1, sp = math.sqrt(big), 1.0 / math.sqrt(inverse)

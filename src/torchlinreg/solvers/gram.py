@@ -6,8 +6,9 @@ QR fold builds (same shift, so the same R up to rounding), and every solve appli
 unchanged. Its price is accuracy: errors grow with κ² instead of κ. So the result is
 accepted only when the condition number of the (column-scaled, shifted) design keeps
 ε·κ² small, when no column is so small or large that its squares leave the normal
-range, and the residual block of R, which the Gram matrix would get by cancellation
-(yᵀy − fitted²), is recomputed from the residuals.
+range, and the residual block of R, which the Gram matrix gets by cancellation
+(yᵀy − fitted²), is recomputed from the residuals where that cancellation could cost
+digits (a close fit: :func:`residual_block_accurate`).
 
 The shift (x₀, y₀: the first rows' means, as the QR fold takes them) is what makes the
 rule usable for wide data: offsets from zero make the *uncentred* [1, X] badly
@@ -161,7 +162,9 @@ def gram_state(chunk: Chunk, fit_intercept: bool) -> LeastSquaresState | None:
     """The state of ``chunk`` via G = MᵀM and Cholesky, or ``None`` when that would not
     be accurate (non-finite or out-of-range sums, failed Cholesky, ε·κ² > GRAM_ACCURACY
     for κ of the column-scaled design). Narrow designs try X as it is first (no copy),
-    then the shifted block; wide ones go straight to the shifted block."""
+    then the shifted block; wide ones go straight to the shifted block. The residual
+    block is recomputed from the residuals unless the Gram's own is accurate
+    (:func:`residual_block_accurate`)."""
     device = chunk.X.device
     p, k = chunk.X.shape[1], chunk.Y.shape[1]
     shift_x = torch.zeros(p, dtype=torch.float64, device=device)
@@ -180,6 +183,8 @@ def gram_state(chunk: Chunk, fit_intercept: bool) -> LeastSquaresState | None:
         state = _factor(G, shift_x, shift_y, counts, fit_intercept)
     if state is None:
         return None
+    if residual_block_accurate(state):
+        return state
     R = state.R.clone()
     c = state.n_params
     R[c:, c:] = _residual_block(state, chunk)
@@ -211,6 +216,28 @@ def _factor(
         L.T / D.unsqueeze(0), shift_x, shift_y, counts, fit_intercept=fit_intercept
     )
     return None if design_conditioning(state).kappa_exceeds(GRAM_KAPPA) else state
+
+
+def residual_block_accurate(state: LeastSquaresState) -> bool:
+    """Whether the residual block of a Gram-built ``state`` is accurate as it is, so
+    that the pass recomputing it from the residuals can be skipped.
+
+    The Cholesky factor gives SSR = ỹᵀỹ − ỹᵀA(AᵀA)⁻¹Aᵀỹ (ỹ = √w·(y − y₀), A the
+    design) by cancellation. An error E in the sums of G = MᵀM, |Eᵢⱼ| ≲ ε·‖mᵢ‖·‖mⱼ‖
+    (forming G, and the Cholesky's own backward error, are of that form), moves it by
+    E_yy − 2βᵀE_Ay + βᵀE_AAβ: about ε·(‖ỹ‖ + ‖Dβ‖)² for D the design's column norms
+    (factors growing with p and n left out, as in the coefficients' rule ε·κ²; the
+    worst case over y is ‖Dβ‖ ≤ κ·‖ỹ‖). Accepted per target when that is within
+    :data:`GRAM_ACCURACY` of SSR, from the solution itself (O(p²)); a close fit (SSR ≪
+    ‖ỹ‖², NIST Longley and Wampler, or coefficients that cancel) gets the recomputed
+    block."""
+    c = state.n_params
+    theta = state.to_shifted(solve_ols(state).theta)  # β of the shifted design, (c, k)
+    norms = torch.linalg.vector_norm(state.R_design, dim=0)  # ‖mⱼ‖: R's column norms
+    fitted = torch.linalg.vector_norm(norms.unsqueeze(1) * theta, dim=0)  # ‖Dβ‖
+    total = torch.linalg.vector_norm(state.R[:, c:], dim=0)  # ‖ỹ‖
+    ssr = (state.R_residual**2).sum(0)
+    return bool((EPS * (total + fitted) ** 2 <= GRAM_ACCURACY * ssr).all())
 
 
 def _residual_block(state: LeastSquaresState, chunk: Chunk) -> torch.Tensor:
