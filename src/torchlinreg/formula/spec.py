@@ -150,9 +150,9 @@ class FormulaSpec:
             found = sample(frame, lambda rows: cls._learn_from(formula, rows, None, columns))
             if found is not None:
                 rows, spec = found
-                spec._learned = None
+                built, spec._learned = spec._learned, None
                 for side in ("lhs", "rhs"):  # checked against formulaic on every level
-                    spec._design(side, rows, check=rows)
+                    spec._design(side, rows, check=rows, built=built and built[1].get(side))
                 return spec
         return cls._learn_from(formula, frame, preset, columns)
 
@@ -295,7 +295,7 @@ class FormulaSpec:
         return out
 
     # The columns built without formulaic's pandas machinery (:mod:`.design`) ----
-    def _design(self, side: str, frame: Any, check: Any = None) -> Design | None:
+    def _design(self, side: str, frame: Any, check: Any = None, built: Any = None) -> Design | None:
         """The side's :class:`~.design.Design` where it reads ``frame`` and builds
         formulaic's very numbers; checked once against formulaic's matrix of ``check``
         (rows holding every category, when learning) or of ``frame``'s first rows."""
@@ -307,7 +307,8 @@ class FormulaSpec:
                 return None
             if not found.usable(frame):
                 return None
-            agrees = self._agrees(found, side, frame.iloc[:CHECK_ROWS] if check is None else check)
+            rows = frame.iloc[:CHECK_ROWS] if check is None else check
+            agrees = self._agrees(found, side, rows, built)
             if agrees is None:  # nothing to tell from these rows; formulaic builds them
                 return None
             self._designs[side] = found if agrees else None
@@ -317,18 +318,20 @@ class FormulaSpec:
     def _names(self, side: str) -> list[str]:
         return list(self.record["columns"] if side == "rhs" else self.record["targets"])
 
-    def _agrees(self, found: Design, side: str, rows: Any) -> bool | None:
-        """Whether ``found`` builds formulaic's matrix of ``rows`` (rows missing a
-        value aside); None where a row holds a level not seen when fitting."""
+    def _agrees(self, found: Design, side: str, rows: Any, built: Any = None) -> bool | None:
+        """Whether ``found`` builds formulaic's matrix of ``rows`` (``built``, where
+        formulaic has built it already; rows missing a value aside); None where a row
+        holds a level not seen when fitting."""
         codes = found.codes(rows)
         if any(((c < 0) & rows[name].notna().to_numpy()).any() for name, c in codes.items()):
             return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                built = _materialize(self._side(side), rows, self.formula)
-            except InputError:
-                return None
+        if built is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    built = _materialize(self._side(side), rows, self.formula)
+                except InputError:
+                    return None
         theirs = self._finish(built, side, None)
         mine = found.build(rows, codes)
         keep = ~rows[found.columns].isna().to_numpy().any(axis=1)
@@ -409,13 +412,14 @@ def _null_rows(
     present = [v for v in variables if v in frame]
     if not present:
         return None
-    isna = frame[present].isna().to_numpy()
-    null = isna.any(axis=1)
+    null = np.zeros(len(frame), dtype=bool)
+    for v in present:  # (one column at a time: no table of n × columns flags)
+        null |= frame[v].isna().to_numpy()
     if not null.any():
         return None
     if missing == "error":
         row = int(np.flatnonzero(null)[0])
-        column = present[int(np.flatnonzero(isna[row])[0])]
+        column = next(v for v in present if frame[v].isna().iloc[row])
         raise InputError(
             f"{where(row)}, column {column!r}: the value is missing; fill it in, remove "
             f"the row, or leave such rows out with {option('missing', 'drop')}"
