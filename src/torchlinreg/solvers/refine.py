@@ -35,7 +35,6 @@ from ..errors import InputError
 from . import dd, dd_extract
 from .conditioning import Conditioning
 from .fingerprint import Fingerprint
-from .qr import augmented_block
 from .scaling import column_scale
 from .solve import EPS
 from .state import LeastSquaresState
@@ -48,20 +47,6 @@ _BLOCK_BYTES = 64 << 20
 
 def _block_rows(p: int, k: int) -> int:
     return max(256, _BLOCK_BYTES // (8 * 8 * max(p * k, 1)))
-
-
-def _design(
-    chunk: Chunk, state: LeastSquaresState
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """([1, X], Y, w) in float64: the data as given, unshifted and unweighted. The
-    weights are applied by the residual computations in double-double, never through
-    a rounded √w, which would perturb every row and move the solution by up to
-    κ²·ε·tan θ (six digits lost on NIST Wampler5 with weights of 2)."""
-    device = state.device
-    M = augmented_block(chunk.X.to(device), chunk.Y.to(device), None, state.fit_intercept)
-    w = chunk.sample_weight
-    p = state.n_params
-    return M[:, :p], M[:, p:], None if w is None else w.to(device, torch.float64).unsqueeze(1)
 
 
 def _unshifted(state: LeastSquaresState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -256,11 +241,24 @@ Design = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
 
 
 def _scaled_design(chunk: Chunk, state: LeastSquaresState) -> Design:
-    """:func:`_design` with the columns and targets scaled by the refinement's powers of
-    two (exactly)."""
+    """([1, X]·D, Y·T, w) in float64: the data as given, unshifted and unweighted, the
+    columns and targets scaled by the refinement's powers of two (exactly). The
+    weights are applied by the residual computations in double-double, never through
+    a rounded √w, which would perturb every row and move the solution by up to
+    κ²·ε·tan θ (six digits lost on NIST Wampler5 with weights of 2).
+
+    [1, X]·D is a view of its transpose, stored contiguously: the residuals
+    (:mod:`.dd_extract`) run along rows of Aᵀ and would otherwise copy A every step."""
     _, D, T = _unshifted(state)
-    A, b, w = _design(chunk, state)
-    return A * D, b * T, w
+    device, c = state.device, int(state.fit_intercept)
+    X, Y = chunk.X.to(device), chunk.Y.to(device)
+    At = torch.empty(state.n_params, X.shape[0], dtype=torch.float64, device=device)
+    if c:
+        At[0] = D[0]
+    torch.mul(X.T, D[c:].unsqueeze(1), out=At[c:])  # float32 data widen exactly
+    w = chunk.sample_weight
+    w = None if w is None else w.to(device, torch.float64).unsqueeze(1)
+    return At.T, Y * T, w
 
 
 def _seminormal_scaled(
