@@ -130,7 +130,9 @@ def stages(X: np.ndarray, y: np.ndarray) -> tuple[Stages, str]:
     )
     path = "cholesky"
     if accepted:
-        st("residual block (one pass)", lambda: g._residual_block(state, chunk))
+        kept = st("residual block accurate? (O(p²))", lambda: g.residual_block_accurate(state))
+        if not kept:
+            st("residual block (one pass)", lambda: g._residual_block(state, chunk))
     else:
         path = "qr"
         state = st("QR fold", lambda: LeastSquaresState(X.shape[1]).update_chunk(chunk))
