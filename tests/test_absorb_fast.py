@@ -131,3 +131,17 @@ def test_cluster_by_text_labels_equals_cluster_by_the_factor() -> None:
     assert by_codes.absorbed_.nested == by_text.absorbed_.nested == (True, False)
     se = [[c.std_error for c in m.summary().coefficients] for m in (by_codes, by_text)]
     np.testing.assert_allclose(se[1], se[0], rtol=1e-12)
+
+
+def test_read_only_labels_are_copied_not_wrapped() -> None:
+    """Labels that are already codes are used in place only when writable: a read-only
+    column (pandas' copy-on-write) wrapped by torch would warn that torch cannot
+    protect it, once per process."""
+    labels = np.arange(12) % 4
+    labels.flags.writeable = False
+    (codes,) = encode_in_memory(["f"], [labels])
+    assert not np.shares_memory(codes.numpy(), labels)
+    assert np.array_equal(codes.numpy(), labels)
+    strided = np.c_[labels, labels + 3][:, 1]  # a column of a 2-D array, offset 3
+    (codes,) = encode_in_memory(["f"], [strided])
+    assert np.array_equal(codes.numpy(), labels)

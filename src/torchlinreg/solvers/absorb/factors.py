@@ -128,7 +128,10 @@ def _integer_codes(labels: np.ndarray) -> torch.Tensor:
     if high - low > 4 * len(values) + 1024:
         _, inverse = np.unique(values, return_inverse=True)
         return torch.from_numpy(inverse.reshape(-1).astype(np.int64))
-    shifted = torch.from_numpy(values if low == 0 else values - low)
+    # Labels from 0 are used in place, unless read-only (pandas' copy-on-write columns):
+    # torch would warn that it cannot protect them, so those are copied.
+    in_place = low == 0 and values.flags.writeable
+    shifted = torch.from_numpy(values if in_place else values - low)
     present = torch.bincount(shifted, minlength=high - low + 1) > 0
     if bool(present.all()):  # the codes of sorted levels are the values themselves
         return shifted
