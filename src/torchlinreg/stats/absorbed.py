@@ -34,8 +34,9 @@ class AbsorbedEffects:
     ``factors`` their names; ``n_levels`` their levels (with positive weight);
     ``nested`` whether each is nested in the cluster labels (cluster covariances);
     ``dropped`` the regressors they absorbed entirely (removed from the fit);
-    ``method`` ``"direct"`` or ``"alternating"``, ``iterations`` the sweeps made (or
-    passes for a stream), ``redundant_levels`` the exact number of redundant levels
+    ``method`` ``"direct"``, ``"alternating"`` or ``"cg"`` (conjugate gradients on the
+    sparse cross-tabulations of a stream), ``iterations`` the sweeps made (or passes
+    for a stream), ``redundant_levels`` the exact number of redundant levels
     where the direct solve ran (None otherwise); ``tss`` per target the total sum of
     squares of y about its weighted mean (for the usual R²)."""
 
