@@ -49,10 +49,13 @@ from ..solvers import dd
 from ..solvers.gram import GRAM_ACCURACY
 from ..solvers.solve import design_conditioning
 from . import meat as general
+from .block_threads import share_blocks, thread_count
 
 # Rows per block: 16,384 × 101 float64 values (13 MB) per buffer. Reused buffers cost
 # no page faults, and longer blocks keep the products near the GEMM's peak.
-_BLOCK_VALUES = 1 << 21
+_BLOCK_VALUES = 1 << 19
+# Cluster scores (groups × targets × p' values) up to which each thread keeps its own.
+_SCORES_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,10 @@ def memory_meat(
 
 def _no_overflow(state: Any) -> bool:
     """Whether the design rows' meat stays far from overflow: each of its entries, and
-    each value eᵢ²·aᵢⱼ of W, is at most ‖e‖²·maxⱼ‖aⱼ‖ (·‖aⱼ‖), with ‖aⱼ‖ the norms of
-    R's columns and ‖e‖ ≤ 4× the least-squares residual norm (θ is the fitted one). The
-    z rows need no such bound: their norms are at most 1. (Weighted rows go the z way:
-    √w would enter W alone.)"""
+    each value eᵢ·aᵢⱼ of W, is at most ‖e‖²·maxⱼ‖aⱼ‖² (‖e‖·‖aⱼ‖), with ‖aⱼ‖ the norms
+    of R's columns and ‖e‖ ≤ 4× the least-squares residual norm (θ is the fitted one).
+    The z rows need no such bound: their norms are at most 1. (Weighted rows go the z
+    way: √w would enter W alone.)"""
     p = state.n_params
     a = float(torch.linalg.vector_norm(state.R[:, :p], dim=0).max())
     e = 4 * float(torch.linalg.vector_norm(state.R[p:, p:]))
@@ -126,44 +129,85 @@ def _run(
     probe: torch.Tensor,
     fitted_rows: bool,
 ) -> _Pass:
+    """The pass: its row blocks shared among threads (:mod:`.block_threads`), each with
+    its own buffers and sums, added at the end."""
     state = ctx.state
+    groups = general._Groups()
+    blocks = []
+    rows = max(256, _BLOCK_VALUES // state.n_params)
+    for chunk, labels in items:
+        ids = _group_ids(groups, chunk, labels) if cov_type == "cluster" else None
+        for start in range(0, chunk.X.shape[0], rows):
+            block = slice(start, start + rows)
+            blocks.append((chunk, block, None if ids is None else ids[block]))
+    workers = thread_count(state.device, len(blocks))
+    scores = len(groups) * state.n_targets * state.n_params * 8
+    if cov_type == "cluster" and scores > _SCORES_BYTES:
+        workers = 1  # one copy of large cluster scores
+    size = min(rows, _rows(items))
+    parts = [
+        (_new_pass(state, cov_type, probe, fitted_rows, groups), _buffers(ctx, design, probe, size))
+        for _ in range(workers)
+    ]
+
+    def step(part: tuple[_Pass, _Buffers], item: tuple[Chunk, slice, Any]) -> None:
+        _block(ctx, part[0], item[0], item[1], part[1], cov_type, item[2])
+
+    share_blocks(blocks, parts, step)
+    return _combine([sums for sums, _ in parts])
+
+
+def _new_pass(
+    state: Any, cov_type: str, probe: torch.Tensor, fitted_rows: bool, groups: general._Groups
+) -> _Pass:
     p, k, device = state.n_params, state.n_targets, state.device
 
     def zeros(*shape: int) -> torch.Tensor:
         return torch.zeros(*shape, dtype=torch.float64, device=device)
 
-    sums = _Pass(
+    return _Pass(
         zeros(k, p, p + probe.shape[1]),
-        zeros(0, k, p),
+        zeros(len(groups) if cov_type == "cluster" else 0, k, p),
         None if fitted_rows else zeros(state.R.shape[1]),
         None if fitted_rows else zeros(p, k),
-        general._Groups(),
+        groups,
     )
-    rows = max(256, _BLOCK_VALUES // p)
-    size = min(rows, _rows(items))
+
+
+def _combine(parts: list[_Pass]) -> _Pass:
+    """The sums of the threads' passes."""
+    total = parts[0]
+    for part in parts[1:]:
+        total.meat += part.meat
+        total.scores += part.scores
+        if total.column_sums is not None and part.column_sums is not None:
+            total.column_sums += part.column_sums
+        if total.target_sums is not None and part.target_sums is not None:
+            total.target_sums += part.target_sums
+        total.h_max = max(total.h_max, part.h_max)
+        total.full_leverage = total.full_leverage or part.full_leverage
+    return total
+
+
+def _buffers(ctx: general._Context, design: bool, probe: torch.Tensor, size: int) -> _Buffers:
+    state = ctx.state
+    p = state.n_params
 
     def empty(columns: int) -> torch.Tensor:
-        return torch.empty(size, columns, dtype=torch.float64, device=device)
+        return torch.empty(size, columns, dtype=torch.float64, device=state.device)
 
     A = None
     if state.fit_intercept or bool(state.shift_x.any()):
         A = empty(p)
         A[:, :1] = 1.0  # the intercept's column (overwritten below without one)
     b_s = _shifted_intercept(state, ctx.theta)
-    buffers = _Buffers(
+    return _Buffers(
         A,
         None if design else empty(p),
         empty(p + probe.shape[1]),
         _products(ctx, probe),
         _rounding_small(state, ctx.theta, b_s),
     )
-    for chunk, labels in items:
-        labels = _labels(chunk, labels, cov_type)
-        for start in range(0, chunk.X.shape[0], rows):
-            block = slice(start, start + rows)
-            block_labels = None if labels is None else labels[block]
-            _block(ctx, sums, chunk, block, buffers, cov_type, block_labels)
-    return sums
 
 
 def _products(ctx: general._Context, probe: torch.Tensor) -> torch.Tensor:
@@ -181,16 +225,37 @@ def _rows(items: Sequence[tuple[Chunk, Any]]) -> int:
     return max(1, max((chunk.X.shape[0] for chunk, _ in items), default=1))
 
 
-def _labels(chunk: Chunk, labels: Any, cov_type: str) -> Any:
-    if cov_type != "cluster":
-        return None
+def _group_ids(groups: general._Groups, chunk: Chunk, labels: Any) -> torch.Tensor:
+    """The chunk's cluster labels as group ids (consecutive, shared by every chunk of the
+    pass), mapped once for the whole chunk: per block, the distinct labels of each block
+    were mapped again (2 s of Python per 5e6 rows with 1e5 clusters)."""
     labels = np.asarray(labels)
     if len(labels) != chunk.X.shape[0]:
         raise InputError(
             f"groups has {len(labels)} labels for a chunk of {chunk.X.shape[0]} rows; give "
             "one group label per row"
         )
-    return labels
+    ids = _dense_ids(groups, labels)
+    if ids is None:
+        ids = groups.map(labels)
+    return torch.as_tensor(ids, device=chunk.X.device)
+
+
+def _dense_ids(groups: general._Groups, labels: np.ndarray) -> np.ndarray | None:
+    """Integer labels of a range at most twice the rows: ids by a lookup table over the
+    range, without sorting the labels (``None`` for other labels)."""
+    if labels.dtype.kind not in "iu" or not len(labels):
+        return None
+    low, high = int(labels.min()), int(labels.max())
+    if high - low > 2 * len(labels):
+        return None
+    offsets = labels - low if low else labels
+    present = np.zeros(high - low + 1, dtype=bool)
+    present[offsets] = True
+    values = np.flatnonzero(present) + low  # the distinct labels, sorted
+    table = np.zeros(len(present), dtype=np.int64)
+    table[present] = [groups.ids.setdefault(v, len(groups.ids)) for v in values.tolist()]
+    return table[offsets]
 
 
 def _block(
@@ -200,10 +265,11 @@ def _block(
     block: slice,
     buffers: _Buffers,
     cov_type: str,
-    labels: Any,
+    ids: torch.Tensor | None,
 ) -> None:
     """Adds one block of rows to ``sums``: over the design rows where ``buffers`` has no
-    z buffer, else over the z rows."""
+    z buffer, else over the z rows. Each row block is read from X once; what follows
+    works on it while it is in the cache."""
     state = ctx.state
     device, c0, k = state.device, int(state.fit_intercept), state.n_targets
     X = chunk.X[block].to(device=device, dtype=torch.float64)
@@ -219,37 +285,68 @@ def _block(
         torch.sub(X, state.shift_x, out=A[:, c0:])
     P = A @ buffers.products  # [a·θ_s, a·u, a·U]
     E = _residuals(ctx, X, Y, A, P, sw, buffers.small)
-    Ys = _shifted_targets(state, Y, sw)
-    if sums.column_sums is not None:
-        sw1 = None if sw is None else sw[:, 0]
-        sums.column_sums += general._shifted_column_sums(state, A[:, c0:], Ys, sw1)
-    if buffers.Z is None:  # rows √w·a: √w is carried by the row factors
-        rows, factor = A, sw
-        probe = P[:, 2 * k :] if sw is None else P[:, 2 * k :] * sw**2
-        if sums.target_sums is not None:
-            sums.target_sums += A.T @ (Ys if sw is None else Ys * sw)
+    if buffers.Z is None:  # design rows (unweighted: see memory_meat)
+        rows, factor, probe = A, None, P[:, 2 * k :]
     else:  # z = √w·a R_s⁻¹, and zV = √w·aU
-        rows = torch.matmul(A, ctx.inv, out=buffers.Z[:m])
-        probe = P[:, 2 * k :]
-        if sw is not None:
-            rows *= sw
-            probe = probe * sw
+        rows = _z_rows(ctx, A, buffers.Z[:m], sw)
+        probe = P[:, 2 * k :] if sw is None else P[:, 2 * k :] * sw
         factor = _leverage_factor(sums, rows, cov_type) if cov_type in ("HC2", "HC3") else None
-        if sums.target_sums is not None:
-            sums.target_sums += rows.T @ Ys
+    _data_sums(ctx, sums, A, rows, Y, sw)
     if cov_type == "cluster":
-        _cluster(sums, labels, sw, E if factor is None else E * factor, rows)
-        sums.meat[0, :, -probe.shape[1] :] += rows.T @ probe
+        assert ids is not None
+        _cluster(sums, ids, sw, E if factor is None else E * factor, rows, buffers.W[:m])
+        sums.meat[0, :, -probe.shape[1] :].addmm_(rows.T, probe)
         return
-    W = buffers.W[:m]
-    W[:, -probe.shape[1] :] = probe
-    for j in range(k):
-        r = E[:, j : j + 1] if factor is None else E[:, j : j + 1] * factor
-        torch.mul(rows, r**2, out=W[:, : rows.shape[1]])
-        if j == 0:  # the meat and the probe in one product
+    _meat(sums, rows, E if factor is None else E * factor, probe, buffers.W[:m])
+
+
+def _meat(
+    sums: _Pass, rows: torch.Tensor, E: torch.Tensor, probe: torch.Tensor, W: torch.Tensor
+) -> None:
+    """Adds Σ ẽᵢ²·vᵢvᵢᵀ per target, and the probe's sums beside the first target's: one
+    product vᵀ[ẽ²·v | probe] (a symmetric rank-k update would take half the
+    multiplications; torch has none, and OpenBLAS' through SciPy, with its own thread
+    pool beside torch's, made the pass slower: docs/benchmarks.md)."""
+    p = rows.shape[1]
+    W[:, p:] = probe
+    for j in range(E.shape[1]):
+        torch.mul(rows, E[:, j : j + 1] ** 2, out=W[:, :p])
+        if j == 0:
             sums.meat[0].addmm_(rows.T, W)
         else:
-            sums.meat[j, :, : rows.shape[1]].addmm_(rows.T, W[:, : rows.shape[1]])
+            sums.meat[j, :, :p].addmm_(rows.T, W[:, :p])
+
+
+def _z_rows(
+    ctx: general._Context, A: torch.Tensor, out: torch.Tensor, sw: torch.Tensor | None
+) -> torch.Tensor:
+    """z = √w·a R_s⁻¹, by a triangular solve with R_s (half the multiplications of the
+    product with R_s⁻¹)."""
+    Z = torch.linalg.solve_triangular(ctx.state.R_design, A, upper=True, left=False, out=out)
+    if sw is not None:
+        Z *= sw
+    return Z
+
+
+def _data_sums(
+    ctx: general._Context,
+    sums: _Pass,
+    A: torch.Tensor,
+    rows: torch.Tensor,
+    Y: torch.Tensor,
+    sw: torch.Tensor | None,
+) -> None:
+    """The fingerprint of the rows (column sums, Qᵀỹ over the design or z ``rows``)
+    where they are not the fitted ones (see :func:`~.covariance.check_same_data`)."""
+    if sums.column_sums is None or sums.target_sums is None:
+        return
+    state = ctx.state
+    Ys = _shifted_targets(state, Y, sw)
+    sw1 = None if sw is None else sw[:, 0]
+    sums.column_sums += general._shifted_column_sums(
+        state, A[:, int(state.fit_intercept) :], Ys, sw1
+    )
+    sums.target_sums += rows.T @ Ys
 
 
 def _residuals(
@@ -325,28 +422,25 @@ def _leverage_factor(sums: _Pass, Z: torch.Tensor, cov_type: str) -> torch.Tenso
 
 
 def _cluster(
-    sums: _Pass, labels: Any, sw: torch.Tensor | None, E: torch.Tensor, rows: torch.Tensor
+    sums: _Pass,
+    ids: torch.Tensor,
+    sw: torch.Tensor | None,
+    E: torch.Tensor,
+    rows: torch.Tensor,
+    W: torch.Tensor,
 ) -> None:
     """Adds the block's scores ẽᵢ·vᵢ to their clusters' (zero-weight rows are not
-    observations: they name no cluster)."""
+    observations: they name no cluster), by ``index_add_`` of the rows ẽᵢ·vᵢ (written
+    into the buffer ``W``) at one torch thread per block: a sparse (groups × rows)
+    product costs groups × p' per block on top, and at two threads per kernel
+    ``index_add_`` was the slower (docs/benchmarks.md)."""
     if sw is not None and not bool((sw > 0).all()):
         keep = sw[:, 0] > 0
-        labels, E, rows = labels[keep.cpu().numpy()], E[keep], rows[keep]
-    ids = sums.groups.map(labels)
-    grow = len(sums.groups.ids) - sums.scores.shape[0]
-    if grow:
-        more = sums.scores.new_zeros(grow, *sums.scores.shape[1:])
-        sums.scores = torch.cat([sums.scores, more])
-    # Σ_{i∈g} ẽᵢvᵢ as a sparse (groups × rows) product: a scatter (index_add_) of the
-    # weighted rows measured 25 times slower on the CPU (16,384 × 101, 1,000 groups).
-    index = torch.stack(
-        [torch.as_tensor(ids, device=E.device), torch.arange(len(ids), device=E.device)]
-    )
+        ids, E, rows = ids[keep], E[keep], rows[keep]
+        W = W[: len(ids)]
     for j in range(E.shape[1]):
-        assign = torch.sparse_coo_tensor(
-            index, E[:, j], (sums.scores.shape[0], len(ids)), check_invariants=False
-        )
-        sums.scores[:, j] += torch.sparse.mm(assign, rows)
+        weighted = torch.mul(rows, E[:, j : j + 1], out=W[:, : rows.shape[1]])
+        sums.scores[:, j].index_add_(0, ids, weighted)
 
 
 def _finish(
