@@ -261,7 +261,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     if args.small:
-        small_fits(max(args.repeats, 100), max(args.repeats, 5))
+        small_fits(max(args.repeats, 100), 5)
         return
     rate = matmul_rate()
     for shape in shapes:
