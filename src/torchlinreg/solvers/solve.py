@@ -9,10 +9,12 @@ intercept follows from the first row, R₀₀·b + R₀,ₓ·β = R₀,ᵧ, then
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
 
+from ..training.threads import threads_for
 from .conditioning import Conditioning
 from .min_norm import min_norm_solve, null_structure
 from .scaling import column_scale
@@ -102,49 +104,62 @@ def solve_ols(state: LeastSquaresState, *, min_norm: bool = False) -> Solution:
     Minimum norm is over the slopes only (the intercept is not penalised), in the
     data's own units: ``numpy.linalg.lstsq`` on the (weighted-)centred design.
     """
+    # The full-rank path is O(p²) memory-bound work: one thread (no pool wake-ups per
+    # kernel, milliseconds each on a busy machine); the SVD path below keeps the pool.
+    with threads_for(0, state.device):
+        solution = _solve_full_rank(state) if not min_norm else None
+    return solution if solution is not None else _solve_min_norm(state)
+
+
+def _tolerance(state: LeastSquaresState) -> Callable[[float], float]:
+    """The rank tolerance as a function of σ₁."""
+    return lambda s1: rank_tolerance(state.n_params) * max(s1, 1.0)
+
+
+def _solve_full_rank(state: LeastSquaresState) -> Solution | None:
+    """The triangular solve where the bracket shows R of full rank, else ``None``.
+    Each feature is scaled by its full (uncentred) column: a column whose spread is
+    below the rounding of its mean is numerically constant and shows up as rank loss."""
     Rc, Rcy, D = _split(state)
     conditioning = design_conditioning(state)
-    p = Rc.shape[1]
-    # Scale by each feature's full (uncentred) column: a column whose spread is below
-    # the rounding of its mean is numerically constant and shows up as rank loss.
     S = Rc * D
-
-    def tolerance(s1: float) -> float:
-        return rank_tolerance(state.n_params) * max(s1, 1.0)
-
-    def full_rank() -> bool:
-        # S is the trailing block of the scaled design's triangle, so S⁻¹ is the
-        # trailing block of its inverse: σₚ(S) ≥ σₚ(design), σ₁(S) ≤ σ₁(design). The
-        # design's bracket (already known) settles the common case; S's own otherwise.
-        if conditioning.sigma_min[0] > tolerance(conditioning.sigma_max[1]):
-            return True
+    tolerance = _tolerance(state)
+    # S is the trailing block of the scaled design's triangle, so S⁻¹ is the trailing
+    # block of its inverse: σₚ(S) ≥ σₚ(design), σ₁(S) ≤ σ₁(design). The design's bracket
+    # (already known) settles the common case; S's own otherwise.
+    if not conditioning.sigma_min[0] > tolerance(conditioning.sigma_max[1]):
         centred: Conditioning = state.memo("centred", lambda: Conditioning(S))
-        return not centred.rank_below(tolerance)
+        if centred.rank_below(tolerance):
+            return None
+    coef = D.unsqueeze(1) * torch.linalg.solve_triangular(S, Rcy, upper=True)
+    return Solution(
+        coef=coef,
+        intercept=_intercept(state, coef),
+        rank=Rc.shape[1] + int(state.fit_intercept),
+        conditioning=conditioning,
+    )
 
-    dependent: list[int] = []
-    constant: list[int] = []
-    # The bracket of the extreme singular values decides the rank when it can; the
-    # singular values (and the vectors) only when it cannot or the rank is deficient.
-    if not min_norm and full_rank():
-        rank = p
-        coef = D.unsqueeze(1) * torch.linalg.solve_triangular(S, Rcy, upper=True)
-    else:
-        s = state.memo("centred", lambda: Conditioning(S)).singular_values
-        tol = tolerance(float(s[0]))
-        rank = int((s > tol).sum())
-        _, s, Vh = torch.linalg.svd(S)
-        structure = null_structure(S, Vh, s, rank, tol)
-        coef = min_norm_solve(Rc, Rcy, D, structure)
-        # Constant (with an intercept; all zero without): nothing left after centring.
-        norms = torch.linalg.vector_norm(S, dim=0).tolist()
-        constant = [j for j, v in enumerate(norms) if v <= rank_tolerance(p)]
-        dependent = [j for j in structure.dependent if j not in constant]
+
+def _solve_min_norm(state: LeastSquaresState) -> Solution:
+    """The minimum-norm solution, the rank judged by the singular values of S."""
+    Rc, Rcy, D = _split(state)
+    p = Rc.shape[1]
+    S = Rc * D
+    s = state.memo("centred", lambda: Conditioning(S)).singular_values
+    tol = _tolerance(state)(float(s[0]))
+    rank = int((s > tol).sum())
+    _, s, Vh = torch.linalg.svd(S)
+    structure = null_structure(S, Vh, s, rank, tol)
+    coef = min_norm_solve(Rc, Rcy, D, structure)
+    # Constant (with an intercept; all zero without): nothing left after centring.
+    norms = torch.linalg.vector_norm(S, dim=0).tolist()
+    constant = [j for j, v in enumerate(norms) if v <= rank_tolerance(p)]
     return Solution(
         coef=coef,
         intercept=_intercept(state, coef),
         rank=rank + int(state.fit_intercept),
-        conditioning=conditioning,
-        dependent=dependent,
+        conditioning=design_conditioning(state),
+        dependent=[j for j in structure.dependent if j not in constant],
         constant=constant,
     )
 
