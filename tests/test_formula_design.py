@@ -197,3 +197,28 @@ def test_every_storage_of_text_gives_formulaic_s_columns(dtype: object) -> None:
     assert spec.feature_names == expected_names
     np.testing.assert_array_equal(spec.matrix(df, "rhs", where=row), expected)
     assert spec._designs["rhs"] is not None
+
+
+def test_too_many_categories_for_a_sample_are_learned_from_every_row(monkeypatch) -> None:
+    from torchlinreg.formula import sampled
+
+    df = table()
+    monkeypatch.setattr(sampled, "MAX_EXTRA", 1)  # g has 2 levels first seen past the head
+    assert (
+        sampled.sample(df, lambda rows: FormulaSpec._learn_from("y ~ C(g)", rows, None, ())) is None
+    )
+    spec = FormulaSpec.learn("y ~ x1 * C(g)", df)
+    assert spec.to_dict() == FormulaSpec._learn_from("y ~ x1 * C(g)", df, None, ()).to_dict()
+    np.testing.assert_array_equal(
+        spec.matrix(df, "rhs", where=row), formulaic_columns("y ~ x1 * C(g)", df, "rhs")[1]
+    )
+
+
+def test_pandas_nullable_numbers_are_left_to_formulaic() -> None:
+    df = table()
+    df["x1"] = df["x1"].astype("Float64")
+    spec = FormulaSpec.learn("y ~ x1 + C(g)", df)
+    assert spec._design("rhs", df) is None  # pd.NA is formulaic's to read
+    np.testing.assert_array_equal(
+        spec.matrix(df, "rhs", where=row), formulaic_columns("y ~ x1 + C(g)", df, "rhs")[1]
+    )
