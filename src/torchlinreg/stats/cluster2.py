@@ -24,23 +24,58 @@ import torch
 from .cov_types import LabelPair
 from .scores import Block, LabelIds, observed
 
+# Intersections of ids i_a < G_a and i_b < G_b are looked up in a G_a × G_b table while
+# it has at most this many entries (8 bytes each), else mapped by sorting.
+_PAIR_TABLE = 1 << 21
+
 
 class _Scores:
-    """Cluster scores (G, k, p') by label, grown as labels appear."""
+    """Cluster scores by label, one coordinate a row (k·p', G), grown as labels appear."""
 
     def __init__(self, k: int, p: int, **zeros: Any) -> None:
         self.ids = LabelIds()
-        self.sums = torch.zeros(0, k, p, **zeros)
+        self.k, self.p = k, p
+        self.sums = torch.zeros(k * p, 0, **zeros)
 
     def add(self, ids: np.ndarray, scores: torch.Tensor) -> None:
-        if len(self.ids) > self.sums.shape[0]:
-            grow = self.sums.new_zeros(len(self.ids) - self.sums.shape[0], *self.sums.shape[1:])
-            self.sums = torch.cat([self.sums, grow])
-        self.sums.index_add_(0, torch.as_tensor(ids, device=self.sums.device), scores)
+        """``scores`` (k·p', b): the rows' scores, one coordinate a row."""
+        if len(self.ids) > self.sums.shape[1]:
+            grow = self.sums.new_zeros(self.sums.shape[0], len(self.ids) - self.sums.shape[1])
+            self.sums = torch.cat([self.sums, grow], dim=1)
+        self.sums.index_add_(1, torch.as_tensor(ids, device=self.sums.device), scores)
 
     def meat(self) -> torch.Tensor:
-        s = self.sums.transpose(0, 1)  # (k, G, p')
-        return s.transpose(1, 2) @ s
+        s = self.sums.view(self.k, self.p, -1)  # (k, p', G)
+        return s @ s.transpose(1, 2)
+
+
+class _PairIds(LabelIds):
+    """Ids of the intersections (i_a, i_b) of two id columns, as :class:`LabelIds` of
+    the key i_a·2³¹ + i_b (ids < 2³¹ in any real data), through a table by (i_a, i_b)
+    while it is small."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pairs: np.ndarray = np.full((0, 0), -1, dtype=np.int64)
+
+    def map_pairs(self, ids_a: np.ndarray, ids_b: np.ndarray) -> np.ndarray:
+        if not len(ids_a):
+            return np.zeros(0, dtype=np.int64)
+        shape = (int(ids_a.max()) + 1, int(ids_b.max()) + 1)
+        if shape[0] * shape[1] > _PAIR_TABLE:
+            return self.map(ids_a * (1 << 31) + ids_b)
+        if shape[0] > self.pairs.shape[0] or shape[1] > self.pairs.shape[1]:
+            rows, cols = max(shape[0], self.pairs.shape[0]), max(shape[1], self.pairs.shape[1])
+            grown = np.full((rows, cols), -1, dtype=np.int64)
+            grown[: self.pairs.shape[0], : self.pairs.shape[1]] = self.pairs
+            self.pairs = grown
+        ids = self.pairs[ids_a, ids_b]
+        unseen = ids < 0
+        if unseen.any():
+            a, b = ids_a[unseen], ids_b[unseen]
+            self.pairs[a, b] = self.map(a * (1 << 31) + b)
+            ids = self.pairs[ids_a, ids_b]
+        return ids
 
 
 def two_way_meats(
@@ -49,16 +84,16 @@ def two_way_meats(
     """The meats Σ_g s_g s_gᵀ (k, p', p') by a, b and a × b, and their cluster counts
     (clusters holding an observation: zero-weight rows are left out)."""
     parts = [_Scores(k, p, **zeros) for _ in range(3)]
+    pairs = parts[2].ids = _PairIds()
     for block in blocks:
         block = observed(block)
         pair: LabelPair = block.labels
-        scores = block.E.unsqueeze(2) * block.Z.unsqueeze(1)  # (b, k, p')
+        scores = (block.E.T.unsqueeze(1) * block.Z.T.unsqueeze(0)).reshape(k * p, -1)
         ids_a = parts[0].ids.map(pair.a)
         ids_b = parts[1].ids.map(pair.b)
         parts[0].add(ids_a, scores)
         parts[1].add(ids_b, scores)
-        # the intersection: a pair of ids as one integer (ids < 2³¹ in any real data)
-        parts[2].add(parts[2].ids.map(ids_a * (1 << 31) + ids_b), scores)
+        parts[2].add(pairs.map_pairs(ids_a, ids_b), scores)
     return [part.meat() for part in parts], [len(part.ids) for part in parts]
 
 

@@ -33,22 +33,26 @@ _SINGULAR = 1e-10
 def cluster_sums(
     blocks: Iterable[Block], k: int, p: int, **zeros: Any
 ) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
-    """Per cluster: Z_gᵀZ_g (G, p', p'), Z_gᵀẽ_g (G, k, p') and the labels in id order."""
+    """Per cluster: Z_gᵀZ_g (G, p', p'), Z_gᵀẽ_g (G, k, p') and the labels in id order.
+    Each row's [zᵢzᵢᵀ ; ẽᵢzᵢᵀ], one entry a row of a (p′ + k)·p′ × b product, is added
+    to its cluster's in one scatter along contiguous rows."""
     ids = LabelIds()
-    grams = torch.zeros(0, p, p, **zeros)
-    scores = torch.zeros(0, k, p, **zeros)
+    sums = torch.zeros((p + k) * p, 0, **zeros)  # [Z_gᵀZ_g ; ẽ_gᵀZ_g] per cluster
+    rows = torch.empty(0, **zeros)
     for block in blocks:
         block = observed(block)
         index = ids.map(block.labels)
-        if len(ids) > grams.shape[0]:
-            extra = len(ids) - grams.shape[0]
-            grams = torch.cat([grams, grams.new_zeros(extra, p, p)])
-            scores = torch.cat([scores, scores.new_zeros(extra, k, p)])
-        rows = torch.as_tensor(index, device=grams.device)
-        Z = block.Z
-        grams.index_add_(0, rows, Z.unsqueeze(2) * Z.unsqueeze(1))
-        scores.index_add_(0, rows, block.E.unsqueeze(2) * Z.unsqueeze(1))
-    return grams, scores, list(ids.ids)
+        if len(ids) > sums.shape[1]:
+            sums = torch.cat([sums, sums.new_zeros(sums.shape[0], len(ids) - sums.shape[1])], 1)
+        ZT, b = block.Z.T, block.Z.shape[0]
+        if rows.numel() < (p + k) * p * b:
+            rows = rows.new_empty((p + k) * p * b)
+        products = rows[: (p + k) * p * b].view(p + k, p, b)
+        torch.mul(ZT.unsqueeze(1), ZT.unsqueeze(0), out=products[:p])
+        torch.mul(block.E.T.unsqueeze(1), ZT.unsqueeze(0), out=products[p:])
+        sums.index_add_(1, torch.as_tensor(index, device=sums.device), products.view(-1, b))
+    per_cluster = sums.view(p + k, p, -1).permute(2, 0, 1)  # (G, p' + k, p')
+    return per_cluster[:, :p], per_cluster[:, p:], list(ids.ids)
 
 
 def jackknife_meat(

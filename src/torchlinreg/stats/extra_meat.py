@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 
 # cov_type names computed here; two-way clustering is "cluster" with two label columns.
 EXTRA_TYPES = ("HAC", "CRV3")
+# Designs of at most this many columns p′ are passed over on one torch thread (see
+# :func:`_one_thread`).
+ONE_THREAD_COLUMNS = 32
 # statsmodels' defaults of use_correction
 _DEFAULT_SMALL_SAMPLE = {"HAC": False, "CRV3": True, "cluster2": True}
 
@@ -72,6 +76,40 @@ def compute(
 ) -> ExtraMeat:
     """The meat of ``cov_type`` ("HAC", "CRV3" or "cluster" with label pairs) from one
     pass over ``items`` ((chunk, labels) pairs in row order)."""
+    with _one_thread(state.n_params, state.device):
+        return _compute(items, state, theta, cov_type, weight_scale, lags)
+
+
+@contextmanager
+def _one_thread(p: int, device: torch.device) -> Iterator[None]:
+    """torch's CPU kernels on one thread for a design of at most
+    :data:`ONE_THREAD_COLUMNS` columns. Every operation of the pass then works on a
+    block of a few MB ((rows, p′) products of a few MFlop, elementwise products,
+    scatters): a second thread shortens it by a fraction of a millisecond, while waking
+    it costs as much as the operation itself on a busy machine (measured 10–25 times
+    slower with two threads than one on two shared cores, docs/benchmarks.md). The
+    setting is process-wide, so it is restored as soon as the pass ends."""
+    from ..training.threads import _threads_can_change
+
+    before = torch.get_num_threads()
+    if device.type != "cpu" or p > ONE_THREAD_COLUMNS or before == 1 or not _threads_can_change():
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _compute(
+    items: Iterable[tuple[Chunk, Any]],
+    state: LeastSquaresState,
+    theta: torch.Tensor,
+    cov_type: str,
+    weight_scale: float,
+    lags: int | None,
+) -> ExtraMeat:
     from . import cluster2, crv3, hac
     from .scores import block_rows, exact_meat, new_fingerprint, score_blocks
 

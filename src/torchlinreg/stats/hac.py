@@ -50,20 +50,23 @@ def bartlett(lags: int) -> list[float]:
 
 def hac_meat(blocks: Iterable[Block], k: int, p: int, lags: int, **zeros: Any) -> torch.Tensor:
     """Ω (k, p', p') over ``blocks`` in row order; rows of zero weight keep their place
-    in time (their score is zero)."""
+    in time (their score is zero). Scores are kept one coordinate a row, (k, p', rows),
+    so that each Γ_l is one batched product over contiguous rows."""
     gammas = torch.zeros(lags + 1, k, p, p, **zeros)
-    carry = torch.zeros(k, 0, p, **zeros)  # the last ≤ L rows' scores
+    carry = torch.zeros(k, p, 0, **zeros)  # the last ≤ L rows' scores
     for block in blocks:
-        U = block.E.T.unsqueeze(2) * block.Z.unsqueeze(0)  # (k, b, p')
-        ext = torch.cat([carry, U], dim=1)
-        c, m = carry.shape[1], ext.shape[1]
-        gammas[0] += U.transpose(1, 2) @ U
+        U = block.E.T.unsqueeze(1) * block.Z.T.unsqueeze(0)  # (k, p', b)
+        ext = torch.cat([carry, U], dim=2) if carry.shape[2] else U
+        c, m = carry.shape[2], ext.shape[2]
+        gammas[0].baddbmm_(U, U.transpose(1, 2))
         for lag in range(1, lags + 1):
             start = max(c, lag)  # rows t of this block that have a row t − lag
             if start >= m:
                 break
-            gammas[lag] += ext[:, start:].transpose(1, 2) @ ext[:, start - lag : m - lag]
-        carry = ext[:, m - min(lags, m) :]
+            gammas[lag].baddbmm_(
+                ext[:, :, start:], ext[:, :, start - lag : m - lag].transpose(1, 2)
+            )
+        carry = ext[:, :, m - min(lags, m) :].clone()
     w = bartlett(lags)
     meat = gammas[0].clone()
     for lag in range(1, lags + 1):
