@@ -220,7 +220,7 @@ def small_fits(repeats: int, grid_repeats: int) -> None:
     print("| --- | --- | --- | --- | --- |")
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        with threadpool_limits(threads):
+        with threadpool_limits(threads, user_api="blas"):  # torch: set_num_threads
             runs = {
                 "ours": lambda: LinearRegression().fit(X, y),
                 "ours refine=False": lambda: LinearRegression(refine=False).fit(X, y),
