@@ -228,16 +228,24 @@ def _rows(items: Sequence[tuple[Chunk, Any]]) -> int:
 def _group_ids(groups: general._Groups, chunk: Chunk, labels: Any) -> torch.Tensor:
     """The chunk's cluster labels as group ids (consecutive, shared by every chunk of the
     pass), mapped once for the whole chunk: per block, the distinct labels of each block
-    were mapped again (2 s of Python per 5e6 rows with 1e5 clusters)."""
+    were mapped again (2 s of Python per 5e6 rows with 1e5 clusters). Rows of weight 0
+    are no observations: their labels name no group (their ids, -1, are not used)."""
     labels = np.asarray(labels)
     if len(labels) != chunk.X.shape[0]:
         raise InputError(
             f"groups has {len(labels)} labels for a chunk of {chunk.X.shape[0]} rows; give "
             "one group label per row"
         )
-    ids = _dense_ids(groups, labels)
-    if ids is None:
-        ids = groups.map(labels)
+    w = chunk.sample_weight
+    keep = None if w is None or bool((w > 0).all()) else (w > 0).cpu().numpy()
+    observed = labels if keep is None else labels[keep]
+    mapped = _dense_ids(groups, observed)
+    if mapped is None:
+        mapped = groups.map(observed)
+    ids = mapped
+    if keep is not None:
+        ids = np.full(len(labels), -1, dtype=np.int64)
+        ids[keep] = mapped
     return torch.as_tensor(ids, device=chunk.X.device)
 
 
