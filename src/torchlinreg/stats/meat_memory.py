@@ -3,11 +3,14 @@ maths allows: :func:`~.meat.robust_meat` takes it where it applies (in memory, o
 process, a full-rank design whose z rows need no double-double refinement) and falls
 back on its general pass otherwise.
 
-Per block of B rows, one matrix product of B·p'² multiply-adds forms the meat,
-Σ cᵢvᵢvᵢᵀ = WᵀW with W's rows √cᵢ·vᵢ, W written into one buffer reused block after
-block (a fresh block of megabytes is paid in page faults). A symmetric rank-k update
-would need half the flops; torch exposes none, and OpenBLAS' dsyrk (through SciPy)
-measured no faster than MKL's GEMM at p' = 101 (docs/benchmarks.md).
+Per block of B rows, one matrix product of B·p'·(p' + 8) multiply-adds forms the
+meat Σ cᵢvᵢvᵢᵀ = vᵀ(c·v) and the probe's sums beside it, the right factor written into
+one buffer reused block after block (a fresh block of megabytes is paid in page
+faults). A symmetric rank-k update would need half the flops; torch exposes none, and
+OpenBLAS' dsyrk through SciPy, whose thread pool spins beside torch's, made the pass
+slower (docs/benchmarks.md). The blocks are shared among threads, each running its
+kernels on one torch thread (:mod:`.block_threads`): a block stays in one core's cache
+from its copy to its last product, and no kernel waits for a join.
 
 * HC0, HC1 and cluster need no leverages, hence no z rows: on unweighted rows the meat
   is formed over the design rows aᵢ = [1, xᵢ − x₀] themselves, M_a = Σ ẽᵢ²·aᵢaᵢᵀ
@@ -51,9 +54,12 @@ from ..solvers.solve import design_conditioning
 from . import meat as general
 from .block_threads import share_blocks, thread_count
 
-# Rows per block: 16,384 × 101 float64 values (13 MB) per buffer. Reused buffers cost
-# no page faults, and longer blocks keep the products near the GEMM's peak.
-_BLOCK_VALUES = 1 << 19
+# Rows per block: 2,595 × 101 float64 values (2 MB) per buffer, so that a thread's
+# block and its buffers stay in its core's cache (4 MB L2 here) between the kernels
+# that read them. Reused buffers cost no page faults. At 1e6 × 100 on two threads,
+# HC0's pass measured 1.9 s with blocks of 2^18 values, 2.0 s with 2^17 or 2^19 and 2.5 s
+# with 2^20 (load 7; docs/benchmarks.md).
+_BLOCK_VALUES = 1 << 18
 # Cluster scores (groups × targets × p' values) up to which each thread keeps its own.
 _SCORES_BYTES = 64 << 20
 
