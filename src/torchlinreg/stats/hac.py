@@ -53,20 +53,25 @@ def hac_meat(blocks: Iterable[Block], k: int, p: int, lags: int, **zeros: Any) -
     in time (their score is zero). Scores are kept one coordinate a row, (k, p', rows),
     so that each Γ_l is one batched product over contiguous rows."""
     gammas = torch.zeros(lags + 1, k, p, p, **zeros)
+    buffer = torch.empty(0, **zeros)  # reused block after block
     carry = torch.zeros(k, p, 0, **zeros)  # the last ≤ L rows' scores
     for block in blocks:
-        U = block.E.T.unsqueeze(1) * block.Z.T.unsqueeze(0)  # (k, p', b)
-        ext = torch.cat([carry, U], dim=2) if carry.shape[2] else U
-        c, m = carry.shape[2], ext.shape[2]
+        c = carry.shape[2]
+        m = c + block.Z.shape[0]
+        if buffer.numel() < k * p * m:
+            buffer = buffer.new_empty(k * p * m)
+        scores = buffer[: k * p * m].view(k, p, m)  # [carry | this block's]
+        scores[:, :, :c] = carry
+        torch.mul(block.E.T.unsqueeze(1), block.Z.T.unsqueeze(0), out=scores[:, :, c:])
+        U = scores[:, :, c:]
         gammas[0].baddbmm_(U, U.transpose(1, 2))
         for lag in range(1, lags + 1):
             start = max(c, lag)  # rows t of this block that have a row t − lag
             if start >= m:
                 break
-            gammas[lag].baddbmm_(
-                ext[:, :, start:], ext[:, :, start - lag : m - lag].transpose(1, 2)
-            )
-        carry = ext[:, :, m - min(lags, m) :].clone()
+            lagged = scores[:, :, start - lag : m - lag].transpose(1, 2)
+            gammas[lag].baddbmm_(scores[:, :, start:], lagged)
+        carry = scores[:, :, m - min(lags, m) :].clone()
     w = bartlett(lags)
     meat = gammas[0].clone()
     for lag in range(1, lags + 1):
