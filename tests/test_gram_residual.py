@@ -112,3 +112,26 @@ def test_one_close_target_recomputes_the_block_of_all() -> None:
     total = torch.linalg.vector_norm(final.R[:, final.n_params :], dim=0)
     limit = 4 * EPS * total + 1e-10 * torch.linalg.vector_norm(ref, dim=0)
     assert bool(((final.R_residual.abs() - ref).abs() <= limit).all())
+
+
+def test_the_panelled_product_is_the_gram_matrix(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """BᵀB from the upper block triangle (panels of 7 columns, the last one short),
+    summed over blocks: numpy's BᵀB to rounding; and a fit through it gives the QR
+    fold's R (same shift) to the accuracy the Gram rule promises (κ ≈ 3 here)."""
+    monkeypatch.setattr(gram, "_PANEL", 7)
+    rng = np.random.default_rng(5)
+    blocks = [rng.normal(size=(rows, 30)) for rows in (50, 13)]
+    update = gram._accumulator(30, torch.device("cpu"))
+    for B in blocks:
+        update(torch.as_tensor(B))
+    ref = sum(B.T @ B for B in blocks)
+    np.testing.assert_allclose(update(None).numpy(), ref, rtol=0, atol=1e-13 * np.abs(ref).max())
+    X, signal = design(3000, 70, seed=6)
+    y = signal + rng.normal(size=3000)
+    chunk = validate_chunk(X, y)
+    final = gram_state(chunk, True)  # 73 columns: the shifted Gram, 11 panels
+    assert final is not None
+    qr = LeastSquaresState(70).update_chunk(chunk)
+    torch.testing.assert_close(
+        final.R.abs(), qr.R.abs(), rtol=1e-9, atol=1e-9 * float(qr.R.abs().max())
+    )

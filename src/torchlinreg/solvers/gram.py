@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from ..data.chunks import Chunk
@@ -37,6 +36,9 @@ from .theta import split_theta
 # 2,048), at most 65,536 rows (10M × 20: faster than one multiply over all rows).
 _BUFFER_BYTES = 64 << 20
 _MAX_ROWS = 1 << 16
+# Columns per panel of the blocked product BᵀB (see _accumulator): one product up to
+# 512 columns ([1, X, y] with p ≤ 510), 3/4 of a full product's work at p = 1,000.
+_PANEL = 512
 # Rows per block: at least this many, so that each multiply is a real matrix product.
 _MIN_ROWS = 256
 # Accept the Gram-built state when ε·κ² stays below this (about 11 correct digits).
@@ -131,31 +133,28 @@ def _gram(
 
 
 def _accumulator(m: int, device: torch.device) -> Callable[[torch.Tensor | None], torch.Tensor]:
-    """``update(B)`` adds BᵀB to an m × m sum; ``update(None)`` returns the sum. On the
-    CPU through BLAS ``dsyrk`` (half the multiplications of a general product: the sum
-    is symmetric), elsewhere by ``addmm``."""
-    if device.type != "cpu":
-        G = torch.zeros(m, m, dtype=torch.float64, device=device)
+    """``update(B)`` adds BᵀB to an m × m sum; ``update(None)`` returns the sum.
 
-        def add(B: torch.Tensor | None) -> torch.Tensor:
-            if B is not None:
-                G.addmm_(B.T, B)
+    The sum is symmetric, so only its upper block triangle is formed: the columns are
+    cut into panels of :data:`_PANEL` and panel i is multiplied by the columns from its
+    own onwards (one general product per panel), (k + 1)/2k of a full product's
+    multiplications for k panels. Torch's own matrix multiply throughout: on the CPU
+    builds it is MKL, which ran these products faster than OpenBLAS's ``dsyrk`` (SciPy,
+    numpy) on a busy two-core machine, 4× at 200,000 × 300, and never far behind on a
+    quiet one (docs/benchmarks.md, Shapes)."""
+    G = torch.zeros(m, m, dtype=torch.float64, device=device)
+    starts = range(0, m, _PANEL)
+
+    def add(B: torch.Tensor | None) -> torch.Tensor:
+        if B is not None:
+            for start in starts:
+                rows = slice(start, min(start + _PANEL, m))
+                G[rows, start:].addmm_(B[:, rows].T, B[:, start:])
             return G
+        upper = torch.triu(G)
+        return upper + torch.triu(upper, 1).T
 
-        return add
-    from scipy.linalg.blas import dsyrk
-
-    upper = np.zeros((m, m), order="F")  # column-major: dsyrk writes it in place
-
-    def syrk(B: torch.Tensor | None) -> torch.Tensor:
-        nonlocal upper
-        if B is not None:  # Bᵀ of a row-major B is column-major: passed without a copy
-            upper = dsyrk(1.0, B.numpy().T, beta=1.0, c=upper, trans=0, lower=0, overwrite_c=1)
-            return B
-        U = torch.from_numpy(np.triu(upper))
-        return U + torch.triu(U, 1).T
-
-    return syrk
+    return add
 
 
 def gram_state(chunk: Chunk, fit_intercept: bool) -> LeastSquaresState | None:
