@@ -117,7 +117,7 @@ def stages(X: np.ndarray, y: np.ndarray) -> tuple[Stages, str]:
         G = st("Gram [1, X, y − y₀] (X as is)", lambda: g._plain_gram(chunk, True, shift_y))
     else:
         G = st(
-            "Gram [1, X − x₀, y − y₀] (copies + syrk)",
+            "Gram [1, X − x₀, y − y₀] (copies + panel products)",
             lambda: g._gram(chunk, True, shift_x, shift_y),
         )
     D = power_of_two_scale(torch.diagonal(G).sqrt())
