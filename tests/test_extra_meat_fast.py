@@ -135,3 +135,35 @@ def test_zero_weight_rows_are_dropped_rows():
             cov_type=cov_type, X=X[keep], y=y[keep], sample_weight=w[keep], groups=kept
         )
         np.testing.assert_allclose(s.cov, ref.cov, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("cov_type", ["HAC", "cluster", "CRV3"])
+def test_no_intercept_and_two_targets(cov_type):
+    """The pass's constant column c (no z part without an intercept) and its k > 1
+    residual rows: without an intercept equal to statsmodels' OLS on X alone (1e-8, as
+    tests/test_hac.py: well-conditioned sandwiches, both sides good to ~1e-13); each of
+    two targets equal to its own single-target fit (the same sums: 1e-12)."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(5)
+    n = 200
+    a, b = rng.integers(0, 10, n), rng.integers(0, 6, n)
+    X = rng.normal(size=(n, 3)) + 3.0
+    Y = X @ rng.normal(size=(3, 2)) + rng.normal(size=(n, 2)) + rng.normal(size=(10, 2))[a]
+    groups = (a, b) if cov_type == "cluster" else a
+    kw = {"lags": 3} if cov_type == "HAC" else {"groups": groups}
+    sm_kw = (
+        {"maxlags": 3}
+        if cov_type == "HAC"
+        else {"groups": np.c_[a, b] if cov_type == "cluster" else a}
+    )
+    sm_type = "cluster-crv3" if cov_type == "CRV3" else cov_type
+    m = tl.LinearRegression(fit_intercept=False).fit(X, Y[:, 0])
+    s = m.summary(cov_type=cov_type, X=X, y=Y[:, 0], **kw)
+    ref = sm.OLS(Y[:, 0], X).fit(cov_type=sm_type, cov_kwds=sm_kw)
+    V = np.asarray(ref.cov_params())
+    np.testing.assert_allclose(s.cov, V, rtol=0, atol=1e-8 * np.abs(V).max())
+    both = tl.LinearRegression().fit(X, Y).summary(cov_type=cov_type, X=X, y=Y, **kw)
+    for j in range(2):
+        one = tl.LinearRegression().fit(X, Y[:, j]).summary(cov_type=cov_type, X=X, y=Y[:, j], **kw)
+        np.testing.assert_allclose(both[j].cov, one.cov, rtol=1e-12, atol=0)
