@@ -110,16 +110,19 @@ def fit_formula(
     else:  # the cluster covariance, computed during the fit
         est.fit(*named(spec, X, Y), w, groups=labels)
     est.formula_ = spec
+    if fixed is not None:
+        spec.drop_absorbed(est.absorbed_.dropped)
     return est
 
 
 def named(spec: FormulaSpec, X: np.ndarray, Y: np.ndarray) -> tuple[Any, Any]:
-    """X and y as named arrays: ``feature_names_in_`` and ``target_names_`` follow."""
+    """X and y as named arrays: ``feature_names_in_`` and ``target_names_`` follow (X
+    without the features a fit with fixed effects dropped)."""
     from ..data.named import NamedArray
 
     targets = spec.target_names
     y = NamedArray(Y[:, 0], targets) if len(targets) == 1 else NamedArray(Y, targets)
-    return NamedArray(X, spec.feature_names), y
+    return NamedArray(*_kept(spec, X)), y
 
 
 def _rows(
@@ -171,7 +174,17 @@ def predictors(spec: FormulaSpec, data: Any) -> Any:
         require_variables(spec.formula, spec.variables, columns)
         frame = as_frame(data, spec.variables)
         X = spec.matrix(frame, "rhs", where=_row, missing="error")
-    return NamedArray(X, spec.feature_names)
+    return NamedArray(*_kept(spec, X))
+
+
+def _kept(spec: FormulaSpec, X: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The formula's columns less those the fixed effects absorbed entirely (which
+    the fit dropped), and their names."""
+    names = spec.feature_names
+    if not spec.dropped:
+        return X, names
+    keep = [j for j, name in enumerate(names) if name not in spec.dropped]
+    return X[:, keep], [names[j] for j in keep]
 
 
 def training_data(

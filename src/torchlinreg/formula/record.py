@@ -18,7 +18,8 @@ def check_formula(record: Any, features: list[str] | None, k: int, fit_intercept
     model's ``features`` (and intercept) and ``k`` targets."""
     where = "formula"
     json_object(record, where, ("formula", "columns", "targets", "variables",
-                "target_variables", "lhs", "rhs"), ("missing", "weights", "absorb"))  # fmt: skip
+                "target_variables", "lhs", "rhs"), ("missing", "weights", "absorb",
+                "dropped"))  # fmt: skip
     string(record["formula"], f"{where}.formula")
     columns = strings(record["columns"], f"{where}.columns", unique=True)
     strings(record["targets"], f"{where}.targets", length=k, unique=True)
@@ -40,6 +41,22 @@ def check_formula(record: Any, features: list[str] | None, k: int, fit_intercept
     if boolean(bool(fit_intercept), "fit_intercept") != (INTERCEPT in columns and not absorb):
         raise InputError("the model metadata is invalid: the formula and the parameters "
                          "disagree on the intercept")  # fmt: skip
-    if features is not None and [c for c in columns if c != INTERCEPT] != features:
+    dropped = _dropped(record, columns, absorb)
+    kept = [c for c in columns if c != INTERCEPT and c not in dropped]
+    if features is not None and kept != features:
         raise InputError("the model metadata is invalid: the formula builds other features "
                          "than the model has")  # fmt: skip
+
+
+def _dropped(record: dict[str, Any], columns: list[str], absorb: list[str]) -> list[str]:
+    """The formula's features the fixed effects absorbed entirely (``dropped``): some
+    of its columns, with fixed effects, and not all."""
+    where = "formula.dropped"
+    dropped = strings(record.get("dropped", []), where, unique=True)
+    if "dropped" not in record:
+        return dropped
+    features = [c for c in columns if c != INTERCEPT]
+    if not absorb or not dropped or not set(dropped) < set(features):
+        raise invalid(where, dropped, "some, not all, of the formula's features (with fixed "
+                      "effects)")  # fmt: skip
+    return dropped

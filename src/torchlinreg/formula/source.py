@@ -120,20 +120,23 @@ def learn_from_source(
 ) -> FormulaSpec:
     """The formula's learned state for a file: structure and stateful transforms from
     the first batch; categories, where the formula has any, from every row, read in a
-    first pass (``begin_pass`` names it on the progress line). Fixed effects (``| firm``)
-    are refused: a streamed formula does not absorb them."""
+    first pass (``begin_pass`` names it on the progress line). Of fixed effects
+    (``| firm + year``) the spec keeps the factors' names (``spec.absorb``); their
+    columns are read as labels by the absorbed fit (:mod:`torchlinreg.jobs.absorb`),
+    not built here."""
     from .absorbed import split_absorbed
 
-    if split_absorbed(formula)[1]:
+    if not source.reiterable:
         raise InputError(
-            f"the formula {formula!r} absorbs fixed effects, which a streamed formula does "
-            "not; name them with --absorb (e.g. --absorb firm,year) with --target and "
-            "--features, or fit with torchlinreg.ols in Python"
+            "a formula reads the first rows to learn its columns, then every row to fit, "
+            "and standard input can be read only once; write the data to a file first"
         )
+    model, factors = split_absorbed(formula)
     parsed = parse(formula, source.columns)
-    require_variables(formula, side_variables(parsed.lhs) + side_variables(parsed.rhs),
+    require_variables(formula, side_variables(parsed.lhs) + side_variables(parsed.rhs) + factors,
                       source.columns)  # fmt: skip
-    candidates = candidate_columns(formula, parsed, source.columns)
+    # (the factors' names in the text after '|' are no candidates: the spec never reads them)
+    candidates = candidate_columns(model, parsed, source.columns)
     types = {c: source.types[c] for c in candidates}
     first = _frame(next(iter(source.batches(candidates, types))).table, candidates)
     try:
@@ -142,11 +145,6 @@ def learn_from_source(
             return spec
     except InputError:
         pass  # e.g. a reference level absent from the first batch: every level is read
-    if not source.reiterable:
-        raise InputError(
-            "a formula with categorical terms reads its columns before fitting, which "
-            "standard input cannot do; write the data to a file first"
-        )
     begin_pass("categories of the formula's terms")
     levels = _levels(source, candidates, types)
     every = FormulaSpec.learn(formula, _with_levels(first, levels), columns=source.columns)

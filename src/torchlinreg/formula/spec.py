@@ -95,7 +95,21 @@ class FormulaSpec:
 
     @property
     def feature_names(self) -> list[str]:
+        """The columns the formula builds (less ``Intercept``)."""
         return [c for c in self.record["columns"] if c != INTERCEPT]
+
+    @property
+    def dropped(self) -> list[str]:
+        """Features the fixed effects absorbed entirely: built, but left out of the fit
+        (``absorbed_.dropped``), so left out of the model's inputs."""
+        return list(self.record.get("dropped", []))
+
+    def drop_absorbed(self, dropped: Sequence[str]) -> None:
+        """Record the features the fit dropped, absorbed entirely by the fixed effects."""
+        if dropped:
+            self.record["dropped"] = list(dropped)
+        else:
+            self.record.pop("dropped", None)
 
     @property
     def target_names(self) -> list[str]:

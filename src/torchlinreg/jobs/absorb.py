@@ -38,26 +38,14 @@ COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
 
 
 def check_absorb_options(options: FitOptions) -> None:
-    """The options that go with ``--absorb`` (called by :class:`FitOptions`)."""
+    """The options that go with ``--absorb`` or a formula's ``| firm + year`` (called
+    by :class:`FitOptions`); the formula's factors become ``options.absorb``."""
+    if options.formula is not None:
+        _formula_factors(options)
+        return
     if not options.absorb:
         return
-    others = [flag for flag, given in (
-        ("--method gd", options.method == "gd"), ("--ridge", options.ridge is not None),
-        ("--lasso", options.lasso is not None), ("--elasticnet", options.elasticnet is not None),
-        ("--huber", options.huber is not None), ("--cv", options.cv is not None),
-        ("--formula", options.formula is not None), ("--no-intercept", not options.fit_intercept),
-    ) if given]  # fmt: skip
-    if others:
-        raise InputError(
-            f"--absorb fits least squares with the fixed effects in place of the intercept; "
-            f"drop {', '.join(others)}"
-        )
-    if options.cov_type not in COV_TYPES or (options.cluster or "").count(","):
-        what = "two-way clusters" if "," in (options.cluster or "") else options.cov_type
-        raise InputError(
-            f"--cov-type {what} with --absorb is not supported; choose one of "
-            f"{', '.join(COV_TYPES)} (one --cluster column)"
-        )
+    _check_fit(options, "--absorb")
     named = {*options.targets, *(options.features or ()), options.weights, options.cluster}
     clash = [c for c in options.absorb if c in named - {options.cluster}]
     if clash:
@@ -69,6 +57,52 @@ def check_absorb_options(options: FitOptions) -> None:
         raise InputError("--absorb names a column twice; name each factor once")
     # The factors are not features (the default features are every other column).
     options.exclude = [*options.exclude, *(c for c in options.absorb if c not in options.exclude)]
+
+
+def _check_fit(options: FitOptions, what: str) -> None:
+    """Least squares with a covariance the absorbed fit computes, or a clear error;
+    ``what`` names the option asking for fixed effects."""
+    others = [flag for flag, given in (
+        ("--method gd", options.method == "gd"), ("--ridge", options.ridge is not None),
+        ("--lasso", options.lasso is not None), ("--elasticnet", options.elasticnet is not None),
+        ("--huber", options.huber is not None), ("--cv", options.cv is not None),
+        ("--no-intercept", not options.fit_intercept),
+    ) if given]  # fmt: skip
+    if others:
+        raise InputError(
+            f"{what} fits least squares with the fixed effects in place of the intercept; "
+            f"drop {', '.join(others)}"
+        )
+    if options.cov_type not in COV_TYPES or (options.cluster or "").count(","):
+        kind = "two-way clusters" if "," in (options.cluster or "") else options.cov_type
+        raise InputError(
+            f"--cov-type {kind} with {what} is not supported; choose one of "
+            f"{', '.join(COV_TYPES)} (one --cluster column)"
+        )
+
+
+def _formula_factors(options: FitOptions) -> None:
+    """A formula's fixed effects (``y ~ x | firm + year``) as ``options.absorb``,
+    checked with the options as ``--absorb``'s are. Both, or ``--absorb`` with a
+    formula, are refused: the factors are named in one place."""
+    from ..formula.absorbed import split_absorbed
+
+    assert options.formula is not None
+    factors = split_absorbed(options.formula)[1]
+    if options.absorb:
+        raise InputError(
+            "--absorb and --formula: pick one; name the fixed effects after the formula's "
+            "'|' (y ~ x1 + x2 | firm + year), or with --absorb and --target/--features"
+        )
+    if not factors:
+        return
+    _check_fit(options, "a formula with fixed effects ('|')")
+    if options.weights in factors:
+        raise InputError(
+            f"the formula's fixed effect {options.weights!r} is also the weights column; a "
+            "fixed effect's labels are used for nothing else"
+        )
+    options.absorb = list(factors)
 
 
 def fit_absorbed(source: Source, design: Design, options: FitOptions, rows: FitRows) -> Any:
@@ -97,7 +131,9 @@ def _fit_streamed(
     from ..models._absorb_stream import fit_rows
     from ..models.linear import LinearRegression
 
-    model: Any = LinearRegression(cov_type=options.cov_type, device=options.device)
+    model: Any = LinearRegression(
+        fit_intercept=options.fit_intercept, cov_type=options.cov_type, device=options.device
+    )
     check_cov_type(options.cov_type)
     rows.passes.planned += 1  # the level sums, before the fitting pass
     read = _passes(source, design, options, rows, labelled)
@@ -176,7 +212,9 @@ def _fit_in_memory(
     found = {name: np.concatenate(v) for name, v in labels.items()}
     groups = found[options.cluster] if options.cluster else None
     factors = {name: found[name] for name in options.absorb}
-    model = LinearRegression(cov_type=options.cov_type, device=options.device)
+    model = LinearRegression(
+        fit_intercept=options.fit_intercept, cov_type=options.cov_type, device=options.device
+    )
     model.fit(NamedArray(X, design.feature_names), y, w, groups=groups, absorb=factors)
     return model
 

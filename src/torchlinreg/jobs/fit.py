@@ -200,6 +200,8 @@ def fit_file(
         counted.enough()
         if spec is not None:
             model.formula_ = spec  # kept in the model file, applied by predict
+            if options.absorb:  # (a formula's '| firm + year')
+                spec.drop_absorbed(model.absorbed_.dropped)
         stats = fit_statistics(state, model.coef_, model.intercept_)
         if options.absorb:
             from .absorb import absorbed_statistics
