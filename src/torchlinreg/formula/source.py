@@ -5,7 +5,9 @@ it as any file, in bounded memory, with rows numbered as in the file.
 
 The formula's structure is learned once (:func:`learn_from_source`): from the first
 batch, and where it has categorical terms, from every category in the file, found in a
-first pass over the columns it reads.
+first pass over the columns it reads. A formula's fixed effects (``| firm + year``) are
+not built here: their columns pass through as they are, read as labels by the streamed
+absorption (:mod:`torchlinreg.jobs.absorb`).
 """
 
 from __future__ import annotations

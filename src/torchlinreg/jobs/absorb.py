@@ -1,4 +1,5 @@
-"""``fit --absorb firm,year``: fixed effects absorbed from a file.
+"""``fit --absorb firm,year`` (or ``fit --formula "y ~ x1 + C(g) | firm + year"``):
+fixed effects absorbed from a file.
 
 A file is streamed in bounded memory (:mod:`torchlinreg.models._absorb_stream`): one
 pass gathers the factors' level sums and cross-tabulations, a second subtracts the
@@ -15,6 +16,11 @@ the fixed effects absorb entirely (constant within the levels of a factor) is dr
 with a one-line warning naming it, left out of the design the model file keeps, and
 listed in ``absorbed_.dropped`` (the summary notes it). It runs in one process (not
 under torchrun).
+
+A formula's fixed effects take the same path: the file is read through the formula
+(:class:`~torchlinreg.formula.source.FormulaSource`, which builds each batch's
+right-hand side and passes the factor columns through as they are), its factors become
+``options.absorb``, and the spec records the terms dropped (``formula.dropped``).
 """
 
 from __future__ import annotations
