@@ -159,8 +159,9 @@ def fit_file(
 
     if options.absorb and group is not None:
         raise InputError(
-            "--absorb runs in one process (its passes over the file are not split across "
-            "ranks); it does not run under torchrun: fit in one process"
+            "fixed effects (--absorb, or a formula's '|') are absorbed in one process (the "
+            "passes over the file are not split across ranks); it does not run under "
+            "torchrun: fit in one process"
         )
     if options.robust and path == "-" and not options.absorb:  # refused before reading
         raise InputError(
