@@ -123,7 +123,7 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     _refused([*base, "--absorb", "x1"], "--absorb column 'x1' is also")
     _refused(["fit", data, "--target", "y", "--features", "size", "--absorb", "firm"],
              "the fixed effects absorb every regressor (size)")  # fmt: skip
-    _refused(["fit", data, "--formula", "y ~ x1 | firm"], "name them with --absorb")
+    _refused(["fit", data, "--formula", "y ~ x1 | firm", "--absorb", "firm"], "pick one")
     df.loc[30, "year"] = np.nan
     df.to_csv(data, index=False)
     # The CSV's line 32 is data row 31 (line 1 is the header).

@@ -330,7 +330,7 @@ def _fit_columns(fit: argparse.ArgumentParser) -> None:
         default=[],
         metavar="A,B,...",
         help="fixed effects to absorb (columns of labels, e.g. firm,year), in place of the "
-        "intercept; holds the fit's columns in memory (one process)",
+        "intercept; streamed, one process; with --formula write them after '|' instead",
     )
 
 
@@ -341,7 +341,8 @@ def _fit_formula(fit: argparse.ArgumentParser) -> None:
         "--formula",
         metavar='"Y ~ TERMS"',
         help="R-style formula, e.g. \"y ~ x1 + np.log(x2) + C(g)\"; '- 1' drops the "
-        'intercept; Q("my col") quotes a column name with spaces (needs formulaic: '
+        "intercept; '| firm + year' absorbs fixed effects; "
+        'Q("my col") quotes a column name with spaces (needs formulaic: '
         "pip install 'torchlinreg[formula]')",
     )
 
