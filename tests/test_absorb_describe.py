@@ -109,3 +109,19 @@ def test_conjugate_gradient_fit_is_saved_and_read_back(tmp_path: Path, monkeypat
     code, out, err = _cli(["summary", path])
     assert code == 0, err
     assert "f1 (150 levels), f2 (40 levels)" in out
+
+
+def test_report_of_an_absorbed_model_names_the_effects_without_influence(
+    fitted: Any, tmp_path: Path
+) -> None:
+    """``report MODEL DATA``: the summary with its fixed-effects note; influence and the
+    diagnostic plots are said to be left out (the leverages of the demeaned fit are not
+    a row's leverage), not refused as 'not the data the model was fitted on'."""
+    pytest.importorskip("matplotlib")
+    model, df = fitted
+    data, html = tmp_path / "panel.csv", tmp_path / "report.html"
+    code, out, err = _cli(["report", model, data, "-o", html])
+    assert code == 0, err
+    text = html.read_text()
+    assert f"fixed effects absorbed: firm ({df.firm.nunique()} levels)" in text
+    assert "not computed for a fit with fixed effects absorbed" in text

@@ -82,6 +82,13 @@ def influence_refusal(model: Any) -> str:
             "Influence statistics and diagnostic plots are computed from an exact "
             "least-squares fit; this model was trained by gradient descent."
         )
+    if getattr(model, "absorbed_", None) is not None:
+        # The fit is of the demeaned rows: a row's leverage includes its levels' share
+        # (1/n of its firm, ...), which the model does not keep.
+        return (
+            "Influence statistics and diagnostic plots are not computed for a fit with "
+            "fixed effects absorbed (a row's leverage includes its levels' share)."
+        )
     from ..stats.influence_rows import check_model
 
     try:
