@@ -125,3 +125,22 @@ def test_report_of_an_absorbed_model_names_the_effects_without_influence(
     text = html.read_text()
     assert f"fixed effects absorbed: firm ({df.firm.nunique()} levels)" in text
     assert "not computed for a fit with fixed effects absorbed" in text
+
+
+def test_library_refusals_name_the_fit_time_covariance_and_influence() -> None:
+    """The raw rows given again do not match the demeaned fit's state: a robust summary
+    with data and influence() say what to do instead of 'not the data the model was
+    fitted on'."""
+    from torchlinreg.errors import InputError
+
+    rng = np.random.default_rng(8)
+    X, f = rng.normal(size=(90, 2)), rng.integers(0, 6, 90)
+    y = X @ [1.0, 2.0] + f + rng.normal(size=90)
+    model = LinearRegression(cov_type="HC1").fit(X, y, absorb=f)
+    with pytest.raises(InputError, match=r"fit LinearRegression\(cov_type='HC3'\) with absorb"):
+        model.summary(cov_type="HC3", X=X, y=y)
+    with pytest.raises(InputError, match="at fit time: call summary\\(\\) without data"):
+        model.summary(cov_type="HC1", X=X, y=y)
+    with pytest.raises(InputError, match="influence statistics are not computed"):
+        model.influence(X, y)
+    assert model.summary().cov_type == "HC1"

@@ -457,8 +457,10 @@ class ExactRegressor(RegressorBase):
         self.n_features_in_ = state.n_features
         self.n_samples_seen_ = state.n_samples
         self.state_ = state
-        features = self._feature_labels()
-        self.aliased_ = [features[j] for j in (*solution.constant, *solution.dependent)]
+        aliased = (*solution.constant, *solution.dependent)
+        # Labels only name aliased columns (here and in the rank warning): built when any.
+        features = self._feature_labels() if aliased else []
+        self.aliased_ = [features[j] for j in aliased]
         if warn and not self._penalised():
             warn_about_design(state, solution, features)
         return self
@@ -589,6 +591,15 @@ class ExactRegressor(RegressorBase):
                 small_sample=small_sample,
             )  # fmt: skip
             return out[0] if len(out) == 1 else out
+        if cov_type != "nonrobust" and getattr(self, "absorbed_", None) is not None:
+            # The state is the demeaned rows': the raw rows given again do not match it.
+            kept = fitted_cov is not None and fitted_cov.cov_type == cov_type
+            raise InputError(
+                "a model with fixed effects absorbed computes its covariance at fit time: "
+                + ("call summary() without data" if kept else
+                   f"fit LinearRegression(cov_type={cov_type!r}) with absorb=..., then call "
+                   "summary() without data")
+            )  # fmt: skip
         if getattr(self, "formula_", None) is not None and X is not None and y is None:
             from ..formula.api import training_data  # X is the table the formula reads
 

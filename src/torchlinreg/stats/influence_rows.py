@@ -126,6 +126,12 @@ def check_model(model: Any) -> None:
             f"influence statistics are for least squares; {name}'s penalty changes the hat "
             "matrix and the leave-one-out fits: fit a LinearRegression for them"
         )
+    if getattr(model, "absorbed_", None) is not None:
+        raise InputError(
+            "influence statistics are not computed for a fit with fixed effects absorbed: "
+            "a row's leverage includes its levels' share, which the demeaned fit does not "
+            "keep; fit with the factors as one-hot columns for them"
+        )
     state = model.state_
     if state.n_targets != 1:
         raise InputError(
