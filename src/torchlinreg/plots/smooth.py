@@ -9,8 +9,7 @@ O(n·k), not O(n²), and each robustness iteration is one matrix product over th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import numpy as np
 
@@ -42,26 +41,14 @@ def lowess(
     if n == 0:
         return x, y.copy()
     k = max(2, min(n, int(frac * n + 1e-10)))
-    with _one_thread():
+    from ..training.threads import one_thread  # torch's kernels: the products are small
+
+    with one_thread():
         hood = _Neighbourhoods(x, k)
         fitted = _local_lines(hood, y, np.ones(n))
         for _ in range(iterations):
             fitted = _local_lines(hood, y, _robustness(np.abs(y - fitted)))
     return x, fitted
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """torch's kernels on one thread: the products here are small, and a second
-    thread on a busy machine costs far more in waiting than it saves."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _robustness(residual: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..training.threads import threads_for
+from ..training.threads import one_thread
 
 # Lanczos steps per extreme eigenvalue (see the module docstring for the bound).
 STEPS = 24
@@ -104,7 +104,7 @@ class Conditioning:
         p = R.shape[0]
         if p <= EXACT_ORDER:
             return self._compute()
-        with threads_for(0, R.device):  # one thread (see the module docstring)
+        with one_thread(R.device.type == "cpu"):  # (see the module docstring)
             big = _lanczos_max(lambda v: R.T @ (R @ v), p, R)
             inverse = _lanczos_max(
                 lambda v: _solve(R, _solve(R.T, v, upper=False), upper=True), p, R

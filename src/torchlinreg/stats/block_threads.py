@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
+
+from ..training.threads import one_thread
 
 Block = TypeVar("Block")
 State = TypeVar("State")
@@ -37,18 +38,6 @@ def thread_count(device: torch.device, blocks: int) -> int:
     if device.type != "cpu" or not threads_can_change():
         return 1
     return max(1, min(torch.get_num_threads(), blocks))
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """torch's kernels on one thread in the body (a process-wide setting: restored at
-    the end of the body)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def share_blocks(
@@ -72,6 +61,6 @@ def share_blocks(
                 return
             step(state, block)
 
-    with one_torch_thread(), ThreadPoolExecutor(len(states)) as pool:
+    with one_thread(), ThreadPoolExecutor(len(states)) as pool:
         for done in [pool.submit(work, state) for state in states]:
             done.result()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -80,8 +80,7 @@ def compute(
         return _compute(items, state, theta, cov_type, weight_scale, lags)
 
 
-@contextmanager
-def _one_thread(p: int, device: torch.device) -> Iterator[None]:
+def _one_thread(p: int, device: torch.device) -> AbstractContextManager[None]:
     """torch's CPU kernels on one thread for a design of at most
     :data:`ONE_THREAD_COLUMNS` columns. Every operation of the pass then works on a
     block of a few MB ((rows, p′) products of a few MFlop, elementwise products,
@@ -89,17 +88,9 @@ def _one_thread(p: int, device: torch.device) -> Iterator[None]:
     it costs as much as the operation itself on a busy machine (measured 10–25 times
     slower with two threads than one on two shared cores, docs/benchmarks.md). The
     setting is process-wide, so it is restored as soon as the pass ends."""
-    from ..training.threads import _threads_can_change
+    from ..training.threads import one_thread
 
-    before = torch.get_num_threads()
-    if device.type != "cpu" or p > ONE_THREAD_COLUMNS or before == 1 or not _threads_can_change():
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return one_thread(device.type == "cpu" and p <= ONE_THREAD_COLUMNS)
 
 
 def _compute(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import torch
 
@@ -28,12 +28,12 @@ def _threads_can_change() -> bool:
 
 
 @contextmanager
-def threads_for(work: int, device: torch.device) -> Iterator[None]:
-    """Run the body on one torch thread when ``work`` (numbers touched per step) is at
-    most :data:`ONE_THREAD_MAX_WORK` on the CPU; otherwise leave the setting alone."""
+def one_thread(when: bool = True) -> Iterator[None]:
+    """Run the body on one torch thread where ``when`` holds (otherwise, or where the
+    pool cannot be resized, leave the setting alone). The setting is process-wide, so
+    it is restored as soon as the body ends, however it ends."""
     before = torch.get_num_threads()
-    small = device.type == "cpu" and work <= ONE_THREAD_MAX_WORK
-    if not small or before == 1 or not _threads_can_change():
+    if not when or before == 1 or not _threads_can_change():
         yield
         return
     torch.set_num_threads(1)
@@ -41,3 +41,9 @@ def threads_for(work: int, device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def threads_for(work: int, device: torch.device) -> AbstractContextManager[None]:
+    """One torch thread when ``work`` (numbers touched per step) is at most
+    :data:`ONE_THREAD_MAX_WORK` on the CPU; otherwise the setting is left alone."""
+    return one_thread(device.type == "cpu" and work <= ONE_THREAD_MAX_WORK)
