@@ -1,15 +1,16 @@
-"""The in-memory absorption's fast route (:func:`demean_xy`, integer codes used as they
-are, cluster codes taken from the factor they equal) against the general one it
-replaces: :func:`demean` of the concatenated [X, Y], :class:`LevelIndex` coding
-(``np.unique``), and a fit whose cluster labels are text (coded apart).
+"""The in-memory absorption (:func:`demean_xy`, integer codes used as they are,
+cluster codes taken from the factor they equal) against independent oracles: the
+residuals of numpy's ``lstsq`` on the factors' dummy columns, :func:`alternating_projections`
+of the concatenated [X, Y] where the direct solve is out of reach, :class:`LevelIndex`
+coding (``np.unique``), and a fit whose cluster labels are text (coded apart).
 
-Tolerances: the fast route does the same arithmetic in the same order (the same level
-sums, the same solve, the same subtraction per column), so the demeaned columns agree
-to the last bit today; the tests allow 1e-13 of the columns' scale, what a reordered
-summation of n = 3,000 terms could change (n·ε ≈ 7e-13 at worst, ~√n·ε ≈ 1e-14
-typically), far below any change of the maths (a missed level or a wrong effect moves
-the columns by O(1)). Codes are integers and must agree exactly (up to renumbering,
-tested as the same partition).
+Tolerances: against ``lstsq`` the projection's rounding error is about ε·κ·‖Z‖ for each
+side (κ the ratio of the largest to the smallest nonzero singular value of the weighted
+dummy matrix, computed in the test), so columns agree to 100·ε·κ of their scale — far
+below any change of the maths (a missed level or a wrong effect moves the columns by
+O(1)). Where both sides iterate the same alternating projections on the same matrix
+they agree to the last bit. Codes are integers and must agree exactly (up to
+renumbering, tested as the same partition).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import torch
 
 from torchlinreg import LinearRegression
 from torchlinreg.solvers.absorb import projection
-from torchlinreg.solvers.absorb.demean import demean, demean_xy
+from torchlinreg.solvers.absorb.alternating import alternating_projections
+from torchlinreg.solvers.absorb.demean import demean_xy
 from torchlinreg.solvers.absorb.factors import LevelIndex, cluster_codes, encode_in_memory
 
-SCALE_RTOL = 1e-13
+EPS = float(np.finfo(np.float64).eps)
 
 
 def _data(seed: int, n: int = 3000, factors: tuple[int, ...] = (150, 11, 4)):  # type: ignore[no-untyped-def]
@@ -40,21 +42,35 @@ def _levels(codes: list[torch.Tensor]) -> list[int]:
     return [int(c.max()) + 1 for c in codes]
 
 
+def _lstsq_residuals(Z: torch.Tensor, w: torch.Tensor | None, codes: list[torch.Tensor]):  # type: ignore[no-untyped-def]
+    """Z less its weighted least-squares fit on every factor's dummy columns (numpy
+    ``lstsq``, minimum norm: the dummies are rank deficient), and κ of the weighted
+    dummies over their nonzero singular values."""
+    D = np.concatenate(
+        [np.eye(L)[c.numpy()] for c, L in zip(codes, _levels(codes), strict=True)], axis=1
+    )
+    root = np.ones(len(D)) if w is None else np.sqrt(w.numpy())
+    A, B = D * root[:, None], Z.numpy() * root[:, None]
+    coef, _, rank, sv = np.linalg.lstsq(A, B, rcond=None)
+    kappa = sv[0] / sv[rank - 1]
+    return torch.from_numpy(Z.numpy() - D @ coef), kappa
+
+
 @pytest.mark.parametrize("n_factors", [1, 2, 3])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_demean_xy_equals_demean_of_the_concatenation(n_factors: int, weighted: bool) -> None:
     X, Y, w, codes = _data(n_factors * 10 + weighted)
     codes = codes[:n_factors]
     weights = w if weighted else None
-    ref = demean(torch.cat([X, Y], 1), weights, codes, _levels(codes))
+    ref, kappa = _lstsq_residuals(torch.cat([X, Y], 1), weights, codes)
     got = demean_xy(X, Y, weights, codes, _levels(codes))
-    assert got.method == ref.method == "direct"
-    assert got.redundant == ref.redundant
+    assert got.method == "direct"
+    assert got.redundant == n_factors - 1  # a connected panel: one per further factor
     assert got.X.is_contiguous() and got.Y.is_contiguous()
     scale = float(torch.cat([X, Y], 1).abs().max())
-    atol = SCALE_RTOL * scale
-    torch.testing.assert_close(got.X, ref.residuals[:, :3], rtol=0, atol=atol)
-    torch.testing.assert_close(got.Y, ref.residuals[:, 3:], rtol=0, atol=atol)
+    atol = 100 * EPS * kappa * scale
+    torch.testing.assert_close(got.X, ref[:, :3], rtol=0, atol=atol)
+    torch.testing.assert_close(got.Y, ref[:, 3:], rtol=0, atol=atol)
     for f, c in enumerate(codes):  # level weights: counts, or Σ w per level
         ones = torch.ones(len(c), dtype=torch.float64) if weights is None else weights
         expected = torch.zeros(_levels(codes)[f], dtype=torch.float64).index_add_(0, c, ones)
@@ -65,9 +81,9 @@ def test_demean_xy_alternating_equals_demean(monkeypatch: pytest.MonkeyPatch) ->
     """Where the direct solve is out of reach both iterate on the same matrix."""
     monkeypatch.setattr(projection, "MAX_REST_LEVELS", 0)
     X, Y, w, codes = _data(5, factors=(150, 11))
-    ref = demean(torch.cat([X, Y], 1), w, codes, _levels(codes))
+    ref = alternating_projections(torch.cat([X, Y], 1), w, codes, _levels(codes))
     got = demean_xy(X, Y, w, codes, _levels(codes))
-    assert got.method == ref.method == "alternating"
+    assert got.method == "alternating"
     assert got.iterations == ref.iterations > 1
     torch.testing.assert_close(got.X, ref.residuals[:, :3], rtol=0, atol=0)
     torch.testing.assert_close(got.Y, ref.residuals[:, 3:], rtol=0, atol=0)
@@ -78,8 +94,8 @@ def test_too_many_cells_iterates_like_demean(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(projection, "MAX_CELLS", 100)
     X, Y, w, codes = _data(6, factors=(150, 11))
     got = demean_xy(X, Y, None, codes, _levels(codes))
-    ref = demean(torch.cat([X, Y], 1), None, codes, _levels(codes))
-    assert got.method == ref.method == "alternating"
+    ref = alternating_projections(torch.cat([X, Y], 1), None, codes, _levels(codes))
+    assert got.method == "alternating"
     torch.testing.assert_close(got.X, ref.residuals[:, :3], rtol=0, atol=0)
 
 

@@ -22,7 +22,7 @@ from ..errors import InputError, RankDeficientWarning
 
 if TYPE_CHECKING:
     from ..data.chunks import Chunk
-    from ..solvers.absorb.demean import Demeaned, DemeanedXY
+    from ..solvers.absorb.demean import DemeanedXY
     from ..stats.absorbed import AbsorbedEffects
     from ._exact import ExactRegressor
 
@@ -174,7 +174,7 @@ def _effects(
     w: torch.Tensor | None,
     nested: tuple[bool, ...],
     dropped: list[str],
-    demeaned: Demeaned | DemeanedXY,
+    demeaned: DemeanedXY,
     Y: torch.Tensor,
 ) -> AbsorbedEffects:
     """What the model reports of the absorbed effects (``absorbed_``)."""

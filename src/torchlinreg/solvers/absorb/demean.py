@@ -1,10 +1,8 @@
 """Demeaning by the fixed effects, in memory: the direct solve where it applies (one
 factor, or one large factor and small others), alternating projections otherwise.
 
-:func:`demean` takes the columns as one matrix Z; :func:`demean_xy` takes X and Y
-apart and returns them apart (the in-memory fit's route): the same sums, solve and
-subtraction, in the same order, hence the same numbers, without the copies of
-concatenating them and splitting the result.
+:func:`demean_xy` takes X and Y apart and returns them apart (no copies of
+concatenating them and splitting the result).
 """
 
 from __future__ import annotations
@@ -20,45 +18,7 @@ from .projection import (
     FactorSums,
     solvable,
     solve_effects,
-    subtract_effects,
 )
-
-
-@dataclass(frozen=True)
-class Demeaned:
-    """The columns with the effects taken out and how: ``method`` is ``"direct"`` (exact,
-    :mod:`.projection`) or ``"alternating"`` (:mod:`.alternating`, ``iterations``
-    sweeps, ``converged`` whether its stopping rule was met); ``redundant`` the exact
-    number of redundant levels where the direct solve ran (None otherwise)."""
-
-    residuals: torch.Tensor
-    method: str
-    iterations: int
-    converged: bool
-    redundant: int | None
-
-
-def demean(
-    Z: torch.Tensor,
-    w: torch.Tensor | None,
-    codes: list[torch.Tensor],
-    n_levels: list[int],
-    *,
-    tol: float = DEFAULT_TOL,
-    max_iter: int = DEFAULT_MAX_ITER,
-) -> Demeaned:
-    """Z (n × c, float64) less its weighted projection on the factors' indicators."""
-    sums = FactorSums(Z.shape[1], len(codes))
-    if len(codes) > 1:  # one factor: the level sums alone, no cross-tabulation
-        sums.add(Z, w, codes, n_levels)
-    else:
-        sums.tables = None
-        sums.add(Z, w, codes, n_levels)
-    if len(codes) == 1 or solvable(sums):
-        effects = solve_effects(sums)
-        return Demeaned(subtract_effects(Z, codes, effects), "direct", 1, True, effects.redundant)
-    sweeps = alternating_projections(Z, w, codes, n_levels, tol=tol, max_iter=max_iter)
-    return Demeaned(sweeps.residuals, "alternating", sweeps.iterations, sweeps.converged, None)
 
 
 def absorbed_columns(
@@ -75,8 +35,11 @@ def absorbed_columns(
 
 @dataclass(frozen=True)
 class DemeanedXY:
-    """X and Y with the effects taken out (each n × its columns, contiguous), how (as
-    :class:`Demeaned`), and each factor's level weights (levels without weight: 0)."""
+    """X and Y with the effects taken out (each n × its columns, contiguous) and how:
+    ``method`` is ``"direct"`` (exact, :mod:`.projection`) or ``"alternating"``
+    (:mod:`.alternating`, ``iterations`` sweeps, ``converged`` whether its stopping rule
+    was met); ``redundant`` the exact number of redundant levels where the direct solve
+    ran (None otherwise); each factor's level weights (levels without weight: 0)."""
 
     X: torch.Tensor
     Y: torch.Tensor
@@ -98,7 +61,8 @@ def demean_xy(
     max_iter: int = DEFAULT_MAX_ITER,
 ) -> DemeanedXY:
     """X (n × p) and Y (n × k), float64, less their weighted projections on the
-    factors' indicators: :func:`demean` of [X, Y], returned apart."""
+    factors' indicators (the direct solve where it applies: one factor, or one large
+    factor and small others; alternating projections otherwise)."""
     sums = level_sums(X, Y, w, codes, n_levels)
     weights = tuple(sums.weights)
     if len(codes) == 1 or solvable(sums):
