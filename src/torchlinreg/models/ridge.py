@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -45,17 +46,22 @@ class Ridge(ExactRegressor):
         self.refine = refine
         self.device = device
 
-    def _alphas(self, n_targets: int) -> torch.Tensor:
+    def _alphas(self, n_targets: int, device: torch.device | None = None) -> torch.Tensor:
+        """α per target (n_targets,), float64, checked: finite and >= 0."""
         import torch
 
-        alpha = np.atleast_1d(np.asarray(self.alpha, dtype=np.float64))
-        if alpha.ndim != 1 or (alpha.size != 1 and alpha.size != n_targets):
+        alpha = _scalar(self.alpha)
+        if alpha is not None:  # one number for every target (the common case, cheap)
+            _check_alpha(alpha, self.alpha)
+            return torch.full((n_targets,), alpha, dtype=torch.float64, device=device)
+        alphas = np.atleast_1d(np.asarray(self.alpha, dtype=np.float64))
+        if alphas.ndim != 1 or (alphas.size != 1 and alphas.size != n_targets):
             raise InputError(
-                f"alpha must be a number or one per target ({n_targets}); got shape {alpha.shape}"
+                f"alpha must be a number or one per target ({n_targets}); got shape {alphas.shape}"
             )
-        if not np.all(np.isfinite(alpha)) or np.any(alpha < 0):
+        if not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
             raise InputError(f"alpha must be finite and >= 0; got {self.alpha!r}")
-        return torch.as_tensor(np.broadcast_to(alpha, (n_targets,)).copy())
+        return torch.as_tensor(np.broadcast_to(alphas, (n_targets,)).copy(), device=device)
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -63,12 +69,30 @@ class Ridge(ExactRegressor):
             self.alpha, bool
         ):
             raise InputError(f"alpha must be a number or one per target; got {self.alpha!r}")
-        self._alphas(int(np.size(np.asarray(self.alpha))))
+        alpha = _scalar(self.alpha)
+        if alpha is not None:
+            _check_alpha(alpha, self.alpha)
+        else:
+            self._alphas(int(np.size(np.asarray(self.alpha))))
 
     def _penalised(self) -> bool:
-        return bool(np.any(np.asarray(self.alpha) != 0))
+        alpha = _scalar(self.alpha)
+        return alpha != 0 if alpha is not None else bool(np.any(np.asarray(self.alpha) != 0))
 
     def _solve(self, state: LeastSquaresState) -> Solution:
         from ..solvers.solve import solve_ridge
 
-        return solve_ridge(state, self._alphas(state.n_targets).to(state.device))
+        return solve_ridge(state, self._alphas(state.n_targets, state.device))
+
+
+def _scalar(alpha: object) -> float | None:
+    """``alpha`` as a float when it is one real number (not a bool, not an array),
+    else None: the fast path of the checks a grid search repeats at every fit."""
+    if isinstance(alpha, numbers.Real) and not isinstance(alpha, (bool, np.bool_)):
+        return float(alpha)
+    return None
+
+
+def _check_alpha(value: float, given: object) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise InputError(f"alpha must be finite and >= 0; got {given!r}")

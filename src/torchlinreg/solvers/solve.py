@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from ..training.threads import threads_for
+from ..training.threads import one_thread
 from .conditioning import Conditioning
 from .min_norm import min_norm_solve, null_structure
 from .scaling import column_scale
@@ -67,8 +67,17 @@ def scaled_condition(RA: torch.Tensor) -> float:
 def design_conditioning(state: LeastSquaresState) -> Conditioning:
     """The bracket of κ₂ of √w·[1, X − x₀] after exact power-of-two column scaling,
     computed once per R (cached on the state)."""
-    RA = state.R_design
-    return state.memo("design", lambda: Conditioning(lambda: RA * column_scale(RA)))  # type: ignore[no-any-return]
+    R, RA = state.R, state.R_design
+    return state.memo("design", lambda: Conditioning(lambda: RA * _design_scale(state, R)))  # type: ignore[no-any-return]
+
+
+def _design_scale(state: LeastSquaresState, R: torch.Tensor) -> torch.Tensor:
+    """Power-of-two scale of the design columns of ``R``, the state's R factor when
+    asked: computed once while it still is (the solve and the bracket both need it)."""
+    RA = R[: state.n_params, : state.n_params]
+    if state.R is not R:  # rows folded in since: the scale of the R the caller holds
+        return column_scale(RA)
+    return state.memo("design scale", lambda: column_scale(RA))  # type: ignore[no-any-return]
 
 
 def condition_number(state: LeastSquaresState) -> float:
@@ -80,7 +89,7 @@ def _split(state: LeastSquaresState) -> tuple[torch.Tensor, torch.Tensor, torch.
     """(R of centred X, its target block, scale of each feature's full column)."""
     c = int(state.fit_intercept)
     RA = state.R_design
-    return RA[c:, c:], state.R_target[c:], column_scale(RA)[c:]
+    return RA[c:, c:], state.R_target[c:], _design_scale(state, state.R)[c:]
 
 
 def _intercept(state: LeastSquaresState, coef: torch.Tensor) -> torch.Tensor | None:
@@ -106,7 +115,7 @@ def solve_ols(state: LeastSquaresState, *, min_norm: bool = False) -> Solution:
     """
     # The full-rank path is O(p²) memory-bound work: one thread (no pool wake-ups per
     # kernel, milliseconds each on a busy machine); the SVD path below keeps the pool.
-    with threads_for(0, state.device):
+    with one_thread(state.device.type == "cpu"):
         solution = _solve_full_rank(state) if not min_norm else None
     return solution if solution is not None else _solve_min_norm(state)
 
