@@ -68,7 +68,7 @@ def fit(model: ExactRegressor, X: Any, y: Any, sample_weight: Any, groups: Any, 
     dropped = absorbed_columns(X64, demeaned.X, w, ABSORBED_RTOL)
     inner = _demeaned_xy_chunk(chunk, demeaned.X, demeaned.Y, dropped)
     features = _drop_features(model, p, dropped)
-    _fit_demeaned(model, inner)
+    model._fit_chunk(inner, fit_intercept=False)  # the factors absorb the intercept
     nested = (
         _nested_xy(codes, levels, labels, columns)
         if cov_type == "cluster"
@@ -128,32 +128,6 @@ def _drop_features(model: ExactRegressor, p: int, dropped: list[int]) -> list[st
         [name for j, name in enumerate(labels) if j not in dropped], dtype=object
     )
     return gone
-
-
-def _fit_demeaned(model: ExactRegressor, chunk: Chunk) -> None:
-    """The in-memory fit of the demeaned rows, without an intercept: Gram or QR, refined
-    where accuracy is at risk, as :meth:`ExactRegressor.fit` does."""
-    from ..solvers.gram import gram_state
-    from ..solvers.refine import refine_in_memory
-    from ..solvers.state import LeastSquaresState
-    from ._diagnostics import CHEAP_CELLS, wants_refinement
-
-    small = chunk.X.shape[0] * (chunk.X.shape[1] + 1) <= CHEAP_CELLS
-    state, solver_used = None, "qr"
-    if model.solver == "cholesky" or (model.solver == "auto" and not small):
-        state = gram_state(chunk, False)
-        solver_used = "cholesky" if state is not None else "qr"
-    if state is None:
-        state = LeastSquaresState(
-            chunk.X.shape[1], chunk.Y.shape[1], fit_intercept=False, device=chunk.X.device
-        ).update_chunk(chunk)
-    solution = model._solve(state)
-    refined = solver_used == "qr" and wants_refinement(
-        model._refinement(), state, solution, small=small
-    )
-    if refined:
-        solution = solution.with_theta(refine_in_memory(chunk, state, solution.theta))
-    model._finish(state, solution, chunk.target_1d, refined, solver_used)
 
 
 def _nested_xy(

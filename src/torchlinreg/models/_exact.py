@@ -88,13 +88,13 @@ class ExactRegressor(RegressorBase):
 
         return resolve_device(self.device)
 
-    def _new_state(self, chunk: Chunk) -> LeastSquaresState:
+    def _new_state(self, chunk: Chunk, fit_intercept: bool | None = None) -> LeastSquaresState:
         from ..solvers.state import LeastSquaresState
 
         return LeastSquaresState(
             chunk.X.shape[1],
             chunk.Y.shape[1],
-            fit_intercept=self.fit_intercept,
+            fit_intercept=self.fit_intercept if fit_intercept is None else fit_intercept,
             device=chunk.X.device,
         )
 
@@ -163,10 +163,12 @@ class ExactRegressor(RegressorBase):
             self._fit_covariance = _fit_cov.in_memory(self, cov_type, chunk, labels)
         return self
 
-    def _fit_chunk(self, chunk: Chunk) -> None:
-        """:meth:`fit`'s fold, solve and refinement of validated in-memory rows. A small
-        problem runs on one thread: its kernels take microseconds, and waking the
-        thread pool for each cost milliseconds on a busy machine (docs/benchmarks.md)."""
+    def _fit_chunk(self, chunk: Chunk, fit_intercept: bool | None = None) -> None:
+        """:meth:`fit`'s fold, solve and refinement of validated in-memory rows (with the
+        estimator's intercept, or ``fit_intercept`` where given: the demeaned rows of a
+        fixed-effects fit have none). A small problem runs on one thread: its kernels
+        take microseconds, and waking the thread pool for each cost milliseconds on a
+        busy machine (docs/benchmarks.md)."""
         from ..solvers.gram import gram_state
         from ..solvers.refine import refine_in_memory
         from ..training.threads import threads_for
@@ -177,11 +179,12 @@ class ExactRegressor(RegressorBase):
             state, solver_used = None, "qr"
             if self.solver == "cholesky" or (self.solver == "auto" and not small):
                 # Normal equations when they are accurate enough, else the QR fold below.
-                state = gram_state(chunk, self.fit_intercept)
+                intercept = self.fit_intercept if fit_intercept is None else fit_intercept
+                state = gram_state(chunk, intercept)
                 if state is not None:
                     solver_used = "cholesky"
             if state is None:
-                state = self._new_state(chunk).update_chunk(chunk)
+                state = self._new_state(chunk, fit_intercept).update_chunk(chunk)
             solution = self._solve(state)
             refined = solver_used == "qr" and wants_refinement(
                 self._refinement(), state, solution, small=small
