@@ -188,10 +188,15 @@ def alternated_cpu(
     runs: dict[str, Callable[[], Any]], repeats: int
 ) -> dict[str, tuple[float, float]]:
     """Median (wall, CPU) milliseconds per tool, the tools taking turns in each round:
-    on a loaded machine a millisecond fit's wall time is mostly waiting for a core."""
+    on a loaded machine a millisecond fit's wall time is mostly waiting for a core.
+    Each round starts with the next tool: CPU time is the process's, and a BLAS or
+    OpenMP pool still spinning after one tool's call is counted in the next one's
+    (scikit-learn's 2-thread BLAS added ~1.3 ms to whichever fit came after it)."""
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, fn in runs.items():
+    names = list(runs)
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = runs[name]
             wall, cpu = time.perf_counter(), time.process_time()
             fn()
             times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
@@ -238,13 +243,21 @@ def small_fits(repeats: int, grid_repeats: int) -> None:
         "sklearn Ridge": lambda: GridSearchCV(SkRidge(), {"alpha": GRID_ALPHAS}, cv=5).fit(X, y),
     }
     found = {name: fn() for name, fn in searches.items()}
-    times = alternated(searches, grid_repeats)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\nGridSearchCV, 13 alphas × 5 folds, {before} threads, medians of {grid_repeats}:")
+    print(f"\nGridSearchCV, 13 alphas × 5 folds, medians of {grid_repeats}, wall / CPU ms:\n")
+    print("| threads | ours Ridge | sklearn Ridge | ours / sklearn (goal ≤ 1) |")
+    print("| --- | --- | --- | --- |")
+    for threads in (1, before):
+        torch.set_num_threads(threads)
+        with threadpool_limits(threads, user_api="blas"):
+            med = alternated_cpu(searches, grid_repeats)
+        cells = " | ".join(f"{med[k][0]:.1f} / {med[k][1]:.1f}" for k in searches)
+        ratio = [med["ours Ridge"][i] / med["sklearn Ridge"][i] for i in (0, 1)]
+        print(f"| {threads} | {cells} | {ratio[0]:.2f} / {ratio[1]:.2f} |")
+    torch.set_num_threads(before)
     for name, search in found.items():
-        print(f"  {name}: {med[name]:.3f} s, best alpha {search.best_params_['alpha']:.4g}, "
-              f"score {search.best_score_:.12f}")  # fmt: skip
-    print(f"  ours / sklearn = {med['ours Ridge'] / med['sklearn Ridge']:.2f} (goal ≤ 1)")
+        print(f"\n{name}: best alpha {search.best_params_['alpha']:.4g}, "
+              f"score {search.best_score_:.12f}", end="")  # fmt: skip
+    print()
 
 
 def main() -> None:
@@ -261,7 +274,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     if args.small:
-        small_fits(max(args.repeats, 100), 5)
+        small_fits(max(args.repeats, 100), 15)
         return
     rate = matmul_rate()
     for shape in shapes:
