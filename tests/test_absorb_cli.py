@@ -116,7 +116,7 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     data = tmp_path / "panel.csv"
     df.to_csv(data, index=False)
     base = ["fit", data, "--target", "y", "--features", "x1,x2"]
-    _refused([*base, "--absorb", "region"], "region")
+    _refused([*base, "--absorb", "region"], "no --absorb column 'region'; the columns are")
     _refused([*base, "--absorb", "firm", "--method", "gd"], "drop --method gd")
     _refused([*base, "--absorb", "firm", "--cov-type", "HAC"], "--cov-type HAC with --absorb")
     _refused([*base, "--absorb", "firm", "--cluster", "firm,year"], "two-way clusters")

@@ -291,6 +291,8 @@ def _plan(source: Source, options: FitOptions, group: Any) -> tuple[Design, list
 
     if options.fold_column is not None:  # named as the fold column, not as --exclude
         require_columns(source, [options.fold_column], "fold")
+    if options.absorb and options.formula is None:  # named as a factor, not as --exclude
+        require_columns(source, options.absorb, "--absorb")
     if group is None:
         design, skipped = _columns(source, options, categories=True)
     else:
