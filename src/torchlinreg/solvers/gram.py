@@ -72,33 +72,33 @@ def _blocks(chunk: Chunk, device: torch.device, shift_y: torch.Tensor):  # type:
 def _plain_gram(chunk: Chunk, fit_intercept: bool, shift_y: torch.Tensor) -> torch.Tensor:
     """G for M = √w·[1, X, Y − y₀]: X unshifted, used as it is (no copy for float64
     unweighted data). For narrow designs, where copying X − x₀ costs as much as the
-    multiply; accepted only where the uncentred design is well conditioned."""
+    multiply; accepted only where the uncentred design is well conditioned.
+
+    X is read twice, by XᵀX and by Xᵀ[Y − y₀, 1] (the cross products and the column
+    sums in one product): these designs are memory-bound, and a third pass (the sums on
+    their own) cost a third of the time at 10M × 20 (docs/benchmarks.md, Shapes)."""
     device = chunk.X.device
     p, k = chunk.X.shape[1], chunk.Y.shape[1]
     f64 = torch.float64
     XtX = torch.zeros(p, p, dtype=f64, device=device)
-    XtY = torch.zeros(p, k, dtype=f64, device=device)
-    YtY = torch.zeros(k, k, dtype=f64, device=device)
-    sx = torch.zeros(p, dtype=f64, device=device)
-    sy = torch.zeros(k, dtype=f64, device=device)
+    XtZ = torch.zeros(p, k + 1, dtype=f64, device=device)
+    ZtZ = torch.zeros(k + 1, k + 1, dtype=f64, device=device)
     for Xb, Yb, wb in _blocks(chunk, device, shift_y):
-        Xw, Yw = (Xb, Yb) if wb is None else (Xb * wb, Yb * wb)
-        XtX += Xw.T @ Xb
-        XtY += Xw.T @ Yb
-        YtY += Yw.T @ Yb
-        sx += Xw.sum(0)
-        sy += Yw.sum(0)
+        Z = torch.cat([Yb, torch.ones(Yb.shape[0], 1, dtype=f64, device=device)], 1)
+        Zw = Z if wb is None else Z * wb
+        XtX += Xb.T @ (Xb if wb is None else Xb * wb)
+        XtZ += Xb.T @ Zw
+        ZtZ += Zw.T @ Z
+    XtY, YtY = XtZ[:, :k], ZtZ[:k, :k]
     if not fit_intercept:
         return torch.cat([torch.cat([XtX, XtY], 1), torch.cat([XtY.T, YtY], 1)])
-    total = (
-        float(chunk.X.shape[0]) if chunk.sample_weight is None else float(chunk.sample_weight.sum())
-    )
-    t = torch.tensor([[total]], dtype=f64, device=device)
+    # The ones column's row: [Σw, Σw·x, Σw·(y − y₀)] (Σw exact for unit weights).
+    ones = torch.cat([ZtZ[k:, k:], XtZ[:, k:].T, ZtZ[k:, :k]], 1)
     return torch.cat(
         [
-            torch.cat([t, sx.unsqueeze(0), sy.unsqueeze(0)], 1),
-            torch.cat([sx.unsqueeze(1), XtX, XtY], 1),
-            torch.cat([sy.unsqueeze(1), XtY.T, YtY], 1),
+            ones,
+            torch.cat([XtZ[:, k:], XtX, XtY], 1),
+            torch.cat([ZtZ[:k, k:], XtY.T, YtY], 1),
         ]
     )
 
