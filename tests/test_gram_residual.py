@@ -132,7 +132,7 @@ def test_the_panelled_product_is_the_gram_matrix(monkeypatch) -> None:  # type: 
     X, signal = design(3000, 70, seed=6)
     y = signal + rng.normal(size=3000)
     chunk = validate_chunk(X, y)
-    final = gram_state(chunk, True)  # 73 columns: the shifted Gram, 11 panels
+    final = gram_state(chunk, True)  # 73 columns: the shifted Gram, 8 panels of 10
     assert final is not None
     qr = LeastSquaresState(70).update_chunk(chunk)
     torch.testing.assert_close(

@@ -37,11 +37,13 @@ from .theta import split_theta
 _BUFFER_BYTES = 64 << 20
 _MAX_ROWS = 1 << 14
 # Columns per panel of the blocked product BᵀB (see _accumulator): (k + 1)/2k of a full
-# product's work for k panels, near a symmetric rank-k update's half. Narrower panels
-# cost more kernels for less work; 64 measured best or equal from p = 100 to 3,000
-# (200k × 300: 0.29 s against 0.42 s with one product of all 302 columns; numpy's
-# XᵀX, a syrk, 0.25 s).
+# product's work for k panels, near a symmetric rank-k update's half. At least _PANEL
+# columns (200k × 300: 0.29 s against 0.42 s with one product of all 302 columns;
+# numpy's XᵀX, a syrk, 0.25 s), and at most _PANELS panels: each panel reads the whole
+# block again, and wide blocks do not stay in cache (10k × 5,000: 1.97 s with
+# 64-column panels, 1.80 s with 8 panels).
 _PANEL = 64
+_PANELS = 8
 # Rows per block: at least this many, so that each multiply is a real matrix product.
 _MIN_ROWS = 256
 # Accept the Gram-built state when ε·κ² stays below this (about 11 correct digits).
@@ -142,7 +144,7 @@ def _accumulator(m: int, device: torch.device) -> Callable[[torch.Tensor | None]
     only, and a symmetric copy cost three passes over the matrix (0.4 s at p = 5,000).
 
     The sum is symmetric, so only its upper block triangle is formed: the columns are
-    cut into panels of :data:`_PANEL` and panel i is multiplied by the columns from its
+    cut into panels (see :data:`_PANEL`) and panel i is multiplied by the columns from its
     own onwards (one general product per panel), (k + 1)/2k of a full product's
     multiplications for k panels. Torch's own matrix multiply throughout: on the CPU
     builds it is MKL, which ran these products faster than OpenBLAS's ``dsyrk`` (SciPy,
@@ -150,12 +152,13 @@ def _accumulator(m: int, device: torch.device) -> Callable[[torch.Tensor | None]
     and ``XᵀX`` at 1M × 101 in 0.19 s against numpy's 0.29 s on a quiet one
     (docs/benchmarks.md, Shapes)."""
     G = torch.zeros(m, m, dtype=torch.float64, device=device)
-    starts = range(0, m, _PANEL)
+    width = max(_PANEL, -(-m // _PANELS))
+    starts = range(0, m, width)
 
     def add(B: torch.Tensor | None) -> torch.Tensor:
         if B is not None:
             for start in starts:
-                rows = slice(start, min(start + _PANEL, m))
+                rows = slice(start, min(start + width, m))
                 G[rows, start:].addmm_(B[:, rows].T, B[:, start:])
         return G
 
