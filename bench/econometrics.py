@@ -51,6 +51,11 @@ def fixed_effects(args: argparse.Namespace) -> None:
     formula = "y ~ x0 + x1 + x2 + x3 + x4 | firm + year"
 
     def ours():  # type: ignore[no-untyped-def]
+        if args.formula:  # from the same DataFrame through the formula, as pyfixest reads it
+            import torchlinreg
+
+            model = torchlinreg.ols(formula, frame, cov_type="cluster", groups=frame["firm"])
+            return model, model.summary()
         model = LinearRegression(cov_type="cluster")
         model.fit(X, y, groups=firm, absorb={"firm": firm, "year": year})
         return model, model.summary()
@@ -64,6 +69,11 @@ def fixed_effects(args: argparse.Namespace) -> None:
     LinearRegression(cov_type="cluster").fit(
         X[small], y[small], groups=firm[small], absorb={"firm": firm[small], "year": year[small]}
     ).summary()
+    if args.formula:  # formulaic's imports and first parse
+        import torchlinreg
+
+        part = frame.iloc[small]
+        torchlinreg.ols(formula, part, cov_type="cluster", groups=part["firm"]).summary()
     with warnings.catch_warnings():  # the small warm-up sample has singleton firms
         warnings.simplefilter("ignore")
         pf.feols(formula, frame.iloc[small], vcov={"CRV1": "firm"})
@@ -148,6 +158,9 @@ def main() -> None:
     fe.add_argument("--firms", type=int, default=100_000)
     fe.add_argument("--years", type=int, default=20)
     fe.add_argument("--repeats", type=int, default=3)
+    fe.add_argument(
+        "--formula", action="store_true", help="ours through torchlinreg.ols on the DataFrame"
+    )
     fe.set_defaults(run=fixed_effects)
     cov = cases.add_parser("covariances", help="HAC, two-way cluster, CRV3 vs statsmodels")
     cov.add_argument("--n", type=int, default=1_000_000)
