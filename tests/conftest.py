@@ -59,3 +59,11 @@ def lstsq_fit(X, y, sample_weight=None, fit_intercept=True):
     if fit_intercept:
         return theta[1:].T, theta[0]
     return theta.T, np.zeros(theta.shape[1:]) if theta.ndim > 1 else 0.0
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files read in small batches (CSV blocks of 2 KiB, Parquet batches of 64 rows),
+    so that a few hundred rows make several chunks."""
+    monkeypatch.setattr("torchlinreg.data.csv_source.CSV_BLOCK_BYTES", 2048)
+    monkeypatch.setattr("torchlinreg.data.parquet_source.BATCH_ROWS", 64)

@@ -18,10 +18,7 @@ intercept moves a standard error by ≥ 1/n ≈ 1e-3.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,9 +27,10 @@ import numpy as np
 import pytest
 
 import torchlinreg
-from torchlinreg.cli import main
 from torchlinreg.formula.api import predictors
 from torchlinreg.persistence import load_model
+
+from .cli_run import run_cli as _cli
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
@@ -56,25 +54,6 @@ def _panel(seed: int = 11, n: int = 600) -> Any:
     df["y"] += (df.sector == "retail") * 0.5 + rng.normal(size=n) * (1 + 0.3 * abs(df.x1))
     df["w"] = rng.uniform(0.5, 2.0, n)
     return df
-
-
-def _cli(argv: list[Any], stdin: str | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdin
-    try:
-        if stdin is not None:
-            sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([str(a) for a in argv])
-    finally:
-        sys.stdin = saved
-    return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture
-def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("torchlinreg.data.csv_source.CSV_BLOCK_BYTES", 2048)
-    monkeypatch.setattr("torchlinreg.data.parquet_source.BATCH_ROWS", 64)
 
 
 def _write(df: Any, path: Path) -> Path:

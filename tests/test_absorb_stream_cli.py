@@ -11,10 +11,7 @@ numbers (CSV written by pandas and Parquet read back exactly), sums in another o
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,8 +20,9 @@ import numpy as np
 import pytest
 
 from torchlinreg import LinearRegression
-from torchlinreg.cli import main
 from torchlinreg.errors import RankDeficientWarning
+
+from .cli_run import run_cli as _cli
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
@@ -43,25 +41,6 @@ def _panel(seed: int = 11, n: int = 600) -> Any:
     df["y"] = df.x1 - 2 * df.x2 + rng.normal(size=45)[firm] + rng.normal(size=n)
     df["w"] = rng.uniform(0.5, 2.0, n)
     return df
-
-
-def _cli(argv: list[Any], stdin: str | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdin
-    try:
-        if stdin is not None:
-            sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([str(a) for a in argv])
-    finally:
-        sys.stdin = saved
-    return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture
-def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("torchlinreg.data.csv_source.CSV_BLOCK_BYTES", 2048)
-    monkeypatch.setattr("torchlinreg.data.parquet_source.BATCH_ROWS", 64)
 
 
 def _check(report: dict[str, Any], df: Any, xs: list[str], cov_type: str) -> None:
