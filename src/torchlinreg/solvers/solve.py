@@ -203,25 +203,36 @@ def _solve_min_norm(state: LeastSquaresState) -> Solution:
 def solve_ridge(state: LeastSquaresState, alpha: torch.Tensor) -> Solution:
     """Ridge: min ‖√w(y − b − Xβ)‖² + α‖β‖² per target, α (n_targets,) ≥ 0.
 
-    Targets sharing an α are solved together, as least squares on [Rc; √α·I] (a QR of a
-    (2p × p) matrix), never by forming XᵀX + αI. Targets with α = 0 get the ordinary
-    least-squares solution, minimum norm and rank diagnosis included.
+    Targets sharing an α are solved together, as least squares on [Rc; √α·I]: the R
+    factor of [Rc Rcy; √α·I 0] (a QR of a 2p × (p + k) matrix, no Q formed) carries
+    the transformed right-hand sides in its last columns. XᵀX + αI is never formed.
+    Targets with α = 0 get the ordinary least-squares solution, minimum norm and rank
+    diagnosis included.
     """
     c = int(state.fit_intercept)
     Rc, Rcy = state.R_design[c:, c:], state.R_target[c:]
-    p = Rc.shape[1]
-    coef = torch.empty(p, state.n_targets, dtype=Rc.dtype, device=Rc.device)
-    ols = solve_ols(state) if bool((alpha == 0).any()) else None
-    for a in torch.unique(alpha).tolist():
-        cols = (alpha == a).nonzero().flatten()
+    p, k = Rc.shape[1], Rcy.shape[1]
+    values = alpha.tolist()
+    ols = solve_ols(state) if 0.0 in values else None
+    shared = len(set(values)) == 1  # one α for every target: no column bookkeeping
+    coef = None if shared else torch.empty(p, k, dtype=Rc.dtype, device=Rc.device)
+    for a in sorted(set(values)):
+        cols = list(range(k)) if shared else [j for j, v in enumerate(values) if v == a]
         if a == 0.0:
             assert ols is not None
-            coef[:, cols] = ols.coef[:, cols]
-            continue
-        stacked = torch.cat([Rc, (a**0.5) * torch.eye(p, dtype=Rc.dtype, device=Rc.device)])
-        Q, Rr = torch.linalg.qr(stacked)
-        rhs = Q[:p].T @ Rcy[:, cols]  # the zero rows of [Rcy; 0] add nothing
-        coef[:, cols] = torch.linalg.solve_triangular(Rr, rhs, upper=True)
+            solved = ols.coef[:, cols]
+        else:
+            block = torch.zeros(2 * p, p + len(cols), dtype=Rc.dtype, device=Rc.device)
+            block[:p, :p] = Rc
+            block[:p, p:] = Rcy[:, cols]
+            block[p:, :p].diagonal().fill_(a**0.5)
+            Rr = torch.linalg.qr(block, mode="r").R
+            solved = torch.linalg.solve_triangular(Rr[:p, :p], Rr[:p, p:], upper=True)
+        if coef is None:
+            coef = solved
+        else:
+            coef[:, cols] = solved
+    assert coef is not None
     return Solution(
         coef=coef,
         intercept=_intercept(state, coef),
