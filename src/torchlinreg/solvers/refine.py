@@ -67,7 +67,7 @@ def unshifted_conditioning(state: LeastSquaresState) -> Conditioning:
 
     def compute() -> Conditioning:
         Ru, D, _ = _unshifted(state)
-        return Conditioning(Ru[: state.n_params, : state.n_params] * D)
+        return Conditioning(Ru[: state.n_params, : state.n_params], D)  # scaled on the fly
 
     return state.memo("unshifted", compute)  # type: ignore[no-any-return]
 
