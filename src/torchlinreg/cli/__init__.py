@@ -21,14 +21,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     Exit codes: 0 ok, 2 bad input or usage (one line on stderr; a JSON object with
     ``--json``), 130 interrupted, 1 internal error (one line; a bug to report).
     """
-    import sys  # built in, loaded with the interpreter
+    import signal  # built in, loaded with the interpreter
+    import sys
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    # While the command's modules load, Ctrl-C is noted, not raised: a KeyboardInterrupt
+    # that lands in importlib's module-lock callback (a weakref callback) can only be
+    # printed by Python ("Exception ignored in … Traceback") and the press is lost. Once
+    # they are loaded, a press is answered as at any later moment.
+    pressed: list[int] = []
+    previous = None
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        try:
+            previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+        except ValueError:  # not the main thread: the embedding program's handling stays
+            previous = None
     try:
         from .app import run
-
-        return run(list(sys.argv[1:] if argv is None else argv))
-    except KeyboardInterrupt:  # caught by run() once it is running; before, here
-        return _interrupted(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        return _interrupted(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if pressed:
+        return _interrupted(args)
+    try:
+        return run(args)
+    except KeyboardInterrupt:  # caught by run() once it is running; in case it was not
+        return _interrupted(args)
 
 
 def _interrupted(argv: Sequence[str]) -> int:
