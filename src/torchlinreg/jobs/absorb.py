@@ -34,6 +34,7 @@ import numpy as np
 from ..data.design import Design, DesignChunk, chunks
 from ..data.sources import Source
 from ..errors import InputError
+from .common import kept_labels
 
 if TYPE_CHECKING:
     from .fit import FitOptions
@@ -170,12 +171,11 @@ def _passes(
             if reads == 1:
                 rows.rows += chunk.X.shape[0]
                 rows.dropped += chunk.dropped
-            labels = [
-                _labels(source, chunk, raw, name, "fixed effect's label") for name in options.absorb
-            ]
+            kind = "fixed effect's label"
+            labels = [kept_labels(source, chunk, raw, name, kind) for name in options.absorb]
             groups = None
             if options.cluster:
-                groups = _labels(source, chunk, raw, options.cluster, "cluster label")
+                groups = kept_labels(source, chunk, raw, options.cluster, "cluster label")
             yield AbsorbRows(chunk.as_solver_chunk(), labels, groups, chunk.start)
         if reads == 1 and rows.rows < rows.n_params:
             from .passes import too_few_rows
@@ -201,8 +201,8 @@ def _fit_in_memory(
         rows.dropped += chunk.dropped
         parts.append(chunk)
         for name in labelled:
-            what = "fixed effect's label" if name in options.absorb else "cluster label"
-            labels[name].append(_labels(source, chunk, raw, name, what))
+            kind = "fixed effect's label" if name in options.absorb else "cluster label"
+            labels[name].append(kept_labels(source, chunk, raw, name, kind))
     if rows.rows < rows.n_params:
         from .passes import too_few_rows
 
@@ -250,23 +250,6 @@ def _drop_from_design(source: Source, design: Design, dropped: Sequence[str]) ->
         UserWarning,
         stacklevel=2,
     )
-
-
-def _labels(source: Source, chunk: DesignChunk, raw: Any, name: str, what: str) -> np.ndarray:
-    """The labels of the rows the fit kept; a kept row must have one."""
-    column = raw.column(name)
-    values = column.to_numpy(zero_copy_only=False)
-    missing = column.is_null().to_numpy(zero_copy_only=False)
-    if chunk.kept is not None:
-        missing = missing & chunk.kept  # a row left out of the fit needs no label
-        values = values[chunk.kept]
-    if missing.any():
-        row = int(np.flatnonzero(missing)[0])
-        raise InputError(
-            f"{source.where(chunk.start + row)}, column {name!r}: the {what} is missing; "
-            "fill it in or remove the row"
-        )
-    return values
 
 
 def absorbed_statistics(stats: dict[str, Any], model: Any) -> dict[str, Any]:

@@ -1,14 +1,18 @@
 """What the jobs share: opening a data file (one rank's share of it under ``torchrun``),
-and the coefficient table as reports show it."""
+the label columns read beside the design, and the coefficient table as reports show
+it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..data.sources import Source, open_source
+
+if TYPE_CHECKING:
+    from ..data.design import DesignChunk
 from ..errors import InputError
 
 
@@ -72,3 +76,22 @@ def coefficients(
         }
         for j, t in enumerate(targets)
     }
+
+
+def kept_labels(source: Source, chunk: DesignChunk, raw: Any, name: str, what: str) -> np.ndarray:
+    """Column ``name`` of the Arrow batch ``raw`` at the rows the fit kept of ``chunk``;
+    a kept row must have one (``what`` names the labels in the error: "cluster label",
+    "fixed effect's label")."""
+    column = raw.column(name)
+    values = column.to_numpy(zero_copy_only=False)
+    missing = column.is_null().to_numpy(zero_copy_only=False)
+    if chunk.kept is not None:
+        missing = missing & chunk.kept  # a row left out of the fit needs no label
+        values = values[chunk.kept]
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise InputError(
+            f"{source.where(chunk.start + row)}, column {name!r}: the {what} is missing; "
+            "fill it in or remove the row"
+        )
+    return values

@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from ..data.design import Design, DesignChunk, chunks
+from ..data.design import Design, chunks
 from ..data.sources import Source
-from ..errors import InputError
+from .common import kept_labels
 
 if TYPE_CHECKING:
     from .fit import FitOptions
@@ -36,27 +34,10 @@ def summaries(
 
     def data() -> Iterator[tuple[Any, Any]]:
         for chunk, raw in chunks(source, design, keep=keep):
-            found = [_labels(source, chunk, raw, name) for name in keep]
+            found = [kept_labels(source, chunk, raw, name, "cluster label") for name in keep]
             labels = None if not found else found[0] if len(found) == 1 else LabelPair(*found)
             yield chunk.as_solver_chunk(), labels
 
     meat = model_meat(model, options.cov_type, data(), group, lags=options.lags)
     adopt(model, options.cov_type, meat)
     return model_summaries(model, level=options.level, cov_type=options.cov_type, meat=meat)
-
-
-def _labels(source: Source, chunk: DesignChunk, raw: Any, name: str) -> np.ndarray:
-    """The cluster labels of the rows the fit kept; a kept row must have one."""
-    column = raw.column(name)
-    labels = column.to_numpy(zero_copy_only=False)
-    missing = column.is_null().to_numpy(zero_copy_only=False)
-    if chunk.kept is not None:
-        missing = missing & chunk.kept  # a row left out of the fit needs no label
-        labels = labels[chunk.kept]
-    if missing.any():
-        row = int(np.flatnonzero(missing)[0])
-        raise InputError(
-            f"{source.where(chunk.start + row)}, column {name!r}: "
-            "the cluster label is missing; fill it in or remove the row"
-        )
-    return labels
