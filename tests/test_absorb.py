@@ -11,13 +11,13 @@ standard errors by ≥ 1/n ≈ 1e-3 (one parameter in n rows).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
 from torchlinreg import LinearRegression
 from torchlinreg.errors import InputError, RankDeficientWarning
+
+from .pyfixest_ref import feols as _pyfixest
 
 pd = pytest.importorskip("pandas")
 pf = pytest.importorskip("pyfixest")
@@ -40,17 +40,6 @@ def _panel(seed: int, n: int = 1500, weighted: bool = True) -> pd.DataFrame:
     df["y"] += rng.normal(size=n) * (1 + 0.5 * np.abs(df.x1))
     df["w"] = rng.uniform(0.2, 3.0, n) if weighted else 1.0
     return df
-
-
-def _pyfixest(df: pd.DataFrame, formula: str, vcov: object, weights: str | None) -> object:
-    from pyfixest.demeaners import MapDemeaner
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pf.feols(
-            formula, df, vcov=vcov, weights=weights, fixef_rm="none",
-            demeaner=MapDemeaner(fixef_tol=1e-13),
-        )  # fmt: skip
 
 
 def _ours(df, xs, factors, cov_type, weights, cluster):  # type: ignore[no-untyped-def]

@@ -9,7 +9,6 @@ rule or a kept intercept moves the standard errors by ≥ 1/n ≈ 1e-3.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ import pytest
 import torchlinreg
 from torchlinreg.errors import InputError
 from torchlinreg.persistence import load_model, save_model
+
+from .pyfixest_ref import feols as _pyfixest
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("formulaic")
@@ -39,17 +40,6 @@ def _panel(seed: int, n: int = 900) -> Any:
     df["y"] += (df.sector == "retail") * 0.5 + rng.normal(size=n) * (1 + 0.3 * abs(df.x1))
     df["w"] = rng.uniform(0.3, 2.5, n)
     return df
-
-
-def _pyfixest(df: Any, formula: str, vcov: Any, weights: str | None) -> Any:
-    from pyfixest.demeaners import MapDemeaner
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pf.feols(
-            formula, df, vcov=vcov, weights=weights, fixef_rm="none",
-            demeaner=MapDemeaner(fixef_tol=1e-13),
-        )  # fmt: skip
 
 
 FORMULAS = [
