@@ -120,9 +120,20 @@ def solve_ols(state: LeastSquaresState, *, min_norm: bool = False) -> Solution:
     # model ask for the same solution; at p = 5,000 each solve read the 200 MB factor).
     # Copies of the tensors go out, so that a caller writing into its coefficients
     # (a model's coef_ shares them) cannot change what the next caller gets.
-    solution: Solution = state.memo("ols", lambda: _solve_ols(state))
+    solution: Solution = state.memo("ols", lambda: _solve_without_autograd(state))
     copy = None if solution.intercept is None else solution.intercept.clone()
     return replace(solution, coef=solution.coef.clone(), intercept=copy)
+
+
+def _solve_without_autograd(state: LeastSquaresState) -> Solution:
+    """:func:`_solve_ols` in inference mode: its few dozen small kernels skip autograd's
+    bookkeeping (a sixth of a 1,000 × 10 solve). The state's R was formed before, by
+    :meth:`~.state.LeastSquaresState.memo`, so it stays an ordinary tensor (later
+    folds update the state in place); what is made inside (the solution, cached
+    numbers of R) is only read, and the coefficients leave :func:`solve_ols` as
+    copies."""
+    with torch.inference_mode():
+        return _solve_ols(state)
 
 
 def _solve_ols(state: LeastSquaresState) -> Solution:
