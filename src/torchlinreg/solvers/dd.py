@@ -30,13 +30,25 @@ def split(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return hi, a - hi
 
 
-def two_prod(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """p + e == a * b exactly, p = fl(a * b) (Dekker's TwoProduct)."""
+# The halves of :func:`split`.
+Halves = tuple[torch.Tensor, torch.Tensor]
+
+
+def two_prod(
+    a: torch.Tensor, b: torch.Tensor, a_split: Halves | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """p + e == a * b exactly, p = fl(a * b) (Dekker's TwoProduct). ``a_split``: the
+    :func:`split` of a where already made (a factor used again)."""
     p = a * b
-    ah, al = split(a)
-    bh, bl = split(b)
-    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
-    return p, e
+    return p, product_error(p, split(a) if a_split is None else a_split, split(b))
+
+
+def product_error(p: torch.Tensor, a_split: Halves, b_split: Halves) -> torch.Tensor:
+    """a·b − p exactly, for p = fl(a·b) and the :func:`split` halves of a and b."""
+    (ah, al), (bh, bl) = a_split, b_split
+    # Every step of Dekker's sum is exact (its value is a float64), so t + u·v gives
+    # the same bits whether or not it is fused into an FMA: three kernels, not six.
+    return torch.addcmul(torch.addcmul(torch.addcmul(ah * bh - p, ah, bl), al, bh), al, bl)
 
 
 def dd_sum(hi: torch.Tensor, lo: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from .dd import DD, two_prod, two_sum
+from .dd import DD, Halves, product_error, split, two_prod, two_sum
 
 # Bits below the largest term left to the remainder, as in double-double.
 _BITS = 106
@@ -77,24 +77,50 @@ def extract_sum(
     return two_sum(hi, lo + rest)
 
 
-def residual(A: torch.Tensor, x: torch.Tensor, b: torch.Tensor) -> DD:
+def transposed(A: torch.Tensor) -> tuple[torch.Tensor, Halves]:
+    """Aᵀ (p, n) in contiguous memory and its :func:`.dd.split`: what :func:`residual`
+    and :func:`rmatvec` make of A at each call, made once for an A used again."""
+    At = A.T.contiguous()
+    return At, split(At)
+
+
+def residual(
+    A: torch.Tensor,
+    x: torch.Tensor,
+    b: torch.Tensor,
+    prepared: tuple[torch.Tensor, Halves] | None = None,
+) -> DD:
     """``b − A @ x`` in double-double for A (n, p), x (p, k), b (n, k), as
-    :func:`.dd.residual`: accurate to ~2⁻¹⁰⁶ of Σ_j |a_ij x_j| + |b_i| per row."""
+    :func:`.dd.residual`: accurate to ~2⁻¹⁰⁶ of Σ_j |a_ij x_j| + |b_i| per row.
+    ``prepared``: :func:`transposed` of A."""
     # Terms laid out (k, p + 1, n): the sums run across rows of contiguous n-vectors,
     # which torch vectorizes; a sum along a short last axis costs several times more.
     # A transposed in memory: every product is then laid out (k, p, n) contiguously.
-    products, errors = two_prod(A.T.contiguous().unsqueeze(0), -x.T.unsqueeze(2))
-    terms = torch.cat([b.T.unsqueeze(1), products], dim=1)
+    At, halves = transposed(A) if prepared is None else prepared
+    k, (p, n) = x.shape[1], At.shape
+    terms = torch.empty(k, p + 1, n, dtype=At.dtype, device=At.device)
+    terms[:, 0] = b.T
+    minus_x = -x.T.unsqueeze(2)
+    products = torch.mul(At.unsqueeze(0), minus_x, out=terms[:, 1:])
+    errors = product_error(products, halves, split(minus_x))
     # The product errors are below 2⁻⁵³ of their products: summed in float64 they are
     # exact to 2⁻¹⁰⁶ of Σ |a_ij x_j| (up to the log of their count).
     hi, lo = extract_sum(terms, dim=1, tail=errors.sum(1), overwrite=True)  # (k, n)
     return hi.T, lo.T
 
 
-def rmatvec(A: torch.Tensor, r_hi: torch.Tensor, r_lo: torch.Tensor) -> DD:
+def rmatvec(
+    A: torch.Tensor,
+    r_hi: torch.Tensor,
+    r_lo: torch.Tensor,
+    prepared: tuple[torch.Tensor, Halves] | None = None,
+) -> DD:
     """``Aᵀ r`` in double-double for A (n, p) and r = r_hi + r_lo (n, k): (p, k), as
-    :func:`.dd.rmatvec`: accurate to ~2⁻¹⁰⁶ of Σ_i |a_ij r_i|."""
-    At = A.T.contiguous().unsqueeze(1)  # (p, 1, n), n contiguous: the sums run along it
-    products, errors = two_prod(At, r_hi.T.unsqueeze(0))  # (p, k, n)
-    errors = errors + At * r_lo.T.unsqueeze(0)
+    :func:`.dd.rmatvec`: accurate to ~2⁻¹⁰⁶ of Σ_i |a_ij r_i|. ``prepared``:
+    :func:`transposed` of A."""
+    At, halves = transposed(A) if prepared is None else prepared
+    At = At.unsqueeze(1)  # (p, 1, n), n contiguous: the sums run along it
+    halves = (halves[0].unsqueeze(1), halves[1].unsqueeze(1))
+    products, errors = two_prod(At, r_hi.T.unsqueeze(0), halves)  # (p, k, n)
+    errors = torch.addcmul(errors, At, r_lo.T.unsqueeze(0))
     return extract_sum(products, dim=2, tail=errors.sum(2), overwrite=True)

@@ -123,8 +123,10 @@ def _weighted_gradient(
     total = None
     for start in range(0, A.shape[0], rows):
         sl = slice(start, start + rows)
-        e_hi, e_lo = _times(None if w is None else w[sl], *dd_extract.residual(A[sl], x, b[sl]))
-        total = _accumulate(total, dd_extract.rmatvec(A[sl], e_hi, e_lo))
+        block = dd_extract.transposed(A[sl])  # the block's split, for both products
+        e = dd_extract.residual(A[sl], x, b[sl], block)
+        e_hi, e_lo = _times(None if w is None else w[sl], *e)
+        total = _accumulate(total, dd_extract.rmatvec(A[sl], e_hi, e_lo, block))
     return _total(total, x)
 
 
@@ -168,11 +170,12 @@ def _augmented_residuals(
     for start in range(0, A.shape[0], rows):
         sl = slice(start, start + rows)
         block = None if sqrt_w is None else (sqrt_w[0][sl], sqrt_w[1][sl])
-        e_hi, e_lo = _times(block, *dd_extract.residual(A[sl], x, b[sl]))
+        prepared = dd_extract.transposed(A[sl])  # the block's split, for both products
+        e_hi, e_lo = _times(block, *dd_extract.residual(A[sl], x, b[sl], prepared))
         f_hi, f_lo = dd.dd_add(e_hi, e_lo, -s[sl], torch.zeros_like(e_lo))
         f[sl] = f_hi + f_lo
         v_hi, v_lo = _times(block, s[sl], torch.zeros_like(s[sl]))
-        h, lo = dd_extract.rmatvec(A[sl], v_hi, v_lo)
+        h, lo = dd_extract.rmatvec(A[sl], v_hi, v_lo, prepared)
         g_hi, err = dd.two_sum(g_hi, h)
         g_lo = g_lo + (err + lo)
     g_hi, g_lo = dd.two_sum(g_hi, g_lo)

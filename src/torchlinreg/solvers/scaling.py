@@ -8,10 +8,10 @@ import torch
 
 def power_of_two_scale(size: torch.Tensor) -> torch.Tensor:
     """d_j = 2^(−e_j) with size_j = m·2^e_j, m ∈ [0.5, 1): an exact scaling (no
-    rounding) that brings each size into [0.5, 1). Zero sizes get 1."""
+    rounding) that brings each finite size > 0 into [0.5, 1). Zero sizes get 1 (frexp
+    gives 0 the exponent 0)."""
     _, exponent = torch.frexp(size)
-    scale = torch.ldexp(torch.ones_like(size), -exponent)
-    return torch.where(size > 0, scale, torch.ones_like(size))
+    return torch.ldexp(torch.ones_like(size), -exponent)
 
 
 def column_norms(M: torch.Tensor) -> torch.Tensor:

@@ -306,18 +306,24 @@ class LeastSquaresState:
                 f"{mine} vs {theirs}"
             )
 
-    def _R_with_shift(self, shift_x: torch.Tensor, shift_y: torch.Tensor) -> torch.Tensor:
-        """R of the same rows shifted by (shift_x, shift_y) instead: a column operation,
-        since [1, X − a, Y − b] = [1, X − x₀, Y − y₀] + 1·[0, x₀ − a, y₀ − b]."""
+    def _R_with_shift(
+        self, shift_x: torch.Tensor | None, shift_y: torch.Tensor | None
+    ) -> torch.Tensor:
+        """R of the same rows shifted by (shift_x, shift_y) instead (None: no shift): a
+        column operation, since [1, X − a, Y − b] = [1, X − x₀, Y − y₀] + 1·[0, x₀ − a,
+        y₀ − b]."""
         R = self.R.clone()
         if self.fit_intercept:
-            delta = torch.cat([self.shift_x - shift_x, self.shift_y - shift_y]).to(R)
+            if shift_x is None or shift_y is None:
+                delta = torch.cat([self.shift_x, self.shift_y]).to(R)
+            else:
+                delta = torch.cat([self.shift_x - shift_x, self.shift_y - shift_y]).to(R)
             R[:, 1:] += R[:, :1] * delta.unsqueeze(0)
         return R
 
     def unshifted_R(self) -> torch.Tensor:
         """R factor of the rows as given, √w ⊙ [1, X, Y] (no shift): a copy."""
-        return self._R_with_shift(torch.zeros_like(self.shift_x), torch.zeros_like(self.shift_y))
+        return self._R_with_shift(None, None)
 
     def merge(self, other: LeastSquaresState) -> LeastSquaresState:
         """Combine with another state of the same problem (rows of both); returns ``self``."""
