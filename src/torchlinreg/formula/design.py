@@ -95,11 +95,12 @@ class Design:
         """The columns of ``frame``'s rows as one C-ordered float64 array. Rows coded
         -1 hold numbers of no meaning: the caller makes them NaN or refuses them."""
         n, p = len(frame), len(self.names)
-        X = np.zeros((n, p), dtype=np.float64)
-        safe = {c: np.where(v < 0, 0, v) for c, v in codes.items()}
+        X = fresh_array(n, p)
         dummies = [(t, _dummies(t)) for t in self.terms]
-        ones = [(safe[t.factors[0].column], where) for t, where in dummies if where is not None]
-        rest = [t for t, where in dummies if where is None]
+        ones = [(t.factors[0].column, where) for t, where in dummies if where is not None]
+        plain = [(t.start, np.asarray(frame[t.factors[0].column].to_numpy()))
+                 for t, where in dummies if where is None and _plain(t)]  # fmt: skip
+        rest = [t for t, where in dummies if where is None and not _plain(t)]
         numbers = {f.column: np.asarray(frame[f.column].to_numpy())
                    for term in rest for f in term.factors if f.coding is None}  # fmt: skip
         # A block of rows at a time: its part of X stays in cache while each of its
@@ -107,14 +108,40 @@ class Design:
         for start in range(0, n, BLOCK_ROWS):
             rows = slice(start, start + BLOCK_ROWS)
             block = X[rows]
-            for level, where in ones:
-                column = where[level[rows]]
+            # a row coded -1 reads level 0: its numbers have no meaning (see above)
+            level = {c: np.maximum(v[rows], 0) for c, v in codes.items()}
+            if ones:  # X is not zeroed: the dummies' zeros (one write of the block)
+                block.fill(0.0)
+            for name, where in ones:
+                column = where[level[name]]
                 hit = np.flatnonzero(column >= 0)
                 block.reshape(-1)[hit * p + column[hit]] = 1.0
+            for j, values in plain:  # a column as it is (the common term: no product)
+                block[:, j] = values[rows]
             sliced = {c: v[rows] for c, v in numbers.items()}
             for term in rest:
-                _products(block, term, sliced, {c: v[rows] for c, v in safe.items()})
+                _products(block, term, sliced, level)
         return X
+
+
+def fresh_array(n: int, p: int) -> np.ndarray:
+    """An uninitialized C-ordered float64 (n, p) array in ordinary pages (torch's
+    allocator). numpy asks the kernel to back an array of megabytes with huge pages
+    (``MADV_HUGEPAGE``), which serve its first write from free blocks of 2 MB; on a
+    virtual machine whose balloon driver reports such free blocks to the host (free
+    page reporting), a block freed seconds ago is faulted in from the host again. In
+    bench/formula.py's rounds (other programs' allocations between two fits) the
+    1M × 69 design's first write cost 0.5–1.3 s in huge pages against 0.2–0.45 s in
+    ordinary ones, and 0.1–0.2 s in either with its memory still warm
+    (docs/benchmarks.md, Formulas)."""
+    import torch
+
+    return torch.empty((n, p), dtype=torch.float64).numpy()
+
+
+def _plain(term: Term) -> bool:
+    """Whether a term is one numeric column as it is (``x``, ``Q("my col")``)."""
+    return len(term.factors) == 1 and term.factors[0].coding is None and term.scale == 1
 
 
 def _codes(values: Any, levels: Any) -> np.ndarray:
