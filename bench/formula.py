@@ -67,6 +67,12 @@ def gap(mine: tuple[pd.Series, pd.Series], theirs: tuple[pd.Series, pd.Series]) 
     return worst
 
 
+def spread(times: list[float]) -> str:
+    """The fastest and slowest round: on a shared machine a round can be several times
+    the median, and the median of few rounds moves with them."""
+    return f"({min(times):.2f}-{max(times):.2f})"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=1_000_000)
@@ -87,12 +93,13 @@ def main() -> None:
             times[name].append(t)
     mine = float(np.median(times["torchlinreg.ols"]))
     print(f"{args.rows:,} rows x (20 numeric + 50-level C(g)), fit + HC1 summary; "
-          f"median of {args.repeat} alternating rounds")  # fmt: skip
-    print(f"  torchlinreg.ols      {mine:8.2f} s")
+          f"median of {args.repeat} alternating rounds (fastest-slowest round)")  # fmt: skip
+    print(f"  torchlinreg.ols      {mine:8.2f} s {spread(times['torchlinreg.ols'])}")
     for name, _ in runs[1:]:
         t = float(np.median(times[name]))
-        print(f"  {name:20s} {t:8.2f} s   {t / mine:5.1f}x ours; max rel. diff of "
-              f"coef/SE {gap(results['torchlinreg.ols'], results[name]):.1e}")  # fmt: skip
+        diff = gap(results["torchlinreg.ols"], results[name])
+        print(f"  {name:20s} {t:8.2f} s {spread(times[name])}  {t / mine:5.1f}x ours; max "
+              f"rel. diff of coef/SE {diff:.1e}")  # fmt: skip
 
 
 if __name__ == "__main__":
