@@ -94,34 +94,62 @@ class Design:
     def build(self, frame: Any, codes: dict[str, np.ndarray]) -> np.ndarray:
         """The columns of ``frame``'s rows as one C-ordered float64 array. Rows coded
         -1 hold numbers of no meaning: the caller makes them NaN or refuses them."""
+        import torch
+
+        from ..stats.block_threads import share_blocks, thread_count
+
         n, p = len(frame), len(self.names)
         X = fresh_array(n, p)
-        dummies = [(t, _dummies(t)) for t in self.terms]
-        ones = [(t.factors[0].column, where) for t, where in dummies if where is not None]
-        plain = [(t.start, np.asarray(frame[t.factors[0].column].to_numpy()))
-                 for t, where in dummies if where is None and _plain(t)]  # fmt: skip
-        rest = [t for t, where in dummies if where is None and not _plain(t)]
-        numbers = {f.column: np.asarray(frame[f.column].to_numpy())
-                   for term in rest for f in term.factors if f.coding is None}  # fmt: skip
+        fill = _Fill(X, self.terms, frame, codes)
         # A block of rows at a time: its part of X stays in cache while each of its
         # columns is written (column by column over every row, each write is a miss).
-        for start in range(0, n, BLOCK_ROWS):
-            rows = slice(start, start + BLOCK_ROWS)
-            block = X[rows]
-            # a row coded -1 reads level 0: its numbers have no meaning (see above)
-            level = {c: np.maximum(v[rows], 0) for c, v in codes.items()}
-            if ones:  # X is not zeroed: the dummies' zeros (one write of the block)
-                block.fill(0.0)
-            for name, where in ones:
-                column = where[level[name]]
-                hit = np.flatnonzero(column >= 0)
-                block.reshape(-1)[hit * p + column[hit]] = 1.0
-            for j, values in plain:  # a column as it is (the common term: no product)
-                block[:, j] = values[rows]
-            sliced = {c: v[rows] for c, v in numbers.items()}
-            for term in rest:
-                _products(block, term, sliced, level)
+        # The blocks are shared among threads, as a robust covariance's pass shares
+        # its own: each writes whole blocks, the kernel providing their memory too.
+        starts = range(0, n, BLOCK_ROWS)
+        workers = thread_count(torch.device("cpu"), len(starts)) if n * p >= THREAD_CELLS else 1
+        share_blocks(starts, [fill] * workers, _Fill.block)
         return X
+
+
+# Values of X from which its blocks are written by several threads (pool start-up
+# costs about a millisecond).
+THREAD_CELLS = 1 << 21
+
+
+class _Fill:
+    """What writing a block of X's rows reads: the dummies' columns of each level, the
+    numeric columns copied as they are, and the other terms with their columns."""
+
+    def __init__(
+        self, X: np.ndarray, terms: list[Term], frame: Any, codes: dict[str, np.ndarray]
+    ) -> None:
+        self.X, self.codes = X, codes
+        dummies = [(t, _dummies(t)) for t in terms]
+        self.ones = [(t.factors[0].column, where) for t, where in dummies if where is not None]
+        self.plain = [(t.start, np.asarray(frame[t.factors[0].column].to_numpy()))
+                      for t, where in dummies if where is None and _plain(t)]  # fmt: skip
+        self.rest = [t for t, where in dummies if where is None and not _plain(t)]
+        self.numbers = {f.column: np.asarray(frame[f.column].to_numpy())
+                        for t in self.rest for f in t.factors if f.coding is None}  # fmt: skip
+
+    def block(self, start: int) -> None:
+        """Write rows ``start`` to ``start + BLOCK_ROWS`` of X."""
+        rows = slice(start, start + BLOCK_ROWS)
+        block = self.X[rows]
+        p = block.shape[1]
+        # a row coded -1 reads level 0: its numbers have no meaning (see build)
+        level = {c: np.maximum(v[rows], 0) for c, v in self.codes.items()}
+        if self.ones:  # X is not zeroed: the dummies' zeros (one write of the block)
+            block.fill(0.0)
+        for name, where in self.ones:
+            column = where[level[name]]
+            hit = np.flatnonzero(column >= 0)
+            block.reshape(-1)[hit * p + column[hit]] = 1.0
+        for j, values in self.plain:  # a column as it is (the common term: no product)
+            block[:, j] = values[rows]
+        sliced = {c: v[rows] for c, v in self.numbers.items()}
+        for term in self.rest:
+            _products(block, term, sliced, level)
 
 
 def fresh_array(n: int, p: int) -> np.ndarray:
