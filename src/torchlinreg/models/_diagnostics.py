@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 ILL_CONDITIONED = 1e8
 # Refine in memory when the error bound of the QR solution exceeds this, or always
 # when the data have at most CHEAP_CELLS values of [1, X]: there a step costs about a
-# fit (~1 ms at 1,000 × 10), and the normwise bound misses a small coefficient's digits
+# fit (~0.5 ms at 1,000 × 10), and the normwise bound misses a small coefficient's digits
 # (NIST Norris: bound 1.5ε, intercept right to 12.8 digits unrefined, 14.1 refined).
 RISK = 1e-13
 CHEAP_CELLS = 1 << 17
