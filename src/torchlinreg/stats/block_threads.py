@@ -54,6 +54,10 @@ def share_blocks(
     lock = threading.Lock()
 
     def work(state: State) -> None:
+        # MKL's thread count is kept per thread: one_thread() below sets the calling
+        # thread's only, and MKL in a pool thread forked its own team for products of
+        # ~1,000 rows (a product of 1,024 × 21 took 15× the CPU of one thread's).
+        torch.set_num_threads(1)
         while True:
             with lock:
                 block = next(queue, None)

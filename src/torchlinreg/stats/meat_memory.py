@@ -60,6 +60,12 @@ from .block_threads import share_blocks, thread_count
 # HC0's pass measured 1.9 s with blocks of 2^18 values, 2.0 s with 2^17 or 2^19 and 2.5 s
 # with 2^20 (load 7; docs/benchmarks.md).
 _BLOCK_VALUES = 1 << 18
+# Columns p' up to which z = a·R_s⁻¹ is a product (its columns beside the thin
+# product's, one product per block) rather than a triangular solve: per 1e6 rows on one
+# thread, 3.3 ms against 6.3 ms at p' = 6, 14 against 29 at 21, 101 against 133 at 61,
+# even at 81 and 101 (blocks of 2^18 values); the solve has half the multiplications,
+# so it wins on wider designs.
+_PRODUCT_MAX_COLUMNS = 80
 # Cluster scores (groups × targets × p' values) up to which each thread keeps its own.
 _SCORES_BYTES = 64 << 20
 
@@ -67,16 +73,21 @@ _SCORES_BYTES = 64 << 20
 @dataclass(frozen=True)
 class _Buffers:
     """Reused block buffers: A = [1, X − x₀] (None where X itself is A: no intercept,
-    x₀ = 0), z (None over the design rows), W (the right factor of the meat's product,
-    p' + 8 columns: the probe rides along); and what every block multiplies by."""
+    x₀ = 0), z (None over the design rows or where it is a product), W (the meat's
+    right factor ẽ²·v), P (the thin product [a·θ_s, a·u, aU], after a·R_s⁻¹ where z
+    is a product) and E (the residuals); and what every block multiplies by."""
 
     A: torch.Tensor | None
     Z: torch.Tensor | None
     W: torch.Tensor
+    P: torch.Tensor
+    E: torch.Tensor
     # [θ_s, u, U] (p', 2k + 8): the shifted coefficients [b − y₀ + x₀ᵀβ, β], the
-    # residuals' projection u = R_s⁻¹d and the probe U (R_s⁻¹V over the design rows)
+    # residuals' projection u = R_s⁻¹d and the probe U (R_s⁻¹V over the design rows);
+    # [R_s⁻¹, θ_s, u, U] where z is a product
     products: torch.Tensor
     small: bool  # float64 residuals are accurate enough (:func:`_rounding_small`)
+    z_columns: int  # p' where z is a product (the first columns of P), else 0
 
 
 @dataclass
@@ -140,7 +151,7 @@ def _run(
     state = ctx.state
     groups = general._Groups()
     blocks = []
-    rows = max(256, _BLOCK_VALUES // state.n_params)
+    rows = _block_rows(state.n_params)
     for chunk, labels in items:
         ids = _group_ids(groups, chunk, labels) if cov_type == "cluster" else None
         for start in range(0, chunk.X.shape[0], rows):
@@ -161,6 +172,11 @@ def _run(
 
     share_blocks(blocks, parts, step)
     return _combine([sums for sums, _ in parts])
+
+
+def _block_rows(p: int) -> int:
+    """Rows per block for ``p`` columns (see :data:`_BLOCK_VALUES`)."""
+    return max(256, _BLOCK_VALUES // p)
 
 
 def _new_pass(
@@ -207,12 +223,19 @@ def _buffers(ctx: general._Context, design: bool, probe: torch.Tensor, size: int
         A = empty(p)
         A[:, :1] = 1.0  # the intercept's column (overwritten below without one)
     b_s = _shifted_intercept(state, ctx.theta)
+    products = _products(ctx, probe)
+    z_product = not design and p <= _PRODUCT_MAX_COLUMNS
+    if z_product:
+        products = torch.cat([ctx.inv, products], 1)
     return _Buffers(
         A,
-        None if design else empty(p),
-        empty(p + probe.shape[1]),
-        _products(ctx, probe),
+        None if design or z_product else empty(p),
+        empty(p),
+        empty(products.shape[1]),
+        empty(state.n_targets),
+        products,
         _rounding_small(state, ctx.theta, b_s),
+        p if z_product else 0,
     )
 
 
@@ -297,12 +320,13 @@ def _block(
     if buffers.A is not None:  # [1, X − x₀], X − x₀ rounded as the fit formed it
         A = buffers.A[:m]
         torch.sub(X, state.shift_x, out=A[:, c0:])
-    P = A @ buffers.products  # [a·θ_s, a·u, a·U]
-    E = _residuals(ctx, X, Y, A, P, sw, buffers.small)
-    if buffers.Z is None:  # design rows (unweighted: see memory_meat)
+    P = torch.mm(A, buffers.products, out=buffers.P[:m])  # [(a R_s⁻¹,) a·θ_s, a·u, a·U]
+    Z, P = P[:, : buffers.z_columns], P[:, buffers.z_columns :]
+    E = _residuals(ctx, X, Y, P, sw, buffers.small, buffers.E[:m])
+    if buffers.Z is None and not buffers.z_columns:  # design rows (unweighted)
         rows, factor, probe = A, None, P[:, 2 * k :]
     else:  # z = √w·a R_s⁻¹, and zV = √w·aU
-        rows = _z_rows(ctx, A, buffers.Z[:m], sw)
+        rows = _z_rows(ctx, A, Z, buffers.Z, sw)
         probe = P[:, 2 * k :] if sw is None else P[:, 2 * k :] * sw
         factor = _leverage_factor(sums, rows, cov_type) if cov_type in ("HC2", "HC3") else None
     _data_sums(ctx, sums, A, rows, Y, sw)
@@ -317,26 +341,35 @@ def _block(
 def _meat(
     sums: _Pass, rows: torch.Tensor, E: torch.Tensor, probe: torch.Tensor, W: torch.Tensor
 ) -> None:
-    """Adds Σ ẽᵢ²·vᵢvᵢᵀ per target, and the probe's sums beside the first target's: one
-    product vᵀ[ẽ²·v | probe] (a symmetric rank-k update would take half the
-    multiplications; torch has none, and OpenBLAS' through SciPy, with its own thread
-    pool beside torch's, made the pass slower: docs/benchmarks.md)."""
+    """Adds Σ ẽᵢ²·vᵢvᵢᵀ per target, vᵀ(ẽ²·v), and the probe's sums vᵀ(probe) beside
+    the first target's (a symmetric rank-k update would take half the multiplications;
+    torch has none, and OpenBLAS' through SciPy, with its own thread pool beside
+    torch's, made the pass slower: docs/benchmarks.md). Two products rather than one
+    over [ẽ²·v | probe]: the probe's columns are then read where the thin product wrote
+    them, not copied beside ẽ²·v, and MKL ran the two narrow products faster than the
+    one (docs/benchmarks.md, "Narrow designs")."""
     p = rows.shape[1]
-    W[:, p:] = probe
     for j in range(E.shape[1]):
-        torch.mul(rows, E[:, j : j + 1] ** 2, out=W[:, :p])
-        if j == 0:
-            sums.meat[0].addmm_(rows.T, W)
-        else:
-            sums.meat[j, :, :p].addmm_(rows.T, W[:, :p])
+        torch.mul(rows, E[:, j : j + 1].square(), out=W)
+        sums.meat[j, :, :p].addmm_(rows.T, W)
+    sums.meat[0, :, p:].addmm_(rows.T, probe)
 
 
 def _z_rows(
-    ctx: general._Context, A: torch.Tensor, out: torch.Tensor, sw: torch.Tensor | None
+    ctx: general._Context,
+    A: torch.Tensor,
+    product: torch.Tensor,
+    out: torch.Tensor | None,
+    sw: torch.Tensor | None,
 ) -> torch.Tensor:
-    """z = √w·a R_s⁻¹, by a triangular solve with R_s (half the multiplications of the
-    product with R_s⁻¹)."""
-    Z = torch.linalg.solve_triangular(ctx.state.R_design, A, upper=True, left=False, out=out)
+    """z = √w·a R_s⁻¹: the block's ``product`` a R_s⁻¹ (narrow designs, see
+    :data:`_PRODUCT_MAX_COLUMNS`), or where ``out`` is given (a buffer) by a triangular
+    solve with R_s (half the multiplications of the product with R_s⁻¹)."""
+    Z = product
+    if out is not None:
+        Z = torch.linalg.solve_triangular(
+            ctx.state.R_design, A, upper=True, left=False, out=out[: len(A)]
+        )
     if sw is not None:
         Z *= sw
     return Z
@@ -367,18 +400,19 @@ def _residuals(
     ctx: general._Context,
     X: torch.Tensor,
     Y: torch.Tensor,
-    A: torch.Tensor,
     P: torch.Tensor,
     sw: torch.Tensor | None,
     small: bool,
+    out: torch.Tensor,
 ) -> torch.Tensor:
     """ẽ = √w·(e − a·u): the least-squares residuals of the block (see the module's
     docstring), from the shifted coordinates, e = (y − y₀) − a·θ_s, a·θ_s and a·u
-    columns of one product ``P``."""
+    columns of one product ``P``; in float64 into the buffer ``out``."""
     state, theta = ctx.state, ctx.theta
     c0, k = int(state.fit_intercept), Y.shape[1]
     if sw is None and small:
-        E = Y - state.shift_y - P[:, :k]
+        E = torch.sub(Y, state.shift_y, out=out)
+        E -= P[:, :k]
     else:  # a block-wise bound, double-double where it fails
         E = general._block_residuals(X, Y, theta, c0, None if sw is None else sw[:, 0])
     E -= P[:, k : 2 * k]
