@@ -66,6 +66,11 @@ _BLOCK_VALUES = 1 << 18
 # even at 81 and 101 (blocks of 2^18 values); the solve has half the multiplications,
 # so it wins on wider designs.
 _PRODUCT_MAX_COLUMNS = 80
+# Columns p' up to which the probe's sums vᵀ(aU) are a product of their own, beside
+# vᵀ(ẽ²·v), rather than riding along in one product vᵀ[ẽ²·v | aU] (its columns copied
+# beside ẽ²·v): per 1e6 rows on one thread, 12 ms against 15 at p' = 6, 38 against 44
+# at 21, 96 against 102 at 41; 158 against 150 at 61, 365 against 343 at 101.
+_SPLIT_MAX_COLUMNS = 48
 # Cluster scores (groups × targets × p' values) up to which each thread keeps its own.
 _SCORES_BYTES = 64 << 20
 
@@ -74,8 +79,9 @@ _SCORES_BYTES = 64 << 20
 class _Buffers:
     """Reused block buffers: A = [1, X − x₀] (None where X itself is A: no intercept,
     x₀ = 0), z (None over the design rows or where it is a product), W (the meat's
-    right factor ẽ²·v), P (the thin product [a·θ_s, a·u, aU], after a·R_s⁻¹ where z
-    is a product) and E (the residuals); and what every block multiplies by."""
+    right factor ẽ²·v, beside it the probe's aU on wide designs), P (the thin product
+    [a·θ_s, a·u, aU], after a·R_s⁻¹ where z is a product) and E (the residuals); and
+    what every block multiplies by."""
 
     A: torch.Tensor | None
     Z: torch.Tensor | None
@@ -230,7 +236,7 @@ def _buffers(ctx: general._Context, design: bool, probe: torch.Tensor, size: int
     return _Buffers(
         A,
         None if design or z_product else empty(p),
-        empty(p),
+        empty(p if p <= _SPLIT_MAX_COLUMNS else p + probe.shape[1]),
         empty(products.shape[1]),
         empty(state.n_targets),
         products,
@@ -344,15 +350,21 @@ def _meat(
     """Adds Σ ẽᵢ²·vᵢvᵢᵀ per target, vᵀ(ẽ²·v), and the probe's sums vᵀ(probe) beside
     the first target's (a symmetric rank-k update would take half the multiplications;
     torch has none, and OpenBLAS' through SciPy, with its own thread pool beside
-    torch's, made the pass slower: docs/benchmarks.md). Two products rather than one
-    over [ẽ²·v | probe]: the probe's columns are then read where the thin product wrote
-    them, not copied beside ẽ²·v, and MKL ran the two narrow products faster than the
-    one (docs/benchmarks.md, "Narrow designs")."""
+    torch's, made the pass slower: docs/benchmarks.md). Where ``W`` has room for the
+    probe (wide designs, :data:`_SPLIT_MAX_COLUMNS`) one product vᵀ[ẽ²·v | probe];
+    otherwise two, the probe read where the thin product wrote it."""
     p = rows.shape[1]
+    together = W.shape[1] > p
+    if together:
+        W[:, p:] = probe
     for j in range(E.shape[1]):
-        torch.mul(rows, E[:, j : j + 1].square(), out=W)
-        sums.meat[j, :, :p].addmm_(rows.T, W)
-    sums.meat[0, :, p:].addmm_(rows.T, probe)
+        torch.mul(rows, E[:, j : j + 1].square(), out=W[:, :p])
+        if j == 0 and together:
+            sums.meat[0].addmm_(rows.T, W)
+        else:
+            sums.meat[j, :, :p].addmm_(rows.T, W[:, :p])
+    if not together:
+        sums.meat[0, :, p:].addmm_(rows.T, probe)
 
 
 def _z_rows(
