@@ -471,13 +471,16 @@ def _shifted_targets(state: Any, Y: torch.Tensor, sw: torch.Tensor | None) -> to
 
 def _leverage_factor(sums: _Pass, Z: torch.Tensor, cov_type: str) -> torch.Tensor:
     """1/√(1 − h) (HC2) or 1/(1 − h) (HC3) per row, h = ‖z‖² (S = I, bounded by the
-    probe); rows of leverage 1 flag the meat (HC2/HC3 undefined) and count as 0."""
+    probe); rows of leverage 1 flag the meat (HC2/HC3 undefined) and count as 0. One
+    reduction decides both (some h > 1 − 1e-8 iff max h is)."""
     h = torch.einsum("ij,ij->i", Z, Z).unsqueeze(1)
-    if bool((h > 1 - 1e-8).any()):
-        sums.full_leverage = True
-        h = h.clamp(max=0.0)  # the result is discarded; avoid 0/0 meanwhile
     if len(h):
-        sums.h_max = max(sums.h_max, float(h.max()))
+        h_max = float(h.max())
+        if h_max > 1 - 1e-8:
+            sums.full_leverage = True
+            h = h.clamp(max=0.0)  # the result is discarded; avoid 0/0 meanwhile
+            h_max = 0.0  # the clamped h's largest (each h ≥ 0)
+        sums.h_max = max(sums.h_max, h_max)
     return (1 - h).rsqrt() if cov_type == "HC2" else 1 / (1 - h)
 
 
