@@ -2,12 +2,11 @@
 other ways of the same sums.
 
 z = a·R_s⁻¹ is a product beside the thin product up to ``_PRODUCT_MAX_COLUMNS`` columns
-and a triangular solve beyond; the probe's sums are a product of their own up to
-``_SPLIT_MAX_COLUMNS`` and ride along beside ẽ²·v beyond. Forcing the other way on the
-same small design must give the same covariance: the sums are the same; z by a product
-with R_s⁻¹ and by a solve differ by ε·κ (κ ≈ 3 here), a few 1e-16 after the sums, so
-1e-13 leaves two orders of margin, and each stays within the issue's 1e-12 of the
-general pass (stats/meat.py)."""
+and a triangular solve beyond. Forcing the solve on a small design must give the same
+covariance: the sums are the same, and z by a product with R_s⁻¹ and by a solve differ
+by ε·κ (κ ≈ 3 here), a few 1e-16 after the sums, so 1e-13 leaves two orders of margin;
+each stays within the issue's 1e-12 of the general pass (stats/meat.py). The rows are
+scaled in place where they are the pass's own buffer, never the caller's X."""
 
 from __future__ import annotations
 
@@ -59,17 +58,23 @@ def test_z_by_product_equals_z_by_solve(
         assert rel(b, c) <= 1e-12
 
 
-@pytest.mark.parametrize(("cov_type", "weighted"), [("HC0", False), ("HC1", False), ("HC3", True)])
-def test_probe_apart_equals_probe_along(
-    cov_type, weighted, blocks_on_two_threads, monkeypatch
-) -> None:
-    """The probe's sums as their own product and riding along with the first target's
-    meat: the same meat for both targets (the second target never has the probe)."""
-    default, along, general = both_ways(monkeypatch, "_SPLIT_MAX_COLUMNS", cov_type, weighted)
-    assert len(default) == 2
-    for a, b, c in zip(default, along, general, strict=True):
-        assert rel(a, b) <= 1e-13
-        assert rel(a, c) <= 1e-12
+@pytest.mark.parametrize("intercept", [True, False])
+@pytest.mark.parametrize("cov_type", ["HC0", "HC3", "cluster"])
+def test_the_callers_rows_are_never_scaled(cov_type, intercept, blocks_on_two_threads) -> None:
+    """The meat scales its rows in place where they are its own buffer; without an
+    intercept the design rows are the caller's X itself, which must come back as it
+    went in (fit-time and two-pass, one target and two)."""
+    X, Y, _, firm, _ = panel()
+    X_before, Y_before = X.copy(), Y.copy()
+    kwargs = {"groups": firm} if cov_type == "cluster" else {}
+    for y in (Y[:, 0], Y):
+        model = LinearRegression(fit_intercept=intercept, cov_type=cov_type).fit(X, y, **kwargs)
+        model.summary()
+        LinearRegression(fit_intercept=intercept).fit(X, y).summary(
+            cov_type=cov_type, X=X, y=y, **kwargs
+        )
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_array_equal(Y, Y_before)
 
 
 def test_probe_apart_still_finds_other_data(monkeypatch) -> None:

@@ -3,12 +3,13 @@ maths allows: :func:`~.meat.robust_meat` takes it where it applies (in memory, o
 process, a full-rank design whose z rows need no double-double refinement) and falls
 back on its general pass otherwise.
 
-Per block of B rows, one matrix product of B·p'·(p' + 8) multiply-adds forms the
-meat Σ cᵢvᵢvᵢᵀ = vᵀ(c·v) and the probe's sums beside it, the right factor written into
-one buffer reused block after block (a fresh block of megabytes is paid in page
-faults). A symmetric rank-k update would need half the flops; torch exposes none, and
-OpenBLAS' dsyrk through SciPy, whose thread pool spins beside torch's, made the pass
-slower (docs/benchmarks.md). The blocks are shared among threads, each running its
+Per block of B rows, the rows v are scaled in place, ẽᵢ·vᵢ, and one matrix product
+of B·p'² multiply-adds forms the meat Σ ẽᵢ²vᵢvᵢᵀ = (ẽ·v)ᵀ(ẽ·v); the probe's sums are
+a product of their own, vᵀ(aU), taken first. Every block is written into buffers
+reused block after block (a fresh block of megabytes is paid in page faults). A
+symmetric rank-k update would need half the flops; torch exposes none, and OpenBLAS'
+dsyrk through SciPy, whose thread pool spins beside torch's, made the pass slower
+(docs/benchmarks.md). The blocks are shared among threads, each running its
 kernels on one torch thread (:mod:`.block_threads`): a block stays in one core's cache
 from its copy to its last product, and no kernel waits for a join.
 
@@ -21,16 +22,18 @@ from its copy to its last product, and no kernel waits for a join.
   ε·κ² ≤ :data:`~torchlinreg.solvers.gram.GRAM_ACCURACY`, the bound under which the
   fit itself accepts its Gram matrix, and where its sums cannot overflow; elsewhere
   the z rows are formed.
-* HC2 and HC3 need hᵢ = ‖zᵢ‖²: z = a R_s⁻¹ per block (one product), the meat over z.
+* HC2 and HC3 need hᵢ = ‖zᵢ‖²: z = a R_s⁻¹ per block, the meat over z; on narrow
+  designs z is a product with R_s⁻¹ in the thin product's own (its columns beside
+  a·θ_s), on wide ones a triangular solve (:data:`_PRODUCT_MAX_COLUMNS`).
 * The residuals are the least-squares ones, e − a·u with u = R_s⁻¹d (d: θ's distance
   from the state's solution, :func:`~.meat.projection`), in the shifted coordinates:
   a·θ_s, a·u and the probe's aU in one thin product per block. Float64 residuals are
   kept where a bound on their rounding from the state alone (:func:`_rounding_small`)
   stays below 1e-11 of their norm; else each block goes through
   :func:`~.meat._block_residuals` (its sharper bound, double-double where needed).
-* S = Σ zᵀz is probed as in :mod:`.meat` (SV, eight columns), its sums formed by the
-  meat's own product (W holds aU beside the weighted rows); a probe that finds
-  ‖S − I‖ above what S = I allows sends the data to the general pass, which forms S.
+* S = Σ zᵀz is probed as in :mod:`.meat` (SV, eight columns), its sums vᵀ(aU) formed
+  per block beside the meat; a probe that finds ‖S − I‖ above what S = I allows sends
+  the data to the general pass, which forms S.
 * ``fitted_rows``: the pass reads the very rows the model was fitted on (fit-time
   covariance), so the fingerprints that check it (column and target sums, see
   :func:`~.covariance.check_same_data`) are not formed.
@@ -66,11 +69,6 @@ _BLOCK_VALUES = 1 << 18
 # even at 81 and 101 (blocks of 2^18 values); the solve has half the multiplications,
 # so it wins on wider designs.
 _PRODUCT_MAX_COLUMNS = 80
-# Columns p' up to which the probe's sums vᵀ(aU) are a product of their own, beside
-# vᵀ(ẽ²·v), rather than riding along in one product vᵀ[ẽ²·v | aU] (its columns copied
-# beside ẽ²·v): per 1e6 rows on one thread, 12 ms against 15 at p' = 6, 38 against 44
-# at 21, 96 against 102 at 41; 158 against 150 at 61, 365 against 343 at 101.
-_SPLIT_MAX_COLUMNS = 48
 # Cluster scores (groups × targets × p' values) up to which each thread keeps its own.
 _SCORES_BYTES = 64 << 20
 
@@ -78,8 +76,8 @@ _SCORES_BYTES = 64 << 20
 @dataclass(frozen=True)
 class _Buffers:
     """Reused block buffers: A = [1, X − x₀] (None where X itself is A: no intercept,
-    x₀ = 0), z (None over the design rows or where it is a product), W (the meat's
-    right factor ẽ²·v, beside it the probe's aU on wide designs), P (the thin product
+    x₀ = 0), z (None over the design rows or where it is a product), W (the scaled
+    rows ẽ·v where they cannot be scaled in place), P (the thin product
     [a·θ_s, a·u, aU], after a·R_s⁻¹ where z is a product) and E (the residuals); and
     what every block multiplies by."""
 
@@ -227,7 +225,6 @@ def _buffers(ctx: general._Context, design: bool, probe: torch.Tensor, size: int
     A = None
     if state.fit_intercept or bool(state.shift_x.any()):
         A = empty(p)
-        A[:, :1] = 1.0  # the intercept's column (overwritten below without one)
     b_s = _shifted_intercept(state, ctx.theta)
     products = _products(ctx, probe)
     z_product = not design and p <= _PRODUCT_MAX_COLUMNS
@@ -236,7 +233,7 @@ def _buffers(ctx: general._Context, design: bool, probe: torch.Tensor, size: int
     return _Buffers(
         A,
         None if design or z_product else empty(p),
-        empty(p if p <= _SPLIT_MAX_COLUMNS else p + probe.shape[1]),
+        empty(p),
         empty(products.shape[1]),
         empty(state.n_targets),
         products,
@@ -325,6 +322,7 @@ def _block(
     A = X
     if buffers.A is not None:  # [1, X − x₀], X − x₀ rounded as the fit formed it
         A = buffers.A[:m]
+        A[:, :c0] = 1.0  # the ones (the last block's meat scaled A in place)
         torch.sub(X, state.shift_x, out=A[:, c0:])
     P = torch.mm(A, buffers.products, out=buffers.P[:m])  # [(a R_s⁻¹,) a·θ_s, a·u, a·U]
     Z, P = P[:, : buffers.z_columns], P[:, buffers.z_columns :]
@@ -341,30 +339,33 @@ def _block(
         _cluster(sums, ids, sw, E if factor is None else E * factor, rows, buffers.W[:m])
         sums.meat[0, :, -probe.shape[1] :].addmm_(rows.T, probe)
         return
-    _meat(sums, rows, E if factor is None else E * factor, probe, buffers.W[:m])
+    own = buffers.A is not None or rows is not A  # rows in a buffer, not X itself
+    _meat(sums, rows, E if factor is None else E * factor, probe, buffers.W[:m], own)
 
 
 def _meat(
-    sums: _Pass, rows: torch.Tensor, E: torch.Tensor, probe: torch.Tensor, W: torch.Tensor
+    sums: _Pass,
+    rows: torch.Tensor,
+    E: torch.Tensor,
+    probe: torch.Tensor,
+    W: torch.Tensor,
+    own: bool,
 ) -> None:
-    """Adds Σ ẽᵢ²·vᵢvᵢᵀ per target, vᵀ(ẽ²·v), and the probe's sums vᵀ(probe) beside
-    the first target's (a symmetric rank-k update would take half the multiplications;
-    torch has none, and OpenBLAS' through SciPy, with its own thread pool beside
-    torch's, made the pass slower: docs/benchmarks.md). Where ``W`` has room for the
-    probe (wide designs, :data:`_SPLIT_MAX_COLUMNS`) one product vᵀ[ẽ²·v | probe];
-    otherwise two, the probe read where the thin product wrote it."""
+    """Adds the probe's sums vᵀ(probe) beside the first target's meat, then per target
+    Σ ẽᵢ²·vᵢvᵢᵀ as (ẽ·v)ᵀ(ẽ·v), the last target's rows scaled in place where they are
+    ``own`` (a buffer of the pass, not the caller's X) and the others into ``W``. One
+    block of scaled rows read twice by one product: on one thread, 44 ms per 1e6 × 21
+    against 68 for vᵀ(ẽ²·v) written into W and the probe apart, 430 against 478 for
+    vᵀ[ẽ²·v | probe] at 101 columns (docs/benchmarks.md, narrow designs). A symmetric
+    rank-k update would take half the multiplications; torch has none, and OpenBLAS'
+    through SciPy, with its own thread pool beside torch's, made the pass slower."""
     p = rows.shape[1]
-    together = W.shape[1] > p
-    if together:
-        W[:, p:] = probe
-    for j in range(E.shape[1]):
-        torch.mul(rows, E[:, j : j + 1].square(), out=W[:, :p])
-        if j == 0 and together:
-            sums.meat[0].addmm_(rows.T, W)
-        else:
-            sums.meat[j, :, :p].addmm_(rows.T, W[:, :p])
-    if not together:
-        sums.meat[0, :, p:].addmm_(rows.T, probe)
+    sums.meat[0, :, p:].addmm_(rows.T, probe)
+    k = E.shape[1]
+    for j in range(k):
+        e = E[:, j : j + 1]
+        scaled = rows.mul_(e) if own and j == k - 1 else torch.mul(rows, e, out=W)
+        sums.meat[j, :, :p].addmm_(scaled.T, scaled)
 
 
 def _z_rows(
