@@ -334,13 +334,15 @@ def _block(
         probe = P[:, 2 * k :] if sw is None else P[:, 2 * k :] * sw
         factor = _leverage_factor(sums, rows, cov_type) if cov_type in ("HC2", "HC3") else None
     _data_sums(ctx, sums, A, rows, Y, sw)
+    own = buffers.A is not None or rows is not A  # rows in a buffer, not X itself
+    if factor is not None:
+        E = E * factor
     if cov_type == "cluster":
         assert ids is not None
-        _cluster(sums, ids, sw, E if factor is None else E * factor, rows, buffers.W[:m])
         sums.meat[0, :, -probe.shape[1] :].addmm_(rows.T, probe)
+        _cluster(sums, ids, sw, E, rows, buffers.W[:m], own)
         return
-    own = buffers.A is not None or rows is not A  # rows in a buffer, not X itself
-    _meat(sums, rows, E if factor is None else E * factor, probe, buffers.W[:m], own)
+    _meat(sums, rows, E, probe, buffers.W[:m], own)
 
 
 def _meat(
@@ -492,18 +494,22 @@ def _cluster(
     E: torch.Tensor,
     rows: torch.Tensor,
     W: torch.Tensor,
+    own: bool,
 ) -> None:
     """Adds the block's scores ẽᵢ·vᵢ to their clusters' (zero-weight rows are not
-    observations: they name no cluster), by ``index_add_`` of the rows ẽᵢ·vᵢ (written
-    into the buffer ``W``) at one torch thread per block: a sparse (groups × rows)
-    product costs groups × p' per block on top, and at two threads per kernel
+    observations: they name no cluster), by ``index_add_`` of the rows ẽᵢ·vᵢ (scaled
+    in place for the last target where the rows are ``own``, as in :func:`_meat`, else
+    written into the buffer ``W``) at one torch thread per block: a sparse (groups ×
+    rows) product costs groups × p' per block on top, and at two threads per kernel
     ``index_add_`` was the slower (docs/benchmarks.md)."""
     if sw is not None and not bool((sw > 0).all()):
         keep = sw[:, 0] > 0
         ids, E, rows = ids[keep], E[keep], rows[keep]
         W = W[: len(ids)]
-    for j in range(E.shape[1]):
-        weighted = torch.mul(rows, E[:, j : j + 1], out=W[:, : rows.shape[1]])
+    k = E.shape[1]
+    for j in range(k):
+        e = E[:, j : j + 1]
+        weighted = rows.mul_(e) if own and j == k - 1 else torch.mul(rows, e, out=W)
         sums.scores[:, j].index_add_(0, ids, weighted)
 
 
