@@ -322,8 +322,8 @@ def _block(
     A = X
     if buffers.A is not None:  # [1, X − x₀], X − x₀ rounded as the fit formed it
         A = buffers.A[:m]
-        A[:, :c0] = 1.0  # the ones (the last block's meat scaled A in place)
         torch.sub(X, state.shift_x, out=A[:, c0:])
+        A[:, :c0].fill_(1.0)  # the ones (the last block's meat scaled A in place)
     P = torch.mm(A, buffers.products, out=buffers.P[:m])  # [(a R_s⁻¹,) a·θ_s, a·u, a·U]
     Z, P = P[:, : buffers.z_columns], P[:, buffers.z_columns :]
     E = _residuals(ctx, X, Y, P, sw, buffers.small, buffers.E[:m])
