@@ -3,6 +3,7 @@
     python bench/inference.py [--n 1000000] [--p 100] [--repeats 3] [--fit-time-only]
     python bench/inference.py --pyfixest [--n 300000] [--p 100]   # HC1, cluster vs pyfixest
     python bench/inference.py --nonrobust-only --repeats 3   # the issue's ratio, alternated
+    python bench/inference.py --fit-time-only --p 20 --baseline-stats OLD/src/torchlinreg/stats
 
 Same data (float64, with intercept). Times: fit plus the full summary (nonrobust), and
 fit plus the HC3 summary (which reads the data a second time), against statsmodels'
@@ -10,7 +11,9 @@ OLS(y, X).fit().summary() and OLS(y, X).fit(cov_type="HC3").summary(). Also prin
 largest relative difference of the standard errors, and the robust covariances chosen at
 fit time (``LinearRegression(cov_type="HC3").fit(X, y).summary()``: the meat computed by
 the fit over the rows it holds; HC0, HC1, HC3, cluster) against fit + nonrobust summary,
-timed alternately.
+timed alternately. ``--baseline-stats`` names a ``stats/`` folder of another commit (a
+``git worktree``): its ``meat_memory.py`` and ``block_threads.py`` run in the same
+process as the installed ones, round by round, for a before/after under the same load.
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--fit-time-only", action="store_true", help="only the fit-time covariance timings"
+    )
+    parser.add_argument(
+        "--baseline-stats",
+        type=Path,
+        help="with --fit-time-only: a stats/ folder whose meat_memory.py and block_threads.py "
+        "are timed against the installed ones, alternating",
     )
     parser.add_argument(
         "--nonrobust-only",
@@ -62,6 +71,9 @@ def main() -> None:
         return
     if args.fit_time_only:
         print(f"n = {args.n:,} x p = {args.p}, float64, intercept")
+        if args.baseline_stats is not None:
+            _fit_time_against(X, y, r, args.baseline_stats)
+            return
         _fit_time(X, y, r)
         return
     print(f"n = {args.n:,} x p = {args.p}, float64, intercept; medians of {r} (statsmodels: 1)")
@@ -116,6 +128,75 @@ def _fit_time(X, y, repeats):  # type: ignore[no-untyped-def]
     for kind in kinds[1:]:
         t = float(np.median(times[kind]))
         print(f"    fit + {kind:7s} summary {t:6.2f} s: {t / plain:4.2f}x (target <= 1.5x)")
+
+
+def _baseline_meat(stats: Path):  # type: ignore[no-untyped-def]
+    """``memory_meat`` of the ``meat_memory.py`` in the folder ``stats``, its blocks
+    shared by that folder's ``block_threads.py`` (both loaded as modules of the
+    installed package, so that their relative imports resolve)."""
+    import importlib.util
+
+    def load(name: str):  # type: ignore[no-untyped-def]
+        full = f"torchlinreg.stats._baseline_{name}"
+        spec = importlib.util.spec_from_file_location(full, stats / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[full] = module
+        spec.loader.exec_module(module)
+        return module
+
+    threads, meat = load("block_threads"), load("meat_memory")
+    meat.share_blocks, meat.thread_count = threads.share_blocks, threads.thread_count
+    return meat.memory_meat
+
+
+def _fit_time_against(X, y, repeats, stats: Path):  # type: ignore[no-untyped-def]
+    """Fit-time covariances (as :func:`_fit_time`) with the installed in-memory meat
+    and with the one in ``stats``, every kind with either in each round; medians, and
+    each one's ratio to fit + nonrobust summary of the same rounds."""
+    import os
+    import time
+
+    from torchlinreg import LinearRegression
+    from torchlinreg.stats import meat_memory
+
+    sides = {"installed": meat_memory.memory_meat, "baseline": _baseline_meat(stats)}
+    groups = np.arange(len(y)) % 1000
+
+    def run(cov_type: str, side: str):  # type: ignore[no-untyped-def]
+        meat_memory.memory_meat = sides[side]  # robust_meat imports it at each call
+        kwargs = {"groups": groups} if cov_type == "cluster" else {}
+        try:
+            return LinearRegression(cov_type=cov_type).fit(X, y, **kwargs).summary()
+        finally:
+            meat_memory.memory_meat = sides["installed"]
+
+    kinds = ("HC0", "HC1", "HC3", "cluster")
+    runs = [("nonrobust", "installed")] + [(k, s) for k in kinds for s in sides]
+    for kind, side in runs:
+        run(kind, side)  # warm-up
+    times: dict[tuple[str, str], list[float]] = {r: [] for r in runs}
+    loads = []
+    for _ in range(repeats):
+        loads.append(os.getloadavg()[0])
+        for kind, side in runs:
+            start = time.perf_counter()
+            run(kind, side)
+            times[(kind, side)].append(time.perf_counter() - start)
+    plain = float(np.median(times[("nonrobust", "installed")]))
+    print(
+        f"  against {stats} (medians of {repeats} alternating rounds, load {min(loads):.1f}-"
+        f"{max(loads):.1f}):"
+    )
+    print(f"    fit + nonrobust summary {plain:6.3f} s")
+    for kind in kinds:
+        t = {side: float(np.median(times[(kind, side)])) for side in sides}
+        print(
+            f"    fit + {kind:7s} summary  installed {t['installed']:6.3f} s "
+            f"({t['installed'] / plain:4.2f}x)  baseline {t['baseline']:6.3f} s "
+            f"({t['baseline'] / plain:4.2f}x)  installed/baseline "
+            f"{t['installed'] / t['baseline']:4.2f}"
+        )
 
 
 def _pyfixest(args: argparse.Namespace) -> None:
