@@ -27,16 +27,15 @@ def blocks_on_two_threads(monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(fast, "thread_count", lambda device, blocks: min(2, blocks))
 
 
-def both_ways(monkeypatch, name, cov_type, weighted, targets=2):  # type: ignore[no-untyped-def]
-    """The covariances with the module's constant ``name`` as it is and at 0 (the
-    other way), each through the fast path, and the general pass's."""
+def both_ways(monkeypatch, name, value, cov_type, weighted):  # type: ignore[no-untyped-def]
+    """The covariances (two targets) with the module's constant ``name`` as it is and
+    at ``value`` (the other way), each through the fast path, and the general pass's."""
     X, Y, w, firm, _ = panel()
-    Y = Y[:, :targets]
     sw = w if weighted else None
     model = LinearRegression().fit(X, Y, sample_weight=sw)
     taken = took_fast_path(monkeypatch)
     default = covariances(model, cov_type, X, Y, sw, firm)
-    monkeypatch.setattr(fast, name, 0)
+    monkeypatch.setattr(fast, name, value)
     other = covariances(model, cov_type, X, Y, sw, firm)
     assert taken == [True, True]
     general_only(monkeypatch)
@@ -51,11 +50,28 @@ def test_z_by_product_equals_z_by_solve(
     cov_type, weighted, blocks_on_two_threads, monkeypatch
 ) -> None:
     """z rows (leverages, or weights) as a product with R_s⁻¹ and as a solve with R_s."""
-    default, solved, general = both_ways(monkeypatch, "_PRODUCT_MAX_COLUMNS", cov_type, weighted)
+    default, solved, general = both_ways(monkeypatch, "_PRODUCT_MAX_COLUMNS", 0, cov_type, weighted)
     for a, b, c in zip(default, solved, general, strict=True):
         assert rel(a, b) <= 1e-13
         assert rel(a, c) <= 1e-12
         assert rel(b, c) <= 1e-12
+
+
+@pytest.mark.parametrize("panels", [2, 7])
+@pytest.mark.parametrize(("cov_type", "weighted"), [("HC1", False), ("HC3", True)])
+def test_meat_by_panels_equals_the_whole_product(
+    cov_type, weighted, panels, blocks_on_two_threads, monkeypatch
+) -> None:
+    """The meat's upper block triangle by column panels (wide designs), copied down at
+    the end, against one product of all the columns (p' = 7 here: one panel by
+    default), for both targets."""
+    monkeypatch.setattr(fast, "_PANEL", 1)
+    monkeypatch.setattr(fast, "_PANELS", panels)
+    assert len(fast._panels(7)) == panels
+    by_panels, whole, general = both_ways(monkeypatch, "_PANELS", 1, cov_type, weighted)
+    for a, b, c in zip(by_panels, whole, general, strict=True):
+        assert rel(a, b) <= 1e-13
+        assert rel(a, c) <= 1e-12
 
 
 @pytest.mark.parametrize("intercept", [True, False])

@@ -69,6 +69,13 @@ _BLOCK_VALUES = 1 << 18
 # even at 81 and 101 (blocks of 2^18 values); the solve has half the multiplications,
 # so it wins on wider designs.
 _PRODUCT_MAX_COLUMNS = 80
+# The meat's product (ẽ·v)ᵀ(ẽ·v) is symmetric: its columns are cut into at most
+# _PANELS panels of at least _PANEL columns, each multiplied by the columns from its
+# own onwards (the upper block triangle, copied down at the end). Per 1e6 rows on one
+# thread: 233 ms against 284 for the whole product at p' = 101 (3 panels), 98 against
+# 107 at 61, 52 against 57 at 41; at 21 one product (12.5 ms against 14.6 for two).
+_PANEL = 24
+_PANELS = 3
 # Cluster scores (groups × targets × p' values) up to which each thread keeps its own.
 _SCORES_BYTES = 64 << 20
 
@@ -367,7 +374,23 @@ def _meat(
     for j in range(k):
         e = E[:, j : j + 1]
         scaled = rows.mul_(e) if own and j == k - 1 else torch.mul(rows, e, out=W)
-        sums.meat[j, :, :p].addmm_(scaled.T, scaled)
+        for start, end in _panels(p):
+            sums.meat[j, start:end, start:p].addmm_(scaled[:, start:end].T, scaled[:, start:])
+
+
+def _panels(p: int) -> list[tuple[int, int]]:
+    """The column panels of a p' × p' meat (see :data:`_PANEL`)."""
+    width = max(_PANEL, -(-p // _PANELS))
+    return [(start, min(start + width, p)) for start in range(0, p, width)]
+
+
+def _from_upper(meat: torch.Tensor) -> torch.Tensor:
+    """The symmetric meats (k, p', p') whose upper block triangles ``meat`` holds."""
+    meat = meat.clone()
+    p = meat.shape[-1]
+    for start, end in _panels(p):
+        meat[:, end:, start:end] = meat[:, start:end, end:].transpose(1, 2)
+    return meat
 
 
 def _z_rows(
@@ -527,7 +550,7 @@ def _finish(
     error = 2 * bound * h / (1 - h) if h < 1 else 0.0
     if bound > general._GRAM_DIGITS or error > general._LEVERAGE_DIGITS:
         return None
-    meat, n_groups = sums.meat[:, :, :p], None
+    meat, n_groups = _from_upper(sums.meat[:, :, :p]), None
     if cov_type == "cluster":
         scores = sums.scores @ inv if design else sums.scores
         meat = torch.stack([scores[:, j].T @ scores[:, j] for j in range(scores.shape[1])])
