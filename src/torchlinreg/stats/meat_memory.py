@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -173,9 +173,10 @@ def _run(
     if cov_type == "cluster" and scores > _SCORES_BYTES:
         workers = 1  # one copy of large cluster scores
     size = min(rows, _rows(items))
-    parts = [
-        (_new_pass(state, cov_type, probe, fitted_rows, groups), _buffers(ctx, design, probe, size))
-        for _ in range(workers)
+    first = _buffers(ctx, design, probe, size)
+    parts = [(_new_pass(state, cov_type, probe, fitted_rows, groups), first)] + [
+        (_new_pass(state, cov_type, probe, fitted_rows, groups), _more_buffers(first))
+        for _ in range(workers - 1)
     ]
 
     def step(part: tuple[_Pass, _Buffers], item: tuple[Chunk, slice, Any]) -> None:
@@ -247,6 +248,17 @@ def _buffers(ctx: general._Context, design: bool, probe: torch.Tensor, size: int
         _rounding_small(state, ctx.theta, b_s),
         p if z_product else 0,
     )
+
+
+def _more_buffers(first: _Buffers) -> _Buffers:
+    """Another thread's buffers, shaped as ``first``'s; what every block multiplies by
+    is shared (read only)."""
+
+    def like(buffer: torch.Tensor | None) -> torch.Tensor | None:
+        return None if buffer is None else torch.empty_like(buffer)
+
+    W, P, E = torch.empty_like(first.W), torch.empty_like(first.P), torch.empty_like(first.E)
+    return replace(first, A=like(first.A), Z=like(first.Z), W=W, P=P, E=E)
 
 
 def _products(ctx: general._Context, probe: torch.Tensor) -> torch.Tensor:
