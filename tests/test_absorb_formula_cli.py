@@ -30,6 +30,7 @@ import torchlinreg
 from torchlinreg.formula.api import predictors
 from torchlinreg.persistence import load_model
 
+from .absorb_panels import firm_panel
 from .cli_run import run_cli as _cli
 
 pd = pytest.importorskip("pandas")
@@ -41,11 +42,7 @@ FORMULA = "y ~ x1 + np.log(x2) + C(sector) | firm + year"
 
 
 def _panel(seed: int = 11, n: int = 600) -> Any:
-    rng = np.random.default_rng(seed)
-    firm = rng.integers(0, 40, n)
-    firm[n - 50 :] = 40 + rng.integers(0, 5, 50)  # firms 40-44 appear only at the end
-    df = pd.DataFrame({"firm": [f"f{i:02d}" for i in firm], "year": rng.integers(2000, 2008, n)})
-    df["x1"] = rng.normal(size=n) + 0.05 * firm
+    df, firm, rng = firm_panel(seed, n)  # firms 40-44 appear only at the end
     df["x2"] = rng.uniform(0.5, 3.0, n)
     df["sector"] = rng.choice(["agri", "mining", "retail"], n)
     df.loc[n - 20 :, "sector"] = "zinc"  # a category only the last batches hold

@@ -22,6 +22,7 @@ import pytest
 from torchlinreg import LinearRegression
 from torchlinreg.errors import RankDeficientWarning
 
+from .absorb_panels import assert_coefficients_match, firm_panel
 from .cli_run import run_cli as _cli
 
 pd = pytest.importorskip("pandas")
@@ -31,11 +32,7 @@ RTOL = 1e-12
 
 
 def _panel(seed: int = 11, n: int = 600) -> Any:
-    rng = np.random.default_rng(seed)
-    firm = rng.integers(0, 40, n)
-    firm[n - 50 :] = 40 + rng.integers(0, 5, 50)  # firms 40-44 appear only at the end
-    df = pd.DataFrame({"firm": [f"f{i:02d}" for i in firm], "year": rng.integers(2000, 2008, n)})
-    df["x1"] = rng.normal(size=n) + 0.05 * firm
+    df, firm, rng = firm_panel(seed, n)  # firms 40-44 appear only at the end
     df["x2"] = rng.normal(size=n)
     df["size"] = np.cos(firm)  # constant within firms: absorbed by them
     df["y"] = df.x1 - 2 * df.x2 + rng.normal(size=45)[firm] + rng.normal(size=n)
@@ -52,12 +49,7 @@ def _check(report: dict[str, Any], df: Any, xs: list[str], cov_type: str) -> Non
         )
     s = ref.summary()
     got = report["summary"][0]
-    np.testing.assert_allclose([c["estimate"] for c in got["coefficients"]], ref.coef_, rtol=RTOL)
-    np.testing.assert_allclose(
-        [c["std_error"] for c in got["coefficients"]],
-        [c.std_error for c in s.coefficients],
-        rtol=RTOL,
-    )
+    assert_coefficients_match(got, ref, s, RTOL)
     assert [c["name"] for c in got["coefficients"]] == list(ref.feature_names_in_)
     assert got["df_resid"] == s.df_resid
     assert got["r_squared_within"] == pytest.approx(s.r_squared_within, rel=RTOL)
